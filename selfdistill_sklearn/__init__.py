@@ -1,0 +1,40 @@
+"""Self-distillation with closed forms, as scikit-learn estimators.
+
+Implements Borup & Andersen (2021), "Even your Teacher Needs Guidance:
+Ground-Truth Targets Dampen Regularization Imposed by Self-Distillation"
+(NeurIPS 2021).
+
+The kernel estimators need only numpy, scipy and scikit-learn. The neural
+network estimator needs the ``torch`` extra::
+
+    pip install "selfdistill_sklearn[torch]"
+"""
+
+from .kernel_ridge import SelfDistilledKernelRidge
+
+__version__ = "0.1.0"
+
+__all__ = ["SelfDistilledKernelRidge", "SelfDistilledNeuralNet", "__version__"]
+
+_TORCH_NAMES = {"SelfDistilledNeuralNet": ".neural_net"}
+
+
+def __getattr__(name):
+    # The neural network estimator imports torch, torchvision and skorch,
+    # several GB that a kernel-only user does not install: import it lazily
+    # and say which extra is missing.
+    if name in _TORCH_NAMES:
+        from importlib import import_module
+
+        try:
+            module = import_module(_TORCH_NAMES[name], __name__)
+        except ModuleNotFoundError as exc:
+            if exc.name in {"torch", "torchvision", "skorch"}:
+                raise ImportError(
+                    f"{name} needs torch, torchvision and skorch ({exc.name!r} is "
+                    "missing). Install them with: pip install "
+                    "'selfdistill_sklearn[torch]'"
+                ) from exc
+            raise
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,413 @@
+"""Self-distilled kernel ridge regression as a scikit-learn estimator."""
+
+import math
+
+import numpy as np
+from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
+from sklearn.metrics.pairwise import pairwise_kernels
+from sklearn.model_selection import check_cv
+from sklearn.utils import Bunch
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from .closed_forms import (
+    SelfDistillationChain,
+    limit_reg_lambda,
+    limit_shrinkage_diagonal,
+    optimal_alpha_from_terms,
+    optimal_alpha_terms,
+    shrinkage_diagonals,
+    shrinkage_ratios,
+)
+from .solvers import KernelRidgeFactorization, weighted_kernel_eigh
+from .validation import OPTIMAL, check_alpha, check_n_steps, check_reg_lambda, check_sample_weight
+
+__all__ = ["SelfDistilledKernelRidge"]
+
+
+class SelfDistilledKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
+    """Kernel ridge regression refitted on its own predictions, in closed form.
+
+    Step 1 is kernel ridge regression on the targets ``y``. Every later step
+    ``t`` refits on the blend ``alpha(t) y + (1 - alpha(t)) y(t-1)`` of the
+    ground truth and the previous step's training predictions (Borup &
+    Andersen, 2021, eqs. (3)-(5)). By Theorem 4.1 every step follows from the
+    first fit: the kernel matrix is factored once and each further step costs
+    one pair of triangular solves, so a fit of any number of steps costs about
+    one kernel ridge fit. ``n_steps=float("inf")`` gives the limit of
+    Theorem 4.5 directly: kernel ridge regression with penalty
+    ``reg_lambda / alpha``.
+
+    Parameters
+    ----------
+    alpha : float in [0, 1], array-like of shape (n_steps - 1,) or "optimal", default=0.5
+        Weight of the ground truth in the targets of steps ``2, ..., n_steps``.
+        A float is used at every step; a sequence gives ``alpha(2), ...,
+        alpha(n_steps)`` (entries may leave ``[0, 1]``, so that a fitted
+        ``alphas_`` can be replayed). ``"optimal"`` chooses each weight in
+        closed form by Theorem 4.4, eq. (16), the minimiser of the validation
+        squared error, step after step (Algorithm 1): on ``X_val, y_val``
+        when they are passed to :meth:`fit`, otherwise on the folds of ``cv``
+        with the numerators and denominators of eq. (16) summed over folds,
+        after which all the data are fitted with the chosen weights. When the
+        validation error does not depend on the weight (the two candidate
+        predictions coincide), the weight is 1.
+    n_steps : int >= 1 or float("inf"), default=2
+        Number of fits ``tau`` including the first; ``n_steps=1`` is plain
+        kernel ridge regression. ``float("inf")`` needs a scalar ``alpha``:
+        for ``alpha > 0`` the limit is kernel ridge regression with penalty
+        ``reg_lambda / alpha`` (eq. (17)); for ``alpha = 0`` it is the zero
+        function.
+    reg_lambda : float > 0, default=1.0
+        Ridge penalty ``lambda`` (scikit-learn's ``KernelRidge`` calls it
+        ``alpha``).
+    kernel : str or callable, default="linear"
+        Kernel as in :class:`sklearn.kernel_ridge.KernelRidge`, including
+        ``"precomputed"`` (then ``X`` is the kernel matrix).
+    gamma : float, default=None
+        Parameter of the rbf, laplacian, polynomial, exponential chi2 and
+        sigmoid kernels.
+    degree : float, default=3
+        Degree of the polynomial kernel.
+    coef0 : float, default=1
+        Zero coefficient of the polynomial and sigmoid kernels.
+    kernel_params : dict, default=None
+        Parameters of a callable kernel.
+    clip_alpha : bool, default=False
+        With ``alpha="optimal"``, clip each weight to ``[0, 1]`` before it is
+        used (the paper's footnote 10). Theorem 4.4 itself places no bound.
+    cv : int, cross-validation generator or iterable, default=5
+        Splits used by ``alpha="optimal"`` when :meth:`fit` gets no
+        validation data, as in :func:`sklearn.model_selection.check_cv`.
+
+    Attributes
+    ----------
+    alphas_ : ndarray of shape (n_steps - 1,)
+        The weights ``alpha(2), ..., alpha(n_steps)`` used. For
+        ``n_steps=inf`` it holds the single constant weight.
+    dual_coef_ : ndarray of shape (n_samples,) or (n_samples, n_targets)
+        Dual coefficients of the last step (of the limit for ``n_steps=inf``).
+    staged_dual_coef_ : ndarray of shape (n_steps, n_samples) or (n_steps, n_samples, n_targets)
+        Dual coefficients of every step, step 1 first. Absent for
+        ``n_steps=inf``.
+    X_fit_ : {ndarray, sparse matrix} of shape (n_samples, n_features)
+        Training data, needed at prediction time (the kernel matrix for
+        ``kernel="precomputed"``).
+    n_features_in_ : int
+        Number of features seen during :meth:`fit`.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when ``X`` has string column names.
+
+    See Also
+    --------
+    sklearn.kernel_ridge.KernelRidge : The first step alone.
+
+    Notes
+    -----
+    With sample weights ``w`` each step minimises ``sum_i w_i (f(x_i) -
+    u_i)^2 + lambda ||beta||^2``, solved as ``KernelRidge`` does through the
+    system ``S K S + lambda I`` with ``S = diag(sqrt(w))``. With
+    ``alpha="optimal"`` and no validation data, held-out squared errors are
+    weighted by ``w`` too.
+
+    References
+    ----------
+    K. Borup and L. N. Andersen, "Even your Teacher Needs Guidance:
+    Ground-Truth Targets Dampen Regularization Imposed by Self-Distillation",
+    NeurIPS 2021.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from selfdistill_sklearn import SelfDistilledKernelRidge
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(size=(40, 1))
+    >>> y = np.sin(2 * np.pi * X[:, 0]) + rng.normal(scale=0.3, size=40)
+    >>> model = SelfDistilledKernelRidge(alpha=0.25, n_steps=4, reg_lambda=0.1,
+    ...                                  kernel="rbf", gamma=10.0).fit(X, y)
+    >>> model.alphas_
+    array([0.25, 0.25, 0.25])
+    >>> len(list(model.staged_predict(X[:3])))
+    4
+    """
+
+    def __init__(self, alpha=0.5, n_steps=2, reg_lambda=1.0, *, kernel="linear", gamma=None,
+                 degree=3, coef0=1, kernel_params=None, clip_alpha=False, cv=5):
+        self.alpha = alpha
+        self.n_steps = n_steps
+        self.reg_lambda = reg_lambda
+        self.kernel = kernel
+        self.gamma = gamma
+        self.degree = degree
+        self.coef0 = coef0
+        self.kernel_params = kernel_params
+        self.clip_alpha = clip_alpha
+        self.cv = cv
+
+    def _get_kernel(self, X, Y=None):
+        if callable(self.kernel):
+            params = self.kernel_params or {}
+        else:
+            params = {"gamma": self.gamma, "degree": self.degree, "coef0": self.coef0}
+        return pairwise_kernels(X, Y, metric=self.kernel, filter_params=True, **params)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.input_tags.pairwise = self.kernel == "precomputed"
+        return tags
+
+    def fit(self, X, y, sample_weight=None, X_val=None, y_val=None):
+        """Fit ``n_steps`` steps of self-distillation.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data, or the kernel matrix of shape (n_samples,
+            n_samples) when ``kernel="precomputed"``.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets.
+        sample_weight : float or array-like of shape (n_samples,), default=None
+            Non-negative weights of the training samples.
+        X_val : {array-like, sparse matrix} of shape (n_val, n_features), default=None
+            Validation inputs for ``alpha="optimal"`` (the kernel between
+            validation and training samples, of shape (n_val, n_samples), when
+            ``kernel="precomputed"``). Checked but not used for a fixed
+            ``alpha``.
+        y_val : array-like of shape (n_val,) or (n_val, n_targets), default=None
+            Validation targets, given together with ``X_val``.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        n_steps = check_n_steps(self.n_steps)
+        alpha = check_alpha(self.alpha, n_steps)
+        reg_lambda = check_reg_lambda(self.reg_lambda)
+        X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"), multi_output=True,
+                             y_numeric=True)
+        if self.kernel == "precomputed" and X.shape[0] != X.shape[1]:
+            raise ValueError(
+                "With kernel='precomputed', X must be the square kernel matrix of the "
+                f"training samples, got shape {X.shape}."
+            )
+        sample_weight = check_sample_weight(sample_weight, X.shape[0])
+        X_val, y_val = self._check_validation_data(X, y, X_val, y_val)
+        y_float = np.asarray(y, dtype=float)
+
+        if n_steps == math.inf:
+            self.alphas_ = np.array([alpha])
+            self.dual_coef_ = self._fit_limit(X, y_float, sample_weight, alpha, reg_lambda)
+        else:
+            if alpha is OPTIMAL and X_val is None:
+                alpha = self._cross_validated_alphas(X, y_float, sample_weight, n_steps,
+                                                     reg_lambda)
+            kernel_val = None
+            if alpha is OPTIMAL:
+                kernel_val = self._get_kernel(X_val, X)
+            K = self._get_kernel(X)
+            solve = KernelRidgeFactorization(K, reg_lambda, sample_weight,
+                                             overwrite_kernel=self.kernel != "precomputed")
+            staged, self.alphas_ = _distill(solve, y_float, n_steps, alpha, kernel_val,
+                                            y_val, None, self.clip_alpha)
+            self.staged_dual_coef_ = np.stack(staged)
+            self.dual_coef_ = self.staged_dual_coef_[-1]
+        self.X_fit_ = X
+        self._sample_weight = sample_weight
+        return self
+
+    def _check_validation_data(self, X, y, X_val, y_val):
+        if X_val is None and y_val is None:
+            return None, None
+        if X_val is None or y_val is None:
+            raise ValueError("X_val and y_val must be given together.")
+        X_val = check_array(X_val, accept_sparse=("csr", "csc"), input_name="X_val")
+        y_val = check_array(y_val, ensure_2d=False, dtype=np.float64, input_name="y_val")
+        expected_columns = X.shape[0] if self.kernel == "precomputed" else X.shape[1]
+        if X_val.shape[1] != expected_columns:
+            what = ("training samples (the kernel between validation and training samples)"
+                    if self.kernel == "precomputed" else "features")
+            raise ValueError(
+                f"X_val has {X_val.shape[1]} columns, but {expected_columns} {what} were "
+                "expected."
+            )
+        if y_val.shape[0] != X_val.shape[0]:
+            raise ValueError(
+                f"X_val has {X_val.shape[0]} samples but y_val has {y_val.shape[0]}."
+            )
+        if y_val.shape[1:] != np.shape(y)[1:]:
+            raise ValueError(
+                f"y_val must have the shape of y beyond the sample axis: y has shape "
+                f"{np.shape(y)}, y_val has shape {y_val.shape}."
+            )
+        return X_val, y_val
+
+    def _fit_limit(self, X, y, sample_weight, alpha, reg_lambda):
+        if alpha == 0:
+            return np.zeros_like(y)
+        K = self._get_kernel(X)
+        solve = KernelRidgeFactorization(K, limit_reg_lambda(reg_lambda, alpha), sample_weight,
+                                         overwrite_kernel=self.kernel != "precomputed")
+        return solve(y)[0]
+
+    def _cross_validated_alphas(self, X, y, sample_weight, n_steps, reg_lambda):
+        """Algorithm 1 on cross-validation folds, numerators and denominators of
+        eq. (16) pooled over folds at every step."""
+        n_samples = X.shape[0]
+        cv = check_cv(self.cv)
+        n_splits = cv.get_n_splits(X, y)
+        if n_samples < max(2, n_splits):
+            raise ValueError(
+                f"alpha='optimal' without X_val, y_val chooses alpha on cv={self.cv!r} folds of "
+                f"the training data and needs at least {max(2, n_splits)} samples, got "
+                f"{n_samples}. Pass X_val and y_val, or use fewer folds."
+            )
+        if n_steps == 1:
+            return np.empty(0)
+        K = self._get_kernel(X)
+        folds = []
+        for train, test in cv.split(X, y):
+            if len(train) == 0 or len(test) == 0:
+                raise ValueError("alpha='optimal' needs cv folds with training and test samples.")
+            solve = KernelRidgeFactorization(
+                K[np.ix_(train, train)], reg_lambda,
+                None if sample_weight is None else sample_weight[train], overwrite_kernel=True,
+            )
+            folds.append((SelfDistillationChain(solve, y[train]), K[np.ix_(test, train)],
+                          y[test], None if sample_weight is None else sample_weight[test]))
+        del K
+        first = [kernel_test @ chain.first_dual_coef for chain, kernel_test, _, _ in folds]
+        alphas = np.empty(n_steps - 1)
+        for step in range(n_steps - 1):
+            numerator = denominator = scale = 0.0
+            for (chain, kernel_test, y_test, w_test), y1 in zip(folds, first, strict=True):
+                y0 = kernel_test @ chain.zero_alpha_dual_coef()
+                num, den = optimal_alpha_terms(y1, y0, y_test, w_test)
+                numerator += num
+                denominator += den
+                scale += float(np.vdot(y1, y1) + np.vdot(y0, y0))
+            alphas[step] = optimal_alpha_from_terms(numerator, denominator, self.clip_alpha,
+                                                    scale)
+            for chain, _, _, _ in folds:
+                chain.advance(alphas[step])
+        return alphas
+
+    def _kernel_to_fit(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse=("csr", "csc"), reset=False)
+        return self._get_kernel(X, self.X_fit_)
+
+    def predict(self, X):
+        """Predict with the last step (the limit for ``n_steps=inf``).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples, or the kernel between them and the training samples
+            when ``kernel="precomputed"``.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_targets)
+        """
+        return self._kernel_to_fit(X) @ self.dual_coef_
+
+    def staged_predict(self, X):
+        """Predictions of every step, step 1 first.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples, or their kernel with the training samples when
+            ``kernel="precomputed"``.
+
+        Yields
+        ------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_targets)
+            ``f(x, beta(t))`` for ``t = 1, ..., n_steps``.
+        """
+        check_is_fitted(self)
+        if not hasattr(self, "staged_dual_coef_"):
+            raise ValueError(
+                "staged_predict needs a finite n_steps; with n_steps=inf only the limit "
+                "exists, which predict returns."
+            )
+        K = self._kernel_to_fit(X)
+        for dual_coef in self.staged_dual_coef_:
+            yield K @ dual_coef
+
+    def spectral_shrinkage(self, n_steps=None):
+        """Eigenvalues of the kernel matrix and the shrinkage of each step.
+
+        The eigen form of Section 4.2: training predictions of step ``t`` are
+        ``V B(t) V^T y`` (eq. (10)), ``B(t)`` diagonal and given by Lemma 4.2.
+        This costs one eigendecomposition of the training kernel matrix (with
+        sample weights, of ``S K S``), several times a fit; it is meant for
+        diagnostics such as the paper's Figures 3 and 4.
+
+        Parameters
+        ----------
+        n_steps : int, default=None
+            Number of steps ``T`` to report. Defaults to the fitted
+            ``n_steps`` (required when that is infinite). A fixed scalar
+            ``alpha`` can be extended beyond the fitted steps; a schedule or
+            ``"optimal"`` cannot.
+
+        Returns
+        -------
+        result : :class:`~sklearn.utils.Bunch`
+            ``eigenvalues`` of shape (n_samples,) in ascending order;
+            ``diagonals`` of shape (T, n_samples), row ``t - 1`` the diagonal
+            of ``B(t)``; ``ratios`` of shape (T, n_samples - 1), the ratios
+            ``R_k`` of consecutive diagonal entries (Figure 4); ``limit``, the
+            diagonal of ``B(infinity)`` for a scalar ``alpha`` (Theorem A.5),
+            else ``None``; ``alphas``, the weights used.
+        """
+        check_is_fitted(self)
+        fixed_alpha = check_alpha(self.alpha, check_n_steps(self.n_steps))
+        fitted_steps = len(self.staged_dual_coef_) if hasattr(self, "staged_dual_coef_") else None
+        if n_steps is None:
+            if fitted_steps is None:
+                raise ValueError("spectral_shrinkage needs n_steps when the fit used n_steps=inf.")
+            n_steps = fitted_steps
+        n_steps = check_n_steps(n_steps, allow_infinite=False)
+        scalar = isinstance(fixed_alpha, float)
+        if scalar:
+            alphas = np.full(n_steps - 1, fixed_alpha)
+        elif n_steps > fitted_steps:
+            raise ValueError(
+                f"n_steps={n_steps} exceeds the {fitted_steps} fitted steps; the weights of "
+                "later steps are only known for a scalar alpha."
+            )
+        else:
+            alphas = self.alphas_[: n_steps - 1]
+        K = self._get_kernel(self.X_fit_)
+        eigenvalues, _ = weighted_kernel_eigh(K, getattr(self, "_sample_weight", None))
+        reg_lambda = check_reg_lambda(self.reg_lambda)
+        diagonals = shrinkage_diagonals(eigenvalues, reg_lambda, alphas)
+        limit = limit_shrinkage_diagonal(eigenvalues, reg_lambda, fixed_alpha) if scalar else None
+        return Bunch(eigenvalues=eigenvalues, diagonals=diagonals,
+                     ratios=shrinkage_ratios(diagonals), limit=limit, alphas=alphas)
+
+
+def _distill(solve, y, n_steps, alpha, kernel_val, y_val, val_weight, clip):
+    """Run the chain of steps on one factorisation.
+
+    ``alpha`` is a float, a schedule, or "optimal" (then ``kernel_val`` and
+    ``y_val`` give the validation predictions of Algorithm 1). Returns the
+    dual coefficients of every step and the weights used.
+    """
+    chain = SelfDistillationChain(solve, y)
+    staged = [chain.first_dual_coef]
+    alphas = np.empty(n_steps - 1)
+    first_val = kernel_val @ chain.first_dual_coef if alpha is OPTIMAL else None
+    for step in range(n_steps - 1):
+        if alpha is OPTIMAL:
+            zero_val = kernel_val @ chain.zero_alpha_dual_coef()
+            num, den = optimal_alpha_terms(first_val, zero_val, y_val, val_weight)
+            scale = float(np.vdot(first_val, first_val) + np.vdot(zero_val, zero_val))
+            alphas[step] = optimal_alpha_from_terms(num, den, clip, scale)
+        else:
+            alphas[step] = alpha if np.ndim(alpha) == 0 else alpha[step]
+        staged.append(chain.advance(alphas[step]))
+    return staged, alphas
