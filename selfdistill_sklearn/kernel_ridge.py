@@ -18,7 +18,7 @@ from .closed_forms import (
     shrinkage_diagonals,
     shrinkage_ratios,
 )
-from .solvers import KernelRidgeFactorization, weighted_kernel_eigh
+from .solvers import factorize, weighted_kernel_eigh
 from .validation import OPTIMAL, check_alpha, check_n_steps, check_reg_lambda, check_sample_weight
 
 __all__ = ["SelfDistilledKernelRidge"]
@@ -205,9 +205,8 @@ class SelfDistilledKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
             kernel_val = None
             if alpha is OPTIMAL:
                 kernel_val = self._get_kernel(X_val, X)
-            K = self._get_kernel(X)
-            solve = KernelRidgeFactorization(K, reg_lambda, sample_weight,
-                                             overwrite_kernel=self.kernel != "precomputed")
+            solve = factorize(lambda: self._get_kernel(X), reg_lambda, sample_weight,
+                              owns_kernel=self.kernel != "precomputed")
             staged, self.alphas_ = _distill(solve, y_float, n_steps, alpha, kernel_val,
                                             y_val, None, self.clip_alpha)
             self.staged_dual_coef_ = np.stack(staged)
@@ -245,9 +244,8 @@ class SelfDistilledKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def _fit_limit(self, X, y, sample_weight, alpha, reg_lambda):
         if alpha == 0:
             return np.zeros_like(y)
-        K = self._get_kernel(X)
-        solve = KernelRidgeFactorization(K, limit_reg_lambda(reg_lambda, alpha), sample_weight,
-                                         overwrite_kernel=self.kernel != "precomputed")
+        solve = factorize(lambda: self._get_kernel(X), limit_reg_lambda(reg_lambda, alpha),
+                          sample_weight, owns_kernel=self.kernel != "precomputed")
         return solve(y)[0]
 
     def _cross_validated_alphas(self, X, y, sample_weight, n_steps, reg_lambda):
@@ -260,7 +258,7 @@ class SelfDistilledKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
             raise ValueError(
                 f"alpha='optimal' without X_val, y_val chooses alpha on cv={self.cv!r} folds of "
                 f"the training data and needs at least {max(2, n_splits)} samples, got "
-                f"{n_samples}. Pass X_val and y_val, or use fewer folds."
+                f"n_samples={n_samples}. Pass X_val and y_val, or use fewer folds."
             )
         if n_steps == 1:
             return np.empty(0)
@@ -269,13 +267,12 @@ class SelfDistilledKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         for train, test in cv.split(X, y):
             if len(train) == 0 or len(test) == 0:
                 raise ValueError("alpha='optimal' needs cv folds with training and test samples.")
-            solve = KernelRidgeFactorization(
-                K[np.ix_(train, train)], reg_lambda,
-                None if sample_weight is None else sample_weight[train], overwrite_kernel=True,
+            solve = factorize(
+                lambda train=train: K[np.ix_(train, train)], reg_lambda,
+                None if sample_weight is None else sample_weight[train],
             )
             folds.append((SelfDistillationChain(solve, y[train]), K[np.ix_(test, train)],
                           y[test], None if sample_weight is None else sample_weight[test]))
-        del K
         first = [kernel_test @ chain.first_dual_coef for chain, kernel_test, _, _ in folds]
         alphas = np.empty(n_steps - 1)
         for step in range(n_steps - 1):

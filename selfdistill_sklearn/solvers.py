@@ -11,7 +11,7 @@ scikit-learn's ``KernelRidge``.
 import numpy as np
 from scipy import linalg
 
-__all__ = ["KernelRidgeFactorization", "weighted_kernel_eigh"]
+__all__ = ["KernelRidgeFactorization", "factorize", "weighted_kernel_eigh"]
 
 
 def _sqrt_weights(sample_weight, n_samples):
@@ -103,6 +103,35 @@ class KernelRidgeFactorization:
         with np.errstate(divide="ignore", invalid="ignore"):
             fitted = np.where(s > 0, u - self.reg_lambda * scaled / s, 0.0)
         return s * scaled, fitted
+
+
+def factorize(make_kernel, reg_lambda, sample_weight=None, owns_kernel=True):
+    """Factor the kernel ridge system with the least memory that works.
+
+    Parameters
+    ----------
+    make_kernel : callable
+        ``make_kernel() -> K``. Called once; called a second time only when
+        ``K`` turns out not to be positive semi-definite, after the in-place
+        Cholesky factorisation destroyed the first copy.
+    reg_lambda : float
+    sample_weight : ndarray of shape (n,), default=None
+    owns_kernel : bool, default=True
+        Whether the matrix returned by ``make_kernel`` may be overwritten
+        (``False`` for a user's precomputed kernel).
+
+    Returns
+    -------
+    factorization : KernelRidgeFactorization
+    """
+    try:
+        return KernelRidgeFactorization(make_kernel(), reg_lambda, sample_weight,
+                                        overwrite_kernel=owns_kernel)
+    except linalg.LinAlgError:
+        if not owns_kernel:
+            raise
+    return KernelRidgeFactorization(make_kernel(), reg_lambda, sample_weight,
+                                    overwrite_kernel=False)
 
 
 def weighted_kernel_eigh(kernel_matrix, sample_weight=None):

@@ -1,0 +1,463 @@
+"""SelfDistilledKernelRidge against independent references.
+
+The references are scikit-learn's ``KernelRidge`` refitted step by step on
+the blended targets of eqs. (3)-(5), and brute-force searches over ``alpha``.
+"""
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from sklearn.base import clone
+from sklearn.kernel_ridge import KernelRidge
+from sklearn.metrics.pairwise import pairwise_kernels
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from selfdistill_sklearn import SelfDistilledKernelRidge
+
+RTOL = 1e-8
+KERNELS = [
+    ("linear", {}),
+    ("rbf", {"gamma": 0.3}),
+    ("laplacian", {"gamma": 0.2}),
+    ("polynomial", {"degree": 2, "gamma": 0.5, "coef0": 1.0}),
+]
+
+
+def make_data(n=60, n_features=3, n_targets=None, n_val=25, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, n_features))
+    X_val = rng.normal(size=(n_val, n_features))
+    X_new = rng.normal(size=(15, n_features))
+    coef = rng.normal(size=(n_features,) if n_targets is None else (n_features, n_targets))
+
+    def target(Z):
+        clean = np.sin(Z) @ coef
+        return clean + 0.3 * rng.normal(size=clean.shape)
+
+    return X, target(X), X_val, target(X_val), X_new
+
+
+def refit_chain(X, y, alphas, reg_lambda, kernel_kwargs, sample_weight=None):
+    """Eqs. (3)-(5) literally: one KernelRidge fit per step on blended targets."""
+    models = []
+    targets = y
+    for step in range(len(alphas) + 1):
+        if step > 0:
+            alpha = alphas[step - 1]
+            targets = alpha * y + (1 - alpha) * models[-1].predict(X)
+        models.append(KernelRidge(alpha=reg_lambda, **kernel_kwargs).fit(X, targets, sample_weight))
+    return models
+
+
+def kernel_kwargs(name, params):
+    return {"kernel": name, **params}
+
+
+# --- n_steps = 1, alpha = 1 and the limit against KernelRidge -----------------------------
+
+
+@pytest.mark.parametrize("kernel,params", KERNELS)
+@pytest.mark.parametrize("n_targets", [None, 2])
+def test_one_step_is_kernel_ridge(kernel, params, n_targets):
+    X, y, _, _, X_new = make_data(n_targets=n_targets)
+    ours = SelfDistilledKernelRidge(alpha=0.3, n_steps=1, reg_lambda=0.7, kernel=kernel,
+                                    **params).fit(X, y)
+    reference = KernelRidge(alpha=0.7, kernel=kernel, **params).fit(X, y)
+    assert ours.alphas_.shape == (0,)
+    assert_allclose(ours.predict(X_new), reference.predict(X_new), rtol=RTOL)
+    assert_allclose(ours.dual_coef_, reference.dual_coef_, rtol=RTOL)
+
+
+@pytest.mark.parametrize("kernel,params", KERNELS)
+def test_alpha_one_is_kernel_ridge_at_every_step(kernel, params):
+    X, y, _, _, X_new = make_data()
+    ours = SelfDistilledKernelRidge(alpha=1.0, n_steps=5, reg_lambda=0.4, kernel=kernel,
+                                    **params).fit(X, y)
+    reference = KernelRidge(alpha=0.4, kernel=kernel, **params).fit(X, y).predict(X_new)
+    staged = list(ours.staged_predict(X_new))
+    assert len(staged) == 5
+    for prediction in staged:
+        assert_allclose(prediction, reference, rtol=RTOL)
+
+
+@pytest.mark.parametrize("kernel,params", KERNELS)
+@pytest.mark.parametrize("alpha", [0.1, 0.5, 0.9])
+@pytest.mark.parametrize("n_targets", [None, 3])
+def test_infinite_steps_is_kernel_ridge_with_amplified_penalty(kernel, params, alpha, n_targets):
+    X, y, _, _, X_new = make_data(n_targets=n_targets)
+    ours = SelfDistilledKernelRidge(alpha=alpha, n_steps=math.inf, reg_lambda=0.5,
+                                    kernel=kernel, **params).fit(X, y)
+    reference = KernelRidge(alpha=0.5 / alpha, kernel=kernel, **params).fit(X, y)
+    assert_allclose(ours.predict(X_new), reference.predict(X_new), rtol=RTOL)
+    assert_allclose(ours.predict(X), reference.predict(X), rtol=RTOL)
+    assert_allclose(ours.alphas_, [alpha])
+
+
+def test_infinite_steps_is_the_end_of_many_finite_steps():
+    X, y, _, _, X_new = make_data()
+    limit = SelfDistilledKernelRidge(alpha=0.3, n_steps=math.inf, reg_lambda=0.5,
+                                     kernel="rbf", gamma=0.3).fit(X, y).predict(X_new)
+    # (1 - alpha) * max(a) < 0.7, so 150 steps leave a distance below 0.7**150.
+    many = SelfDistilledKernelRidge(alpha=0.3, n_steps=150, reg_lambda=0.5, kernel="rbf",
+                                    gamma=0.3).fit(X, y).predict(X_new)
+    assert_allclose(many, limit, rtol=1e-10, atol=1e-12)
+
+
+def test_infinite_steps_with_alpha_zero_is_the_zero_function():
+    X, y, _, _, X_new = make_data(n_targets=2)
+    model = SelfDistilledKernelRidge(alpha=0.0, n_steps=math.inf, reg_lambda=0.5,
+                                     kernel="rbf").fit(X, y)
+    assert np.array_equal(model.predict(X_new), np.zeros((len(X_new), 2)))
+    with pytest.raises(ValueError, match="staged_predict needs a finite n_steps"):
+        next(model.staged_predict(X_new))
+
+
+# --- every step against step-by-step refits ------------------------------------------------
+
+
+@pytest.mark.parametrize("kernel,params", KERNELS)
+@pytest.mark.parametrize(
+    "alpha", [0.0, 0.25, 0.8, [0.2, 0.7, 0.0, 0.95], [1.3, -0.4, 0.5, 2.0]],
+    ids=["0", "0.25", "0.8", "schedule", "schedule-outside-unit-interval"],
+)
+@pytest.mark.parametrize("n_targets", [None, 2])
+def test_staged_predict_equals_refits(kernel, params, alpha, n_targets):
+    X, y, _, _, X_new = make_data(n_targets=n_targets)
+    model = SelfDistilledKernelRidge(alpha=alpha, n_steps=5, reg_lambda=0.6, kernel=kernel,
+                                     **params).fit(X, y)
+    alphas = np.broadcast_to(alpha, (4,))
+    assert_allclose(model.alphas_, alphas)
+    references = refit_chain(X, y, alphas, 0.6, kernel_kwargs(kernel, params))
+    staged = list(model.staged_predict(X_new))
+    assert len(staged) == len(references) == 5
+    for prediction, reference in zip(staged, references, strict=True):
+        assert_allclose(prediction, reference.predict(X_new), rtol=RTOL, atol=1e-12)
+    assert_allclose(model.predict(X_new), references[-1].predict(X_new), rtol=RTOL)
+    assert_allclose(model.dual_coef_, references[-1].dual_coef_, rtol=RTOL, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_targets", [None, 2])
+def test_optimal_with_validation_data_equals_refits(n_targets):
+    X, y, X_val, y_val, X_new = make_data(n_targets=n_targets)
+    model = SelfDistilledKernelRidge(alpha="optimal", n_steps=5, reg_lambda=0.05,
+                                     kernel="rbf", gamma=0.3).fit(X, y, X_val=X_val, y_val=y_val)
+    references = refit_chain(X, y, model.alphas_, 0.05, {"kernel": "rbf", "gamma": 0.3})
+    for prediction, reference in zip(model.staged_predict(X_new), references, strict=True):
+        assert_allclose(prediction, reference.predict(X_new), rtol=RTOL, atol=1e-12)
+
+
+def validation_error(X, y, X_val, y_val, previous_alphas, alpha, reg_lambda, kwargs,
+                     sample_weight=None):
+    model = refit_chain(X, y, [*previous_alphas, alpha], reg_lambda, kwargs, sample_weight)[-1]
+    residual = y_val - model.predict(X_val)
+    return float(np.sum(residual**2))
+
+
+@pytest.mark.parametrize("n_targets", [None, 2])
+@pytest.mark.parametrize("clip", [False, True])
+def test_optimal_alpha_is_the_brute_force_minimiser(n_targets, clip):
+    X, y, X_val, y_val, _ = make_data(n=40, n_targets=n_targets, seed=3)
+    kwargs = {"kernel": "rbf", "gamma": 0.5}
+    model = SelfDistilledKernelRidge(alpha="optimal", n_steps=4, reg_lambda=0.02,
+                                     clip_alpha=clip, **kwargs).fit(X, y, X_val=X_val, y_val=y_val)
+    grid = np.linspace(-1.0, 2.0, 601) if not clip else np.linspace(0.0, 1.0, 201)
+    spacing = grid[1] - grid[0]
+    for step, alpha_star in enumerate(model.alphas_):
+        previous = list(model.alphas_[:step])
+        errors = [validation_error(X, y, X_val, y_val, previous, a, 0.02, kwargs) for a in grid]
+        best = grid[int(np.argmin(errors))]
+        assert abs(alpha_star - best) <= spacing
+        assert validation_error(X, y, X_val, y_val, previous, alpha_star, 0.02, kwargs) <= (
+            min(errors) * (1 + 1e-12))
+    if clip:
+        assert np.all((model.alphas_ >= 0) & (model.alphas_ <= 1))
+
+
+def test_optimal_alpha_without_validation_data_pools_the_folds():
+    """alphas_ from the cross-validated path minimise the summed held-out error."""
+    X, y, _, _, X_new = make_data(n=45, seed=5)
+    kwargs = {"kernel": "rbf", "gamma": 0.4}
+    folds = list(KFold(3).split(X))
+    model = SelfDistilledKernelRidge(alpha="optimal", n_steps=3, reg_lambda=0.03, cv=3,
+                                     **kwargs).fit(X, y)
+    grid = np.linspace(-0.5, 1.5, 401)
+    for step, alpha_star in enumerate(model.alphas_):
+        previous = list(model.alphas_[:step])
+        pooled = [sum(validation_error(X[train], y[train], X[test], y[test], previous, a, 0.03,
+                                       kwargs) for train, test in folds) for a in grid]
+        assert abs(alpha_star - grid[int(np.argmin(pooled))]) <= grid[1] - grid[0]
+    references = refit_chain(X, y, model.alphas_, 0.03, kwargs)
+    assert_allclose(model.predict(X_new), references[-1].predict(X_new), rtol=RTOL)
+
+
+def test_optimal_alpha_with_vanishing_denominator_falls_back_to_one():
+    X, y, _, _, X_new = make_data(n=30)
+    # Validation points far from all training points: the rbf kernel underflows to
+    # zero, both candidate predictions vanish and every alpha is as good as another.
+    X_far = X[:5] + 1e3
+    model = SelfDistilledKernelRidge(alpha="optimal", n_steps=4, reg_lambda=0.1, kernel="rbf",
+                                     gamma=1.0).fit(X, y, X_val=X_far, y_val=np.ones(5))
+    assert_allclose(model.alphas_, [1.0, 1.0, 1.0])
+    reference = KernelRidge(alpha=0.1, kernel="rbf", gamma=1.0).fit(X, y).predict(X_new)
+    assert np.all(np.isfinite(model.predict(X_new)))
+    assert_allclose(model.predict(X_new), reference, rtol=RTOL)
+
+
+# --- sample weights ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.4, [0.9, 0.1, 0.5]])
+@pytest.mark.parametrize("n_targets", [None, 2])
+def test_sample_weights_equal_weighted_refits(alpha, n_targets):
+    X, y, _, _, X_new = make_data(n_targets=n_targets)
+    weights = np.random.default_rng(1).uniform(0.2, 3.0, size=len(X))
+    kwargs = {"kernel": "rbf", "gamma": 0.3}
+    model = SelfDistilledKernelRidge(alpha=alpha, n_steps=4, reg_lambda=0.3, **kwargs).fit(
+        X, y, sample_weight=weights)
+    references = refit_chain(X, y, np.broadcast_to(alpha, (3,)), 0.3, kwargs, weights)
+    for prediction, reference in zip(model.staged_predict(X_new), references, strict=True):
+        assert_allclose(prediction, reference.predict(X_new), rtol=RTOL)
+
+
+def test_zero_and_integer_weights_equal_removal_and_repetition():
+    X, y, _, _, X_new = make_data()
+    weights = np.random.default_rng(2).integers(0, 4, size=len(X))
+    weights[0] = 2
+    kwargs = {"alpha": 0.3, "n_steps": 4, "reg_lambda": 0.2, "kernel": "rbf", "gamma": 0.3}
+    weighted = SelfDistilledKernelRidge(**kwargs).fit(X, y, sample_weight=weights)
+    repeated = SelfDistilledKernelRidge(**kwargs).fit(np.repeat(X, weights, axis=0),
+                                                      np.repeat(y, weights))
+    assert_allclose(weighted.predict(X_new), repeated.predict(X_new), rtol=1e-7)
+
+
+def test_weighted_infinite_steps_is_weighted_kernel_ridge():
+    X, y, _, _, X_new = make_data()
+    weights = np.random.default_rng(4).uniform(0.5, 2.0, size=len(X))
+    ours = SelfDistilledKernelRidge(alpha=0.25, n_steps=math.inf, reg_lambda=0.5, kernel="rbf",
+                                    gamma=0.3).fit(X, y, sample_weight=weights)
+    reference = KernelRidge(alpha=2.0, kernel="rbf", gamma=0.3).fit(X, y, weights)
+    assert_allclose(ours.predict(X_new), reference.predict(X_new), rtol=RTOL)
+
+
+# --- kernels: precomputed, callables, indefinite ----------------------------------------------
+
+
+def test_precomputed_kernel_equals_the_kernel_it_was_computed_with():
+    X, y, X_val, y_val, X_new = make_data()
+    K = pairwise_kernels(X, metric="rbf", gamma=0.3)
+    K_before = K.copy()
+    kwargs = {"alpha": "optimal", "n_steps": 4, "reg_lambda": 0.1}
+    pre = SelfDistilledKernelRidge(kernel="precomputed", **kwargs).fit(
+        K, y, X_val=pairwise_kernels(X_val, X, metric="rbf", gamma=0.3), y_val=y_val)
+    direct = SelfDistilledKernelRidge(kernel="rbf", gamma=0.3, **kwargs).fit(
+        X, y, X_val=X_val, y_val=y_val)
+    assert np.array_equal(K, K_before), "the user's kernel matrix must not be overwritten"
+    assert_allclose(pre.alphas_, direct.alphas_, rtol=RTOL)
+    K_new = pairwise_kernels(X_new, X, metric="rbf", gamma=0.3)
+    assert_allclose(pre.predict(K_new), direct.predict(X_new), rtol=RTOL)
+
+
+def test_callable_kernel_with_kernel_params():
+    X, y, _, _, X_new = make_data()
+
+    def scaled_linear(a, b, scale=1.0):
+        return scale * float(np.dot(a, b))
+
+    model = SelfDistilledKernelRidge(alpha=0.5, n_steps=3, reg_lambda=0.4, kernel=scaled_linear,
+                                     kernel_params={"scale": 2.0}).fit(X, y)
+    reference = SelfDistilledKernelRidge(alpha=0.5, n_steps=3, reg_lambda=0.2,
+                                         kernel="linear").fit(X, y)
+    assert_allclose(model.predict(X_new), reference.predict(X_new), rtol=RTOL)
+
+
+def test_indefinite_kernel_falls_back_from_cholesky():
+    X, y, _, _, X_new = make_data()
+    kwargs = {"kernel": "sigmoid", "gamma": 0.5, "coef0": 1.0}
+    model = SelfDistilledKernelRidge(alpha=0.5, n_steps=3, reg_lambda=0.05, **kwargs).fit(X, y)
+    K = pairwise_kernels(X, metric="sigmoid", gamma=0.5, coef0=1.0)
+    assert np.linalg.eigvalsh(K + 0.05 * np.eye(len(X)))[0] < 0, "the example must be indefinite"
+    system = K + 0.05 * np.eye(len(X))
+    targets, coefs = y, []
+    for step in range(3):
+        if step:
+            targets = 0.5 * y + 0.5 * K @ coefs[-1]
+        coefs.append(np.linalg.solve(system, targets))
+    K_new = pairwise_kernels(X_new, X, metric="sigmoid", gamma=0.5, coef0=1.0)
+    assert_allclose(model.predict(X_new), K_new @ coefs[-1], rtol=1e-7)
+
+
+# --- the eigen form used for diagnostics ------------------------------------------------------
+
+
+def test_spectral_shrinkage_reconstructs_every_step():
+    X, y, _, _, _ = make_data()
+    model = SelfDistilledKernelRidge(alpha=[0.3, 0.6, 0.1], n_steps=4, reg_lambda=0.2,
+                                     kernel="rbf", gamma=0.3).fit(X, y)
+    result = model.spectral_shrinkage()
+    K = pairwise_kernels(X, metric="rbf", gamma=0.3)
+    eigenvalues, V = np.linalg.eigh(K)
+    assert_allclose(result.eigenvalues, np.clip(eigenvalues, 0, None), atol=1e-10)
+    assert result.diagonals.shape == (4, len(X))
+    for diagonal, dual_coef in zip(result.diagonals, model.staged_dual_coef_, strict=True):
+        # eq. (10): training predictions of each step are V B V^T y.
+        assert_allclose(V @ (diagonal * (V.T @ y)), K @ dual_coef, rtol=1e-7, atol=1e-10)
+    assert result.limit is None
+    assert_allclose(result.ratios, result.diagonals[:, 1:] / result.diagonals[:, :-1])
+
+
+def test_spectral_shrinkage_extends_a_scalar_alpha_and_gives_the_limit():
+    X, y, _, _, _ = make_data()
+    model = SelfDistilledKernelRidge(alpha=0.25, n_steps=2, reg_lambda=0.2, kernel="rbf",
+                                     gamma=0.3).fit(X, y)
+    result = model.spectral_shrinkage(n_steps=300)
+    assert result.diagonals.shape == (300, len(X))
+    assert_allclose(result.diagonals[-1], result.limit, rtol=1e-9, atol=1e-12)
+    assert np.all(np.diff(result.diagonals, axis=0) <= 1e-15), "Lemma 4.2: decreasing in tau"
+    schedule = SelfDistilledKernelRidge(alpha=[0.2], n_steps=2).fit(X, y)
+    with pytest.raises(ValueError, match="only known for a scalar alpha"):
+        schedule.spectral_shrinkage(n_steps=5)
+
+
+# --- scikit-learn integration -----------------------------------------------------------------
+
+
+# The n_steps=inf instance gets a small reg_lambda because check_regressors_train sets
+# ``alpha = 0.01`` (it takes alpha for a penalty): the limit's penalty is reg_lambda / alpha.
+# check_array_api_input is skipped by scikit-learn itself unless SCIPY_ARRAY_API is set.
+@parametrize_with_checks([
+    SelfDistilledKernelRidge(),
+    SelfDistilledKernelRidge(alpha="optimal", n_steps=3, kernel="rbf"),
+    SelfDistilledKernelRidge(alpha="optimal", n_steps=3, clip_alpha=True, cv=3),
+    SelfDistilledKernelRidge(alpha=[0.2, 0.9], n_steps=3, kernel="rbf"),
+    SelfDistilledKernelRidge(alpha=0.5, n_steps=math.inf, reg_lambda=1e-3, kernel="rbf"),
+])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_pipeline_grid_search_clone_and_pickle():
+    X, y, _, _, X_new = make_data(n=80)
+    pipeline = make_pipeline(StandardScaler(),
+                             SelfDistilledKernelRidge(kernel="rbf", gamma=0.3))
+    grid = {
+        "selfdistilledkernelridge__alpha": [0.0, 0.5, "optimal"],
+        "selfdistilledkernelridge__n_steps": [1, 3, math.inf],
+        "selfdistilledkernelridge__reg_lambda": [0.01, 1.0],
+    }
+    # alpha="optimal" with n_steps=inf is refused; GridSearchCV records it as failed.
+    search = GridSearchCV(pipeline, grid, cv=3, error_score=np.nan).fit(X, y)
+    results = search.cv_results_
+    failed = np.isnan(results["mean_test_score"])
+    assert [p["selfdistilledkernelridge__alpha"] for p, f in zip(results["params"], failed,
+                                                                 strict=True) if f] == [
+        "optimal", "optimal"]
+    assert all(p["selfdistilledkernelridge__n_steps"] == math.inf
+               for p, f in zip(results["params"], failed, strict=True) if f)
+    best = search.best_estimator_
+    cloned = clone(best).fit(X, y)
+    assert_allclose(cloned.predict(X_new), best.predict(X_new), rtol=1e-12)
+    restored = pickle.loads(pickle.dumps(best))
+    assert np.array_equal(restored.predict(X_new), best.predict(X_new))
+
+
+def test_grid_search_passes_validation_data_as_fit_params():
+    X, y, X_val, y_val, _ = make_data(n=60)
+    search = GridSearchCV(SelfDistilledKernelRidge(alpha="optimal", kernel="rbf", gamma=0.3),
+                          {"n_steps": [2, 4], "reg_lambda": [0.05, 0.5]}, cv=3)
+    search.fit(X, y, X_val=X_val, y_val=y_val)
+    direct = SelfDistilledKernelRidge(alpha="optimal", kernel="rbf", gamma=0.3,
+                                      **search.best_params_).fit(X, y, X_val=X_val, y_val=y_val)
+    assert_allclose(search.best_estimator_.alphas_, direct.alphas_, rtol=RTOL)
+
+
+# --- bad input --------------------------------------------------------------------------------
+
+X_OK, Y_OK, XV_OK, YV_OK, _ = make_data(n=20, n_val=6)
+
+
+def with_nan(array, index=(0,)):
+    array = np.array(array, dtype=float)
+    array[index] = np.nan
+    return array
+
+
+BAD_PARAMS = [
+    ({"reg_lambda": 0.0}, ValueError, "reg_lambda must be a finite number > 0"),
+    ({"reg_lambda": -1.0}, ValueError, "reg_lambda must be a finite number > 0"),
+    ({"reg_lambda": np.inf}, ValueError, "reg_lambda must be a finite number > 0"),
+    ({"reg_lambda": "big"}, TypeError, "reg_lambda must be a real number"),
+    ({"alpha": 1.5}, ValueError, r"alpha must lie in \[0, 1\]"),
+    ({"alpha": -0.1}, ValueError, r"alpha must lie in \[0, 1\]"),
+    ({"alpha": np.nan}, ValueError, r"alpha must lie in \[0, 1\]"),
+    ({"alpha": "best"}, ValueError, "alpha must be a float in"),
+    ({"alpha": None}, TypeError, "alpha must be a float in"),
+    ({"alpha": [0.5, 0.5], "n_steps": 2}, ValueError, "n_steps - 1 = 1 weights"),
+    ({"alpha": [], "n_steps": 3}, ValueError, "n_steps - 1 = 2 weights"),
+    ({"alpha": [0.5, np.inf], "n_steps": 3}, ValueError, "schedule entries must be finite"),
+    ({"alpha": [[0.5]], "n_steps": 2}, ValueError, "must be one-dimensional"),
+    ({"alpha": [0.5], "n_steps": math.inf}, ValueError, "defined for a fixed scalar alpha"),
+    ({"alpha": "optimal", "n_steps": math.inf}, ValueError, "defined for a fixed scalar alpha"),
+    ({"n_steps": 0}, ValueError, "n_steps must be a whole number >= 1"),
+    ({"n_steps": 2.5}, ValueError, "n_steps must be a whole number >= 1"),
+    ({"n_steps": -math.inf}, ValueError, "n_steps must be a whole number >= 1"),
+    ({"n_steps": "3"}, TypeError, "n_steps must be a whole number"),
+    ({"n_steps": True}, TypeError, "n_steps must be a whole number"),
+]
+
+
+@pytest.mark.parametrize("params,error,message", BAD_PARAMS,
+                         ids=[str(p) for p, _, _ in BAD_PARAMS])
+def test_bad_parameters_are_refused(params, error, message):
+    with pytest.raises(error, match=message):
+        SelfDistilledKernelRidge(**params).fit(X_OK, Y_OK)
+
+
+BAD_DATA = [
+    ({"X": with_nan(X_OK)}, "Input X contains NaN"),
+    ({"X": np.where(X_OK > 1, np.inf, X_OK)}, "Input X contains infinity"),
+    ({"y": with_nan(Y_OK)}, "Input y contains NaN"),
+    ({"y": Y_OK[:-1]}, "inconsistent numbers of samples"),
+    ({"sample_weight": with_nan(np.ones(20))}, "Input sample_weight contains NaN"),
+    ({"sample_weight": np.ones(19)}, "sample_weight has 19 entries, but X has 20"),
+    ({"sample_weight": -np.ones(20)}, "sample_weight must be non-negative"),
+    ({"sample_weight": np.zeros(20)}, "sample_weight must not be all zero"),
+    ({"sample_weight": np.ones((20, 2))}, "sample_weight must be one-dimensional"),
+    ({"X_val": with_nan(XV_OK), "y_val": YV_OK}, "Input X_val contains NaN"),
+    ({"X_val": XV_OK, "y_val": with_nan(YV_OK)}, "Input y_val contains NaN"),
+    ({"X_val": XV_OK}, "X_val and y_val must be given together"),
+    ({"X_val": XV_OK[:, :2], "y_val": YV_OK}, "X_val has 2 columns, but 3 features"),
+    ({"X_val": XV_OK, "y_val": YV_OK[:-1]}, "X_val has 6 samples but y_val has 5"),
+    ({"X_val": XV_OK, "y_val": np.c_[YV_OK, YV_OK]}, "y_val must have the shape of y"),
+]
+
+
+@pytest.mark.parametrize("alpha", [0.5, "optimal"])
+@pytest.mark.parametrize("data,message", BAD_DATA, ids=[str(sorted(d)) + m for d, m in BAD_DATA])
+def test_bad_data_is_refused(data, message, alpha):
+    arguments = {"X": X_OK, "y": Y_OK, **data}
+    with pytest.raises(ValueError, match=message):
+        SelfDistilledKernelRidge(alpha=alpha, n_steps=3).fit(**arguments)
+
+
+def test_optimal_without_validation_data_needs_enough_samples():
+    with pytest.raises(ValueError, match="cv=5 folds .* needs at least 5 samples, got n_samples=4"):
+        SelfDistilledKernelRidge(alpha="optimal").fit(X_OK[:4], Y_OK[:4])
+    model = SelfDistilledKernelRidge(alpha="optimal", cv=2).fit(X_OK[:4], Y_OK[:4])
+    assert model.alphas_.shape == (1,)
+
+
+def test_precomputed_kernel_of_the_wrong_shape_is_refused():
+    K = pairwise_kernels(X_OK, metric="rbf")
+    with pytest.raises(ValueError, match="square kernel matrix"):
+        SelfDistilledKernelRidge(kernel="precomputed").fit(K[:, :10], Y_OK)
+    model = SelfDistilledKernelRidge(kernel="precomputed", alpha="optimal").fit(K, Y_OK)
+    with pytest.raises(ValueError, match="X_val has 5 columns, but 20 training samples"):
+        model.fit(K, Y_OK, X_val=K[:6, :5], y_val=Y_OK[:6])
+    with pytest.raises(ValueError, match="20 features"):
+        model.predict(K[:3, :5])
