@@ -12,7 +12,6 @@ import argparse
 import math
 import time
 
-import numpy as np
 from sklearn.datasets import load_diabetes
 from sklearn.metrics import mean_squared_error
 from sklearn.model_selection import train_test_split
