@@ -1,0 +1,551 @@
+"""Cross-validated choice of lambda, alpha and tau from one eigendecomposition per fold."""
+
+import numbers
+
+import numpy as np
+from scipy import sparse
+from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, clone
+from sklearn.metrics import (
+    explained_variance_score,
+    max_error,
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    median_absolute_error,
+    r2_score,
+)
+from sklearn.metrics.pairwise import pairwise_kernels
+from sklearn.model_selection import check_cv
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .kernel_ridge import SelfDistilledKernelRidge
+from .solvers import weighted_kernel_eigh
+from .spectral_sweep import (
+    SpectralFold,
+    fold_predictions,
+    limit_weights,
+    optimal_schedules,
+    step_weights,
+)
+from .validation import OPTIMAL, check_alpha, check_n_steps, check_reg_lambda, check_sample_weight
+
+__all__ = ["SCORINGS", "SelfDistilledKernelRidgeCV"]
+
+
+def _squared_errors(y_true, y_pred, sample_weight):
+    """Per-output (weighted) mean squared errors of every candidate column."""
+    target = y_true[:, None] if y_true.ndim == 1 else y_true[:, None, :]
+    errors = np.average((y_pred - target) ** 2, axis=0, weights=sample_weight)
+    return errors if errors.ndim == 1 else errors.T  # (n_outputs, n_candidates) or (c,)
+
+
+def _neg_mean_squared_error(y_true, y_pred, sample_weight):
+    errors = _squared_errors(y_true, y_pred, sample_weight)
+    return -(errors if errors.ndim == 1 else np.mean(errors, axis=0))
+
+
+def _neg_root_mean_squared_error(y_true, y_pred, sample_weight):
+    errors = np.sqrt(_squared_errors(y_true, y_pred, sample_weight))
+    return -(errors if errors.ndim == 1 else np.mean(errors, axis=0))
+
+
+def _columnwise(metric, sign, weighted=True, multioutput=True):
+    def score(y_true, y_pred, sample_weight):
+        if not multioutput and y_pred.ndim == 3:
+            raise ValueError(
+                f"scoring with {metric.__name__} needs a single target, as "
+                f"sklearn.metrics.{metric.__name__} does; y has {y_pred.shape[2]} columns."
+            )
+        kwargs = {"sample_weight": sample_weight} if weighted else {}
+        return np.array([sign * metric(y_true, y_pred[:, j], **kwargs)
+                         for j in range(y_pred.shape[1])])
+    return score
+
+
+#: Scorings that :class:`SelfDistilledKernelRidgeCV` computes from held-out
+#: predictions, by their names in :func:`sklearn.metrics.get_scorer`, with
+#: the same sign convention (higher is better). Each maps to a function of
+#: ``(y_true, predictions of every candidate, sample_weight)``.
+SCORINGS = {
+    "neg_mean_squared_error": _neg_mean_squared_error,
+    "neg_root_mean_squared_error": _neg_root_mean_squared_error,
+    "neg_mean_absolute_error": _columnwise(mean_absolute_error, -1.0),
+    "neg_median_absolute_error": _columnwise(median_absolute_error, -1.0),
+    "neg_mean_absolute_percentage_error": _columnwise(mean_absolute_percentage_error, -1.0),
+    "r2": _columnwise(r2_score, 1.0),
+    "explained_variance": _columnwise(explained_variance_score, 1.0),
+    "max_error": _columnwise(max_error, -1.0, weighted=False, multioutput=False),
+}
+
+
+class SelfDistilledKernelRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
+    """Self-distilled kernel ridge regression with lambda, alpha and tau chosen by
+    cross-validation, every candidate evaluated from one eigendecomposition per fold.
+
+    The candidates are those of a grid search of
+    :class:`~selfdistill_sklearn.SelfDistilledKernelRidge` over
+    ``reg_lambda`` in ``reg_lambdas``, ``alpha`` in ``alphas`` and
+    ``n_steps`` in ``1, ..., max_steps`` (plus ``float("inf")`` for every
+    fixed ``alpha``), scored on the held-out part of each fold of ``cv``.
+    Instead of a kernel ridge fit per candidate and fold, each fold's
+    training kernel matrix is diagonalised once; by the eigen form of
+    Section 4.2 (eqs. (8)-(13), Lemma 4.2) every candidate is then a
+    diagonal scaling of the projected targets, and the held-out predictions
+    of all candidates come from one matrix product. The limit
+    ``n_steps=inf`` is kernel ridge regression with penalty
+    ``reg_lambda / alpha`` (Theorem 4.5, eq. (17)), a scaling as well. This
+    is what :class:`sklearn.linear_model.RidgeCV` does for a grid of
+    penalties. The best candidate is refitted on all the data.
+
+    Parameters
+    ----------
+    reg_lambdas : array-like of float > 0, default=(0.1, 1.0, 10.0)
+        Ridge penalties ``lambda`` to try.
+    alphas : array-like of float in [0, 1] and "optimal", default=(0.0, 0.25, 0.5, 0.75, 1.0)
+        Weights of the ground truth to try, each used at every later step.
+        ``"optimal"`` is the step-wise closed-form weight of Theorem 4.4,
+        eq. (16) (Algorithm 1), chosen as
+        ``SelfDistilledKernelRidge(alpha="optimal", cv=alpha_cv)`` chooses it
+        (see Notes): its score on a fold never uses that fold's held-out part.
+    max_steps : int >= 1, default=4
+        Largest number of steps ``tau`` tried; every ``tau`` from 1 to
+        ``max_steps`` is a candidate, and so is the limit ``tau = inf`` for
+        every fixed ``alpha`` (not for ``"optimal"``, whose limit is not
+        defined).
+    kernel : str or callable, default="linear"
+        Kernel as in :class:`sklearn.kernel_ridge.KernelRidge`, including
+        ``"precomputed"`` (then ``X`` is the kernel matrix).
+    gamma : float, default=None
+        Parameter of the rbf, laplacian, polynomial, exponential chi2 and
+        sigmoid kernels.
+    degree : float, default=3
+        Degree of the polynomial kernel.
+    coef0 : float, default=1
+        Zero coefficient of the polynomial and sigmoid kernels.
+    kernel_params : dict, default=None
+        Parameters of a callable kernel.
+    clip_alpha : bool, default=False
+        Clip the weights of ``"optimal"`` to ``[0, 1]`` (footnote 10).
+    cv : int, cross-validation generator or iterable, default=5
+        Folds on which the candidates are scored, as in
+        :func:`sklearn.model_selection.check_cv`.
+    alpha_cv : int, cross-validation generator or iterable, default=5
+        Folds on which ``"optimal"`` chooses its weights: the ``cv`` of the
+        :class:`~selfdistill_sklearn.SelfDistilledKernelRidge` candidates
+        and of ``best_estimator_``. Each fold of ``cv`` splits its own
+        training part with it.
+    scoring : str, default=None
+        Metric of the held-out predictions, higher is better, by its name in
+        :func:`sklearn.metrics.get_scorer`: ``"neg_mean_squared_error"``
+        (the default, also for ``None``), ``"neg_root_mean_squared_error"``,
+        ``"neg_mean_absolute_error"``, ``"neg_median_absolute_error"``,
+        ``"neg_mean_absolute_percentage_error"``, ``"r2"``,
+        ``"explained_variance"`` or ``"max_error"`` (single target only, and
+        unweighted, since :func:`sklearn.metrics.max_error` takes no weights).
+        Several outputs are averaged uniformly, as the scorers do.
+
+    Attributes
+    ----------
+    cv_results_ : dict of ndarrays
+        In the layout of :class:`sklearn.model_selection.GridSearchCV`
+        (``pandas.DataFrame(cv_results_)`` tabulates it): ``params`` (dicts
+        of ``reg_lambda``, ``alpha`` and ``n_steps``), ``param_reg_lambda``,
+        ``param_alpha``, ``param_n_steps`` (masked arrays),
+        ``split{k}_test_score``, ``mean_test_score``, ``std_test_score`` and
+        ``rank_test_score``. The candidates are in the order in which
+        ``GridSearchCV`` visits ``param_grid_``.
+    best_index_ : int
+        Index of the best candidate: the first of those with the best mean
+        score, as ``GridSearchCV`` breaks ties.
+    best_score_ : float
+        Mean held-out score of the best candidate.
+    best_params_ : dict
+        ``reg_lambda``, ``alpha`` and ``n_steps`` of the best candidate.
+    best_estimator_ : SelfDistilledKernelRidge
+        The best candidate refitted on all the data.
+    param_grid_ : list of dict
+        The grid of :class:`~selfdistill_sklearn.SelfDistilledKernelRidge`
+        parameters that ``GridSearchCV`` would search to score the same
+        candidates.
+    optimal_alphas_ : ndarray of shape (n_splits, n_lambdas, max_steps - 1)
+        The weights ``alpha*(2), ...`` that ``"optimal"`` chose inside each
+        fold's training part, for each penalty. Only when ``alphas`` holds
+        ``"optimal"``.
+    n_splits_ : int
+        Number of folds.
+    n_features_in_ : int
+        Number of features seen during :meth:`fit`.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when ``X`` has string column names.
+
+    See Also
+    --------
+    SelfDistilledKernelRidge : One candidate, with ``alpha="optimal"``
+        chosen on validation data or folds.
+    sklearn.model_selection.GridSearchCV : The same search by refitting.
+    sklearn.linear_model.RidgeCV : Many penalties from one decomposition.
+
+    Notes
+    -----
+    **Cost.** A fold of ``n`` training and ``m`` held-out samples costs one
+    symmetric eigendecomposition (several Cholesky factorisations, in
+    ``O(n^3)``) and products in ``O(m n^2)``; each candidate then costs
+    ``O(n)`` for its diagonal and ``O(m)`` per column of one batched
+    product. A grid search costs a Cholesky factorisation per candidate and
+    fold.
+
+    **The optimal weight.** A fold's score of ``"optimal"`` must not choose
+    the weights on the samples it is scored on. As
+    ``SelfDistilledKernelRidge(alpha="optimal", cv=alpha_cv)`` does when
+    fitted on the fold's training part, the training part is split by
+    ``alpha_cv``; every inner split is diagonalised once, and Algorithm 1
+    runs in the eigenbasis for all penalties at once, the numerators and
+    denominators of eq. (16) summed over the inner splits (held-out squared
+    errors weighted by the sample weights). The weights depend on
+    ``lambda`` but not on ``tau``: the schedule of ``tau`` steps is the
+    first ``tau - 1`` weights of the longest. This costs ``alpha_cv``
+    further eigendecompositions per fold, still without a fit per
+    candidate. Rounding aside, the schedules equal those of the refitting
+    estimator; where the held-out error is nearly flat in ``alpha`` (a
+    tiny denominator in eq. (16)) rounding can move them visibly.
+
+    **Sample weights** weight the training objective of every candidate
+    and its held-out errors (except for ``"max_error"``). The scores then
+    equal those of ``GridSearchCV`` run with metadata routing enabled, the
+    estimator requesting ``sample_weight`` for ``fit`` and the scorer for
+    ``score``; without routing, ``GridSearchCV`` scores held-out samples
+    unweighted.
+
+    **Ties.** Several candidates give the same predictions in exact
+    arithmetic: ``n_steps=1`` for every ``alpha``, and ``alpha=1`` for every
+    ``n_steps``. They share one computation, so that they tie exactly, as
+    they do in a grid search, and the first in ``GridSearchCV``'s order wins.
+
+    :meth:`score` is the coefficient of determination of
+    ``best_estimator_``, as for every regressor.
+
+    References
+    ----------
+    K. Borup and L. N. Andersen, "Even your Teacher Needs Guidance:
+    Ground-Truth Targets Dampen Regularization Imposed by Self-Distillation",
+    NeurIPS 2021.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from selfdistill_sklearn.model_selection import SelfDistilledKernelRidgeCV
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(size=(60, 1))
+    >>> y = np.sin(2 * np.pi * X[:, 0]) + rng.normal(scale=0.3, size=60)
+    >>> search = SelfDistilledKernelRidgeCV(
+    ...     reg_lambdas=[0.01, 0.1, 1.0], alphas=[0.0, 0.5, 1.0, "optimal"], max_steps=3,
+    ...     kernel="rbf", gamma=10.0).fit(X, y)
+    >>> len(search.cv_results_["params"])
+    39
+    >>> sorted(search.best_params_)
+    ['alpha', 'n_steps', 'reg_lambda']
+    >>> search.predict(X[:2]).shape
+    (2,)
+    """
+
+    def __init__(self, reg_lambdas=(0.1, 1.0, 10.0), alphas=(0.0, 0.25, 0.5, 0.75, 1.0),
+                 max_steps=4, *, kernel="linear", gamma=None, degree=3, coef0=1,
+                 kernel_params=None, clip_alpha=False, cv=5, alpha_cv=5, scoring=None):
+        self.reg_lambdas = reg_lambdas
+        self.alphas = alphas
+        self.max_steps = max_steps
+        self.kernel = kernel
+        self.gamma = gamma
+        self.degree = degree
+        self.coef0 = coef0
+        self.kernel_params = kernel_params
+        self.clip_alpha = clip_alpha
+        self.cv = cv
+        self.alpha_cv = alpha_cv
+        self.scoring = scoring
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.input_tags.pairwise = self.kernel == "precomputed"
+        return tags
+
+    def _get_kernel(self, X, Y=None):
+        if callable(self.kernel):
+            params = self.kernel_params or {}
+        else:
+            params = {"gamma": self.gamma, "degree": self.degree, "coef0": self.coef0}
+        return pairwise_kernels(X, Y, metric=self.kernel, filter_params=True, **params)
+
+    def _fixed_params(self):
+        return {"kernel": self.kernel, "gamma": self.gamma, "degree": self.degree,
+                "coef0": self.coef0, "kernel_params": self.kernel_params,
+                "clip_alpha": self.clip_alpha, "cv": self.alpha_cv}
+
+    def _check_grid(self):
+        reg_lambdas = _as_list(self.reg_lambdas, "reg_lambdas")
+        for reg_lambda in reg_lambdas:
+            check_reg_lambda(reg_lambda, name="every entry of reg_lambdas")
+        alphas = _as_list(self.alphas, "alphas")
+        for alpha in alphas:
+            if not (isinstance(alpha, str) or isinstance(alpha, numbers.Real)) or isinstance(
+                    alpha, bool):
+                raise TypeError(
+                    f"alphas must hold floats in [0, 1] and 'optimal', got {alpha!r}."
+                )
+            check_alpha(alpha, 2)
+        max_steps = check_n_steps(self.max_steps, allow_infinite=False)
+        if self.scoring is not None and self.scoring not in SCORINGS:
+            raise ValueError(
+                f"scoring must be None or one of {sorted(SCORINGS)}, got {self.scoring!r}: "
+                "the scores are computed from held-out predictions."
+            )
+        return reg_lambdas, alphas, max_steps
+
+    def fit(self, X, y, sample_weight=None, groups=None):
+        """Score every candidate on the folds of ``cv`` and refit the best.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data, or the kernel matrix of shape (n_samples,
+            n_samples) when ``kernel="precomputed"``.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets.
+        sample_weight : float or array-like of shape (n_samples,), default=None
+            Non-negative weights of the training samples, used in every fit
+            and in the held-out errors.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels for a group-aware ``cv`` splitter.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        reg_lambdas, alphas, max_steps = self._check_grid()
+        X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"), multi_output=True,
+                             y_numeric=True)
+        if self.kernel == "precomputed" and X.shape[0] != X.shape[1]:
+            raise ValueError(
+                "With kernel='precomputed', X must be the square kernel matrix of the "
+                f"training samples, got shape {X.shape}."
+            )
+        sample_weight = check_sample_weight(sample_weight, X.shape[0])
+        y_float = np.asarray(y, dtype=float)
+        scorer = SCORINGS[self.scoring or "neg_mean_squared_error"]
+        if self.scoring == "max_error" and y_float.ndim == 2:
+            raise ValueError("scoring='max_error' needs a single target, as "
+                             f"sklearn.metrics.max_error does; y has shape {y_float.shape}.")
+
+        splits = list(check_cv(self.cv).split(X, y, groups))
+        kernel = self._get_kernel(X)
+        kernel = kernel.toarray() if sparse.issparse(kernel) else np.asarray(kernel, dtype=float)
+
+        lambdas = np.array([float(value) for value in reg_lambdas])
+        fixed = [float(alpha) for alpha in alphas if not isinstance(alpha, str)]
+        with_optimal = any(isinstance(alpha, str) for alpha in alphas)
+        grid = _parameter_grid(reg_lambdas, alphas, max_steps)
+        candidate_lambdas, candidate_rows = _candidate_rows(lambdas.size, len(fixed),
+                                                            with_optimal, max_steps)
+
+        n_rows = len(fixed) * (max_steps + 1) + (max_steps if with_optimal else 0)
+        scores = np.empty((len(grid), len(splits)))
+        optimal_alphas = np.empty((len(splits), lambdas.size, max_steps - 1))
+        for split_index, (train, test) in enumerate(splits):
+            if len(train) == 0 or len(test) == 0:
+                raise ValueError("cv must give folds with training and held-out samples.")
+            train_weight = None if sample_weight is None else sample_weight[train]
+            test_weight = None if sample_weight is None else sample_weight[test]
+            if test_weight is not None and not np.any(test_weight > 0):
+                raise ValueError(
+                    f"Held-out fold {split_index} has only zero sample weights: its weighted "
+                    "error is not defined."
+                )
+            train_kernel = kernel[np.ix_(train, train)]
+            fold = _spectral_fold(train_kernel, kernel[np.ix_(test, train)], y_float[train],
+                                  train_weight, n_columns=lambdas.size * n_rows)
+            if with_optimal:
+                split_X = train_kernel if self.kernel == "precomputed" else X[train]
+                optimal_alphas[split_index] = self._optimal_schedules(
+                    split_X, train_kernel, y_float[train], train_weight, lambdas, max_steps)
+            for lambda_index, reg_lambda in enumerate(lambdas):
+                weights = _candidate_weights(
+                    fold.eigenvalues, reg_lambda, fixed, max_steps,
+                    optimal_alphas[split_index, lambda_index] if with_optimal else None)
+                # Candidates with equal weights (tau = 1, alpha = 1) share one
+                # evaluation so that they tie exactly.
+                unique, inverse = np.unique(weights, axis=0, return_inverse=True)
+                predictions = fold_predictions(fold, reg_lambda, unique)
+                row_scores = scorer(y_float[test], predictions, test_weight)[inverse.ravel()]
+                chosen = candidate_lambdas == lambda_index
+                scores[chosen, split_index] = row_scores[candidate_rows[chosen]]
+
+        self.cv_results_ = _results(grid, scores)
+        self.best_index_ = int(self.cv_results_["rank_test_score"].argmin())
+        self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
+        self.best_params_ = dict(self.cv_results_["params"][self.best_index_])
+        self.param_grid_ = _param_grid(reg_lambdas, alphas, max_steps)
+        if with_optimal:
+            self.optimal_alphas_ = optimal_alphas
+        self.n_splits_ = len(splits)
+        self.best_estimator_ = SelfDistilledKernelRidge(
+            **self._fixed_params(), **self.best_params_).fit(X, y, sample_weight=sample_weight)
+        return self
+
+    def _optimal_schedules(self, X, kernel, y, sample_weight, lambdas, max_steps):
+        """Algorithm 1 on the ``alpha_cv`` splits of one fold's training part."""
+        # A grid search clones the estimator, and with it the splitter, for
+        # every fit: a copy per fold keeps a seeded shuffle identical.
+        cv = check_cv(clone(self.alpha_cv, safe=False))
+        n_samples = kernel.shape[0]
+        n_splits = cv.get_n_splits(X, y)
+        if n_samples < max(2, n_splits):
+            raise ValueError(
+                f"alpha='optimal' chooses alpha on alpha_cv={self.alpha_cv!r} folds of each "
+                f"training part and needs at least {max(2, n_splits)} samples there, got "
+                f"n_samples={n_samples}. Use fewer folds or drop 'optimal' from alphas."
+            )
+        if max_steps == 1:
+            return np.empty((lambdas.size, 0))
+        folds = []
+        for train, test in cv.split(X, y):
+            if len(train) == 0 or len(test) == 0:
+                raise ValueError("alpha='optimal' needs cv folds with training and test samples.")
+            folds.append(_spectral_fold(
+                kernel[np.ix_(train, train)], kernel[np.ix_(test, train)], y[train],
+                None if sample_weight is None else sample_weight[train],
+                n_columns=lambdas.size, test_targets=y[test],
+                test_weight=None if sample_weight is None else sample_weight[test]))
+        return optimal_schedules(folds, lambdas, max_steps, clip=self.clip_alpha)
+
+    def predict(self, X):
+        """Predict with ``best_estimator_``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples, or their kernel with the training samples when
+            ``kernel="precomputed"``.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_targets)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse=("csr", "csc"), reset=False)
+        return self.best_estimator_.predict(X)
+
+
+def _as_list(values, name):
+    if isinstance(values, str) or np.ndim(values) != 1:
+        raise ValueError(f"{name} must be a one-dimensional sequence, got {values!r}.")
+    values = list(values)
+    if not values:
+        raise ValueError(f"{name} must not be empty.")
+    return values
+
+
+def _param_grid(reg_lambdas, alphas, max_steps):
+    """The ``GridSearchCV`` grid of the same candidates: ``"optimal"`` has no
+    limit ``n_steps=inf``, so it takes a grid of its own, after the fixed
+    weights."""
+    fixed = [alpha for alpha in alphas if not isinstance(alpha, str)]
+    steps = list(range(1, max_steps + 1))
+    grid = []
+    if fixed:
+        grid.append({"reg_lambda": list(reg_lambdas), "alpha": fixed,
+                     "n_steps": steps + [float("inf")]})
+    if any(isinstance(alpha, str) for alpha in alphas):
+        grid.append({"reg_lambda": list(reg_lambdas), "alpha": [OPTIMAL], "n_steps": steps})
+    return grid
+
+
+def _parameter_grid(reg_lambdas, alphas, max_steps):
+    """Candidate parameters in ``ParameterGrid``'s order: grid by grid, keys
+    sorted (alpha, n_steps, reg_lambda), the last key varying fastest."""
+    params = []
+    for grid in _param_grid(reg_lambdas, alphas, max_steps):
+        for alpha in grid["alpha"]:
+            for n_steps in grid["n_steps"]:
+                for reg_lambda in grid["reg_lambda"]:
+                    params.append({"alpha": alpha, "n_steps": n_steps,
+                                   "reg_lambda": reg_lambda})
+    return params
+
+
+def _candidate_rows(n_lambdas, n_fixed, with_optimal, max_steps):
+    """Penalty index and row of :func:`_candidate_weights` of every candidate of
+    :func:`_parameter_grid`, as two integer arrays."""
+    rows = []
+    for fixed_index in range(n_fixed):
+        rows.extend(fixed_index * max_steps + t for t in range(max_steps))
+        rows.append(n_fixed * max_steps + fixed_index)
+    if with_optimal:
+        rows.extend(n_fixed * (max_steps + 1) + t for t in range(max_steps))
+    rows = np.repeat(np.asarray(rows, dtype=int), n_lambdas)
+    lambda_indices = np.tile(np.arange(n_lambdas), rows.size // max(n_lambdas, 1))
+    return lambda_indices, rows
+
+
+def _candidate_weights(eigenvalues, reg_lambda, fixed, max_steps, schedule):
+    """Weights ``w`` of every candidate of one penalty: the fixed weights'
+    steps 1..max_steps (alpha by alpha), their limits, then the steps of the
+    optimal schedule."""
+    blocks = []
+    if fixed:
+        constant = np.repeat(np.asarray(fixed)[:, None], max_steps - 1, axis=1)
+        blocks.append(step_weights(eigenvalues, reg_lambda, constant).reshape(
+            -1, eigenvalues.size))
+        blocks.append(limit_weights(eigenvalues, reg_lambda, fixed))
+    if schedule is not None:
+        blocks.append(step_weights(eigenvalues, reg_lambda, schedule[None, :])[0])
+    return np.concatenate(blocks)
+
+
+def _spectral_fold(train_kernel, test_kernel, y_train, train_weight, n_columns,
+                   test_targets=None, test_weight=None):
+    """Diagonalise one training part; ``n_columns`` is the number of candidate
+    columns expected, which decides whether ``K_test S V`` is formed."""
+    eigenvalues, eigenvectors = weighted_kernel_eigh(train_kernel, train_weight)
+    if train_weight is not None:
+        eigenvectors *= np.sqrt(train_weight)[:, None]
+    # eigenvectors now holds S V, whose transpose maps y to z = V^T S y.
+    projected = eigenvectors.T @ y_train
+    n_test, n_train = test_kernel.shape
+    if n_columns * (1 if y_train.ndim == 1 else y_train.shape[1]) >= n_test:
+        test_map = test_kernel @ eigenvectors
+    else:
+        def test_map(coefs):
+            return test_kernel @ (eigenvectors @ coefs)
+    return SpectralFold(eigenvalues, projected, test_map, test_targets, test_weight)
+
+
+def _results(params, scores):
+    """``cv_results_`` in ``GridSearchCV``'s layout and arithmetic."""
+    from scipy.stats import rankdata
+
+    n_candidates, n_splits = scores.shape
+    results = {}
+    for name in ("alpha", "n_steps", "reg_lambda"):
+        values = [candidate[name] for candidate in params]
+        try:
+            array = np.array(values)
+        except ValueError:
+            array = np.array(values, dtype=object)
+        dtype = array.dtype if array.dtype.kind != "U" and array.ndim == 1 else object
+        column = np.ma.MaskedArray(np.empty(n_candidates, dtype=dtype), mask=True)
+        for index, value in enumerate(values):
+            column[index] = value
+        results[f"param_{name}"] = column
+    results["params"] = params
+    for split_index in range(n_splits):
+        results[f"split{split_index}_test_score"] = scores[:, split_index]
+    means = np.average(scores, axis=1)
+    results["mean_test_score"] = means
+    results["std_test_score"] = np.sqrt(np.average((scores - means[:, None]) ** 2, axis=1))
+    if np.isnan(means).all():
+        ranks = np.ones_like(means, dtype=np.int32)
+    else:
+        ranks = rankdata(-np.nan_to_num(means, nan=np.nanmin(means) - 1), method="min")
+    results["rank_test_score"] = np.asarray(ranks, dtype=np.int32)
+    return results
