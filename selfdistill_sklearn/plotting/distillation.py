@@ -1,0 +1,420 @@
+"""Displays of the paper's illustrative example (Section 4.5, Figures 2-4).
+
+Each display follows scikit-learn's convention (cf.
+:class:`sklearn.metrics.PredictionErrorDisplay`): ``from_estimator``
+computes what is drawn from a fitted
+:class:`~selfdistill_sklearn.SelfDistilledKernelRidge`, the constructor
+takes those arrays directly, and ``plot`` draws them on an axes, keeps the
+matplotlib artists as attributes and returns the display. matplotlib is
+imported only when something is drawn.
+"""
+
+import math
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.utils.validation import check_array, check_is_fitted
+
+__all__ = [
+    "DistillationPathDisplay",
+    "ShrinkageDiagonalDisplay",
+    "ShrinkageRatioDisplay",
+]
+
+
+def _axes(ax):
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots()
+    return ax
+
+
+def _step_colors(n_steps, cmap):
+    import matplotlib as mpl
+
+    colormap = mpl.colormaps[cmap]
+    return [colormap(value) for value in np.linspace(0.1, 0.9, n_steps)]
+
+
+def _fixed_alpha(estimator):
+    """The scalar weight of the estimator, or None for a schedule or
+    ``"optimal"`` (only a fixed weight has the limit of Theorem 4.5)."""
+    alpha = estimator.alpha
+    if isinstance(alpha, str) or np.ndim(alpha) != 0:
+        return None
+    return float(alpha)
+
+
+class DistillationPathDisplay:
+    """The function of every self-distillation step and its limit (Figure 2).
+
+    Use :meth:`from_estimator` to compute it from a fitted estimator. The
+    functions ``f(x, beta(t))`` of eq. (4) are drawn as lines over one input
+    feature, the limit of Theorem 4.5 (for a fixed ``alpha``) dashed, and the
+    training points as crosses.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n_points,)
+        Positions on the horizontal axis, sorted.
+    staged_predictions : ndarray of shape (n_steps, n_points)
+        ``f(x, beta(t))`` for ``t = 1, ..., n_steps``.
+    limit_prediction : ndarray of shape (n_points,), default=None
+        ``f(x, beta(infinity))``; not drawn when ``None``.
+    x_train, y_train : ndarray of shape (n_samples,), default=None
+        Data points drawn as crosses.
+
+    Attributes
+    ----------
+    lines_ : list of matplotlib Line2D
+        One line per step, step 1 first.
+    limit_line_ : matplotlib Line2D or None
+        The dashed limit.
+    points_ : matplotlib PathCollection or None
+        The data points.
+    ax_ : matplotlib Axes
+    figure_ : matplotlib Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from selfdistill_sklearn import SelfDistilledKernelRidge
+    >>> from selfdistill_sklearn.datasets import make_noisy_sinusoid
+    >>> from selfdistill_sklearn.plotting.distillation import DistillationPathDisplay
+    >>> X, y = make_noisy_sinusoid(random_state=0)
+    >>> model = SelfDistilledKernelRidge(alpha=0.25, n_steps=6, reg_lambda=0.2,
+    ...                                  kernel="rbf", gamma=10.0).fit(X, y)
+    >>> display = DistillationPathDisplay.from_estimator(model, X, y)
+    >>> len(display.lines_)
+    6
+    """
+
+    def __init__(self, *, x, staged_predictions, limit_prediction=None, x_train=None,
+                 y_train=None):
+        self.x = x
+        self.staged_predictions = staged_predictions
+        self.limit_prediction = limit_prediction
+        self.x_train = x_train
+        self.y_train = y_train
+
+    @classmethod
+    def from_estimator(cls, estimator, X, y=None, *, X_eval=None, feature=0, n_points=200,
+                       output=0, limit=True, sample_weight=None, ax=None, cmap="viridis",
+                       line_kw=None, limit_kw=None, scatter_kw=None):
+        """Compute the functions of every step from a fitted estimator and plot them.
+
+        Parameters
+        ----------
+        estimator : SelfDistilledKernelRidge
+            Fitted with a finite ``n_steps``.
+        X : array-like of shape (n_samples, n_features)
+            The training inputs (drawn as crosses when ``y`` is given; their
+            range sets the grid when ``X_eval`` is None).
+        y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
+            The training targets. Needed for the data points and for the
+            limit, which is the estimator refitted on ``X, y`` with
+            ``n_steps=inf`` (kernel ridge with penalty ``lambda / alpha``,
+            eq. (17)).
+        X_eval : array-like of shape (n_points, n_features), default=None
+            Where to evaluate the functions. By default a grid of
+            ``n_points`` over the range of ``X``, which needs a single
+            feature; with several features pass ``X_eval`` (for instance the
+            data with one feature varied).
+        feature : int, default=0
+            Column of ``X`` and ``X_eval`` on the horizontal axis.
+        n_points : int, default=200
+            Size of the default grid.
+        output : int, default=0
+            Which target to draw when there are several.
+        limit : bool, default=True
+            Draw the limit of infinitely many steps. Needs ``y`` and a fixed
+            scalar ``alpha``; for a schedule or ``"optimal"`` no limit exists
+            and none is drawn.
+        sample_weight : array-like of shape (n_samples,), default=None
+            The sample weights of the fit, used to refit the limit.
+        ax, cmap, line_kw, limit_kw, scatter_kw
+            Passed to :meth:`plot`.
+
+        Returns
+        -------
+        display : DistillationPathDisplay
+        """
+        check_is_fitted(estimator)
+        if estimator.kernel == "precomputed":
+            raise ValueError("DistillationPathDisplay needs input features; it cannot draw "
+                             "an estimator with kernel='precomputed'.")
+        X = check_array(X, input_name="X")
+        if X_eval is None:
+            if X.shape[1] != 1:
+                raise ValueError(
+                    f"X has {X.shape[1]} features: pass X_eval, the inputs at which to draw "
+                    "the functions (for instance the data with one feature varied)."
+                )
+            X_eval = np.linspace(X[:, 0].min(), X[:, 0].max(), n_points).reshape(-1, 1)
+        X_eval = check_array(X_eval, input_name="X_eval")
+        order = np.argsort(X_eval[:, feature], kind="stable")
+        X_eval = X_eval[order]
+
+        def column(prediction):
+            prediction = np.asarray(prediction)
+            return prediction if prediction.ndim == 1 else prediction[:, output]
+
+        staged = np.stack([column(p) for p in estimator.staged_predict(X_eval)])
+        limit_prediction = None
+        alpha = _fixed_alpha(estimator)
+        if limit and y is not None and alpha is not None:
+            limit_model = clone(estimator).set_params(n_steps=math.inf)
+            limit_model.fit(X, y, sample_weight=sample_weight)
+            limit_prediction = column(limit_model.predict(X_eval))
+        y_train = None if y is None else column(y)
+        display = cls(x=X_eval[:, feature], staged_predictions=staged,
+                      limit_prediction=limit_prediction,
+                      x_train=None if y is None else X[:, feature], y_train=y_train)
+        return display.plot(ax=ax, cmap=cmap, line_kw=line_kw, limit_kw=limit_kw,
+                            scatter_kw=scatter_kw)
+
+    def plot(self, ax=None, *, cmap="viridis", line_kw=None, limit_kw=None, scatter_kw=None):
+        """Draw the functions.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when ``None``.
+        cmap : str, default="viridis"
+            Colormap running over the steps.
+        line_kw, limit_kw, scatter_kw : dict, default=None
+            Keyword arguments of the step lines, the limit line and the data
+            points.
+
+        Returns
+        -------
+        display : DistillationPathDisplay
+            With ``lines_``, ``limit_line_``, ``points_``, ``ax_`` and ``figure_``.
+        """
+        ax = _axes(ax)
+        staged = np.asarray(self.staged_predictions)
+        colors = _step_colors(len(staged), cmap)
+        self.lines_ = []
+        for step, (prediction, color) in enumerate(zip(staged, colors, strict=True), start=1):
+            kw = {"color": color, "label": f"$f_{{{step}}}$"} | (line_kw or {})
+            self.lines_.append(ax.plot(self.x, prediction, **kw)[0])
+        self.limit_line_ = None
+        if self.limit_prediction is not None:
+            kw = {"color": "black", "linestyle": "--", "label": r"$f_\infty$"} | (limit_kw or {})
+            self.limit_line_ = ax.plot(self.x, self.limit_prediction, **kw)[0]
+        self.points_ = None
+        if self.x_train is not None and self.y_train is not None:
+            kw = {"marker": "x", "color": "black", "label": "training data",
+                  "zorder": 3} | (scatter_kw or {})
+            self.points_ = ax.scatter(self.x_train, self.y_train, **kw)
+        ax.set_xlabel("x")
+        ax.set_ylabel(r"$f(x, \hat\beta^{(\tau)})$")
+        ax.legend(ncols=2, fontsize="small")
+        self.ax_ = ax
+        self.figure_ = ax.figure
+        return self
+
+
+class _SpectralDisplay:
+    """Shared ``from_estimator`` of the displays read from ``diag B(t)``."""
+
+    @classmethod
+    def from_estimator(cls, estimator, *, n_steps=None, ax=None, **plot_kw):
+        """Compute the shrinkage of every step from a fitted estimator and plot it.
+
+        The diagonals of ``B(t)`` depend on the kernel matrix of the training
+        data, the penalty and the weights, all held by the fitted estimator
+        (through :meth:`SelfDistilledKernelRidge.spectral_shrinkage`, one
+        eigendecomposition of the training kernel matrix).
+
+        Parameters
+        ----------
+        estimator : SelfDistilledKernelRidge
+            A fitted estimator.
+        n_steps : int, default=None
+            Number of steps to draw: the fitted ``n_steps`` by default; a
+            fixed scalar ``alpha`` can be extended further.
+        ax : matplotlib Axes, default=None
+        **plot_kw
+            Passed to :meth:`plot`.
+
+        Returns
+        -------
+        display
+        """
+        check_is_fitted(estimator)
+        shrinkage = estimator.spectral_shrinkage(n_steps=n_steps)
+        return cls._from_shrinkage(shrinkage).plot(ax=ax, **plot_kw)
+
+
+class ShrinkageDiagonalDisplay(_SpectralDisplay):
+    """The diagonal of ``B(t)`` for every step as overlaid bars (Figure 3).
+
+    Training predictions of step ``t`` are ``V B(t) V^T y`` (eq. (10)); the
+    diagonal entry ``k`` of ``B(t)`` is how much of the target's component
+    along the ``k``-th eigenvector (eigenvalues ascending) step ``t`` keeps.
+    Bars of later steps are drawn over earlier ones; for a fixed ``alpha`` in
+    ``[0, 1)`` the entries decrease with the step (Lemma 4.2), so every step
+    stays visible. The limit (Theorem A.5) is drawn as hatched outlines.
+
+    Parameters
+    ----------
+    diagonals : ndarray of shape (n_steps, n_samples)
+        Row ``t - 1`` is the diagonal of ``B(t)``.
+    limit : ndarray of shape (n_samples,), default=None
+        Diagonal of ``B(infinity)``; not drawn when ``None``.
+    eigenvalues : ndarray of shape (n_samples,), default=None
+        The eigenvalues, ascending (kept for reference, not drawn).
+
+    Attributes
+    ----------
+    bars_ : list of matplotlib BarContainer
+        One per step, step 1 first.
+    limit_bars_ : matplotlib BarContainer or None
+    ax_ : matplotlib Axes
+    figure_ : matplotlib Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from selfdistill_sklearn import SelfDistilledKernelRidge
+    >>> from selfdistill_sklearn.datasets import make_noisy_sinusoid
+    >>> from selfdistill_sklearn.plotting.distillation import ShrinkageDiagonalDisplay
+    >>> X, y = make_noisy_sinusoid(random_state=0)
+    >>> model = SelfDistilledKernelRidge(alpha=0.0, n_steps=6, reg_lambda=0.2,
+    ...                                  kernel="rbf", gamma=10.0).fit(X, y)
+    >>> display = ShrinkageDiagonalDisplay.from_estimator(model)
+    >>> len(display.bars_), len(display.bars_[0])
+    (6, 11)
+    """
+
+    def __init__(self, *, diagonals, limit=None, eigenvalues=None):
+        self.diagonals = diagonals
+        self.limit = limit
+        self.eigenvalues = eigenvalues
+
+    @classmethod
+    def _from_shrinkage(cls, shrinkage):
+        return cls(diagonals=shrinkage.diagonals, limit=shrinkage.limit,
+                   eigenvalues=shrinkage.eigenvalues)
+
+    def plot(self, ax=None, *, cmap="viridis", bar_kw=None, limit_kw=None):
+        """Draw the bars.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+        cmap : str, default="viridis"
+            Colormap running over the steps.
+        bar_kw, limit_kw : dict, default=None
+            Keyword arguments of the step bars and of the limit bars.
+
+        Returns
+        -------
+        display : ShrinkageDiagonalDisplay
+        """
+        ax = _axes(ax)
+        diagonals = np.asarray(self.diagonals)
+        index = np.arange(1, diagonals.shape[1] + 1)
+        colors = _step_colors(len(diagonals), cmap)
+        self.bars_ = []
+        for step, (diagonal, color) in enumerate(zip(diagonals, colors, strict=True), start=1):
+            kw = {"color": color, "width": 0.8, "label": rf"$\tau = {step}$"} | (bar_kw or {})
+            self.bars_.append(ax.bar(index, diagonal, **kw))
+        self.limit_bars_ = None
+        if self.limit is not None:
+            kw = {"width": 0.8, "fill": False, "hatch": "//", "edgecolor": "black",
+                  "label": r"$\tau = \infty$"} | (limit_kw or {})
+            self.limit_bars_ = ax.bar(index, np.asarray(self.limit), **kw)
+        ax.set_xticks(index)
+        ax.set_xlabel("k (eigenvalues ascending)")
+        ax.set_ylabel(r"$[B^{(\tau)}]_{k,k}$")
+        ax.legend(fontsize="small")
+        self.ax_ = ax
+        self.figure_ = ax.figure
+        return self
+
+
+class ShrinkageRatioDisplay(_SpectralDisplay):
+    """Ratios ``R_k = [B(t)]_{k+1,k+1} / [B(t)]_{k,k}`` for every step (Figure 4).
+
+    With the eigenvalues ascending, ``R_k >= 1`` compares the shrinkage of
+    neighbouring basis functions. For ``alpha = 0`` every ratio strictly
+    increases with the step (Theorem 4.3, eq. (14)): the smaller eigenvalue
+    shrinks faster. For ``alpha`` in ``(0, 1)`` eq. (15) gives the sign of
+    the change, and the ratios need not increase. Ratios with a zero
+    denominator (a zero eigenvalue, or a collapsed step) are left out.
+
+    Parameters
+    ----------
+    ratios : ndarray of shape (n_steps, n_samples - 1)
+        Row ``t - 1`` holds ``R_1, ..., R_{n-1}`` of step ``t``.
+
+    Attributes
+    ----------
+    lines_ : list of matplotlib Line2D
+        One per step, step 1 first.
+    ax_ : matplotlib Axes
+    figure_ : matplotlib Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from selfdistill_sklearn import SelfDistilledKernelRidge
+    >>> from selfdistill_sklearn.datasets import make_noisy_sinusoid
+    >>> from selfdistill_sklearn.plotting.distillation import ShrinkageRatioDisplay
+    >>> X, y = make_noisy_sinusoid(random_state=0)
+    >>> model = SelfDistilledKernelRidge(alpha=0.0, n_steps=6, reg_lambda=0.2,
+    ...                                  kernel="rbf", gamma=10.0).fit(X, y)
+    >>> display = ShrinkageRatioDisplay.from_estimator(model)
+    >>> len(display.lines_)
+    6
+    """
+
+    def __init__(self, *, ratios):
+        self.ratios = ratios
+
+    @classmethod
+    def _from_shrinkage(cls, shrinkage):
+        return cls(ratios=shrinkage.ratios)
+
+    def plot(self, ax=None, *, cmap="viridis", log_scale=True, line_kw=None):
+        """Draw the ratios.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+        cmap : str, default="viridis"
+            Colormap running over the steps.
+        log_scale : bool, default=True
+            Logarithmic vertical axis (for ``alpha = 0`` the ratios grow as a
+            power of the step, eq. (14)).
+        line_kw : dict, default=None
+            Keyword arguments of the lines.
+
+        Returns
+        -------
+        display : ShrinkageRatioDisplay
+        """
+        ax = _axes(ax)
+        ratios = np.asarray(self.ratios, dtype=float)
+        index = np.arange(1, ratios.shape[1] + 1)
+        colors = _step_colors(len(ratios), cmap)
+        self.lines_ = []
+        for step, (ratio, color) in enumerate(zip(ratios, colors, strict=True), start=1):
+            shown = np.where(np.isfinite(ratio), ratio, np.nan)
+            kw = {"color": color, "marker": "o", "label": rf"$\tau = {step}$"} | (line_kw or {})
+            self.lines_.append(ax.plot(index, shown, **kw)[0])
+        if log_scale:
+            ax.set_yscale("log")
+        ax.set_xticks(index)
+        ax.set_xlabel("k (eigenvalues ascending)")
+        ax.set_ylabel(r"$R_k^{(\tau)}$")
+        ax.legend(fontsize="small")
+        self.ax_ = ax
+        self.figure_ = ax.figure
+        return self
