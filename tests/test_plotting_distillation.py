@@ -113,6 +113,11 @@ def test_ratio_lines_are_the_ratios(data):
         np.testing.assert_allclose(line.get_xdata(), np.arange(1, 11))
 
 
+def test_ratio_axis_with_negative_entries():
+    display = ShrinkageRatioDisplay(ratios=np.array([[2.0, -1.0]])).plot()
+    assert display.ax_.get_yscale() == "symlog"
+
+
 def test_ratio_drops_undefined_entries():
     display = ShrinkageRatioDisplay(ratios=np.array([[1.0, np.inf, np.nan]])).plot(
         log_scale=False)

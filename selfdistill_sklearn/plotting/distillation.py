@@ -255,9 +255,10 @@ class ShrinkageDiagonalDisplay(_SpectralDisplay):
     Training predictions of step ``t`` are ``V B(t) V^T y`` (eq. (10)); the
     diagonal entry ``k`` of ``B(t)`` is how much of the target's component
     along the ``k``-th eigenvector (eigenvalues ascending) step ``t`` keeps.
-    Bars of later steps are drawn over earlier ones; for a fixed ``alpha`` in
-    ``[0, 1)`` the entries decrease with the step (Lemma 4.2), so every step
-    stays visible. The limit (Theorem A.5) is drawn as hatched outlines.
+    At each index the bars are overlaid, the smallest in magnitude on top, so
+    every step stays visible; for a fixed ``alpha`` in ``[0, 1)`` the entries
+    decrease with the step (Lemma 4.2) and the later steps are in front. The
+    limit (Theorem A.5) is drawn as hatched outlines.
 
     Parameters
     ----------
@@ -324,10 +325,16 @@ class ShrinkageDiagonalDisplay(_SpectralDisplay):
         for step, (diagonal, color) in enumerate(zip(diagonals, colors, strict=True), start=1):
             kw = {"color": color, "width": 0.8, "label": rf"$\tau = {step}$"} | (bar_kw or {})
             self.bars_.append(ax.bar(index, diagonal, **kw))
+        # Within each index the smallest bar in magnitude goes on top, so that every
+        # step stays visible even where the entries do not decrease with the step.
+        heights = np.abs(diagonals)
+        for k in range(diagonals.shape[1]):
+            for rank, step in enumerate(np.argsort(-heights[:, k], kind="stable")):
+                self.bars_[step][k].set_zorder(1 + rank / len(diagonals))
         self.limit_bars_ = None
         if self.limit is not None:
             kw = {"width": 0.8, "fill": False, "hatch": "//", "edgecolor": "black",
-                  "label": r"$\tau = \infty$"} | (limit_kw or {})
+                  "label": r"$\tau = \infty$", "zorder": 3} | (limit_kw or {})
             self.limit_bars_ = ax.bar(index, np.asarray(self.limit), **kw)
         ax.set_xticks(index)
         ax.set_xlabel("k (eigenvalues ascending)")
@@ -382,7 +389,7 @@ class ShrinkageRatioDisplay(_SpectralDisplay):
     def _from_shrinkage(cls, shrinkage):
         return cls(ratios=shrinkage.ratios)
 
-    def plot(self, ax=None, *, cmap="viridis", log_scale=True, line_kw=None):
+    def plot(self, ax=None, *, cmap="viridis", log_scale="auto", line_kw=None):
         """Draw the ratios.
 
         Parameters
@@ -390,9 +397,12 @@ class ShrinkageRatioDisplay(_SpectralDisplay):
         ax : matplotlib Axes, default=None
         cmap : str, default="viridis"
             Colormap running over the steps.
-        log_scale : bool, default=True
+        log_scale : {"auto", True, False}, default="auto"
             Logarithmic vertical axis (for ``alpha = 0`` the ratios grow as a
-            power of the step, eq. (14)).
+            power of the step, eq. (14)). ``"auto"`` uses it when every drawn
+            ratio is positive and a symmetric logarithmic axis otherwise
+            (weights outside ``[0, 1]``, as ``"optimal"`` may choose, can make
+            entries of ``B`` negative).
         line_kw : dict, default=None
             Keyword arguments of the lines.
 
@@ -409,8 +419,18 @@ class ShrinkageRatioDisplay(_SpectralDisplay):
             shown = np.where(np.isfinite(ratio), ratio, np.nan)
             kw = {"color": color, "marker": "o", "label": rf"$\tau = {step}$"} | (line_kw or {})
             self.lines_.append(ax.plot(index, shown, **kw)[0])
-        if log_scale:
+        if log_scale == "auto":
+            finite = ratios[np.isfinite(ratios)]
+            ax.set_yscale("log" if np.all(finite > 0) else "symlog")
+        elif log_scale:
             ax.set_yscale("log")
+        if ax.get_yscale() == "log":
+            from matplotlib.ticker import FormatStrFormatter
+
+            low, high = ax.get_ylim()
+            if high < 10 * low:  # less than a decade: plain numbers read better
+                ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+                ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
         ax.set_xticks(index)
         ax.set_xlabel("k (eigenvalues ascending)")
         ax.set_ylabel(r"$R_k^{(\tau)}$")
