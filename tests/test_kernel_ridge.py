@@ -10,6 +10,7 @@ import pickle
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
+from scipy.optimize import minimize_scalar
 from sklearn.base import clone
 from sklearn.kernel_ridge import KernelRidge
 from sklearn.metrics.pairwise import pairwise_kernels
@@ -152,6 +153,18 @@ def test_optimal_with_validation_data_equals_refits(n_targets):
         assert_allclose(prediction, reference.predict(X_new), rtol=RTOL, atol=1e-12)
 
 
+def brute_force_minimiser(error, low, high, n_grid=41):
+    """Minimise ``error`` over [low, high] by a grid, then refine the best cell with a
+    bounded scalar search: a numerical reference independent of eq. (16)."""
+    grid = np.linspace(low, high, n_grid)
+    values = [error(a) for a in grid]
+    best = int(np.argmin(values))
+    cell = (grid[max(best - 1, 0)], grid[min(best + 1, n_grid - 1)])
+    result = minimize_scalar(error, bounds=cell, method="bounded",
+                             options={"xatol": 1e-9})
+    return result.x if result.fun <= values[best] else grid[best]
+
+
 def validation_error(X, y, X_val, y_val, previous_alphas, alpha, reg_lambda, kwargs,
                      sample_weight=None):
     model = refit_chain(X, y, [*previous_alphas, alpha], reg_lambda, kwargs, sample_weight)[-1]
@@ -166,15 +179,16 @@ def test_optimal_alpha_is_the_brute_force_minimiser(n_targets, clip):
     kwargs = {"kernel": "rbf", "gamma": 0.5}
     model = SelfDistilledKernelRidge(alpha="optimal", n_steps=4, reg_lambda=0.02,
                                      clip_alpha=clip, **kwargs).fit(X, y, X_val=X_val, y_val=y_val)
-    grid = np.linspace(-1.0, 2.0, 601) if not clip else np.linspace(0.0, 1.0, 201)
-    spacing = grid[1] - grid[0]
+    low, high = (0.0, 1.0) if clip else (-3.0, 3.0)
     for step, alpha_star in enumerate(model.alphas_):
         previous = list(model.alphas_[:step])
-        errors = [validation_error(X, y, X_val, y_val, previous, a, 0.02, kwargs) for a in grid]
-        best = grid[int(np.argmin(errors))]
-        assert abs(alpha_star - best) <= spacing
-        assert validation_error(X, y, X_val, y_val, previous, alpha_star, 0.02, kwargs) <= (
-            min(errors) * (1 + 1e-12))
+
+        def error(a, previous=previous):
+            return validation_error(X, y, X_val, y_val, previous, a, 0.02, kwargs)
+
+        best = brute_force_minimiser(error, low, high)
+        assert abs(alpha_star - best) <= 1e-6
+        assert error(alpha_star) <= error(best) * (1 + 1e-12)
     if clip:
         assert np.all((model.alphas_ >= 0) & (model.alphas_ <= 1))
 
@@ -186,14 +200,38 @@ def test_optimal_alpha_without_validation_data_pools_the_folds():
     folds = list(KFold(3).split(X))
     model = SelfDistilledKernelRidge(alpha="optimal", n_steps=3, reg_lambda=0.03, cv=3,
                                      **kwargs).fit(X, y)
-    grid = np.linspace(-0.5, 1.5, 401)
     for step, alpha_star in enumerate(model.alphas_):
         previous = list(model.alphas_[:step])
-        pooled = [sum(validation_error(X[train], y[train], X[test], y[test], previous, a, 0.03,
-                                       kwargs) for train, test in folds) for a in grid]
-        assert abs(alpha_star - grid[int(np.argmin(pooled))]) <= grid[1] - grid[0]
+
+        def pooled(a, previous=previous):
+            return sum(validation_error(X[train], y[train], X[test], y[test], previous, a, 0.03,
+                                        kwargs) for train, test in folds)
+
+        assert abs(alpha_star - brute_force_minimiser(pooled, -3.0, 3.0)) <= 1e-6
     references = refit_chain(X, y, model.alphas_, 0.03, kwargs)
     assert_allclose(model.predict(X_new), references[-1].predict(X_new), rtol=RTOL)
+
+
+def test_weighted_optimal_alpha_without_validation_data_weights_the_held_out_errors():
+    X, y, _, _, _ = make_data(n=36, seed=6)
+    weights = np.random.default_rng(7).uniform(0.1, 3.0, size=len(X))
+    kwargs = {"kernel": "rbf", "gamma": 0.4}
+    folds = list(KFold(3).split(X))
+    model = SelfDistilledKernelRidge(alpha="optimal", n_steps=3, reg_lambda=0.03, cv=3,
+                                     **kwargs).fit(X, y, sample_weight=weights)
+    def pooled_error(previous, alpha):
+        total = 0.0
+        for train, test in folds:
+            fitted = refit_chain(X[train], y[train], [*previous, alpha], 0.03, kwargs,
+                                 weights[train])[-1]
+            total += float(np.sum(weights[test] * (y[test] - fitted.predict(X[test])) ** 2))
+        return total
+
+    for step, alpha_star in enumerate(model.alphas_):
+        previous = list(model.alphas_[:step])
+        best = brute_force_minimiser(lambda a, previous=previous: pooled_error(previous, a),
+                                     -3.0, 3.0)
+        assert abs(alpha_star - best) <= 1e-6
 
 
 def test_optimal_alpha_with_vanishing_denominator_falls_back_to_one():
