@@ -1,8 +1,10 @@
 """Cross-validated choice of lambda, alpha and tau from one eigendecomposition per fold."""
 
 import numbers
+from contextlib import nullcontext
 
 import numpy as np
+from joblib import effective_n_jobs
 from scipy import sparse
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, clone
 from sklearn.metrics import (
@@ -15,7 +17,9 @@ from sklearn.metrics import (
 )
 from sklearn.metrics.pairwise import pairwise_kernels
 from sklearn.model_selection import check_cv
+from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
 
 from .kernel_ridge import SelfDistilledKernelRidge
 from .solvers import weighted_kernel_eigh
@@ -142,6 +146,12 @@ class SelfDistilledKernelRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator
         ``"explained_variance"`` or ``"max_error"`` (single target only, and
         unweighted, since :func:`sklearn.metrics.max_error` takes no weights).
         Several outputs are averaged uniformly, as the scorers do.
+    n_jobs : int, default=None
+        Number of folds processed at once, in threads that share the kernel
+        matrix. ``None`` means 1 unless in a :obj:`joblib.parallel_backend`
+        context; ``-1`` uses all processors. With more than one job, BLAS
+        and LAPACK run single-threaded inside :meth:`fit`, so that the
+        eigendecompositions do not compete for the cores.
 
     Attributes
     ----------
@@ -249,7 +259,8 @@ class SelfDistilledKernelRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator
 
     def __init__(self, reg_lambdas=(0.1, 1.0, 10.0), alphas=(0.0, 0.25, 0.5, 0.75, 1.0),
                  max_steps=4, *, kernel="linear", gamma=None, degree=3, coef0=1,
-                 kernel_params=None, clip_alpha=False, cv=5, alpha_cv=5, scoring=None):
+                 kernel_params=None, clip_alpha=False, cv=5, alpha_cv=5, scoring=None,
+                 n_jobs=None):
         self.reg_lambdas = reg_lambdas
         self.alphas = alphas
         self.max_steps = max_steps
@@ -262,6 +273,7 @@ class SelfDistilledKernelRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator
         self.cv = cv
         self.alpha_cv = alpha_cv
         self.scoring = scoring
+        self.n_jobs = n_jobs
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -348,37 +360,25 @@ class SelfDistilledKernelRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator
         candidate_lambdas, candidate_rows = _candidate_rows(lambdas.size, len(fixed),
                                                             with_optimal, max_steps)
 
-        n_rows = len(fixed) * (max_steps + 1) + (max_steps if with_optimal else 0)
-        scores = np.empty((len(grid), len(splits)))
-        optimal_alphas = np.empty((len(splits), lambdas.size, max_steps - 1))
         for split_index, (train, test) in enumerate(splits):
             if len(train) == 0 or len(test) == 0:
                 raise ValueError("cv must give folds with training and held-out samples.")
-            train_weight = None if sample_weight is None else sample_weight[train]
-            test_weight = None if sample_weight is None else sample_weight[test]
-            if test_weight is not None and not np.any(test_weight > 0):
+            if sample_weight is not None and not np.any(sample_weight[test] > 0):
                 raise ValueError(
                     f"Held-out fold {split_index} has only zero sample weights: its weighted "
                     "error is not defined."
                 )
-            train_kernel = kernel[np.ix_(train, train)]
-            fold = _spectral_fold(train_kernel, kernel[np.ix_(test, train)], y_float[train],
-                                  train_weight, n_columns=lambdas.size * n_rows)
-            if with_optimal:
-                split_X = train_kernel if self.kernel == "precomputed" else X[train]
-                optimal_alphas[split_index] = self._optimal_schedules(
-                    split_X, train_kernel, y_float[train], train_weight, lambdas, max_steps)
-            for lambda_index, reg_lambda in enumerate(lambdas):
-                weights = _candidate_weights(
-                    fold.eigenvalues, reg_lambda, fixed, max_steps,
-                    optimal_alphas[split_index, lambda_index] if with_optimal else None)
-                # Candidates with equal weights (tau = 1, alpha = 1) share one
-                # evaluation so that they tie exactly.
-                unique, inverse = np.unique(weights, axis=0, return_inverse=True)
-                predictions = fold_predictions(fold, reg_lambda, unique)
-                row_scores = scorer(y_float[test], predictions, test_weight)[inverse.ravel()]
-                chosen = candidate_lambdas == lambda_index
-                scores[chosen, split_index] = row_scores[candidate_rows[chosen]]
+        n_jobs = effective_n_jobs(self.n_jobs)
+        # Threads share the kernel matrix; each runs its LAPACK calls on one
+        # core, which on a busy machine is also faster than threaded BLAS.
+        limits = threadpool_limits(limits=1, user_api="blas") if n_jobs > 1 else nullcontext()
+        with limits:
+            outputs = Parallel(n_jobs=n_jobs, prefer="threads")(
+                delayed(self._score_split)(
+                    X, kernel, y_float, sample_weight, train, test, scorer, lambdas, fixed,
+                    with_optimal, max_steps, candidate_lambdas, candidate_rows)
+                for train, test in splits)
+        scores = np.stack([split_scores for split_scores, _ in outputs], axis=1)
 
         self.cv_results_ = _results(grid, scores)
         self.best_index_ = int(self.cv_results_["rank_test_score"].argmin())
@@ -386,11 +386,41 @@ class SelfDistilledKernelRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator
         self.best_params_ = dict(self.cv_results_["params"][self.best_index_])
         self.param_grid_ = _param_grid(reg_lambdas, alphas, max_steps)
         if with_optimal:
-            self.optimal_alphas_ = optimal_alphas
+            self.optimal_alphas_ = np.stack([schedules for _, schedules in outputs])
         self.n_splits_ = len(splits)
         self.best_estimator_ = SelfDistilledKernelRidge(
             **self._fixed_params(), **self.best_params_).fit(X, y, sample_weight=sample_weight)
         return self
+
+    def _score_split(self, X, kernel, y, sample_weight, train, test, scorer, lambdas, fixed,
+                     with_optimal, max_steps, candidate_lambdas, candidate_rows):
+        """Scores of every candidate on one fold, and the optimal schedules
+        chosen inside its training part."""
+        train_weight = None if sample_weight is None else sample_weight[train]
+        test_weight = None if sample_weight is None else sample_weight[test]
+        train_kernel = kernel[np.ix_(train, train)]
+        schedules = None
+        if with_optimal:
+            split_X = train_kernel if self.kernel == "precomputed" else X[train]
+            schedules = self._optimal_schedules(split_X, train_kernel, y[train], train_weight,
+                                                lambdas, max_steps)
+        n_rows = len(fixed) * (max_steps + 1) + (max_steps if with_optimal else 0)
+        fold = _spectral_fold(train_kernel, kernel[np.ix_(test, train)], y[train],
+                              train_weight, n_columns=lambdas.size * n_rows)
+        del train_kernel
+        scores = np.empty(candidate_rows.size)
+        for lambda_index, reg_lambda in enumerate(lambdas):
+            weights = _candidate_weights(fold.eigenvalues, reg_lambda, fixed, max_steps,
+                                         None if schedules is None else schedules[lambda_index])
+            # Candidates with equal weights (tau = 1, alpha = 1) share one
+            # evaluation, so that they tie exactly as the refits of a grid
+            # search do.
+            unique, inverse = np.unique(weights, axis=0, return_inverse=True)
+            predictions = fold_predictions(fold, reg_lambda, unique)
+            row_scores = scorer(y[test], predictions, test_weight)[inverse.ravel()]
+            chosen = candidate_lambdas == lambda_index
+            scores[chosen] = row_scores[candidate_rows[chosen]]
+        return scores, schedules
 
     def _optimal_schedules(self, X, kernel, y, sample_weight, lambdas, max_steps):
         """Algorithm 1 on the ``alpha_cv`` splits of one fold's training part."""
