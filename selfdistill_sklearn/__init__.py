@@ -11,10 +11,16 @@ network estimator needs the ``torch`` extra::
 """
 
 from .kernel_ridge import SelfDistilledKernelRidge
+from .model_selection import SelfDistilledKernelRidgeCV
 
 __version__ = "0.1.0"
 
-__all__ = ["SelfDistilledKernelRidge", "SelfDistilledNeuralNet", "__version__"]
+__all__ = [
+    "SelfDistilledKernelRidge",
+    "SelfDistilledKernelRidgeCV",
+    "SelfDistilledNeuralNet",
+    "__version__",
+]
 
 _TORCH_NAMES = {"SelfDistilledNeuralNet": ".neural_net"}
 

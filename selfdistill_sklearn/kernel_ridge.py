@@ -242,7 +242,9 @@ class SelfDistilledKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         return X_val, y_val
 
     def _fit_limit(self, X, y, sample_weight, alpha, reg_lambda):
-        if alpha == 0:
+        # alpha = 0 collapses to the zero function (Theorem A.5); so, within floating
+        # point, does an alpha so small that lambda / alpha overflows.
+        if alpha == 0 or not math.isfinite(reg_lambda / alpha):
             return np.zeros_like(y)
         solve = factorize(lambda: self._get_kernel(X), limit_reg_lambda(reg_lambda, alpha),
                           sample_weight, owns_kernel=self.kernel != "precomputed")

@@ -6,6 +6,7 @@ the blended targets of eqs. (3)-(5), and brute-force searches over ``alpha``.
 
 import math
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -117,6 +118,12 @@ def test_infinite_steps_with_alpha_zero_is_the_zero_function():
     assert np.array_equal(model.predict(X_new), np.zeros((len(X_new), 2)))
     with pytest.raises(ValueError, match="staged_predict needs a finite n_steps"):
         next(model.staged_predict(X_new))
+    # An alpha so small that reg_lambda / alpha overflows is the zero function too.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tiny = SelfDistilledKernelRidge(alpha=5e-324, n_steps=math.inf, reg_lambda=1.0,
+                                        kernel="rbf").fit(X, y)
+    assert np.array_equal(tiny.predict(X_new), np.zeros((len(X_new), 2)))
 
 
 # --- every step against step-by-step refits ------------------------------------------------
