@@ -77,7 +77,7 @@ SCORINGS = {
     "neg_mean_absolute_percentage_error": _columnwise(mean_absolute_percentage_error, -1.0),
     "r2": _columnwise(r2_score, 1.0),
     "explained_variance": _columnwise(explained_variance_score, 1.0),
-    "max_error": _columnwise(max_error, -1.0, weighted=False, multioutput=False),
+    "neg_max_error": _columnwise(max_error, -1.0, weighted=False, multioutput=False),
 }
 
 
@@ -143,7 +143,7 @@ class SelfDistilledKernelRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator
         (the default, also for ``None``), ``"neg_root_mean_squared_error"``,
         ``"neg_mean_absolute_error"``, ``"neg_median_absolute_error"``,
         ``"neg_mean_absolute_percentage_error"``, ``"r2"``,
-        ``"explained_variance"`` or ``"max_error"`` (single target only, and
+        ``"explained_variance"`` or ``"neg_max_error"`` (single target only, and
         unweighted, since :func:`sklearn.metrics.max_error` takes no weights).
         Several outputs are averaged uniformly, as the scorers do.
     n_jobs : int, default=None
@@ -219,7 +219,7 @@ class SelfDistilledKernelRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator
     tiny denominator in eq. (16)) rounding can move them visibly.
 
     **Sample weights** weight the training objective of every candidate
-    and its held-out errors (except for ``"max_error"``). The scores then
+    and its held-out errors (except for ``"neg_max_error"``). The scores then
     equal those of ``GridSearchCV`` run with metadata routing enabled, the
     estimator requesting ``sample_weight`` for ``fit`` and the scorer for
     ``score``; without routing, ``GridSearchCV`` scores held-out samples
@@ -250,7 +250,7 @@ class SelfDistilledKernelRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator
     ...     reg_lambdas=[0.01, 0.1, 1.0], alphas=[0.0, 0.5, 1.0, "optimal"], max_steps=3,
     ...     kernel="rbf", gamma=10.0).fit(X, y)
     >>> len(search.cv_results_["params"])
-    39
+    45
     >>> sorted(search.best_params_)
     ['alpha', 'n_steps', 'reg_lambda']
     >>> search.predict(X[:2]).shape
@@ -345,8 +345,8 @@ class SelfDistilledKernelRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator
         sample_weight = check_sample_weight(sample_weight, X.shape[0])
         y_float = np.asarray(y, dtype=float)
         scorer = SCORINGS[self.scoring or "neg_mean_squared_error"]
-        if self.scoring == "max_error" and y_float.ndim == 2:
-            raise ValueError("scoring='max_error' needs a single target, as "
+        if self.scoring == "neg_max_error" and y_float.ndim == 2:
+            raise ValueError("scoring='neg_max_error' needs a single target, as "
                              f"sklearn.metrics.max_error does; y has shape {y_float.shape}.")
 
         splits = list(check_cv(self.cv).split(X, y, groups))

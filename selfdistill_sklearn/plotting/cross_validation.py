@@ -21,8 +21,6 @@ def _metric_label(scoring):
     name = scoring or "neg_mean_squared_error"
     if name.startswith("neg_"):
         return name[4:].replace("_", " "), True
-    if name == "max_error":
-        return "max error", True
     return name.replace("_", " "), False
 
 
@@ -118,9 +116,9 @@ class CrossValidationErrorDisplay:
             Candidates with a schedule of weights are left out.
         scoring : str, default=None
             The scoring that produced the scores (``None`` stands for
-            ``"neg_mean_squared_error"``). Scores of ``neg_*`` names and
-            ``"max_error"`` are negated and drawn as errors; others (``"r2"``)
-            are drawn as they are.
+            ``"neg_mean_squared_error"``). Scores of ``neg_*`` names are
+            negated and drawn as errors; others (``"r2"``) are drawn as they
+            are.
         best_params : dict, default=None
             Candidate to mark with a star.
         plot : bool, default=True
@@ -300,6 +298,7 @@ class CrossValidationErrorDisplay:
         ax.set_ylim(low - margin, high + margin)
         for value in limits[(limits > high + margin) | (limits < low - margin)]:
             edge = high + margin if value > high else low - margin
-            ax.annotate(f"{value:.3g}" + (" ↑" if value > high else " ↓"), xy=(limit_x, edge), xytext=(0, -10 if value > high else 4),
-                        textcoords="offset points", ha="center", fontsize="x-small",
-                        color="0.3")
+            above = value > high
+            ax.annotate(f"{value:.3g} {'↑' if above else '↓'}", xy=(limit_x, edge),
+                        xytext=(0, -10 if above else 4), textcoords="offset points",
+                        ha="center", fontsize="x-small", color="0.3")

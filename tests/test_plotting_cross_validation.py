@@ -1,0 +1,122 @@
+"""CrossValidationErrorDisplay draws what cv_results_ holds."""
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from sklearn.datasets import make_friedman1
+from sklearn.model_selection import GridSearchCV
+
+from selfdistill_sklearn import SelfDistilledKernelRidge
+from selfdistill_sklearn.model_selection import SelfDistilledKernelRidgeCV
+from selfdistill_sklearn.plotting.cross_validation import CrossValidationErrorDisplay
+
+LAMBDAS = [0.01, 0.1, 1.0]
+ALPHAS = [0.0, 0.5, 1.0, "optimal"]
+
+
+@pytest.fixture(scope="module")
+def search():
+    X, y = make_friedman1(80, noise=1.0, random_state=0)
+    return SelfDistilledKernelRidgeCV(LAMBDAS, ALPHAS, 4, kernel="rbf", gamma=0.1, cv=3,
+                                     alpha_cv=3).fit(X, y), X, y
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def _score(results, reg_lambda, alpha, n_steps):
+    for params, score in zip(results["params"], results["mean_test_score"], strict=True):
+        if params == {"alpha": alpha, "n_steps": n_steps, "reg_lambda": reg_lambda}:
+            return score
+    raise KeyError((reg_lambda, alpha, n_steps))
+
+
+def test_lines_and_limit_markers_hold_the_mean_errors(search):
+    search, _, _ = search
+    display = CrossValidationErrorDisplay.from_estimator(search)
+    results = search.cv_results_
+    assert len(display.axes_) == len(LAMBDAS)
+    assert len(display.lines_) == len(LAMBDAS) * len(ALPHAS)
+    for (lambda_index, alpha_index), line in display.lines_.items():
+        reg_lambda, alpha = LAMBDAS[lambda_index], ALPHAS[alpha_index]
+        np.testing.assert_array_equal(line.get_xdata(), [1, 2, 3, 4])
+        expected = [-_score(results, reg_lambda, alpha, t) for t in range(1, 5)]
+        np.testing.assert_allclose(line.get_ydata(), expected, rtol=1e-14)
+        assert line.axes is display.axes_[lambda_index]
+    # The limit exists for every fixed alpha, never for "optimal".
+    assert set(display.limit_markers_) == {(i, j) for i in range(3) for j in range(3)}
+    for (lambda_index, alpha_index), marker in display.limit_markers_.items():
+        expected = -_score(results, LAMBDAS[lambda_index], ALPHAS[alpha_index], math.inf)
+        np.testing.assert_allclose(marker.get_ydata(), [expected], rtol=1e-14)
+        np.testing.assert_array_equal(marker.get_xdata(), [5])
+    # The reference is plain kernel ridge, tau = 1.
+    for lambda_index, line in enumerate(display.reference_lines_):
+        np.testing.assert_allclose(line.get_ydata(),
+                                   [-_score(results, LAMBDAS[lambda_index], 0.0, 1)] * 2)
+    assert [tick.get_text() for tick in display.axes_[0].get_xticklabels()][-1] == "∞"
+    assert "mean squared error" in display.axes_[0].get_ylabel()
+
+
+def test_best_candidate_is_starred(search):
+    search, _, _ = search
+    display = CrossValidationErrorDisplay.from_estimator(search)
+    best = search.best_params_
+    lambda_index = LAMBDAS.index(best["reg_lambda"])
+    assert display.best_marker_.axes is display.axes_[lambda_index]
+    x = 5 if best["n_steps"] == math.inf else best["n_steps"]
+    np.testing.assert_array_equal(display.best_marker_.get_xdata(), [x])
+    np.testing.assert_allclose(display.best_marker_.get_ydata(), [-search.best_score_])
+
+
+def test_grid_search_results_give_the_same_picture(search):
+    search, X, y = search
+    grid = GridSearchCV(SelfDistilledKernelRidge(kernel="rbf", gamma=0.1, cv=3),
+                        search.param_grid_, cv=3, scoring="neg_mean_squared_error").fit(X, y)
+    ours = CrossValidationErrorDisplay.from_estimator(search, plot=False)
+    theirs = CrossValidationErrorDisplay.from_estimator(grid, plot=False)
+    assert theirs.reg_lambdas == ours.reg_lambdas and theirs.alphas == ours.alphas
+    np.testing.assert_allclose(theirs.errors, ours.errors, rtol=1e-8)
+    np.testing.assert_allclose(theirs.limit_errors, ours.limit_errors, rtol=1e-8)
+    assert theirs.best_params == ours.best_params
+
+
+def test_scores_that_are_not_errors_are_drawn_as_they_are():
+    X, y = make_friedman1(60, noise=1.0, random_state=1)
+    search = SelfDistilledKernelRidgeCV([0.1], [0.5], 2, kernel="rbf", cv=3,
+                                       scoring="r2").fit(X, y)
+    display = CrossValidationErrorDisplay.from_estimator(search)
+    np.testing.assert_allclose(display.lines_[0, 0].get_ydata(),
+                               search.cv_results_["mean_test_score"][:2])
+    assert display.axes_[0].get_ylabel() == "cross-validated r2"
+
+
+def test_given_axes_are_used_and_too_few_are_refused(search):
+    search, _, _ = search
+    _, axes = plt.subplots(1, 3)
+    display = CrossValidationErrorDisplay.from_estimator(search, axes=axes)
+    assert list(display.axes_) == list(axes)
+    _, axes = plt.subplots(1, 2)
+    with pytest.raises(ValueError, match="3 panels"):
+        CrossValidationErrorDisplay.from_estimator(search, axes=axes)
+
+
+def test_far_limit_of_alpha_zero_is_named_not_drawn_to_scale(search):
+    search, _, _ = search
+    display = CrossValidationErrorDisplay.from_estimator(search)
+    ax = display.axes_[0]
+    zero_limit = display.limit_errors[0, 0]
+    assert zero_limit > ax.get_ylim()[1]
+    assert any(f"{zero_limit:.3g}" in text.get_text() for text in ax.texts)
+    assert np.all(display.errors[0] <= ax.get_ylim()[1])
+
+
+def test_unfitted_estimator_is_refused():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        CrossValidationErrorDisplay.from_estimator(SelfDistilledKernelRidgeCV())
