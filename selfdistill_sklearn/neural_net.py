@@ -774,6 +774,13 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         Returns
         -------
         self : SelfDistilledNeuralNet
+
+        Notes
+        -----
+        Unlike skorch's ``fit``, an interruption (``KeyboardInterrupt``) is
+        not swallowed: a half-trained step is not a result. With
+        ``checkpoint_dir``, calling ``fit`` again resumes after the last
+        completed network.
         """
         n_steps, alpha = self._check_params()
         optimal = isinstance(alpha, str) and alpha == OPTIMAL

@@ -346,6 +346,7 @@ def test_bad_data_is_named(digits):
         ((X, np.zeros_like(y)), {}, "at least 2 classes"),
         ((X, y), dict(X_val=X_val), "both X_val and y_val"),
         ((X, y), dict(X_val=X_nan[:10], y_val=y[:10]), "NaN"),
+        ((X, y), dict(X_val=X[:10], y_val=y_nan[:10]), "y_val contains NaN"),
         ((X, y), dict(X_val=X_val[:, :10], y_val=y_val), "shape"),
         ((X, y), dict(X_val=X_val, y_val=y_val[:-1]), "inconsistent"),
         ((X, y % 5), dict(X_val=X_val, y_val=y_val), "not among the classes"),
