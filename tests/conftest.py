@@ -21,3 +21,12 @@ settings.register_profile(
     "dev", max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+try:
+    import torch
+except ImportError:  # the kernel estimators are tested without the torch extra too
+    torch = None
+else:
+    # The test networks are tiny and gain nothing from intra-op threads, while OpenMP
+    # threads that spin while another process holds a core slow them down many times.
+    torch.set_num_threads(1)
