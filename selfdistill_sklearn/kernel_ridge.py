@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
-from sklearn.metrics.pairwise import pairwise_kernels
 from sklearn.model_selection import check_cv
 from sklearn.utils import Bunch
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
@@ -18,13 +17,14 @@ from .closed_forms import (
     shrinkage_diagonals,
     shrinkage_ratios,
 )
+from .kernels import KernelMixin
 from .solvers import factorize, weighted_kernel_eigh
 from .validation import OPTIMAL, check_alpha, check_n_steps, check_reg_lambda, check_sample_weight
 
 __all__ = ["SelfDistilledKernelRidge"]
 
 
-class SelfDistilledKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
+class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, BaseEstimator):
     """Kernel ridge regression refitted on its own predictions, in closed form.
 
     Step 1 is kernel ridge regression on the targets ``y``. Every later step
@@ -142,19 +142,6 @@ class SelfDistilledKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.kernel_params = kernel_params
         self.clip_alpha = clip_alpha
         self.cv = cv
-
-    def _get_kernel(self, X, Y=None):
-        if callable(self.kernel):
-            params = self.kernel_params or {}
-        else:
-            params = {"gamma": self.gamma, "degree": self.degree, "coef0": self.coef0}
-        return pairwise_kernels(X, Y, metric=self.kernel, filter_params=True, **params)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        tags.input_tags.pairwise = self.kernel == "precomputed"
-        return tags
 
     def fit(self, X, y, sample_weight=None, X_val=None, y_val=None):
         """Fit ``n_steps`` steps of self-distillation.

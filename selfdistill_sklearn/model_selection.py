@@ -15,13 +15,13 @@ from sklearn.metrics import (
     median_absolute_error,
     r2_score,
 )
-from sklearn.metrics.pairwise import pairwise_kernels
 from sklearn.model_selection import check_cv
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
 from .kernel_ridge import SelfDistilledKernelRidge
+from .kernels import KernelMixin
 from .solvers import weighted_kernel_eigh
 from .spectral_sweep import (
     SpectralFold,
@@ -81,7 +81,7 @@ SCORINGS = {
 }
 
 
-class SelfDistilledKernelRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
+class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, BaseEstimator):
     """Self-distilled kernel ridge regression with lambda, alpha and tau chosen by
     cross-validation, every candidate evaluated from one eigendecomposition per fold.
 
@@ -274,19 +274,6 @@ class SelfDistilledKernelRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator
         self.alpha_cv = alpha_cv
         self.scoring = scoring
         self.n_jobs = n_jobs
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        tags.input_tags.pairwise = self.kernel == "precomputed"
-        return tags
-
-    def _get_kernel(self, X, Y=None):
-        if callable(self.kernel):
-            params = self.kernel_params or {}
-        else:
-            params = {"gamma": self.gamma, "degree": self.degree, "coef0": self.coef0}
-        return pairwise_kernels(X, Y, metric=self.kernel, filter_params=True, **params)
 
     def _fixed_params(self):
         return {"kernel": self.kernel, "gamma": self.gamma, "degree": self.degree,
