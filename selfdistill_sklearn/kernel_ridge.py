@@ -322,7 +322,7 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
         for dual_coef in self.staged_dual_coef_:
             yield K @ dual_coef
 
-    def spectral_shrinkage(self, n_steps=None):
+    def spectral_shrinkage(self, n_steps=None, X=None):
         """Eigenvalues of the kernel matrix and the shrinkage of each step.
 
         The eigen form of Section 4.2: training predictions of step ``t`` are
@@ -338,6 +338,13 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
             ``n_steps`` (required when that is infinite). A fixed scalar
             ``alpha`` can be extended beyond the fitted steps; a schedule or
             ``"optimal"`` cannot.
+        X : {array-like, sparse matrix} of shape (n, n_features), default=None
+            Samples whose kernel matrix is decomposed instead of the training
+            data's (the kernel matrix itself, of shape (n, n), when
+            ``kernel="precomputed"``): how this estimator's penalty and
+            weights would shrink the spectrum of other data. ``B(t)`` does not
+            depend on targets. Training sample weights apply only when ``X``
+            is ``None``.
 
         Returns
         -------
@@ -367,8 +374,22 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
             )
         else:
             alphas = self.alphas_[: n_steps - 1]
-        K = self._get_kernel(self.X_fit_)
-        eigenvalues, _ = weighted_kernel_eigh(K, getattr(self, "_sample_weight", None))
+        if X is None:
+            K, sample_weight = self._get_kernel(self.X_fit_), self._sample_weight
+        else:
+            if self.kernel == "precomputed":
+                # A kernel matrix of other samples: its size is not the training size.
+                K = check_array(X, dtype=np.float64, input_name="X")
+                if K.shape[0] != K.shape[1]:
+                    raise ValueError(
+                        "With kernel='precomputed', X must be a square kernel matrix, got shape "
+                        f"{K.shape}."
+                    )
+            else:
+                K = self._get_kernel(validate_data(self, X, accept_sparse=("csr", "csc"),
+                                                   reset=False))
+            sample_weight = None
+        eigenvalues, _ = weighted_kernel_eigh(K, sample_weight)
         reg_lambda = check_reg_lambda(self.reg_lambda)
         diagonals = shrinkage_diagonals(eigenvalues, reg_lambda, alphas)
         limit = limit_shrinkage_diagonal(eigenvalues, reg_lambda, fixed_alpha) if scalar else None

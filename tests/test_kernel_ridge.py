@@ -369,6 +369,26 @@ def test_spectral_shrinkage_extends_a_scalar_alpha_and_gives_the_limit():
         schedule.spectral_shrinkage(n_steps=5)
 
 
+def test_spectral_shrinkage_of_other_samples():
+    X, y, X_val, _, _ = make_data()
+    model = SelfDistilledKernelRidge(alpha=0.4, n_steps=3, reg_lambda=0.2, kernel="rbf",
+                                     gamma=0.3).fit(X, y)
+    assert_allclose(model.spectral_shrinkage(X=X).diagonals, model.spectral_shrinkage().diagonals,
+                    rtol=1e-10, atol=1e-12)
+    other = model.spectral_shrinkage(X=X_val)
+    d = np.clip(np.linalg.eigvalsh(pairwise_kernels(X_val, metric="rbf", gamma=0.3)), 0, None)
+    a = d / (d + 0.2)
+    assert_allclose(other.diagonals[1], a * (0.6 * a + 0.4), rtol=1e-9, atol=1e-12)
+    assert_allclose(other.limit, 0.4 * d / (0.4 * d + 0.2), rtol=1e-9, atol=1e-12)
+    precomputed = SelfDistilledKernelRidge(kernel="precomputed").fit(
+        pairwise_kernels(X, metric="rbf"), y)
+    with pytest.raises(ValueError, match="square kernel matrix"):
+        precomputed.spectral_shrinkage(X=pairwise_kernels(X_val, X, metric="rbf"))
+    assert_allclose(precomputed.spectral_shrinkage(X=pairwise_kernels(X_val, metric="rbf")).limit,
+                    SelfDistilledKernelRidge(kernel="rbf").fit(X, y).spectral_shrinkage(
+                        X=X_val).limit, rtol=1e-9, atol=1e-12)
+
+
 # --- scikit-learn integration -----------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 import matplotlib
 import numpy as np
 import pytest
+from sklearn.metrics.pairwise import rbf_kernel
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -90,6 +91,22 @@ def test_diagonal_bars_are_the_diagonals_of_b(data):
     heights = [bar.get_height() for bar in display.limit_bars_]
     np.testing.assert_allclose(heights, 0.0)  # alpha = 0 collapses
     assert all(bar.get_hatch() == "//" for bar in display.limit_bars_)
+
+
+def test_spectral_displays_on_other_samples_use_their_kernel(data):
+    X, y = data
+    estimator = model(alpha=0.3, n_steps=3).fit(X, y)
+    X_other = np.linspace(0, 1, 7).reshape(-1, 1)
+    eigenvalues = np.clip(np.linalg.eigvalsh(rbf_kernel(X_other, gamma=10.0)), 0, None)
+    a = eigenvalues / (eigenvalues + 0.2)
+    expected = [a, a * (0.7 * a + 0.3), a * (0.7 * a * (0.7 * a + 0.3) + 0.3)]
+    display = ShrinkageDiagonalDisplay.from_estimator(estimator, X_other)
+    for bars, diagonal in zip(display.bars_, expected, strict=True):
+        np.testing.assert_allclose([bar.get_height() for bar in bars], diagonal, atol=1e-12)
+    ratios = ShrinkageRatioDisplay.from_estimator(estimator, X_other)
+    assert len(ratios.lines_) == 3
+    np.testing.assert_allclose(ratios.lines_[-1].get_ydata(), expected[-1][1:] / expected[-1][:-1],
+                               rtol=1e-9)
 
 
 def test_diagonal_limit_and_extended_steps(data):

@@ -221,18 +221,21 @@ class _SpectralDisplay:
     """Shared ``from_estimator`` of the displays read from ``diag B(t)``."""
 
     @classmethod
-    def from_estimator(cls, estimator, *, n_steps=None, ax=None, **plot_kw):
+    def from_estimator(cls, estimator, X=None, *, n_steps=None, ax=None, **plot_kw):
         """Compute the shrinkage of every step from a fitted estimator and plot it.
 
-        The diagonals of ``B(t)`` depend on the kernel matrix of the training
-        data, the penalty and the weights, all held by the fitted estimator
-        (through :meth:`SelfDistilledKernelRidge.spectral_shrinkage`, one
-        eigendecomposition of the training kernel matrix).
+        The diagonals of ``B(t)`` depend on a kernel matrix, the penalty and
+        the weights (through :meth:`SelfDistilledKernelRidge.spectral_shrinkage`,
+        one eigendecomposition of the kernel matrix); they do not depend on
+        targets.
 
         Parameters
         ----------
         estimator : SelfDistilledKernelRidge
             A fitted estimator.
+        X : {array-like, sparse matrix} of shape (n, n_features), default=None
+            Samples whose kernel matrix is decomposed; by default the training
+            data the estimator holds (with its sample weights).
         n_steps : int, default=None
             Number of steps to draw: the fitted ``n_steps`` by default; a
             fixed scalar ``alpha`` can be extended further.
@@ -245,7 +248,7 @@ class _SpectralDisplay:
         display
         """
         check_is_fitted(estimator)
-        shrinkage = estimator.spectral_shrinkage(n_steps=n_steps)
+        shrinkage = estimator.spectral_shrinkage(n_steps=n_steps, X=X)
         return cls._from_shrinkage(shrinkage).plot(ax=ax, **plot_kw)
 
 
