@@ -1,6 +1,7 @@
 """Cross-validated choice of lambda, alpha and tau from one eigendecomposition per fold."""
 
 import numbers
+import time
 from contextlib import nullcontext
 
 import numpy as np
@@ -152,6 +153,10 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         context; ``-1`` uses all processors. With more than one job, BLAS
         and LAPACK run single-threaded inside :meth:`fit`, so that the
         eigendecompositions do not compete for the cores.
+    verbose : int, default=0
+        When positive, print a line as each fold has been scored, with its
+        number of candidates and time: a search of thousands of samples
+        takes seconds to minutes.
 
     Attributes
     ----------
@@ -260,7 +265,7 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
     def __init__(self, reg_lambdas=(0.1, 1.0, 10.0), alphas=(0.0, 0.25, 0.5, 0.75, 1.0),
                  max_steps=4, *, kernel="linear", gamma=None, degree=3, coef0=1,
                  kernel_params=None, clip_alpha=False, cv=5, alpha_cv=5, scoring=None,
-                 n_jobs=None):
+                 n_jobs=None, verbose=0):
         self.reg_lambdas = reg_lambdas
         self.alphas = alphas
         self.max_steps = max_steps
@@ -273,6 +278,7 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         self.cv = cv
         self.alpha_cv = alpha_cv
         self.scoring = scoring
+        self.verbose = verbose
         self.n_jobs = n_jobs
 
     def _fixed_params(self):
@@ -361,10 +367,10 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         limits = threadpool_limits(limits=1, user_api="blas") if n_jobs > 1 else nullcontext()
         with limits:
             outputs = Parallel(n_jobs=n_jobs, prefer="threads")(
-                delayed(self._score_split)(
-                    X, kernel, y_float, sample_weight, train, test, scorer, lambdas, fixed,
-                    with_optimal, max_steps, candidate_lambdas, candidate_rows)
-                for train, test in splits)
+                delayed(self._timed_split)(
+                    index, len(splits), X, kernel, y_float, sample_weight, train, test, scorer,
+                    lambdas, fixed, with_optimal, max_steps, candidate_lambdas, candidate_rows)
+                for index, (train, test) in enumerate(splits))
         scores = np.stack([split_scores for split_scores, _ in outputs], axis=1)
 
         self.cv_results_ = _results(grid, scores)
@@ -378,6 +384,14 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         self.best_estimator_ = SelfDistilledKernelRidge(
             **self._fixed_params(), **self.best_params_).fit(X, y, sample_weight=sample_weight)
         return self
+
+    def _timed_split(self, index, n_splits, *args):
+        start = time.perf_counter()
+        scores, schedules = self._score_split(*args)
+        if self.verbose:
+            print(f"[SelfDistilledKernelRidgeCV] fold {index + 1}/{n_splits}: {scores.size} "
+                  f"candidates scored in {time.perf_counter() - start:.2f} s", flush=True)
+        return scores, schedules
 
     def _score_split(self, X, kernel, y, sample_weight, train, test, scorer, lambdas, fixed,
                      with_optimal, max_steps, candidate_lambdas, candidate_rows):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import sklearn
 from scipy import sparse
-from sklearn.datasets import load_diabetes, make_friedman1
+from sklearn.datasets import load_diabetes, make_friedman1, make_regression
 from sklearn.metrics import get_scorer
 from sklearn.metrics.pairwise import polynomial_kernel
 from sklearn.model_selection import GridSearchCV, GroupKFold, KFold, ParameterGrid
@@ -266,3 +266,16 @@ def _expected_failed_checks(estimator):
     expected_failed_checks=_expected_failed_checks)
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_verbose_reports_every_fold(capsys):
+    X, y = make_regression(n_samples=40, n_features=3, noise=1.0, random_state=0)
+    SelfDistilledKernelRidgeCV(reg_lambdas=[0.1, 1.0], alphas=[0.5], max_steps=2, cv=4,
+                               kernel="rbf", verbose=1).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        f"[SelfDistilledKernelRidgeCV] fold {k}/4" for k in range(1, 5)]
+    # 2 penalties x one weight x (2 steps and the limit)
+    assert all("6 candidates scored" in line for line in lines)
+    SelfDistilledKernelRidgeCV(reg_lambdas=[0.1], alphas=[0.5], max_steps=2, cv=4).fit(X, y)
+    assert capsys.readouterr().out == ""
