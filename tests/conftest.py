@@ -29,4 +29,5 @@ except ImportError:  # the kernel estimators are tested without the torch extra 
 else:
     # The test networks are tiny and gain nothing from intra-op threads, while OpenMP
     # threads that spin while another process holds a core slow them down many times.
+    # One thread also keeps the CPU results of the network tests bitwise reproducible.
     torch.set_num_threads(1)

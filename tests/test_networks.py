@@ -16,15 +16,6 @@ from selfdistill_sklearn.networks import (  # noqa: E402
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # The CI machine has two cores shared with other jobs.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("shape", [(1, 8, 8), (3, 32, 32)])
 def test_resnet_gets_small_image_stem_and_channels(shape):
     net = build_network("resnet18", shape, 7)

@@ -26,16 +26,6 @@ from selfdistill_sklearn.networks import MLP, SmallCNN  # noqa: E402
 from selfdistill_sklearn.neural_net import self_distillation_loss  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Two shared cores: one thread per process is faster and keeps CPU
-    # results bitwise reproducible.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def digits():
     X, y = load_digits(return_X_y=True)
