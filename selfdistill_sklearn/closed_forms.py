@@ -21,6 +21,7 @@ __all__ = [
     "limit_shrinkage_diagonal",
     "optimal_alpha",
     "optimal_alpha_from_terms",
+    "optimal_alpha_scale",
     "optimal_alpha_terms",
     "shrinkage_diagonals",
     "shrinkage_factors",
@@ -186,6 +187,34 @@ def optimal_alpha_terms(first_predictions, zero_alpha_predictions, targets,
     return float(np.vdot(weighted, residual)), float(np.vdot(weighted, direction))
 
 
+def optimal_alpha_scale(first_predictions, zero_alpha_predictions, sample_weight=None):
+    """Size ``||y1||^2 + ||y0||^2`` that a denominator of eq. (16) is compared with.
+
+    Weighted like the terms of :func:`optimal_alpha_terms`, so that the
+    denominator ``||y1 - y0||^2`` and its scale are measured in the same
+    norm: the denominator counts as zero below ``eps * scale`` in
+    :func:`optimal_alpha_from_terms`.
+
+    Parameters
+    ----------
+    first_predictions, zero_alpha_predictions : array-like of shape (m,) or (m, k)
+        ``y1`` and ``y0`` as in :func:`optimal_alpha_terms`.
+    sample_weight : array-like of shape (m,), default=None
+        Weights of the validation samples.
+
+    Returns
+    -------
+    scale : float
+    """
+    y1 = np.asarray(first_predictions, dtype=float)
+    y0 = np.asarray(zero_alpha_predictions, dtype=float)
+    squares = y1 ** 2 + y0 ** 2
+    if sample_weight is not None:
+        w = np.asarray(sample_weight, dtype=float).reshape((-1,) + (1,) * (squares.ndim - 1))
+        squares = w * squares
+    return float(np.sum(squares))
+
+
 def optimal_alpha_from_terms(numerator, denominator, clip=False, scale=None):
     """The optimal weight from (pooled) terms of :func:`optimal_alpha_terms`.
 
@@ -233,9 +262,7 @@ def optimal_alpha(first_predictions, zero_alpha_predictions, targets, clip=False
     numerator, denominator = optimal_alpha_terms(
         first_predictions, zero_alpha_predictions, targets, sample_weight
     )
-    y1 = np.asarray(first_predictions, dtype=float)
-    y0 = np.asarray(zero_alpha_predictions, dtype=float)
-    scale = float(np.vdot(y1, y1) + np.vdot(y0, y0))
+    scale = optimal_alpha_scale(first_predictions, zero_alpha_predictions, sample_weight)
     return optimal_alpha_from_terms(numerator, denominator, clip=clip, scale=scale)
 
 

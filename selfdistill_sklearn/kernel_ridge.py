@@ -13,6 +13,7 @@ from .closed_forms import (
     limit_reg_lambda,
     limit_shrinkage_diagonal,
     optimal_alpha_from_terms,
+    optimal_alpha_scale,
     optimal_alpha_terms,
     shrinkage_diagonals,
     shrinkage_ratios,
@@ -271,7 +272,7 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
                 num, den = optimal_alpha_terms(y1, y0, y_test, w_test)
                 numerator += num
                 denominator += den
-                scale += float(np.vdot(y1, y1) + np.vdot(y0, y0))
+                scale += optimal_alpha_scale(y1, y0, w_test)
             alphas[step] = optimal_alpha_from_terms(numerator, denominator, self.clip_alpha,
                                                     scale)
             for chain, _, _, _ in folds:
@@ -412,7 +413,7 @@ def _distill(solve, y, n_steps, alpha, kernel_val, y_val, val_weight, clip):
         if alpha is OPTIMAL:
             zero_val = kernel_val @ chain.zero_alpha_dual_coef()
             num, den = optimal_alpha_terms(first_val, zero_val, y_val, val_weight)
-            scale = float(np.vdot(first_val, first_val) + np.vdot(zero_val, zero_val))
+            scale = optimal_alpha_scale(first_val, zero_val, val_weight)
             alphas[step] = optimal_alpha_from_terms(num, den, clip, scale)
         else:
             alphas[step] = alpha if np.ndim(alpha) == 0 else alpha[step]

@@ -234,8 +234,10 @@ def optimal_schedules(folds, reg_lambdas, n_steps, clip=False):
             sum_axes = (0,) if direction.ndim == 2 else (0, 2)
             numerator += np.sum(weighted * residual, axis=sum_axes)
             denominator += np.sum(weighted * direction, axis=sum_axes)
-            scale += (np.sum(state["first"] ** 2, axis=sum_axes)
-                      + np.sum(zero ** 2, axis=sum_axes))
+            squares = state["first"] ** 2 + zero ** 2
+            if fold.test_weight is not None:
+                squares = squares * w.reshape((-1,) + (1,) * (squares.ndim - 1))
+            scale += np.sum(squares, axis=sum_axes)
         for index in range(n_lambdas):
             schedules[index, step] = optimal_alpha_from_terms(
                 numerator[index], denominator[index], clip, scale[index])

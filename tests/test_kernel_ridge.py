@@ -21,6 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from selfdistill_sklearn import SelfDistilledKernelRidge
+from selfdistill_sklearn.closed_forms import DEGENERATE_ALPHA, optimal_alpha, optimal_alpha_scale
 
 RTOL = 1e-8
 KERNELS = [
@@ -252,6 +253,23 @@ def test_optimal_alpha_with_vanishing_denominator_falls_back_to_one():
     reference = KernelRidge(alpha=0.1, kernel="rbf", gamma=1.0).fit(X, y).predict(X_new)
     assert np.all(np.isfinite(model.predict(X_new)))
     assert_allclose(model.predict(X_new), reference, rtol=RTOL)
+
+
+@pytest.mark.parametrize("factor", [1e-30, 1.0, 1e30])
+def test_optimal_alpha_does_not_depend_on_the_units_of_the_validation_weights(factor):
+    """The denominator of eq. (16) is compared with a scale in the same weighted
+    norm: multiplying every weight by a constant changes neither the weight nor
+    whether the denominator counts as zero."""
+    rng = np.random.default_rng(0)
+    y1, targets, weights = rng.normal(size=20), rng.normal(size=20), rng.uniform(1, 2, 20)
+    flat = optimal_alpha(y1, y1 * (1 + 1e-10), targets, sample_weight=factor * weights)
+    assert flat == DEGENERATE_ALPHA
+    y0 = rng.normal(size=20)
+    expected = optimal_alpha(y1, y0, targets, sample_weight=weights)
+    assert optimal_alpha(y1, y0, targets, sample_weight=factor * weights) == pytest.approx(
+        expected, rel=1e-12)
+    assert optimal_alpha_scale(y1, y0, factor * weights) == pytest.approx(
+        factor * np.sum(weights * (y1 ** 2 + y0 ** 2)), rel=1e-12)
 
 
 # --- sample weights ---------------------------------------------------------------------------
