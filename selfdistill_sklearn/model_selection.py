@@ -26,9 +26,9 @@ from .kernels import KernelMixin
 from .solvers import weighted_kernel_eigh
 from .spectral_sweep import (
     SpectralFold,
+    downdated_optimal_schedules,
     fold_predictions,
     limit_weights,
-    optimal_schedules,
     step_weights,
 )
 from .validation import OPTIMAL, check_alpha, check_n_steps, check_reg_lambda, check_sample_weight
@@ -205,23 +205,29 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
     symmetric eigendecomposition (several Cholesky factorisations, in
     ``O(n^3)``) and products in ``O(m n^2)``; each candidate then costs
     ``O(n)`` for its diagonal and ``O(m)`` per column of one batched
-    product. A grid search costs a Cholesky factorisation per candidate and
-    fold.
+    product. With ``"optimal"``, each penalty and inner split adds
+    ``O(n^3 / k^2)`` for ``k`` inner splits. A grid search costs a Cholesky
+    factorisation per candidate and fold, and ``"optimal"`` one more per
+    inner split.
 
     **The optimal weight.** A fold's score of ``"optimal"`` must not choose
     the weights on the samples it is scored on. As
     ``SelfDistilledKernelRidge(alpha="optimal", cv=alpha_cv)`` does when
     fitted on the fold's training part, the training part is split by
-    ``alpha_cv``; every inner split is diagonalised once, and Algorithm 1
-    runs in the eigenbasis for all penalties at once, the numerators and
-    denominators of eq. (16) summed over the inner splits (held-out squared
-    errors weighted by the sample weights). The weights depend on
-    ``lambda`` but not on ``tau``: the schedule of ``tau`` steps is the
-    first ``tau - 1`` weights of the longest. This costs ``alpha_cv``
-    further eigendecompositions per fold, still without a fit per
-    candidate. Rounding aside, the schedules equal those of the refitting
-    estimator; where the held-out error is nearly flat in ``alpha`` (a
-    tiny denominator in eq. (16)) rounding can move them visibly.
+    ``alpha_cv`` and Algorithm 1 runs on the inner splits for all penalties
+    at once, the numerators and denominators of eq. (16) summed over them
+    (held-out squared errors weighted by the sample weights). The inner
+    splits are not factorised: each is the fold's training part less a
+    block ``T`` of samples, whose systems follow from the fold's own
+    eigendecomposition by the block inverse ``(M_II)^-1 = P_II - P_IT
+    P_TT^-1 P_TI`` of ``P = M^-1`` (see
+    :func:`~selfdistill_sklearn.spectral_sweep.downdated_optimal_schedules`),
+    at the cost of one ``|T| x |T|`` matrix per inner split and penalty. The
+    weights depend on ``lambda`` but not on ``tau``: the schedule of ``tau``
+    steps is the first ``tau - 1`` weights of the longest. Rounding aside,
+    the schedules equal those of the refitting estimator; where the
+    held-out error is nearly flat in ``alpha`` (a tiny denominator in eq.
+    (16)) rounding can move them visibly.
 
     **Sample weights** weight the training objective of every candidate
     and its held-out errors (except for ``"neg_max_error"``). The scores then
@@ -400,15 +406,16 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         train_weight = None if sample_weight is None else sample_weight[train]
         test_weight = None if sample_weight is None else sample_weight[test]
         train_kernel = kernel[np.ix_(train, train)]
+        eigenvalues, eigenvectors = weighted_kernel_eigh(train_kernel, train_weight)
         schedules = None
         if with_optimal:
             split_X = train_kernel if self.kernel == "precomputed" else X[train]
-            schedules = self._optimal_schedules(split_X, train_kernel, y[train], train_weight,
-                                                lambdas, max_steps)
-        n_rows = len(fixed) * (max_steps + 1) + (max_steps if with_optimal else 0)
-        fold = _spectral_fold(train_kernel, kernel[np.ix_(test, train)], y[train],
-                              train_weight, n_columns=lambdas.size * n_rows)
+            schedules = self._optimal_schedules(split_X, eigenvalues, eigenvectors, y[train],
+                                                train_weight, lambdas, max_steps)
         del train_kernel
+        n_rows = len(fixed) * (max_steps + 1) + (max_steps if with_optimal else 0)
+        fold = _spectral_fold(eigenvalues, eigenvectors, kernel[np.ix_(test, train)], y[train],
+                              train_weight, n_columns=lambdas.size * n_rows)
         scores = np.empty(candidate_rows.size)
         for lambda_index, reg_lambda in enumerate(lambdas):
             weights = _candidate_weights(fold.eigenvalues, reg_lambda, fixed, max_steps,
@@ -416,19 +423,21 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
             # Candidates with equal weights (tau = 1, alpha = 1) share one
             # evaluation, so that they tie exactly as the refits of a grid
             # search do.
-            unique, inverse = np.unique(weights, axis=0, return_inverse=True)
+            unique, inverse = _unique_rows(weights)
             predictions = fold_predictions(fold, reg_lambda, unique)
-            row_scores = scorer(y[test], predictions, test_weight)[inverse.ravel()]
+            row_scores = scorer(y[test], predictions, test_weight)[inverse]
             chosen = candidate_lambdas == lambda_index
             scores[chosen] = row_scores[candidate_rows[chosen]]
         return scores, schedules
 
-    def _optimal_schedules(self, X, kernel, y, sample_weight, lambdas, max_steps):
-        """Algorithm 1 on the ``alpha_cv`` splits of one fold's training part."""
+    def _optimal_schedules(self, X, eigenvalues, eigenvectors, y, sample_weight, lambdas,
+                           max_steps):
+        """Algorithm 1 on the ``alpha_cv`` splits of one fold's training part,
+        from that part's eigendecomposition (see Notes)."""
         # A grid search clones the estimator, and with it the splitter, for
         # every fit: a copy per fold keeps a seeded shuffle identical.
         cv = check_cv(clone(self.alpha_cv, safe=False))
-        n_samples = kernel.shape[0]
+        n_samples = eigenvalues.size
         n_splits = cv.get_n_splits(X, y)
         if n_samples < max(2, n_splits):
             raise ValueError(
@@ -438,16 +447,14 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
             )
         if max_steps == 1:
             return np.empty((lambdas.size, 0))
-        folds = []
+        held_out = []
         for train, test in cv.split(X, y):
             if len(train) == 0 or len(test) == 0:
                 raise ValueError("alpha='optimal' needs cv folds with training and test samples.")
-            folds.append(_spectral_fold(
-                kernel[np.ix_(train, train)], kernel[np.ix_(test, train)], y[train],
-                None if sample_weight is None else sample_weight[train],
-                n_columns=lambdas.size, test_targets=y[test],
-                test_weight=None if sample_weight is None else sample_weight[test]))
-        return optimal_schedules(folds, lambdas, max_steps, clip=self.clip_alpha)
+            held_out.append(test)
+        return downdated_optimal_schedules(eigenvalues, eigenvectors,
+                                           _scaled(y, sample_weight), held_out, lambdas,
+                                           max_steps, clip=self.clip_alpha)
 
     def predict(self, X):
         """Predict with ``best_estimator_``.
@@ -533,11 +540,31 @@ def _candidate_weights(eigenvalues, reg_lambda, fixed, max_steps, schedule):
     return np.concatenate(blocks)
 
 
-def _spectral_fold(train_kernel, test_kernel, y_train, train_weight, n_columns,
-                   test_targets=None, test_weight=None):
-    """Diagonalise one training part; ``n_columns`` is the number of candidate
-    columns expected, which decides whether ``K_test S V`` is formed."""
-    eigenvalues, eigenvectors = weighted_kernel_eigh(train_kernel, train_weight)
+def _unique_rows(rows):
+    """The distinct rows of a 2-d array in order of first appearance, and the
+    index of each row among them: bitwise equality by hashing, which does
+    not sort the thousands of columns as ``np.unique(axis=0)`` does."""
+    first = {}
+    inverse = np.empty(rows.shape[0], dtype=int)
+    for index, row in enumerate(rows):
+        inverse[index] = first.setdefault(row.tobytes(), len(first))
+    keep = np.full(len(first), -1)
+    for index in range(rows.shape[0] - 1, -1, -1):
+        keep[inverse[index]] = index
+    return rows[keep], inverse
+
+
+def _scaled(y, sample_weight):
+    """``S y`` with ``S = diag(sqrt(w))``."""
+    if sample_weight is None:
+        return y
+    return np.sqrt(sample_weight).reshape((-1,) + (1,) * (y.ndim - 1)) * y
+
+
+def _spectral_fold(eigenvalues, eigenvectors, test_kernel, y_train, train_weight, n_columns):
+    """The fold of a diagonalised training part; ``n_columns`` is the number of
+    candidate columns expected, which decides whether ``K_test S V`` is
+    formed. Overwrites ``eigenvectors`` with ``S V``."""
     if train_weight is not None:
         eigenvectors *= np.sqrt(train_weight)[:, None]
     # eigenvectors now holds S V, whose transpose maps y to z = V^T S y.
@@ -548,7 +575,7 @@ def _spectral_fold(train_kernel, test_kernel, y_train, train_weight, n_columns,
     else:
         def test_map(coefs):
             return test_kernel @ (eigenvectors @ coefs)
-    return SpectralFold(eigenvalues, projected, test_map, test_targets, test_weight)
+    return SpectralFold(eigenvalues, projected, test_map)
 
 
 def _results(params, scores):

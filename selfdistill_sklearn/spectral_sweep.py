@@ -30,11 +30,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy import linalg
+from scipy.linalg import blas, lapack
 
 from .closed_forms import optimal_alpha_from_terms, shrinkage_factors
 
 __all__ = [
     "SpectralFold",
+    "downdated_optimal_schedules",
     "fold_predictions",
     "limit_weights",
     "optimal_schedules",
@@ -246,6 +249,151 @@ def optimal_schedules(folds, reg_lambdas, n_steps, clip=False):
             state["b"] = state["a"] * ((1.0 - alpha) * state["b"] + alpha)
             state["gap"] = state["remainder"] + state["a"] * (1.0 - alpha) * state["gap"]
     return schedules
+
+
+def downdated_optimal_schedules(eigenvalues, eigenvectors, scaled_targets, held_out,
+                                reg_lambdas, n_steps, clip=False):
+    """Algorithm 1 on folds of a training set, from that set's eigendecomposition.
+
+    :func:`optimal_schedules` with one fold per entry of ``held_out``, each
+    trained on the other samples, without diagonalising or factorising the
+    folds' training parts. Let ``M = S K S + lambda I = V diag(d + lambda)
+    V^T`` on all ``n`` samples and ``P = M^-1``. A fold that holds out ``T``
+    and trains on ``I`` has the system ``M_II g = b`` of eq. (3) (dual
+    coefficients ``S_I g``), and by the block inverse of ``P`` (the inverse
+    of a Schur complement)
+
+        M_II^-1 = P_II - P_IT P_TT^-1 P_TI,
+
+    so that ``g`` is the ``I`` part of ``P (b - z)`` with ``b`` and ``z``
+    padded by zeros to all samples and ``z = P_TT^-1 (P b)_T``; the ``T``
+    part of ``P (b - z)`` vanishes. The held-out predictions then come free:
+    ``S_T K_TI S_I g = -z``. In the eigenbasis, with ``r = V^T b`` and ``h =
+    (r - V_T^T z) / (d + lambda)``, one has ``g = V_I h`` and ``V_T h = 0``,
+    and the training predictions ``S_I K_II S_I g = b - lambda g`` have
+    ``V^T`` coordinates ``r - lambda h``: every step of every fold's chain
+    stays in the ``n`` coordinates, and costs two products with the ``m x
+    n`` block ``V_T`` and one solve with the ``m x m`` matrix ``P_TT``.
+    Forming and factorising ``P_TT`` once per fold and penalty costs
+    ``O(m^2 n)``, against ``O((n - m)^3)`` for factorising ``M_II``.
+
+    The chain is carried as its training residual ``e(t) = S_I (y_I -
+    y(t))``: the direction ``y1 - y0`` of eq. (16) at step ``t + 1`` is the
+    fit of ``e(t)`` (since ``g(1) - g0 = M_II^-1 (S_I y_I - S_I y(t))``),
+    computed without subtracting two nearly equal predictions, and
+
+        e(1) = lambda g(1),
+        e(t) = alpha(t) lambda g(1) + (1 - alpha(t)) (e(t-1) + lambda g0(t)).
+
+    Everything is scaled by ``S``: held-out predictions and targets times
+    ``sqrt(w)``, so that the sums of eq. (16) are the weighted ones of
+    :func:`~selfdistill_sklearn.closed_forms.optimal_alpha_terms`.
+
+    Parameters
+    ----------
+    eigenvalues : ndarray of shape (n,)
+        ``d`` of ``S K S`` on all the samples.
+    eigenvectors : ndarray of shape (n, n)
+        ``V``, orthonormal columns.
+    scaled_targets : ndarray of shape (n,) or (n, k)
+        ``S y``.
+    held_out : sequence of index arrays
+        The held-out samples of each fold; each fold trains on the rest.
+    reg_lambdas : array-like of shape (n_lambdas,)
+        Penalties ``lambda > 0``; each has its own schedule.
+    n_steps : int
+        Number of steps ``T``; ``T - 1`` weights are chosen.
+    clip : bool, default=False
+        Clip each weight to ``[0, 1]`` before it is used (footnote 10).
+
+    Returns
+    -------
+    schedules : ndarray of shape (n_lambdas, n_steps - 1)
+        As :func:`optimal_schedules` returns them for the same folds.
+    """
+    d = np.asarray(eigenvalues, dtype=float)
+    n = d.size
+    lambdas = np.asarray(reg_lambdas, dtype=float).reshape(-1)
+    n_lambdas = lambdas.size
+    schedules = np.empty((n_lambdas, n_steps - 1))
+    if n_steps == 1 or n_lambdas == 0:
+        return schedules
+    targets = np.asarray(scaled_targets, dtype=float).reshape(n, -1)
+    with np.errstate(divide="ignore"):
+        inverse = 1.0 / (d[:, None] + lambdas[None, :])
+    projected = eigenvectors.T @ targets
+    folds = []
+    for indices in held_out:
+        indices = np.asarray(indices)
+        block = eigenvectors[indices]
+        block_inverses = np.stack([_held_out_block_inverse(block, inverse[:, index])
+                                   for index in range(n_lambdas)])
+        # V^T of the training targets, zero on the held-out part.
+        train_projected = projected - block.T @ targets[indices]
+        first, first_predictions = _downdated_solve(
+            block, inverse, block_inverses,
+            np.broadcast_to(train_projected[:, None, :], (n, n_lambdas, targets.shape[1])))
+        folds.append({"block": block, "block_inverses": block_inverses, "targets": targets[indices],
+                      "first": first, "first_predictions": first_predictions,
+                      "residual": lambdas[None, :, None] * first})
+    for step in range(n_steps - 1):
+        numerator = np.zeros(n_lambdas)
+        denominator = np.zeros(n_lambdas)
+        scale = np.zeros(n_lambdas)
+        for fold in folds:
+            fold["direction"], direction = _downdated_solve(
+                fold["block"], inverse, fold["block_inverses"], fold["residual"])
+            zero = fold["first_predictions"] - direction
+            numerator += np.sum(direction * (fold["targets"][:, None, :] - zero), axis=(0, 2))
+            denominator += np.sum(direction ** 2, axis=(0, 2))
+            scale += np.sum(fold["first_predictions"] ** 2 + zero ** 2, axis=(0, 2))
+        for index in range(n_lambdas):
+            schedules[index, step] = optimal_alpha_from_terms(
+                numerator[index], denominator[index], clip, scale[index])
+        alpha = schedules[None, :, step, None]
+        for fold in folds:
+            first_residual = lambdas[None, :, None] * fold["first"]
+            zero_residual = fold["residual"] + first_residual - lambdas[None, :, None] * fold[
+                "direction"]
+            fold["residual"] = alpha * first_residual + (1.0 - alpha) * zero_residual
+    return schedules
+
+
+def _held_out_block_inverse(block, inverse):
+    """``P_TT^-1`` for ``P_TT = V_T diag(inverse) V_T^T``, through a Cholesky
+    factorisation when ``P`` is positive definite (a positive semi-definite
+    kernel), an LU factorisation otherwise. Explicit, so that the penalties'
+    solves at each step are one stacked product."""
+    if np.all(inverse > 0) and np.all(np.isfinite(inverse)):
+        # syrk on the Fortran-ordered transpose forms the upper triangle only.
+        scaled = (block * np.sqrt(inverse)).T
+        factor, info = lapack.dpotrf(blas.dsyrk(1.0, scaled, trans=1), lower=0,
+                                     overwrite_a=1, clean=1)
+        if info == 0:
+            upper, info = lapack.dpotri(factor, lower=0, overwrite_c=1)
+            if info == 0:
+                return np.triu(upper) + np.triu(upper, 1).T
+    return linalg.inv((block * inverse) @ block.T, overwrite_a=True, check_finite=False)
+
+
+def _downdated_solve(block, inverse, block_inverses, projected):
+    """Solve the held-out fold's system for every penalty (see
+    :func:`downdated_optimal_schedules`).
+
+    ``projected`` of shape (n, n_lambdas, k) holds ``r = V^T b``;
+    ``block_inverses`` of shape (n_lambdas, m, m) the matrices ``P_TT^-1``.
+    Returns ``h`` of the same shape as ``projected`` (``g = V_I h``) and the
+    held-out predictions ``-z`` of shape (m, n_lambdas, k), both scaled by
+    ``S``.
+    """
+    n, n_lambdas, k = projected.shape
+    m = block.shape[0]
+    scaled = projected * inverse[:, :, None]
+    held_out = (block @ scaled.reshape(n, n_lambdas * k)).reshape(m, n_lambdas, k)
+    correction = np.matmul(block_inverses, held_out.transpose(1, 0, 2)).transpose(1, 0, 2)
+    coordinates = projected - (block.T @ correction.reshape(m, n_lambdas * k)).reshape(
+        n, n_lambdas, k)
+    return coordinates * inverse[:, :, None], -correction
 
 
 def _predict_scaled(fold, scaling, z):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sklearn.metrics.pairwise import rbf_kernel
+from sklearn.metrics.pairwise import pairwise_kernels, rbf_kernel
 from sklearn.model_selection import KFold
 
 from selfdistill_sklearn import SelfDistilledKernelRidge
@@ -12,6 +12,7 @@ from selfdistill_sklearn.closed_forms import shrinkage_diagonals
 from selfdistill_sklearn.solvers import weighted_kernel_eigh
 from selfdistill_sklearn.spectral_sweep import (
     SpectralFold,
+    downdated_optimal_schedules,
     fold_predictions,
     limit_weights,
     optimal_schedules,
@@ -131,6 +132,37 @@ def test_optimal_schedules_equal_the_estimators_cross_validated_alphas(weighted,
         np.testing.assert_allclose(schedule, model.alphas_, rtol=1e-8, atol=1e-10)
     if clip:
         assert np.all((schedules >= 0) & (schedules <= 1))
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("n_outputs", [None, 3])
+@pytest.mark.parametrize("kernel", ["rbf", "sigmoid"])
+@pytest.mark.parametrize("clip", [False, True])
+def test_downdated_schedules_equal_those_of_separately_diagonalised_folds(weighted, n_outputs,
+                                                                          kernel, clip):
+    """The folds' systems solved through the block inverse of the whole training
+    set's eigendecomposition choose the weights that separate eigendecompositions
+    of every fold's training part choose; the indefinite sigmoid kernel takes the
+    LU path, integer weights include zeros."""
+    X, y = _data(5, n=60, n_outputs=n_outputs)
+    sample_weight = (np.random.default_rng(2).integers(0, 4, size=len(y)).astype(float)
+                     if weighted else None)
+    K = pairwise_kernels(X, metric=kernel, gamma=2.0 if kernel == "rbf" else 0.5,
+                         **({} if kernel == "rbf" else {"coef0": 0.1}))
+    if kernel == "sigmoid":
+        assert np.linalg.eigvalsh(K).min() < -1e-3
+    splits = list(KFold(4, shuffle=True, random_state=1).split(X))
+    lambdas = [1e-3, 0.05, 1.0, 20.0]
+    expected = optimal_schedules([_fold(K, y, train, test, sample_weight)
+                                  for train, test in splits], lambdas, 6, clip=clip)
+    d, V = weighted_kernel_eigh(K, sample_weight)
+    scaled = y if sample_weight is None else np.sqrt(sample_weight).reshape(
+        (-1,) + (1,) * (y.ndim - 1)) * y
+    schedules = downdated_optimal_schedules(d, V, scaled, [test for _, test in splits],
+                                            lambdas, 6, clip=clip)
+    assert schedules.shape == (4, 5)
+    np.testing.assert_allclose(schedules, expected, rtol=1e-8, atol=1e-10)
+    assert downdated_optimal_schedules(d, V, scaled, [splits[0][1]], lambdas, 1).shape == (4, 0)
 
 
 def test_optimal_weight_minimises_the_pooled_held_out_error():
