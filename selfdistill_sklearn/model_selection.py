@@ -17,19 +17,17 @@ from sklearn.metrics import (
     r2_score,
 )
 from sklearn.model_selection import check_cv
-from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
 from .kernel_ridge import SelfDistilledKernelRidge
 from .kernels import KernelMixin
-from .solvers import weighted_kernel_eigh
+from .solvers import weighted_kernel_tridiagonal
 from .spectral_sweep import (
-    SpectralFold,
+    SweepFold,
     downdated_optimal_schedules,
-    fold_predictions,
-    limit_weights,
-    step_weights,
+    limit_coefficients,
+    step_coefficients,
 )
 from .validation import OPTIMAL, check_alpha, check_n_steps, check_reg_lambda, check_sample_weight
 
@@ -148,11 +146,12 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         unweighted, since :func:`sklearn.metrics.max_error` takes no weights).
         Several outputs are averaged uniformly, as the scorers do.
     n_jobs : int, default=None
-        Number of folds processed at once, in threads that share the kernel
-        matrix. ``None`` means 1 unless in a :obj:`joblib.parallel_backend`
-        context; ``-1`` uses all processors. With more than one job, BLAS
-        and LAPACK run single-threaded inside :meth:`fit`, so that the
-        eigendecompositions do not compete for the cores.
+        Number of threads of the linear algebra (BLAS and LAPACK) inside
+        :meth:`fit`; ``-1`` uses all processors, ``None`` leaves the thread
+        pools as they are (usually all processors). The folds are processed
+        one after another, each decomposition using the threads: SciPy's
+        LAPACK routines hold the interpreter lock, so that folds in parallel
+        threads would not run at once.
     verbose : int, default=0
         When positive, print a line as each fold has been scored, with its
         number of candidates and time: a search of thousands of samples
@@ -348,6 +347,19 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
             raise ValueError("scoring='neg_max_error' needs a single target, as "
                              f"sklearn.metrics.max_error does; y has shape {y_float.shape}.")
 
+        # SciPy's LAPACK wrappers hold the GIL, so that folds in parallel
+        # threads would not overlap: the folds run one after another, their
+        # linear algebra in n_jobs threads.
+        limits = (nullcontext() if self.n_jobs is None
+                  else threadpool_limits(limits=effective_n_jobs(self.n_jobs), user_api="blas"))
+        with limits:
+            self._search(X, y, y_float, sample_weight, groups, scorer, reg_lambdas, alphas,
+                         max_steps)
+        return self
+
+    def _search(self, X, y, y_float, sample_weight, groups, scorer, reg_lambdas, alphas,
+                max_steps):
+        """Score every candidate on every fold, then refit the best."""
         splits = list(check_cv(self.cv).split(X, y, groups))
         kernel = self._get_kernel(X)
         kernel = kernel.toarray() if sparse.issparse(kernel) else np.asarray(kernel, dtype=float)
@@ -367,16 +379,10 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
                     f"Held-out fold {split_index} has only zero sample weights: its weighted "
                     "error is not defined."
                 )
-        n_jobs = effective_n_jobs(self.n_jobs)
-        # Threads share the kernel matrix; each runs its LAPACK calls on one
-        # core, which on a busy machine is also faster than threaded BLAS.
-        limits = threadpool_limits(limits=1, user_api="blas") if n_jobs > 1 else nullcontext()
-        with limits:
-            outputs = Parallel(n_jobs=n_jobs, prefer="threads")(
-                delayed(self._timed_split)(
-                    index, len(splits), X, kernel, y_float, sample_weight, train, test, scorer,
-                    lambdas, fixed, with_optimal, max_steps, candidate_lambdas, candidate_rows)
-                for index, (train, test) in enumerate(splits))
+        outputs = [self._timed_split(index, len(splits), X, kernel, y_float, sample_weight,
+                                     train, test, scorer, lambdas, fixed, with_optimal,
+                                     max_steps, candidate_lambdas, candidate_rows)
+                   for index, (train, test) in enumerate(splits)]
         scores = np.stack([split_scores for split_scores, _ in outputs], axis=1)
 
         self.cv_results_ = _results(grid, scores)
@@ -389,7 +395,6 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         self.n_splits_ = len(splits)
         self.best_estimator_ = SelfDistilledKernelRidge(
             **self._fixed_params(), **self.best_params_).fit(X, y, sample_weight=sample_weight)
-        return self
 
     def _timed_split(self, index, n_splits, *args):
         start = time.perf_counter()
@@ -406,38 +411,40 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         train_weight = None if sample_weight is None else sample_weight[train]
         test_weight = None if sample_weight is None else sample_weight[test]
         train_kernel = kernel[np.ix_(train, train)]
-        eigenvalues, eigenvectors = weighted_kernel_eigh(train_kernel, train_weight)
+        form = weighted_kernel_tridiagonal(train_kernel, train_weight)
         schedules = None
         if with_optimal:
             split_X = train_kernel if self.kernel == "precomputed" else X[train]
-            schedules = self._optimal_schedules(split_X, eigenvalues, eigenvectors, y[train],
-                                                train_weight, lambdas, max_steps)
+            schedules = self._optimal_schedules(split_X, form, y[train], train_weight, lambdas,
+                                                max_steps)
         del train_kernel
         n_rows = len(fixed) * (max_steps + 1) + (max_steps if with_optimal else 0)
-        fold = _spectral_fold(eigenvalues, eigenvectors, kernel[np.ix_(test, train)], y[train],
-                              train_weight, n_columns=lambdas.size * n_rows)
+        fold = _sweep_fold(form, kernel[np.ix_(test, train)], y[train], train_weight,
+                           n_columns=lambdas.size * n_rows)
         scores = np.empty(candidate_rows.size)
         for lambda_index, reg_lambda in enumerate(lambdas):
-            weights = _candidate_weights(fold.eigenvalues, reg_lambda, fixed, max_steps,
-                                         None if schedules is None else schedules[lambda_index])
-            # Candidates with equal weights (tau = 1, alpha = 1) share one
-            # evaluation, so that they tie exactly as the refits of a grid
-            # search do.
-            unique, inverse = _unique_rows(weights)
-            predictions = fold_predictions(fold, reg_lambda, unique)
+            coefs = _candidate_coefficients(
+                fold, reg_lambda, fixed, max_steps,
+                None if schedules is None else schedules[lambda_index])
+            # Candidates with equal coefficients (tau = 1, alpha = 1) share
+            # one evaluation, so that they tie exactly as the refits of a
+            # grid search do.
+            unique, inverse = _unique_columns(coefs)
+            n_unique = unique.shape[1]
+            predictions = fold.predict(unique.reshape(form.n, -1)).reshape(
+                (-1, n_unique) + coefs.shape[2:])
             row_scores = scorer(y[test], predictions, test_weight)[inverse]
             chosen = candidate_lambdas == lambda_index
             scores[chosen] = row_scores[candidate_rows[chosen]]
         return scores, schedules
 
-    def _optimal_schedules(self, X, eigenvalues, eigenvectors, y, sample_weight, lambdas,
-                           max_steps):
+    def _optimal_schedules(self, X, form, y, sample_weight, lambdas, max_steps):
         """Algorithm 1 on the ``alpha_cv`` splits of one fold's training part,
-        from that part's eigendecomposition (see Notes)."""
+        from that part's decomposition (see Notes)."""
         # A grid search clones the estimator, and with it the splitter, for
         # every fit: a copy per fold keeps a seeded shuffle identical.
         cv = check_cv(clone(self.alpha_cv, safe=False))
-        n_samples = eigenvalues.size
+        n_samples = form.n
         n_splits = cv.get_n_splits(X, y)
         if n_samples < max(2, n_splits):
             raise ValueError(
@@ -452,8 +459,7 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
             if len(train) == 0 or len(test) == 0:
                 raise ValueError("alpha='optimal' needs cv folds with training and test samples.")
             held_out.append(test)
-        return downdated_optimal_schedules(eigenvalues, eigenvectors,
-                                           _scaled(y, sample_weight), held_out, lambdas,
+        return downdated_optimal_schedules(form, _scaled(y, sample_weight), held_out, lambdas,
                                            max_steps, clip=self.clip_alpha)
 
     def predict(self, X):
@@ -525,33 +531,36 @@ def _candidate_rows(n_lambdas, n_fixed, with_optimal, max_steps):
     return lambda_indices, rows
 
 
-def _candidate_weights(eigenvalues, reg_lambda, fixed, max_steps, schedule):
-    """Weights ``w`` of every candidate of one penalty: the fixed weights'
-    steps 1..max_steps (alpha by alpha), their limits, then the steps of the
-    optimal schedule."""
+def _candidate_coefficients(fold, reg_lambda, fixed, max_steps, schedule):
+    """Coordinates of every candidate of one penalty, shape (n, n_rows) or
+    (n, n_rows, k): the fixed weights' steps 1..max_steps (alpha by alpha),
+    their limits, then the steps of the optimal schedule."""
+    form, z = fold.form, fold.projected_targets
     blocks = []
     if fixed:
         constant = np.repeat(np.asarray(fixed)[:, None], max_steps - 1, axis=1)
-        blocks.append(step_weights(eigenvalues, reg_lambda, constant).reshape(
-            -1, eigenvalues.size))
-        blocks.append(limit_weights(eigenvalues, reg_lambda, fixed))
+        steps = step_coefficients(form, z, reg_lambda, constant)
+        blocks.append(steps.reshape((form.n, -1) + z.shape[1:]))
+        blocks.append(limit_coefficients(form, z, reg_lambda, fixed))
     if schedule is not None:
-        blocks.append(step_weights(eigenvalues, reg_lambda, schedule[None, :])[0])
-    return np.concatenate(blocks)
+        blocks.append(step_coefficients(form, z, reg_lambda, schedule[None, :])[:, 0])
+    return np.concatenate(blocks, axis=1)
 
 
-def _unique_rows(rows):
-    """The distinct rows of a 2-d array in order of first appearance, and the
-    index of each row among them: bitwise equality by hashing, which does
-    not sort the thousands of columns as ``np.unique(axis=0)`` does."""
+def _unique_columns(coefs):
+    """The distinct columns ``coefs[:, j]`` in order of first appearance, and
+    the index of each among them: bitwise equality by hashing, which does not
+    sort thousands of entries as ``np.unique(axis=...)`` does."""
     first = {}
-    inverse = np.empty(rows.shape[0], dtype=int)
-    for index, row in enumerate(rows):
-        inverse[index] = first.setdefault(row.tobytes(), len(first))
+    n_columns = coefs.shape[1]
+    inverse = np.empty(n_columns, dtype=int)
+    for index in range(n_columns):
+        key = np.ascontiguousarray(coefs[:, index]).tobytes()
+        inverse[index] = first.setdefault(key, len(first))
     keep = np.full(len(first), -1)
-    for index in range(rows.shape[0] - 1, -1, -1):
+    for index in range(n_columns - 1, -1, -1):
         keep[inverse[index]] = index
-    return rows[keep], inverse
+    return coefs[:, keep], inverse
 
 
 def _scaled(y, sample_weight):
@@ -561,21 +570,20 @@ def _scaled(y, sample_weight):
     return np.sqrt(sample_weight).reshape((-1,) + (1,) * (y.ndim - 1)) * y
 
 
-def _spectral_fold(eigenvalues, eigenvectors, test_kernel, y_train, train_weight, n_columns):
-    """The fold of a diagonalised training part; ``n_columns`` is the number of
-    candidate columns expected, which decides whether ``K_test S V`` is
-    formed. Overwrites ``eigenvectors`` with ``S V``."""
-    if train_weight is not None:
-        eigenvectors *= np.sqrt(train_weight)[:, None]
-    # eigenvectors now holds S V, whose transpose maps y to z = V^T S y.
-    projected = eigenvectors.T @ y_train
-    n_test, n_train = test_kernel.shape
+def _sweep_fold(form, test_kernel, y_train, train_weight, n_columns):
+    """The fold of a decomposed training part; ``n_columns`` is the number of
+    candidate columns expected, which decides whether ``K_test S Q`` is
+    formed."""
+    scaled_test_kernel = (test_kernel if train_weight is None
+                          else test_kernel * np.sqrt(train_weight)[None, :])
+    projected = form.basis.T @ _scaled(y_train, train_weight)
+    n_test = test_kernel.shape[0]
     if n_columns * (1 if y_train.ndim == 1 else y_train.shape[1]) >= n_test:
-        test_map = test_kernel @ eigenvectors
+        test_map = scaled_test_kernel @ form.basis
     else:
         def test_map(coefs):
-            return test_kernel @ (eigenvectors @ coefs)
-    return SpectralFold(eigenvalues, projected, test_map)
+            return scaled_test_kernel @ (form.basis @ coefs)
+    return SweepFold(form, projected, test_map)
 
 
 def _results(params, scores):

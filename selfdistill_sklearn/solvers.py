@@ -10,8 +10,15 @@ scikit-learn's ``KernelRidge``.
 
 import numpy as np
 from scipy import linalg
+from scipy.linalg import blas, lapack
 
-__all__ = ["KernelRidgeFactorization", "factorize", "weighted_kernel_eigh"]
+__all__ = [
+    "KernelRidgeFactorization",
+    "TridiagonalForm",
+    "factorize",
+    "weighted_kernel_eigh",
+    "weighted_kernel_tridiagonal",
+]
 
 
 def _sqrt_weights(sample_weight, n_samples):
@@ -167,3 +174,215 @@ def weighted_kernel_eigh(kernel_matrix, sample_weight=None):
     rounding = n * np.finfo(float).eps * max(abs(eigenvalues[-1]), abs(eigenvalues[0]), 0.0)
     eigenvalues[(eigenvalues < 0) & (eigenvalues > -rounding)] = 0.0
     return eigenvalues, eigenvectors
+
+
+class TridiagonalForm:
+    """A symmetric matrix as ``Q T Q^T``, ``Q`` orthogonal, ``T`` tridiagonal.
+
+    Every ``(T + mu I)^-1`` costs ``O(n)`` per column, so that kernel ridge
+    regression on the matrix ``Q T Q^T`` is cheap for every penalty ``mu``
+    once the form is known: ``(Q T Q^T + mu I)^-1 = Q (T + mu I)^-1 Q^T``.
+    This is what the eigen form ``V diag(d) V^T`` of DESIGN eqs. (8)-(13)
+    does with a diagonal ``T``, and an eigendecomposition is one (with zero
+    off-diagonal, see :meth:`from_eigh`); the Householder reduction that
+    yields a tridiagonal ``T`` (:func:`weighted_kernel_tridiagonal`) is the
+    first and cheaper half of an eigendecomposition.
+
+    Parameters
+    ----------
+    basis : ndarray of shape (n, n)
+        ``Q``, orthonormal columns.
+    diagonal : ndarray of shape (n,)
+        Diagonal of ``T``.
+    off_diagonal : ndarray of shape (n - 1,)
+        Sub- and super-diagonal of ``T``.
+    """
+
+    def __init__(self, basis, diagonal, off_diagonal):
+        self.basis = basis
+        self.diagonal = np.asarray(diagonal, dtype=float)
+        self.off_diagonal = np.asarray(off_diagonal, dtype=float)
+        self._is_diagonal = not np.any(self.off_diagonal)
+
+    @classmethod
+    def from_eigh(cls, eigenvalues, eigenvectors):
+        """The eigen form ``V diag(d) V^T`` as a (diagonal) tridiagonal form."""
+        eigenvalues = np.asarray(eigenvalues, dtype=float)
+        return cls(eigenvectors, eigenvalues, np.zeros(max(eigenvalues.size - 1, 0)))
+
+    @property
+    def n(self):
+        return self.diagonal.size
+
+    def multiply(self, coefs):
+        """``T @ coefs`` for ``coefs`` of shape (n, ...)."""
+        coefs = np.asarray(coefs, dtype=float)
+        shape = (-1,) + (1,) * (coefs.ndim - 1)
+        product = self.diagonal.reshape(shape) * coefs
+        if not self._is_diagonal:
+            off = self.off_diagonal.reshape(shape)
+            product[:-1] += off * coefs[1:]
+            product[1:] += off * coefs[:-1]
+        return product
+
+    def solve(self, shift, rhs):
+        """``(T + shift I)^-1 @ rhs`` for ``rhs`` of shape (n, ...).
+
+        A singular ``T + shift I`` (only possible for an indefinite matrix)
+        gives infinite or NaN entries, as a division by a zero eigenvalue
+        would.
+        """
+        rhs = np.asarray(rhs, dtype=float)
+        shifted = self.diagonal + shift
+        if self._is_diagonal:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return rhs / shifted.reshape((-1,) + (1,) * (rhs.ndim - 1))
+        columns = rhs.reshape(self.n, -1)
+        if self.n == 2:
+            matrix = np.diag(shifted) + np.diag(self.off_diagonal, 1) + np.diag(
+                self.off_diagonal, -1)
+            try:
+                solution = linalg.solve(matrix, columns, assume_a="sym", check_finite=False)
+            except linalg.LinAlgError:
+                solution = np.full_like(columns, np.nan)
+        else:
+            *_, solution, info = lapack.dgtsv(self.off_diagonal, shifted, self.off_diagonal,
+                                              columns)
+            if info > 0:
+                solution = np.full_like(columns, np.nan)
+        return solution.reshape(rhs.shape)
+
+    def solve_shifted(self, shifts, rhs):
+        """``(T + shifts[l] I)^-1 @ rhs[:, l]`` for every ``l``.
+
+        Parameters
+        ----------
+        shifts : ndarray of shape (n_shifts,)
+        rhs : ndarray of shape (n, n_shifts, ...)
+
+        Returns
+        -------
+        solution : ndarray of the shape of ``rhs``
+        """
+        shifts = np.asarray(shifts, dtype=float)
+        if self._is_diagonal:
+            shifted = self.diagonal[:, None] + shifts[None, :]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return rhs / shifted.reshape(shifted.shape + (1,) * (rhs.ndim - 2))
+        solution = np.empty(rhs.shape)
+        for index, shift in enumerate(shifts):
+            solution[:, index] = self.solve(shift, rhs[:, index])
+        return solution
+
+    def held_out_inverse_factors(self, rows, shifts):
+        """``P_TT^-1 = left @ right`` for ``P = Q (T + shift I)^-1 Q^T``, every shift.
+
+        The ``m x m`` block of the inverse system matrix that removing the
+        samples ``rows`` from a kernel ridge problem needs (the block inverse
+        ``(M_II)^-1 = P_II - P_IT P_TT^-1 P_TI``). When ``T + shift I`` is
+        positive definite, ``P_TT = W^T W`` with ``W = C^-1 Q_T^T`` for its
+        bidiagonal Cholesky factor ``C`` (``O(m^2 n)`` in a symmetric rank-k
+        update), and ``P_TT^-1 = U^-1 U^-T`` for the Cholesky factor ``U`` of
+        ``W^T W``; otherwise ``left`` is the inverse from an LU factorisation
+        and ``right`` the identity.
+
+        Parameters
+        ----------
+        rows : array of int of shape (m,)
+        shifts : array-like of shape (n_shifts,)
+
+        Returns
+        -------
+        left, right : ndarray of shape (n_shifts, m, m)
+        """
+        block = self.basis[rows]
+        shifts = np.asarray(shifts, dtype=float).reshape(-1)
+        m = block.shape[0]
+        left = np.empty((shifts.size, m, m))
+        right = np.empty((shifts.size, m, m))
+        for index, shift in enumerate(shifts):
+            inverse_factor = self._held_out_cholesky_inverse(block, shift)
+            if inverse_factor is not None:
+                left[index] = inverse_factor
+                right[index] = inverse_factor.T
+            else:
+                matrix = block @ self.solve(shift, block.T)
+                left[index] = linalg.inv(matrix, overwrite_a=True, check_finite=False)
+                right[index] = np.eye(m)
+        return left, right
+
+    def _held_out_cholesky_inverse(self, block, shift):
+        """``U^-1`` with ``U^T U = Q_T (T + shift I)^-1 Q_T^T``, or None when
+        that matrix is not (numerically) positive definite."""
+        shifted = self.diagonal + shift
+        if self._is_diagonal:
+            factor_diagonal, factor_off, info = shifted, None, 0
+        else:
+            factor_diagonal, factor_off, info = lapack.dpttrf(shifted, self.off_diagonal)
+        if info != 0 or not np.all(factor_diagonal > 0) or not np.all(
+                np.isfinite(factor_diagonal)):
+            return None
+        # T + shift I = L D L^T with L unit lower bidiagonal: W = D^-1/2 L^-1 Q_T^T.
+        if self._is_diagonal:
+            # Fortran-ordered (n, m): syrk forms W^T W without a copy.
+            half = block.T / np.sqrt(factor_diagonal)[:, None]
+            gram = blas.dsyrk(1.0, half, trans=1)
+        else:
+            half = np.array(block.T, order="C")
+            # Forward substitution row by row, each row a vector operation:
+            # faster than LAPACK's column-by-column banded solve here.
+            for row in range(1, self.n):
+                half[row] -= factor_off[row - 1] * half[row - 1]
+            half /= np.sqrt(factor_diagonal)[:, None]
+            gram = blas.dsyrk(1.0, half.T, trans=0)
+        # syrk forms the upper triangle only, which is all potrf reads.
+        factor, info = lapack.dpotrf(gram, lower=0, overwrite_a=1, clean=1)
+        if info != 0:
+            return None
+        inverse_factor, info = lapack.dtrtri(factor, lower=0, overwrite_c=1)
+        return inverse_factor if info == 0 else None
+
+
+def weighted_kernel_tridiagonal(kernel_matrix, sample_weight=None):
+    """Tridiagonal form ``S K S = Q T Q^T`` with ``S = diag(sqrt(w))``.
+
+    LAPACK's Householder reduction (``dsytrd``, ``4 n^3 / 3`` flops) and the
+    accumulation of its reflectors into ``Q`` (``dorgqr``): about two thirds
+    of the time of :func:`weighted_kernel_eigh`, which performs the same
+    reduction and then diagonalises ``T``.
+
+    Parameters
+    ----------
+    kernel_matrix : ndarray of shape (n, n)
+    sample_weight : ndarray of shape (n,), default=None
+
+    Returns
+    -------
+    form : TridiagonalForm
+    """
+    n = kernel_matrix.shape[0]
+    sqrt_w = _sqrt_weights(sample_weight, n)
+    matrix = np.array(kernel_matrix, dtype=float, order="F")
+    if sqrt_w is not None:
+        matrix *= sqrt_w[:, None]
+        matrix *= sqrt_w[None, :]
+    if n <= 2:
+        eigenvalues, eigenvectors = linalg.eigh(matrix, check_finite=False)
+        return TridiagonalForm.from_eigh(eigenvalues, eigenvectors)
+    lwork = max(int(lapack.dsytrd_lwork(n, lower=1)[0]), n)
+    reduced, diagonal, off_diagonal, tau, info = lapack.dsytrd(matrix, lower=1, lwork=lwork,
+                                                               overwrite_a=1)
+    if info != 0:
+        raise linalg.LinAlgError(f"dsytrd failed with info={info}.")
+    # Q = diag(1, Q') with Q' the product of the n - 1 reflectors stored
+    # below the subdiagonal, as LAPACK's dorgtr forms it.
+    reflectors = np.asfortranarray(reduced[1:, :-1])
+    del reduced
+    lower, _, info = lapack.dorgqr(reflectors, tau[: n - 1], lwork=64 * n, overwrite_a=1)
+    if info != 0:
+        raise linalg.LinAlgError(f"dorgqr failed with info={info}.")
+    # C order: the rows of held-out samples are then contiguous.
+    basis = np.zeros((n, n))
+    basis[0, 0] = 1.0
+    basis[1:, 1:] = lower
+    return TridiagonalForm(basis, diagonal, off_diagonal)

@@ -205,15 +205,35 @@ def test_groups_reach_the_splitter_and_sparse_input_equals_dense():
                                reference.cv_results_["mean_test_score"], rtol=RTOL)
 
 
-def test_threads_give_the_same_results():
+def test_n_jobs_sets_the_linear_algebra_threads_and_not_the_results(monkeypatch):
+    """The folds' decompositions run in n_jobs BLAS threads; the scores do not
+    depend on it."""
+    from threadpoolctl import threadpool_info
+
+    from selfdistill_sklearn import model_selection
+
+    seen = []
+    decompose = model_selection.weighted_kernel_tridiagonal
+
+    def recording(*args, **kwargs):
+        seen.append(max(pool["num_threads"] for pool in threadpool_info()
+                        if pool["user_api"] == "blas"))
+        return decompose(*args, **kwargs)
+
+    monkeypatch.setattr(model_selection, "weighted_kernel_tridiagonal", recording)
     X, y = _friedman(60)
     params = dict(reg_lambdas=[0.1, 1.0], alphas=[0.5, "optimal"], max_steps=3, kernel="rbf",
                   gamma=0.1, cv=4, alpha_cv=3)
-    one = SelfDistilledKernelRidgeCV(**params).fit(X, y)
+    one = SelfDistilledKernelRidgeCV(**params, n_jobs=1).fit(X, y)
+    assert seen == [1] * 4
+    seen.clear()
     two = SelfDistilledKernelRidgeCV(**params, n_jobs=2).fit(X, y)
-    np.testing.assert_allclose(one.cv_results_["mean_test_score"],
-                               two.cv_results_["mean_test_score"], rtol=1e-10)
-    np.testing.assert_allclose(one.optimal_alphas_, two.optimal_alphas_, rtol=1e-10)
+    assert seen == [2] * 4
+    default = SelfDistilledKernelRidgeCV(**params).fit(X, y)
+    for other in (two, default):
+        np.testing.assert_allclose(one.cv_results_["mean_test_score"],
+                                   other.cv_results_["mean_test_score"], rtol=1e-10)
+        np.testing.assert_allclose(one.optimal_alphas_, other.optimal_alphas_, rtol=1e-10)
 
 
 @pytest.mark.parametrize("params, error, match", [

@@ -1,0 +1,91 @@
+"""The tridiagonal form against dense linear algebra."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sklearn.metrics.pairwise import pairwise_kernels
+
+from selfdistill_sklearn.solvers import (
+    TridiagonalForm,
+    weighted_kernel_eigh,
+    weighted_kernel_tridiagonal,
+)
+
+
+def _kernel(seed, n, metric):
+    X = np.random.default_rng(seed).normal(size=(n, 3))
+    params = {"gamma": 0.5} if metric == "rbf" else {"gamma": 0.5, "coef0": 0.1}
+    return pairwise_kernels(X, metric=metric, **params)
+
+
+def _dense(form):
+    return (np.diag(form.diagonal) + np.diag(form.off_diagonal, 1)
+            + np.diag(form.off_diagonal, -1))
+
+
+def _forms(K, sample_weight):
+    return [weighted_kernel_tridiagonal(K, sample_weight),
+            TridiagonalForm.from_eigh(*weighted_kernel_eigh(K, sample_weight))]
+
+
+@pytest.mark.parametrize("metric", ["rbf", "sigmoid"])
+@given(seed=st.integers(0, 1000), n=st.integers(1, 30), weighted=st.booleans(),
+       shift=st.floats(1e-3, 10.0))
+def test_tridiagonal_form_reconstructs_and_solves(metric, seed, n, weighted, shift):
+    K = _kernel(seed, n, metric)
+    rng = np.random.default_rng(seed)
+    w = rng.integers(0, 3, size=n).astype(float) if weighted else None
+    scaled = K if w is None else np.sqrt(w)[:, None] * K * np.sqrt(w)[None, :]
+    rhs = rng.normal(size=(n, 2, 3))
+    for form in _forms(K, w):
+        Q, T = form.basis, _dense(form)
+        assert form.off_diagonal.shape == (max(n - 1, 0),)
+        np.testing.assert_allclose(Q.T @ Q, np.eye(n), atol=1e-12)
+        np.testing.assert_allclose(Q @ T @ Q.T, scaled, atol=1e-12 * max(1.0, np.abs(K).max()))
+        np.testing.assert_allclose(form.multiply(rhs), np.einsum("ij,jkl->ikl", T, rhs),
+                                   atol=1e-12)
+        system = T + shift * np.eye(n)
+        if abs(np.linalg.det(system)) < 1e-8 * np.abs(system).max() ** n:
+            continue
+        expected = np.linalg.solve(system, rhs.reshape(n, -1)).reshape(rhs.shape)
+        np.testing.assert_allclose(system @ form.solve(shift, rhs).reshape(n, -1),
+                                   rhs.reshape(n, -1), atol=1e-9 * np.abs(expected).max())
+        shifts = np.array([shift, 2 * shift])
+        both = form.solve_shifted(shifts, rhs)
+        for index, value in enumerate(shifts):
+            np.testing.assert_allclose(both[:, index], form.solve(value, rhs[:, index]),
+                                       rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("metric", ["rbf", "sigmoid"])
+@pytest.mark.parametrize("kind", [0, 1])
+@pytest.mark.parametrize("n", [1, 2, 3, 40])
+def test_held_out_inverse_factors_invert_the_block_of_the_inverse(metric, kind, n):
+    """left @ right = (P_TT)^-1 for P = (S K S + shift I)^-1, on both the
+    Cholesky path (positive definite) and the LU path (the indefinite sigmoid
+    kernel with a small shift)."""
+    K = _kernel(n, n, metric)
+    w = np.random.default_rng(n).integers(0, 3, size=n).astype(float)
+    scaled = np.sqrt(w)[:, None] * K * np.sqrt(w)[None, :]
+    form = _forms(K, w)[kind]
+    rows = np.arange(0, n, 3)
+    shifts = [1e-3, 0.5, 10.0]
+    left, right = form.held_out_inverse_factors(rows, shifts)
+    assert left.shape == right.shape == (3, rows.size, rows.size)
+    for index, shift in enumerate(shifts):
+        P = np.linalg.inv(scaled + shift * np.eye(n))
+        block = P[np.ix_(rows, rows)]
+        np.testing.assert_allclose(block @ (left[index] @ right[index]), np.eye(rows.size),
+                                   atol=1e-7)
+    if metric == "sigmoid" and n == 40:
+        assert np.linalg.eigvalsh(scaled).min() < -1e-3
+
+
+def test_held_out_inverse_uses_the_cholesky_path_when_positive_definite():
+    """The Cholesky path gives an upper triangular left factor and its transpose."""
+    K = _kernel(0, 20, "rbf")
+    form = weighted_kernel_tridiagonal(K)
+    left, right = form.held_out_inverse_factors(np.arange(5), [0.1])
+    np.testing.assert_array_equal(np.tril(left[0], -1), 0.0)
+    np.testing.assert_array_equal(right[0], left[0].T)
