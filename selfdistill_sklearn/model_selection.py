@@ -2,10 +2,8 @@
 
 import numbers
 import time
-from contextlib import nullcontext
 
 import numpy as np
-from joblib import effective_n_jobs
 from scipy import sparse
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, clone
 from sklearn.metrics import (
@@ -17,8 +15,8 @@ from sklearn.metrics import (
     r2_score,
 )
 from sklearn.model_selection import check_cv
+from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
-from threadpoolctl import threadpool_limits
 
 from .kernel_ridge import SelfDistilledKernelRidge
 from .kernels import KernelMixin
@@ -146,12 +144,13 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         unweighted, since :func:`sklearn.metrics.max_error` takes no weights).
         Several outputs are averaged uniformly, as the scorers do.
     n_jobs : int, default=None
-        Number of threads of the linear algebra (BLAS and LAPACK) inside
-        :meth:`fit`; ``-1`` uses all processors, ``None`` leaves the thread
-        pools as they are (usually all processors). The folds are processed
-        one after another, each decomposition using the threads: SciPy's
-        LAPACK routines hold the interpreter lock, so that folds in parallel
-        threads would not run at once.
+        Number of folds scored at once, in joblib's worker processes (as
+        ``GridSearchCV`` does; the kernel matrix is shared with them through
+        a memory map). ``None`` means 1 unless in a
+        :obj:`joblib.parallel_backend` context; ``-1`` uses all processors.
+        With one job the folds run one after another in this process, their
+        linear algebra in the BLAS threads. Threads would not help: SciPy's
+        LAPACK routines hold the interpreter lock.
     verbose : int, default=0
         When positive, print a line as each fold has been scored, with its
         number of candidates and time: a search of thousands of samples
@@ -347,14 +346,8 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
             raise ValueError("scoring='neg_max_error' needs a single target, as "
                              f"sklearn.metrics.max_error does; y has shape {y_float.shape}.")
 
-        # SciPy's LAPACK wrappers hold the GIL, so that folds in parallel
-        # threads would not overlap: the folds run one after another, their
-        # linear algebra in n_jobs threads.
-        limits = (nullcontext() if self.n_jobs is None
-                  else threadpool_limits(limits=effective_n_jobs(self.n_jobs), user_api="blas"))
-        with limits:
-            self._search(X, y, y_float, sample_weight, groups, scorer, reg_lambdas, alphas,
-                         max_steps)
+        self._search(X, y, y_float, sample_weight, groups, scorer, reg_lambdas, alphas,
+                     max_steps)
         return self
 
     def _search(self, X, y, y_float, sample_weight, groups, scorer, reg_lambdas, alphas,
@@ -379,10 +372,14 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
                     f"Held-out fold {split_index} has only zero sample weights: its weighted "
                     "error is not defined."
                 )
-        outputs = [self._timed_split(index, len(splits), X, kernel, y_float, sample_weight,
-                                     train, test, scorer, lambdas, fixed, with_optimal,
-                                     max_steps, candidate_lambdas, candidate_rows)
-                   for index, (train, test) in enumerate(splits)]
+        # Processes, not threads: SciPy's LAPACK routines hold the GIL, so that
+        # folds in threads would not run at once. joblib memory-maps the
+        # kernel matrix for the workers and limits their BLAS threads.
+        outputs = Parallel(n_jobs=self.n_jobs)(
+            delayed(self._timed_split)(index, len(splits), X, kernel, y_float, sample_weight,
+                                       train, test, scorer, lambdas, fixed, with_optimal,
+                                       max_steps, candidate_lambdas, candidate_rows)
+            for index, (train, test) in enumerate(splits))
         scores = np.stack([split_scores for split_scores, _ in outputs], axis=1)
 
         self.cv_results_ = _results(grid, scores)

@@ -279,12 +279,12 @@ class TridiagonalForm:
 
         The ``m x m`` block of the inverse system matrix that removing the
         samples ``rows`` from a kernel ridge problem needs (the block inverse
-        ``(M_II)^-1 = P_II - P_IT P_TT^-1 P_TI``). When ``T + shift I`` is
-        positive definite, ``P_TT = W^T W`` with ``W = C^-1 Q_T^T`` for its
-        bidiagonal Cholesky factor ``C`` (``O(m^2 n)`` in a symmetric rank-k
-        update), and ``P_TT^-1 = U^-1 U^-T`` for the Cholesky factor ``U`` of
-        ``W^T W``; otherwise ``left`` is the inverse from an LU factorisation
-        and ``right`` the identity.
+        ``(M_II)^-1 = P_II - P_IT P_TT^-1 P_TI``). When ``T + shift I = L D
+        L^T`` is positive definite (``L`` unit lower bidiagonal), ``P_TT =
+        W^T W`` with ``W = D^-1/2 L^-1 Q_T^T``, formed in ``O(m^2 n)`` by a
+        symmetric rank-k update, and ``P_TT^-1 = U^-1 U^-T`` for the Cholesky
+        factor ``U`` of ``W^T W``; otherwise ``left`` is the inverse from an
+        LU factorisation and ``right`` the identity.
 
         Parameters
         ----------
@@ -300,20 +300,41 @@ class TridiagonalForm:
         m = block.shape[0]
         left = np.empty((shifts.size, m, m))
         right = np.empty((shifts.size, m, m))
+        factors = {}
         for index, shift in enumerate(shifts):
-            inverse_factor = self._held_out_cholesky_inverse(block, shift)
-            if inverse_factor is not None:
-                left[index] = inverse_factor
-                right[index] = inverse_factor.T
+            factor = self._ldl(shift)
+            if factor is None:
+                left[index], right[index] = self._held_out_lu_inverse(block, shift), np.eye(m)
             else:
-                matrix = block @ self.solve(shift, block.T)
-                left[index] = linalg.inv(matrix, overwrite_a=True, check_finite=False)
-                right[index] = np.eye(m)
+                factors[index] = factor
+        # W for several shifts at once, in chunks of at most about 128 MB.
+        definite = list(factors)
+        chunk = max(1, int(2 ** 27 // max(8 * self.n * m, 1)))
+        transposed = np.ascontiguousarray(block.T)
+        for start in range(0, len(definite), chunk):
+            indices = definite[start:start + chunk]
+            halves = self._scaled_half_solves(
+                transposed, np.stack([factors[i][0] for i in indices], axis=1),
+                None if self._is_diagonal else np.stack([factors[i][1] for i in indices],
+                                                        axis=1))
+            for position, index in enumerate(indices):
+                inverse_factor = _cholesky_inverse_factor(halves[:, position, :])
+                if inverse_factor is None:
+                    left[index] = self._held_out_lu_inverse(block, shifts[index])
+                    right[index] = np.eye(m)
+                else:
+                    left[index] = inverse_factor
+                    right[index] = inverse_factor.T
         return left, right
 
-    def _held_out_cholesky_inverse(self, block, shift):
-        """``U^-1`` with ``U^T U = Q_T (T + shift I)^-1 Q_T^T``, or None when
-        that matrix is not (numerically) positive definite."""
+    def _held_out_lu_inverse(self, block, shift):
+        """``P_TT^-1`` through an LU factorisation, for indefinite systems."""
+        matrix = block @ self.solve(shift, block.T)
+        return linalg.inv(matrix, overwrite_a=True, check_finite=False)
+
+    def _ldl(self, shift):
+        """``(d, l)`` of ``T + shift I = L diag(d) L^T``, or None when that is
+        not (numerically) positive definite."""
         shifted = self.diagonal + shift
         if self._is_diagonal:
             factor_diagonal, factor_off, info = shifted, None, 0
@@ -322,25 +343,37 @@ class TridiagonalForm:
         if info != 0 or not np.all(factor_diagonal > 0) or not np.all(
                 np.isfinite(factor_diagonal)):
             return None
-        # T + shift I = L D L^T with L unit lower bidiagonal: W = D^-1/2 L^-1 Q_T^T.
-        if self._is_diagonal:
-            # Fortran-ordered (n, m): syrk forms W^T W without a copy.
-            half = block.T / np.sqrt(factor_diagonal)[:, None]
-            gram = blas.dsyrk(1.0, half, trans=1)
-        else:
-            half = np.array(block.T, order="C")
-            # Forward substitution row by row, each row a vector operation:
-            # faster than LAPACK's column-by-column banded solve here.
+        return factor_diagonal, factor_off
+
+    def _scaled_half_solves(self, transposed, diagonals, offs):
+        """``W = D^-1/2 L^-1 Q_T^T`` for several shifts, shape (n, n_shifts, m).
+
+        ``transposed`` is ``Q_T^T`` (n, m), ``diagonals`` (n, n_shifts) and
+        ``offs`` (n - 1, n_shifts) the factors of :meth:`_ldl`. With ``u_i =
+        x_i / sqrt(d_i)`` the forward substitution ``x_i = b_i - l_{i-1}
+        x_{i-1}`` becomes ``u_i = b_i / sqrt(d_i) - l_{i-1} sqrt(d_{i-1} /
+        d_i) u_{i-1}``: one pass over the rows for all shifts at once, each
+        row a vector operation.
+        """
+        roots = np.sqrt(diagonals)
+        halves = transposed[:, None, :] / roots[:, :, None]
+        if offs is not None:
+            coefficients = (offs * roots[:-1] / roots[1:])[:, :, None]
             for row in range(1, self.n):
-                half[row] -= factor_off[row - 1] * half[row - 1]
-            half /= np.sqrt(factor_diagonal)[:, None]
-            gram = blas.dsyrk(1.0, half.T, trans=0)
-        # syrk forms the upper triangle only, which is all potrf reads.
-        factor, info = lapack.dpotrf(gram, lower=0, overwrite_a=1, clean=1)
-        if info != 0:
-            return None
-        inverse_factor, info = lapack.dtrtri(factor, lower=0, overwrite_c=1)
-        return inverse_factor if info == 0 else None
+                halves[row] -= coefficients[row - 1] * halves[row - 1]
+        return halves
+
+
+def _cholesky_inverse_factor(half):
+    """``U^-1`` with ``U^T U = half^T half`` (``half`` of shape (n, m)), or None
+    when the Gram matrix is not numerically positive definite."""
+    # syrk forms the upper triangle only, which is all potrf reads.
+    gram = blas.dsyrk(1.0, half.T, trans=0)
+    factor, info = lapack.dpotrf(gram, lower=0, overwrite_a=1, clean=1)
+    if info != 0:
+        return None
+    inverse_factor, info = lapack.dtrtri(factor, lower=0, overwrite_c=1)
+    return inverse_factor if info == 0 else None
 
 
 def weighted_kernel_tridiagonal(kernel_matrix, sample_weight=None):

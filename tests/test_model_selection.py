@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import sklearn
+from joblib import parallel_config
 from scipy import sparse
 from sklearn.datasets import load_diabetes, make_friedman1, make_regression
 from sklearn.metrics import get_scorer
@@ -205,32 +206,23 @@ def test_groups_reach_the_splitter_and_sparse_input_equals_dense():
                                reference.cv_results_["mean_test_score"], rtol=RTOL)
 
 
-def test_n_jobs_sets_the_linear_algebra_threads_and_not_the_results(monkeypatch):
-    """The folds' decompositions run in n_jobs BLAS threads; the scores do not
-    depend on it."""
-    from threadpoolctl import threadpool_info
+def test_folds_in_worker_processes_give_the_same_results():
+    """n_jobs=2 scores the folds in joblib's worker processes, on a memory-mapped
+    kernel matrix; a callable kernel travels with the estimator."""
+    from sklearn.metrics.pairwise import rbf_kernel
 
-    from selfdistill_sklearn import model_selection
-
-    seen = []
-    decompose = model_selection.weighted_kernel_tridiagonal
-
-    def recording(*args, **kwargs):
-        seen.append(max(pool["num_threads"] for pool in threadpool_info()
-                        if pool["user_api"] == "blas"))
-        return decompose(*args, **kwargs)
-
-    monkeypatch.setattr(model_selection, "weighted_kernel_tridiagonal", recording)
     X, y = _friedman(60)
-    params = dict(reg_lambdas=[0.1, 1.0], alphas=[0.5, "optimal"], max_steps=3, kernel="rbf",
-                  gamma=0.1, cv=4, alpha_cv=3)
-    one = SelfDistilledKernelRidgeCV(**params, n_jobs=1).fit(X, y)
-    assert seen == [1] * 4
-    seen.clear()
-    two = SelfDistilledKernelRidgeCV(**params, n_jobs=2).fit(X, y)
-    assert seen == [2] * 4
-    default = SelfDistilledKernelRidgeCV(**params).fit(X, y)
-    for other in (two, default):
+    params = dict(reg_lambdas=[0.1, 1.0], alphas=[0.5, "optimal"], max_steps=3, cv=4,
+                  alpha_cv=3)
+    one = SelfDistilledKernelRidgeCV(**params, kernel="rbf", gamma=0.1).fit(X, y)
+    two = SelfDistilledKernelRidgeCV(**params, kernel="rbf", gamma=0.1, n_jobs=2)
+    with parallel_config(max_nbytes=1):
+        # Memory-map even this small kernel matrix, as a large one would be.
+        two.fit(X, y)
+    callable_kernel = SelfDistilledKernelRidgeCV(
+        **params, kernel=lambda a, b: rbf_kernel(a[None], b[None], gamma=0.1)[0, 0],
+        n_jobs=2).fit(X, y)
+    for other in (two, callable_kernel):
         np.testing.assert_allclose(one.cv_results_["mean_test_score"],
                                    other.cv_results_["mean_test_score"], rtol=1e-10)
         np.testing.assert_allclose(one.optimal_alphas_, other.optimal_alphas_, rtol=1e-10)
