@@ -269,10 +269,27 @@ class TridiagonalForm:
             shifted = self.diagonal[:, None] + shifts[None, :]
             with np.errstate(divide="ignore", invalid="ignore"):
                 return rhs / shifted.reshape(shifted.shape + (1,) * (rhs.ndim - 2))
-        solution = np.empty(rhs.shape)
-        for index, shift in enumerate(shifts):
-            solution[:, index] = self.solve(shift, rhs[:, index])
-        return solution
+        if self.n <= 2:
+            solution = np.empty(rhs.shape)
+            for index, shift in enumerate(shifts):
+                solution[:, index] = self.solve(shift, rhs[:, index])
+            return solution
+        # The shifted systems side by side are one block-diagonal tridiagonal
+        # system of size n * n_shifts: one LAPACK call for all of them.
+        n, n_shifts = self.n, shifts.size
+        diagonal = (self.diagonal[None, :] + shifts[:, None]).reshape(-1)
+        off = np.zeros((n_shifts, n))
+        off[:, :-1] = self.off_diagonal
+        off = off.reshape(-1)[:-1]
+        stacked = np.moveaxis(rhs, 1, 0).reshape(n_shifts * n, -1)
+        *_, solution, info = lapack.dgtsv(off, diagonal, off, stacked)
+        if info > 0:
+            # A singular shift: solve one by one so that only it is lost.
+            solution = np.empty(rhs.shape)
+            for index, shift in enumerate(shifts):
+                solution[:, index] = self.solve(shift, rhs[:, index])
+            return solution
+        return np.moveaxis(solution.reshape((n_shifts, n) + rhs.shape[2:]), 0, 1)
 
     def held_out_inverse_factors(self, rows, shifts):
         """``P_TT^-1 = left @ right`` for ``P = Q (T + shift I)^-1 Q^T``, every shift.

@@ -206,11 +206,14 @@ def test_groups_reach_the_splitter_and_sparse_input_equals_dense():
                                reference.cv_results_["mean_test_score"], rtol=RTOL)
 
 
-def test_folds_in_worker_processes_give_the_same_results():
+def test_folds_in_worker_processes_give_the_same_results(monkeypatch):
     """n_jobs=2 scores the folds in joblib's worker processes, on a memory-mapped
     kernel matrix; a callable kernel travels with the estimator."""
     from sklearn.metrics.pairwise import rbf_kernel
 
+    from selfdistill_sklearn import model_selection
+
+    monkeypatch.setattr(model_selection, "SMALL_PROBLEM_SAMPLES", 0)
     X, y = _friedman(60)
     params = dict(reg_lambdas=[0.1, 1.0], alphas=[0.5, "optimal"], max_steps=3, cv=4,
                   alpha_cv=3)
@@ -226,6 +229,28 @@ def test_folds_in_worker_processes_give_the_same_results():
         np.testing.assert_allclose(one.cv_results_["mean_test_score"],
                                    other.cv_results_["mean_test_score"], rtol=1e-10)
         np.testing.assert_allclose(one.optimal_alphas_, other.optimal_alphas_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_small_problems_run_in_this_process_with_one_blas_thread(monkeypatch, n_jobs):
+    import os
+
+    from threadpoolctl import threadpool_info
+
+    from selfdistill_sklearn import model_selection
+
+    seen = []
+    decompose = model_selection.weighted_kernel_tridiagonal
+
+    def recording(*args, **kwargs):
+        seen.append((os.getpid(), max(pool["num_threads"] for pool in threadpool_info()
+                                      if pool["user_api"] == "blas")))
+        return decompose(*args, **kwargs)
+
+    monkeypatch.setattr(model_selection, "weighted_kernel_tridiagonal", recording)
+    X, y = _friedman(60)
+    SelfDistilledKernelRidgeCV([0.1], [0.5], 2, kernel="rbf", cv=3, n_jobs=n_jobs).fit(X, y)
+    assert seen == [(os.getpid(), 1)] * 3
 
 
 @pytest.mark.parametrize("params, error, match", [
