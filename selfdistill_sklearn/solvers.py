@@ -270,10 +270,7 @@ class TridiagonalForm:
             with np.errstate(divide="ignore", invalid="ignore"):
                 return rhs / shifted.reshape(shifted.shape + (1,) * (rhs.ndim - 2))
         if self.n <= 2:
-            solution = np.empty(rhs.shape)
-            for index, shift in enumerate(shifts):
-                solution[:, index] = self.solve(shift, rhs[:, index])
-            return solution
+            return self._solve_one_by_one(shifts, rhs)
         # The shifted systems side by side are one block-diagonal tridiagonal
         # system of size n * n_shifts: one LAPACK call for all of them.
         n, n_shifts = self.n, shifts.size
@@ -285,11 +282,14 @@ class TridiagonalForm:
         *_, solution, info = lapack.dgtsv(off, diagonal, off, stacked)
         if info > 0:
             # A singular shift: solve one by one so that only it is lost.
-            solution = np.empty(rhs.shape)
-            for index, shift in enumerate(shifts):
-                solution[:, index] = self.solve(shift, rhs[:, index])
-            return solution
+            return self._solve_one_by_one(shifts, rhs)
         return np.moveaxis(solution.reshape((n_shifts, n) + rhs.shape[2:]), 0, 1)
+
+    def _solve_one_by_one(self, shifts, rhs):
+        solution = np.empty(rhs.shape)
+        for index, shift in enumerate(shifts):
+            solution[:, index] = self.solve(shift, rhs[:, index])
+        return solution
 
     def held_out_inverse_factors(self, rows, shifts):
         """``P_TT^-1 = left @ right`` for ``P = Q (T + shift I)^-1 Q^T``, every shift.

@@ -89,3 +89,17 @@ def test_held_out_inverse_uses_the_cholesky_path_when_positive_definite():
     left, right = form.held_out_inverse_factors(np.arange(5), [0.1])
     np.testing.assert_array_equal(np.tril(left[0], -1), 0.0)
     np.testing.assert_array_equal(right[0], left[0].T)
+
+
+def test_a_singular_shift_gives_nan_and_leaves_the_other_shifts_exact():
+    """T + shift I is singular only for an indefinite matrix; the shift's
+    solutions are NaN, as a division by a zero eigenvalue, and the others are
+    unaffected."""
+    # Rows 1 and 2 of T are equal: T itself (shift 0) is exactly singular.
+    form = TridiagonalForm(np.eye(3), np.array([1.0, 1.0, 1.0]), np.array([1.0, 0.0]))
+    T = _dense(form)
+    rhs = np.arange(6.0).reshape(3, 2, 1)
+    solution = form.solve_shifted(np.array([0.0, 0.5]), rhs)
+    assert np.all(np.isnan(solution[:, 0]))
+    np.testing.assert_allclose((T + 0.5 * np.eye(3)) @ solution[:, 1], rhs[:, 1], atol=1e-12)
+    assert np.all(np.isnan(form.solve(0.0, rhs[:, 0])))
