@@ -13,6 +13,7 @@ from scipy import linalg
 from scipy.linalg import blas, lapack
 
 __all__ = [
+    "HeldOutInverse",
     "KernelRidgeFactorization",
     "TridiagonalForm",
     "factorize",
@@ -291,8 +292,8 @@ class TridiagonalForm:
             solution[:, index] = self.solve(shift, rhs[:, index])
         return solution
 
-    def held_out_inverse_factors(self, rows, shifts):
-        """``P_TT^-1 = left @ right`` for ``P = Q (T + shift I)^-1 Q^T``, every shift.
+    def held_out_inverse(self, rows, shifts):
+        """``P_TT^-1`` for ``P = Q (T + shift I)^-1 Q^T``, every shift.
 
         The ``m x m`` block of the inverse system matrix that removing the
         samples ``rows`` from a kernel ridge problem needs (the block inverse
@@ -300,8 +301,8 @@ class TridiagonalForm:
         L^T`` is positive definite (``L`` unit lower bidiagonal), ``P_TT =
         W^T W`` with ``W = D^-1/2 L^-1 Q_T^T``, formed in ``O(m^2 n)`` by a
         symmetric rank-k update, and ``P_TT^-1 = U^-1 U^-T`` for the Cholesky
-        factor ``U`` of ``W^T W``; otherwise ``left`` is the inverse from an
-        LU factorisation and ``right`` the identity.
+        factor ``U`` of ``W^T W``; otherwise the inverse comes from an LU
+        factorisation.
 
         Parameters
         ----------
@@ -310,18 +311,17 @@ class TridiagonalForm:
 
         Returns
         -------
-        left, right : ndarray of shape (n_shifts, m, m)
+        inverse : HeldOutInverse
         """
         block = self.basis[rows]
         shifts = np.asarray(shifts, dtype=float).reshape(-1)
         m = block.shape[0]
-        left = np.empty((shifts.size, m, m))
-        right = np.empty((shifts.size, m, m))
+        inverse = HeldOutInverse(np.empty((shifts.size, m, m)), np.ones(shifts.size, bool))
         factors = {}
         for index, shift in enumerate(shifts):
             factor = self._ldl(shift)
             if factor is None:
-                left[index], right[index] = self._held_out_lu_inverse(block, shift), np.eye(m)
+                inverse.set_general(index, self._held_out_lu_inverse(block, shift))
             else:
                 factors[index] = factor
         # W for several shifts at once, in chunks of at most about 128 MB.
@@ -337,12 +337,10 @@ class TridiagonalForm:
             for position, index in enumerate(indices):
                 inverse_factor = _cholesky_inverse_factor(halves[:, position, :])
                 if inverse_factor is None:
-                    left[index] = self._held_out_lu_inverse(block, shifts[index])
-                    right[index] = np.eye(m)
+                    inverse.set_general(index, self._held_out_lu_inverse(block, shifts[index]))
                 else:
-                    left[index] = inverse_factor
-                    right[index] = inverse_factor.T
-        return left, right
+                    inverse.factors[index] = inverse_factor
+        return inverse
 
     def _held_out_lu_inverse(self, block, shift):
         """``P_TT^-1`` through an LU factorisation, for indefinite systems."""
@@ -379,6 +377,39 @@ class TridiagonalForm:
             for row in range(1, self.n):
                 halves[row] -= coefficients[row - 1] * halves[row - 1]
         return halves
+
+
+class HeldOutInverse:
+    """The matrices ``P_TT^-1`` of several shifts, factored where possible.
+
+    ``factors[l] @ factors[l].T`` where ``symmetric[l]`` (the inverse of an
+    upper Cholesky factor), ``factors[l]`` itself otherwise.
+
+    Parameters
+    ----------
+    factors : ndarray of shape (n_shifts, m, m)
+    symmetric : ndarray of bool of shape (n_shifts,)
+    """
+
+    def __init__(self, factors, symmetric):
+        self.factors = factors
+        self.symmetric = symmetric
+
+    def set_general(self, index, matrix):
+        self.factors[index] = matrix
+        self.symmetric[index] = False
+
+    def apply(self, rhs):
+        """``P_TT^-1 @ rhs[:, l]`` for every shift ``l``; ``rhs`` of shape
+        (m, n_shifts, k), as is the result."""
+        stacked = rhs.transpose(1, 0, 2)
+        if np.all(self.symmetric):
+            inner = np.matmul(self.factors.transpose(0, 2, 1), stacked)
+        else:
+            inner = stacked.copy()
+            chosen = self.symmetric
+            inner[chosen] = np.matmul(self.factors[chosen].transpose(0, 2, 1), stacked[chosen])
+        return np.matmul(self.factors, inner).transpose(1, 0, 2)
 
 
 def _cholesky_inverse_factor(half):

@@ -215,13 +215,13 @@ def downdated_optimal_schedules(form, scaled_targets, held_out, reg_lambdas, n_s
     for indices in held_out:
         indices = np.asarray(indices)
         block = form.basis[indices]
-        left, right = form.held_out_inverse_factors(indices, lambdas)
+        inverse = form.held_out_inverse(indices, lambdas)
         # Q^T of the training targets, zero on the held-out part.
         train_projected = projected - block.T @ targets[indices]
         first, first_predictions = _downdated_solve(
-            form, block, lambdas, left, right,
+            form, block, lambdas, inverse,
             np.broadcast_to(train_projected[:, None, :], (n, n_lambdas, targets.shape[1])))
-        folds.append({"block": block, "left": left, "right": right,
+        folds.append({"block": block, "inverse": inverse,
                       "targets": targets[indices], "first": first,
                       "first_predictions": first_predictions, "residual": penalties * first})
     for step in range(n_steps - 1):
@@ -230,7 +230,7 @@ def downdated_optimal_schedules(form, scaled_targets, held_out, reg_lambdas, n_s
         scale = np.zeros(n_lambdas)
         for fold in folds:
             fold["direction"], direction = _downdated_solve(
-                form, fold["block"], lambdas, fold["left"], fold["right"], fold["residual"])
+                form, fold["block"], lambdas, fold["inverse"], fold["residual"])
             zero = fold["first_predictions"] - direction
             numerator += np.sum(direction * (fold["targets"][:, None, :] - zero), axis=(0, 2))
             denominator += np.sum(direction ** 2, axis=(0, 2))
@@ -246,12 +246,13 @@ def downdated_optimal_schedules(form, scaled_targets, held_out, reg_lambdas, n_s
     return schedules
 
 
-def _downdated_solve(form, block, lambdas, left, right, projected):
+def _downdated_solve(form, block, lambdas, inverse, projected):
     """Solve a held-out fold's system for every penalty (see
     :func:`downdated_optimal_schedules`).
 
-    ``projected`` of shape (n, n_lambdas, k) holds ``r = Q^T b``; ``left @
-    right`` of shape (n_lambdas, m, m) are the matrices ``P_TT^-1``.
+    ``projected`` of shape (n, n_lambdas, k) holds ``r = Q^T b``; ``inverse``
+    is the :class:`~selfdistill_sklearn.solvers.HeldOutInverse` of the
+    matrices ``P_TT``.
     Returns ``h`` of the same shape as ``projected`` (``g = Q_I h``) and the
     held-out predictions ``-z`` of shape (m, n_lambdas, k), both scaled by
     ``S``.
@@ -260,8 +261,7 @@ def _downdated_solve(form, block, lambdas, left, right, projected):
     m = block.shape[0]
     scaled = form.solve_shifted(lambdas, projected)
     held_out = (block @ scaled.reshape(n, n_lambdas * k)).reshape(m, n_lambdas, k)
-    correction = np.matmul(left, np.matmul(right, held_out.transpose(1, 0, 2)))
-    correction = correction.transpose(1, 0, 2)
+    correction = inverse.apply(held_out)
     coordinates = projected - (block.T @ correction.reshape(m, n_lambdas * k)).reshape(
         n, n_lambdas, k)
     return form.solve_shifted(lambdas, coordinates), -correction
