@@ -468,12 +468,11 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
             )
         if max_steps == 1:
             return np.empty((lambdas.size, 0))
-        held_out = []
-        for train, test in cv.split(X, y):
+        splits = list(cv.split(X, y))
+        for train, test in splits:
             if len(train) == 0 or len(test) == 0:
                 raise ValueError("alpha='optimal' needs cv folds with training and test samples.")
-            held_out.append(test)
-        return downdated_optimal_schedules(form, _scaled(y, sample_weight), held_out, lambdas,
+        return downdated_optimal_schedules(form, _scaled(y, sample_weight), splits, lambdas,
                                            max_steps, clip=self.clip_alpha)
 
     def predict(self, X):

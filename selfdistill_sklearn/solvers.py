@@ -317,6 +317,8 @@ class TridiagonalForm:
         shifts = np.asarray(shifts, dtype=float).reshape(-1)
         m = block.shape[0]
         inverse = HeldOutInverse(np.empty((shifts.size, m, m)), np.ones(shifts.size, bool))
+        if m == 0:
+            return inverse
         factors = {}
         for index, shift in enumerate(shifts):
             factor = self._ldl(shift)

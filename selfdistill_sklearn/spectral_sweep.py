@@ -141,14 +141,15 @@ def limit_coefficients(form, projected_targets, reg_lambda, alphas):
     return coefs
 
 
-def downdated_optimal_schedules(form, scaled_targets, held_out, reg_lambdas, n_steps,
+def downdated_optimal_schedules(form, scaled_targets, splits, reg_lambdas, n_steps,
                                 clip=False):
     """Algorithm 1 on folds of a training set, from that set's one decomposition.
 
-    One fold per entry of ``held_out``, each trained on the other samples,
-    without decomposing or factorising the folds' training parts. Let ``M =
+    One fold per entry of ``splits``, without decomposing or factorising
+    the folds' training parts. Let ``M =
     S K S + lambda I = Q (T + lambda I) Q^T`` on all ``n`` samples and ``P =
-    M^-1``. A fold that holds out ``T`` and trains on ``I`` has the system
+    M^-1``. A fold that trains on ``I`` and removes the other samples ``T``
+    has the system
     ``M_II g = b`` of eq. (3) (dual coefficients ``S_I g``), and by the block
     inverse of ``P`` (the inverse of a Schur complement)
 
@@ -184,8 +185,10 @@ def downdated_optimal_schedules(form, scaled_targets, held_out, reg_lambdas, n_s
         ``S K S = Q T Q^T`` on all the samples.
     scaled_targets : ndarray of shape (n,) or (n, k)
         ``S y``.
-    held_out : sequence of index arrays
-        The held-out samples of each fold; each fold trains on the rest.
+    splits : sequence of (train, test) index arrays
+        The folds, as a cross-validation splitter yields them: each trains on
+        ``train`` (no sample twice) and is scored on ``test``, usually the
+        other samples. The removed samples are all those not in ``train``.
     reg_lambdas : array-like of shape (n_lambdas,)
         Penalties ``lambda > 0``; each has its own schedule.
     n_steps : int
@@ -212,56 +215,84 @@ def downdated_optimal_schedules(form, scaled_targets, held_out, reg_lambdas, n_s
     projected = form.basis.T @ targets
     penalties = lambdas[None, :, None]
     folds = []
-    for indices in held_out:
-        indices = np.asarray(indices)
-        block = form.basis[indices]
-        inverse = form.held_out_inverse(indices, lambdas)
-        # Q^T of the training targets, zero on the held-out part.
-        train_projected = projected - block.T @ targets[indices]
-        first, first_predictions = _downdated_solve(
-            form, block, lambdas, inverse,
-            np.broadcast_to(train_projected[:, None, :], (n, n_lambdas, targets.shape[1])))
-        folds.append({"block": block, "inverse": inverse,
-                      "targets": targets[indices], "first": first,
-                      "first_predictions": first_predictions, "residual": penalties * first})
+    for train, test in splits:
+        fold = _DowndatedFold(form, train, test, lambdas)
+        # Q^T of the training targets, zero on the removed samples.
+        train_projected = projected - fold.block.T @ targets[fold.removed]
+        coordinates = np.broadcast_to(train_projected[:, None, :],
+                                      (n, n_lambdas, targets.shape[1]))
+        fold.first = fold.solve(coordinates)
+        fold.first_predictions = fold.predictions(coordinates, fold.first)
+        fold.targets = targets[fold.test]
+        fold.residual = penalties * fold.first
+        folds.append(fold)
     for step in range(n_steps - 1):
         numerator = np.zeros(n_lambdas)
         denominator = np.zeros(n_lambdas)
         scale = np.zeros(n_lambdas)
         for fold in folds:
-            fold["direction"], direction = _downdated_solve(
-                form, fold["block"], lambdas, fold["inverse"], fold["residual"])
-            zero = fold["first_predictions"] - direction
-            numerator += np.sum(direction * (fold["targets"][:, None, :] - zero), axis=(0, 2))
+            fold.direction = fold.solve(fold.residual)
+            direction = fold.predictions(fold.residual, fold.direction)
+            zero = fold.first_predictions - direction
+            numerator += np.sum(direction * (fold.targets[:, None, :] - zero), axis=(0, 2))
             denominator += np.sum(direction ** 2, axis=(0, 2))
-            scale += np.sum(fold["first_predictions"] ** 2 + zero ** 2, axis=(0, 2))
+            scale += np.sum(fold.first_predictions ** 2 + zero ** 2, axis=(0, 2))
         for index in range(n_lambdas):
             schedules[index, step] = optimal_alpha_from_terms(
                 numerator[index], denominator[index], clip, scale[index])
         alpha = schedules[None, :, step, None]
         for fold in folds:
-            first_residual = penalties * fold["first"]
-            zero_residual = fold["residual"] + first_residual - penalties * fold["direction"]
-            fold["residual"] = alpha * first_residual + (1.0 - alpha) * zero_residual
+            first_residual = penalties * fold.first
+            zero_residual = fold.residual + first_residual - penalties * fold.direction
+            fold.residual = alpha * first_residual + (1.0 - alpha) * zero_residual
     return schedules
 
 
-def _downdated_solve(form, block, lambdas, inverse, projected):
-    """Solve a held-out fold's system for every penalty (see
-    :func:`downdated_optimal_schedules`).
+class _DowndatedFold:
+    """One fold of :func:`downdated_optimal_schedules`: the samples ``removed``
+    from the whole set (all but ``train``), the block ``Q_R`` and the inverse
+    of ``P_RR`` for every penalty."""
 
-    ``projected`` of shape (n, n_lambdas, k) holds ``r = Q^T b``; ``inverse``
-    is the :class:`~selfdistill_sklearn.solvers.HeldOutInverse` of the
-    matrices ``P_TT``.
-    Returns ``h`` of the same shape as ``projected`` (``g = Q_I h``) and the
-    held-out predictions ``-z`` of shape (m, n_lambdas, k), both scaled by
-    ``S``.
-    """
-    n, n_lambdas, k = projected.shape
-    m = block.shape[0]
-    scaled = form.solve_shifted(lambdas, projected)
-    held_out = (block @ scaled.reshape(n, n_lambdas * k)).reshape(m, n_lambdas, k)
-    correction = inverse.apply(held_out)
-    coordinates = projected - (block.T @ correction.reshape(m, n_lambdas * k)).reshape(
-        n, n_lambdas, k)
-    return form.solve_shifted(lambdas, coordinates), -correction
+    def __init__(self, form, train, test, lambdas):
+        train, test = np.asarray(train), np.asarray(test)
+        if np.unique(train).size != train.size:
+            raise ValueError("The folds' training parts must not repeat samples.")
+        self.form, self.lambdas, self.test = form, lambdas, test
+        self.removed = np.setdiff1d(np.arange(form.n), train)
+        self.block = form.basis[self.removed]
+        self.inverse = form.held_out_inverse(self.removed, lambdas)
+        # Held-out samples are usually the removed ones, whose predictions
+        # come with the solve; a splitter may also score training samples.
+        self.scored_removed = np.isin(test, self.removed)
+        self.positions = np.searchsorted(self.removed, test[self.scored_removed])
+        self.scored_train_rows = form.basis[test[~self.scored_removed]]
+
+    def solve(self, projected):
+        """``h`` with ``g = Q_I h``, the fold's solution for the right-hand
+        sides ``b`` with coordinates ``projected = Q^T b`` (n, n_lambdas, k).
+        Keeps ``-z``, the predictions of the removed samples, for
+        :meth:`predictions`."""
+        form, block, lambdas = self.form, self.block, self.lambdas
+        n, n_lambdas, k = projected.shape
+        m = block.shape[0]
+        scaled = form.solve_shifted(lambdas, projected)
+        held_out = (block @ scaled.reshape(n, n_lambdas * k)).reshape(m, n_lambdas, k)
+        correction = self.inverse.apply(held_out)
+        self._removed_predictions = -correction
+        coordinates = projected - (block.T @ correction.reshape(m, n_lambdas * k)).reshape(
+            n, n_lambdas, k)
+        return form.solve_shifted(lambdas, coordinates)
+
+    def predictions(self, projected, solution):
+        """Predictions (scaled by ``S``) of the last :meth:`solve` at the
+        fold's test samples, shape (n_test, n_lambdas, k): ``-z`` on removed
+        samples, ``Q_p (r - lambda h)`` on training samples."""
+        n, n_lambdas, k = projected.shape
+        predictions = np.empty((self.test.size, n_lambdas, k))
+        predictions[self.scored_removed] = self._removed_predictions[self.positions]
+        if self.scored_train_rows.shape[0]:
+            fitted = projected - self.lambdas[None, :, None] * solution
+            predictions[~self.scored_removed] = (
+                self.scored_train_rows @ fitted.reshape(n, n_lambdas * k)).reshape(
+                -1, n_lambdas, k)
+        return predictions

@@ -10,7 +10,13 @@ from scipy import sparse
 from sklearn.datasets import load_diabetes, make_friedman1, make_regression
 from sklearn.metrics import get_scorer
 from sklearn.metrics.pairwise import polynomial_kernel
-from sklearn.model_selection import GridSearchCV, GroupKFold, KFold, ParameterGrid
+from sklearn.model_selection import (
+    GridSearchCV,
+    GroupKFold,
+    KFold,
+    ParameterGrid,
+    ShuffleSplit,
+)
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from selfdistill_sklearn import SelfDistilledKernelRidge
@@ -99,6 +105,18 @@ def test_scores_and_choice_equal_grid_search(case, weighted):
                                        alpha_cv=3, **params).fit(X, y, sample_weight)
     _assert_same_search(search, _grid_search(search, X, y, sample_weight))
     _assert_optimal_schedules_equal_the_estimator(search, X, y, sample_weight)
+
+
+def test_optimal_chosen_on_inner_splits_that_leave_samples_out_equals_grid_search():
+    """An alpha_cv whose training and test parts do not cover the fold's
+    training part (ShuffleSplit): the inner folds are those it gives."""
+    X, y = _friedman(70)
+    search = SelfDistilledKernelRidgeCV(
+        [0.03, 0.3], [0.5, "optimal"], 3, kernel="rbf", gamma=0.1,
+        cv=KFold(3, shuffle=True, random_state=0),
+        alpha_cv=ShuffleSplit(3, train_size=0.5, test_size=0.3, random_state=0)).fit(X, y)
+    _assert_same_search(search, _grid_search(search, X, y))
+    _assert_optimal_schedules_equal_the_estimator(search, X, y)
 
 
 @pytest.mark.parametrize("scoring", sorted(set(SCORINGS) - {"neg_mean_squared_error"}))

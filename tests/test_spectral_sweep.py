@@ -182,7 +182,7 @@ def test_downdated_schedules_equal_the_estimators_cross_validated_alphas(kind, w
     lambdas = [1e-3, 0.05, 1.0, 20.0]
     schedules = downdated_optimal_schedules(
         _form(kind, K, sample_weight), _scaled(y, sample_weight),
-        [test for _, test in cv.split(X)], lambdas, 6, clip=clip)
+        list(cv.split(X)), lambdas, 6, clip=clip)
     assert schedules.shape == (4, 5)
     for reg_lambda, schedule in zip(lambdas, schedules, strict=True):
         model = SelfDistilledKernelRidge(alpha="optimal", n_steps=6, reg_lambda=reg_lambda,
@@ -193,13 +193,40 @@ def test_downdated_schedules_equal_the_estimators_cross_validated_alphas(kind, w
         assert np.all((schedules >= 0) & (schedules <= 1))
 
 
+@pytest.mark.parametrize("kind", FORMS)
+def test_downdated_schedules_follow_splits_that_do_not_partition_the_samples(kind):
+    """Training parts that leave samples out of both parts, test parts that
+    overlap the training part, and a training part of every sample: the folds
+    are those the splitter gives, as SelfDistilledKernelRidge uses them."""
+    X, y = _data(8, n=50, n_outputs=2)
+    sample_weight = np.random.default_rng(4).uniform(0.5, 2.0, size=50)
+    K = rbf_kernel(X, gamma=2.0)
+    rng = np.random.default_rng(0)
+    order = rng.permutation(50)
+    splits = [
+        (order[:25], order[25:40]),                                     # 10 samples unused
+        (order[10:50], np.concatenate([order[:10], order[10:15]])),     # 5 training samples scored
+        (np.arange(50), order[:12]),                                    # nothing removed
+    ]
+    lambdas = [0.01, 0.3]
+    schedules = downdated_optimal_schedules(_form(kind, K, sample_weight),
+                                            _scaled(y, sample_weight), splits, lambdas, 5)
+    for reg_lambda, schedule in zip(lambdas, schedules, strict=True):
+        model = SelfDistilledKernelRidge(alpha="optimal", n_steps=5, reg_lambda=reg_lambda,
+                                         kernel="rbf", gamma=2.0, cv=splits)
+        model.fit(X, y, sample_weight=sample_weight)
+        np.testing.assert_allclose(schedule, model.alphas_, rtol=1e-8, atol=1e-10)
+    with pytest.raises(ValueError, match="must not repeat samples"):
+        downdated_optimal_schedules(_form(kind, K), y, [(np.r_[0, 0, 1:30], order[:5])],
+                                    lambdas, 3)
+
+
 def test_optimal_weight_minimises_the_pooled_held_out_error():
     """Theorem 4.4: moving any chosen weight raises the pooled squared error."""
     X, y = _data(11, n=50)
     K = rbf_kernel(X, gamma=2.0)
     splits = list(KFold(5).split(X))
-    schedule = downdated_optimal_schedules(_form("tridiagonal", K), y,
-                                           [test for _, test in splits], [0.05], 4)[0]
+    schedule = downdated_optimal_schedules(_form("tridiagonal", K), y, splits, [0.05], 4)[0]
     folds = [_fold("tridiagonal", K, y, train, test) for train, test in splits]
 
     def pooled_error(schedule):
@@ -219,11 +246,10 @@ def test_degenerate_denominator_falls_back_to_the_documented_weight(kind):
     """Zero targets leave y1 = y0 on every fold: the weight is DEGENERATE_ALPHA."""
     X, _ = _data(1, n=12)
     form = _form(kind, rbf_kernel(X, gamma=2.0))
-    schedules = downdated_optimal_schedules(form, np.zeros(12), [np.arange(4), np.arange(4, 12)],
-                                            [0.5, 2.0], 3)
+    halves = [(np.arange(4, 12), np.arange(4)), (np.arange(4), np.arange(4, 12))]
+    schedules = downdated_optimal_schedules(form, np.zeros(12), halves, [0.5, 2.0], 3)
     np.testing.assert_array_equal(schedules, DEGENERATE_ALPHA)
-    assert downdated_optimal_schedules(form, np.zeros(12), [np.arange(4)], [0.5], 1).shape == (
-        1, 0)
+    assert downdated_optimal_schedules(form, np.zeros(12), halves, [0.5], 1).shape == (1, 0)
 
 
 def test_step_coefficients_reject_a_one_dimensional_schedule():
