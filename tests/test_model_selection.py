@@ -233,7 +233,8 @@ def test_folds_in_worker_processes_give_the_same_results(monkeypatch):
 
     monkeypatch.setattr(model_selection, "SMALL_PROBLEM_SAMPLES", 0)
     X, y = _friedman(60)
-    params = dict(reg_lambdas=[0.1, 1.0], alphas=[0.5, "optimal"], max_steps=3, cv=4,
+    # Three folds on two workers: the third is split by penalty between them.
+    params = dict(reg_lambdas=[0.1, 1.0, 3.0], alphas=[0.5, "optimal"], max_steps=3, cv=3,
                   alpha_cv=3)
     one = SelfDistilledKernelRidgeCV(**params, kernel="rbf", gamma=0.1).fit(X, y)
     two = SelfDistilledKernelRidgeCV(**params, kernel="rbf", gamma=0.1, n_jobs=2)
@@ -247,6 +248,37 @@ def test_folds_in_worker_processes_give_the_same_results(monkeypatch):
         np.testing.assert_allclose(one.cv_results_["mean_test_score"],
                                    other.cv_results_["mean_test_score"], rtol=1e-10)
         np.testing.assert_allclose(one.optimal_alphas_, other.optimal_alphas_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("n_splits, n_lambdas, n_workers, expected", [
+    (5, 8, 1, [(k, range(8)) for k in range(5)]),
+    (4, 8, 2, [(k, range(8)) for k in range(4)]),
+    (5, 8, 2, [(k, range(8)) for k in range(4)] + [(4, range(4)), (4, range(4, 8))]),
+    (5, 3, 4, [(k, range(3)) for k in range(4)] + [(4, [0]), (4, [1]), (4, [2])]),
+    (3, 2, 8, [(0, [0]), (0, [1]), (1, [0]), (1, [1]), (2, [0]), (2, [1])]),
+])
+def test_folds_of_an_incomplete_last_round_are_split_by_penalty(n_splits, n_lambdas, n_workers,
+                                                                expected):
+    from selfdistill_sklearn.model_selection import _fold_tasks
+
+    tasks = _fold_tasks(n_splits, n_lambdas, n_workers)
+    assert [(index, list(chosen)) for index, chosen in tasks] == [
+        (index, list(chosen)) for index, chosen in expected]
+
+
+def test_verbose_reports_folds_and_their_parts(monkeypatch, capsys):
+    from selfdistill_sklearn import model_selection
+
+    monkeypatch.setattr(model_selection, "SMALL_PROBLEM_SAMPLES", 0)
+    X, y = _friedman(40)
+    with parallel_config(backend="threading"):
+        # Threads keep the output in this process, where capsys sees it.
+        SelfDistilledKernelRidgeCV([0.1, 1.0], [0.5], 2, kernel="rbf", cv=3, n_jobs=2,
+                                   verbose=1).fit(X, y)
+    lines = sorted(capsys.readouterr().out.splitlines())
+    assert len(lines) == 4
+    assert any("fold 3/3 (penalties 1-1 of 2): 3 candidates" in line for line in lines)
+    assert any("fold 1/3: 6 candidates" in line for line in lines)
 
 
 @pytest.mark.parametrize("n_jobs", [None, 2])
