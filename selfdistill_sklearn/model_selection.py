@@ -161,9 +161,10 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         ``GridSearchCV`` does; the kernel matrix is shared with them through
         a memory map). ``None`` means 1 unless in a
         :obj:`joblib.parallel_backend` context; ``-1`` uses all processors.
-        With one job the folds run one after another in this process, their
-        linear algebra in the BLAS threads. Threads would not help: SciPy's
-        LAPACK routines hold the interpreter lock. Below
+        The folds of a last round that would leave workers idle are split
+        by penalty among them. With one job the folds run one after another
+        in this process, their linear algebra in the BLAS threads. Threads
+        would not help: SciPy's LAPACK routines hold the interpreter lock. Below
         :data:`SMALL_PROBLEM_SAMPLES` samples the folds always run in this
         process, with one BLAS thread.
     verbose : int, default=0
