@@ -396,10 +396,11 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         # kernel matrix for the workers and limits their BLAS threads.
         tasks = _fold_tasks(len(splits), lambdas.size, effective_n_jobs(n_jobs))
         outputs = Parallel(n_jobs=n_jobs)(
-            delayed(self._timed_split)(index, len(splits), chosen, X, kernel, y_float,
-                                       sample_weight, *splits[index], scorer, lambdas, fixed,
-                                       with_optimal, max_steps, candidate_lambdas,
-                                       candidate_rows)
+            delayed(self._timed_split)(
+                _task_label(index, len(splits), chosen, lambdas.size,
+                            np.isin(candidate_lambdas, chosen).sum()),
+                chosen, X, kernel, y_float, sample_weight, *splits[index], scorer, lambdas,
+                fixed, with_optimal, max_steps, candidate_lambdas, candidate_rows)
             for index, chosen in tasks)
         scores = np.empty((candidate_rows.size, len(splits)))
         schedules = np.empty((len(splits), lambdas.size, max_steps - 1))
@@ -420,17 +421,12 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         self.best_estimator_ = SelfDistilledKernelRidge(
             **self._fixed_params(), **self.best_params_).fit(X, y, sample_weight=sample_weight)
 
-    def _timed_split(self, index, n_splits, lambda_indices, *args):
-        """:meth:`_score_split`, reported when ``verbose``."""
+    def _timed_split(self, label, lambda_indices, *args):
+        """:meth:`_score_split`, reported as ``label`` when ``verbose``."""
         start = time.perf_counter()
         scores, schedules = self._score_split(lambda_indices, *args)
         if self.verbose:
-            lambdas, candidate_lambdas = args[7], args[11]
-            part = ("" if lambda_indices.size == lambdas.size else
-                    f" (penalties {lambda_indices[0] + 1}-{lambda_indices[-1] + 1} of "
-                    f"{lambdas.size})")
-            print(f"[SelfDistilledKernelRidgeCV] fold {index + 1}/{n_splits}{part}: "
-                  f"{np.isin(candidate_lambdas, lambda_indices).sum()} candidates scored in "
+            print(f"[SelfDistilledKernelRidgeCV] {label} scored in "
                   f"{time.perf_counter() - start:.2f} s", flush=True)
         return scores, schedules
 
@@ -536,6 +532,13 @@ def _fold_tasks(n_splits, n_lambdas, n_workers):
         parts = max(1, min(n_workers // left, n_lambdas))
         tasks.extend((index, chosen) for chosen in np.array_split(every, parts))
     return tasks
+
+
+def _task_label(index, n_splits, chosen, n_lambdas, n_candidates):
+    """``fold 3/5 (penalties 1-4 of 8): 428 candidates`` for verbose output."""
+    part = ("" if chosen.size == n_lambdas else
+            f" (penalties {chosen[0] + 1}-{chosen[-1] + 1} of {n_lambdas})")
+    return f"fold {index + 1}/{n_splits}{part}: {n_candidates} candidates"
 
 
 def _param_grid(reg_lambdas, alphas, max_steps):

@@ -28,6 +28,14 @@ def _sqrt_weights(sample_weight, n_samples):
     return np.sqrt(np.asarray(sample_weight, dtype=float)).reshape(n_samples)
 
 
+def _scale_in_place(matrix, sqrt_w):
+    """``S K S`` in the memory of ``K``; ``sqrt_w`` None means no weights."""
+    if sqrt_w is not None:
+        matrix *= sqrt_w[:, None]
+        matrix *= sqrt_w[None, :]
+    return matrix
+
+
 class KernelRidgeFactorization:
     """Kernel ridge regression on a fixed kernel matrix, for many targets.
 
@@ -61,10 +69,9 @@ class KernelRidgeFactorization:
         n = kernel_matrix.shape[0]
         self.reg_lambda = float(reg_lambda)
         self._sqrt_w = _sqrt_weights(sample_weight, n)
-        system = kernel_matrix if overwrite_kernel else np.array(kernel_matrix, dtype=float)
-        if self._sqrt_w is not None:
-            system *= self._sqrt_w[:, None]
-            system *= self._sqrt_w[None, :]
+        system = _scale_in_place(
+            kernel_matrix if overwrite_kernel else np.array(kernel_matrix, dtype=float),
+            self._sqrt_w)
         system.flat[:: n + 1] += self.reg_lambda
         backup = None if overwrite_kernel else system.copy()
         try:
@@ -163,11 +170,8 @@ def weighted_kernel_eigh(kernel_matrix, sample_weight=None):
         Orthonormal columns.
     """
     n = kernel_matrix.shape[0]
-    sqrt_w = _sqrt_weights(sample_weight, n)
-    matrix = np.array(kernel_matrix, dtype=float)
-    if sqrt_w is not None:
-        matrix *= sqrt_w[:, None]
-        matrix *= sqrt_w[None, :]
+    matrix = _scale_in_place(np.array(kernel_matrix, dtype=float),
+                             _sqrt_weights(sample_weight, n))
     # Divide and conquer: a fifth faster than the default MRRR driver on
     # matrices of thousands of rows, with the same orthogonality.
     eigenvalues, eigenvectors = linalg.eigh(matrix, overwrite_a=True, check_finite=False,
@@ -444,11 +448,8 @@ def weighted_kernel_tridiagonal(kernel_matrix, sample_weight=None):
     form : TridiagonalForm
     """
     n = kernel_matrix.shape[0]
-    sqrt_w = _sqrt_weights(sample_weight, n)
-    matrix = np.array(kernel_matrix, dtype=float, order="F")
-    if sqrt_w is not None:
-        matrix *= sqrt_w[:, None]
-        matrix *= sqrt_w[None, :]
+    matrix = _scale_in_place(np.array(kernel_matrix, dtype=float, order="F"),
+                             _sqrt_weights(sample_weight, n))
     if n <= 2:
         eigenvalues, eigenvectors = linalg.eigh(matrix, check_finite=False)
         return TridiagonalForm.from_eigh(eigenvalues, eigenvectors)

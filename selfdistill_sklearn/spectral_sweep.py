@@ -221,8 +221,8 @@ def downdated_optimal_schedules(form, scaled_targets, splits, reg_lambdas, n_ste
         train_projected = projected - fold.block.T @ targets[fold.removed]
         coordinates = np.broadcast_to(train_projected[:, None, :],
                                       (n, n_lambdas, targets.shape[1]))
-        fold.first = fold.solve(coordinates)
-        fold.first_predictions = fold.predictions(coordinates, fold.first)
+        fold.first, removed = fold.solve(coordinates)
+        fold.first_predictions = fold.predictions(coordinates, fold.first, removed)
         fold.targets = targets[fold.test]
         fold.residual = penalties * fold.first
         folds.append(fold)
@@ -231,8 +231,8 @@ def downdated_optimal_schedules(form, scaled_targets, splits, reg_lambdas, n_ste
         denominator = np.zeros(n_lambdas)
         scale = np.zeros(n_lambdas)
         for fold in folds:
-            fold.direction = fold.solve(fold.residual)
-            direction = fold.predictions(fold.residual, fold.direction)
+            fold.direction, removed = fold.solve(fold.residual)
+            direction = fold.predictions(fold.residual, fold.direction, removed)
             zero = fold.first_predictions - direction
             numerator += np.sum(direction * (fold.targets[:, None, :] - zero), axis=(0, 2))
             denominator += np.sum(direction ** 2, axis=(0, 2))
@@ -269,27 +269,25 @@ class _DowndatedFold:
 
     def solve(self, projected):
         """``h`` with ``g = Q_I h``, the fold's solution for the right-hand
-        sides ``b`` with coordinates ``projected = Q^T b`` (n, n_lambdas, k).
-        Keeps ``-z``, the predictions of the removed samples, for
-        :meth:`predictions`."""
+        sides ``b`` with coordinates ``projected = Q^T b`` (n, n_lambdas, k),
+        and ``-z``, the predictions of the removed samples (m, n_lambdas, k)."""
         form, block, lambdas = self.form, self.block, self.lambdas
         n, n_lambdas, k = projected.shape
         m = block.shape[0]
         scaled = form.solve_shifted(lambdas, projected)
         held_out = (block @ scaled.reshape(n, n_lambdas * k)).reshape(m, n_lambdas, k)
         correction = self.inverse.apply(held_out)
-        self._removed_predictions = -correction
         coordinates = projected - (block.T @ correction.reshape(m, n_lambdas * k)).reshape(
             n, n_lambdas, k)
-        return form.solve_shifted(lambdas, coordinates)
+        return form.solve_shifted(lambdas, coordinates), -correction
 
-    def predictions(self, projected, solution):
-        """Predictions (scaled by ``S``) of the last :meth:`solve` at the
-        fold's test samples, shape (n_test, n_lambdas, k): ``-z`` on removed
-        samples, ``Q_p (r - lambda h)`` on training samples."""
+    def predictions(self, projected, solution, removed_predictions):
+        """Predictions (scaled by ``S``) of a :meth:`solve` at the fold's test
+        samples, shape (n_test, n_lambdas, k): ``-z`` on removed samples,
+        ``Q_p (r - lambda h)`` on training samples."""
         n, n_lambdas, k = projected.shape
         predictions = np.empty((self.test.size, n_lambdas, k))
-        predictions[self.scored_removed] = self._removed_predictions[self.positions]
+        predictions[self.scored_removed] = removed_predictions[self.positions]
         if self.scored_train_rows.shape[0]:
             fitted = projected - self.lambdas[None, :, None] * solution
             predictions[~self.scored_removed] = (
