@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from hypothesis import event, given, note
+from hypothesis import event, example, given, note
 from hypothesis import strategies as st
 from scipy import optimize
 from sklearn.kernel_ridge import KernelRidge
@@ -364,7 +364,16 @@ def _merge_equal(d, b):
     return d[keep], b[:, keep]
 
 
+def _nearly_equal_eigenvalues():
+    """Three laplacian-kernel points so far apart that ``K`` is the identity
+    but for ``a = 1e-8`` off the diagonal: eigenvalues ``1 - sqrt(2) a``, ``1 -
+    a^2`` and ``1 + sqrt(2) a``, distinct but closer than eq. (15) can resolve."""
+    X = np.array([[0.0], [1.0], [2.0]]) * -np.log(1e-8)
+    return Problem(X, np.array([1.0, -2.0, 0.5]), X + 0.3, "laplacian", {"gamma": 1.0}, 100.0)
+
+
 @given(problem=problems(), alpha=st.floats(1e-3, 1 - 1e-3), n_steps=st.integers(2, 10))
+@example(problem=_nearly_equal_eigenvalues(), alpha=0.95, n_steps=4)
 def test_theorem_4_3_sign_rule(problem, alpha, n_steps):
     """Eq. (15): for alpha in (0, 1) the sign of the change of [B]_kk / [B]_jj
     from step tau - 1 to tau is sgn(1 / (x A_j / (B_k (A_k - A_j)) + 1) - alpha),
