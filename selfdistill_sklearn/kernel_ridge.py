@@ -5,7 +5,7 @@ import math
 import numpy as np
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.model_selection import check_cv
-from sklearn.utils import Bunch
+from sklearn.utils import Bunch, metadata_routing
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .closed_forms import (
@@ -20,7 +20,18 @@ from .closed_forms import (
 )
 from .kernels import KernelMixin
 from .solvers import factorize, weighted_kernel_eigh
-from .validation import OPTIMAL, check_alpha, check_n_steps, check_reg_lambda, check_sample_weight
+from .validation import (
+    OPTIMAL,
+    check_alpha,
+    check_bool,
+    check_n_steps,
+    check_reg_lambda,
+    check_sample_weight,
+    check_splits,
+    fit_atomically,
+    route_groups,
+    splitter_router,
+)
 
 __all__ = ["SelfDistilledKernelRidge"]
 
@@ -144,7 +155,12 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
         self.clip_alpha = clip_alpha
         self.cv = cv
 
-    def fit(self, X, y, sample_weight=None, X_val=None, y_val=None):
+    # groups go to the splitter cv, not to this estimator's own requests.
+    __metadata_request__fit = {"groups": metadata_routing.UNUSED}
+
+    @fit_atomically(private=("_sample_weight", "_fitted_kernel", "_fitted_alpha",
+                             "_fitted_reg_lambda"))
+    def fit(self, X, y, sample_weight=None, X_val=None, y_val=None, groups=None):
         """Fit ``n_steps`` steps of self-distillation.
 
         Parameters
@@ -163,15 +179,37 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
             ``alpha``.
         y_val : array-like of shape (n_val,) or (n_val, n_targets), default=None
             Validation targets, given together with ``X_val``.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels for a group-aware ``cv`` splitter (such as
+            :class:`~sklearn.model_selection.GroupKFold`), used by
+            ``alpha="optimal"`` without validation data. With metadata
+            routing enabled they are routed to the splitter's ``split``.
 
         Returns
         -------
         self : object
             The fitted estimator.
+
+        Raises
+        ------
+        TypeError, ValueError
+            For parameters or data that are not as documented, naming them;
+            when the kernel gives non-finite values or a non-symmetric
+            training matrix. A fit that raises leaves the previous fitted
+            state (none after a first fit).
+
+        Warns
+        -----
+        scipy.linalg.LinAlgWarning
+            When a kernel ridge system is numerically singular and its
+            least-squares solution is used, as ``KernelRidge`` does.
         """
         n_steps = check_n_steps(self.n_steps)
         alpha = check_alpha(self.alpha, n_steps)
         reg_lambda = check_reg_lambda(self.reg_lambda)
+        check_bool(self.clip_alpha, "clip_alpha")
+        self._check_kernel_params()
+        groups = route_groups(self, groups, {"splitter": self.cv})["splitter"]
         X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"), multi_output=True,
                              y_numeric=True)
         if self.kernel == "precomputed" and X.shape[0] != X.shape[1]:
@@ -189,7 +227,7 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
         else:
             if alpha is OPTIMAL and X_val is None:
                 alpha = self._cross_validated_alphas(X, y_float, sample_weight, n_steps,
-                                                     reg_lambda)
+                                                     reg_lambda, groups)
             kernel_val = None
             if alpha is OPTIMAL:
                 kernel_val = self._get_kernel(X_val, X)
@@ -201,13 +239,29 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
             self.dual_coef_ = self.staged_dual_coef_[-1]
         self.X_fit_ = X
         self._sample_weight = sample_weight
+        # What spectral_shrinkage and the kernels of predict use, rather than
+        # parameters that may have been set since.
+        self._fitted_kernel = self._check_kernel_params()
+        self._fitted_alpha = check_alpha(self.alpha, n_steps)
+        self._fitted_reg_lambda = reg_lambda
         return self
+
+    def get_metadata_routing(self):
+        """Metadata routing: this estimator's requests, and ``groups`` of
+        :meth:`fit` to the ``split`` of ``cv``.
+
+        Returns
+        -------
+        routing : :class:`sklearn.utils.metadata_routing.MetadataRouter`
+        """
+        return splitter_router(self, {"splitter": self.cv})
 
     def _check_validation_data(self, X, y, X_val, y_val):
         if X_val is None and y_val is None:
             return None, None
         if X_val is None or y_val is None:
             raise ValueError("X_val and y_val must be given together.")
+        _check_feature_names_like_X(self, X_val, "X_val")
         X_val = check_array(X_val, accept_sparse=("csr", "csc"), input_name="X_val")
         y_val = check_array(y_val, ensure_2d=False, dtype=np.float64, input_name="y_val")
         expected_columns = X.shape[0] if self.kernel == "precomputed" else X.shape[1]
@@ -238,12 +292,12 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
                           sample_weight, owns_kernel=self.kernel != "precomputed")
         return solve(y)[0]
 
-    def _cross_validated_alphas(self, X, y, sample_weight, n_steps, reg_lambda):
+    def _cross_validated_alphas(self, X, y, sample_weight, n_steps, reg_lambda, groups=None):
         """Algorithm 1 on cross-validation folds, numerators and denominators of
         eq. (16) pooled over folds at every step."""
         n_samples = X.shape[0]
         cv = check_cv(self.cv)
-        n_splits = cv.get_n_splits(X, y)
+        n_splits = cv.get_n_splits(X, y, groups)
         if n_samples < max(2, n_splits):
             raise ValueError(
                 f"alpha='optimal' without X_val, y_val chooses alpha on cv={self.cv!r} folds of "
@@ -254,9 +308,7 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
             return np.empty(0)
         K = self._get_kernel(X)
         folds = []
-        for train, test in cv.split(X, y):
-            if len(train) == 0 or len(test) == 0:
-                raise ValueError("alpha='optimal' needs cv folds with training and test samples.")
+        for train, test in check_splits(cv.split(X, y, groups), n_samples, "cv"):
             solve = factorize(
                 lambda train=train: K[np.ix_(train, train)], reg_lambda,
                 None if sample_weight is None else sample_weight[train],
@@ -358,7 +410,7 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
             else ``None``; ``alphas``, the weights used.
         """
         check_is_fitted(self)
-        fixed_alpha = check_alpha(self.alpha, check_n_steps(self.n_steps))
+        fixed_alpha = self._fitted_alpha
         fitted_steps = len(self.staged_dual_coef_) if hasattr(self, "staged_dual_coef_") else None
         if n_steps is None:
             if fitted_steps is None:
@@ -378,24 +430,33 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
         if X is None:
             K, sample_weight = self._get_kernel(self.X_fit_), self._sample_weight
         else:
-            if self.kernel == "precomputed":
+            if self._fitted_kernel.kernel == "precomputed":
                 # A kernel matrix of other samples: its size is not the training size.
-                K = check_array(X, dtype=np.float64, input_name="X")
-                if K.shape[0] != K.shape[1]:
-                    raise ValueError(
-                        "With kernel='precomputed', X must be a square kernel matrix, got shape "
-                        f"{K.shape}."
-                    )
+                K = self._check_kernel_matrix(X)
             else:
                 K = self._get_kernel(validate_data(self, X, accept_sparse=("csr", "csc"),
                                                    reset=False))
             sample_weight = None
         eigenvalues, _ = weighted_kernel_eigh(K, sample_weight)
-        reg_lambda = check_reg_lambda(self.reg_lambda)
+        reg_lambda = self._fitted_reg_lambda
         diagonals = shrinkage_diagonals(eigenvalues, reg_lambda, alphas)
         limit = limit_shrinkage_diagonal(eigenvalues, reg_lambda, fixed_alpha) if scalar else None
         return Bunch(eigenvalues=eigenvalues, diagonals=diagonals,
                      ratios=shrinkage_ratios(diagonals), limit=limit, alphas=alphas)
+
+
+def _check_feature_names_like_X(estimator, X_val, name):
+    """Refuse ``X_val`` whose feature names (of a data frame) differ from
+    those of the ``X`` that ``fit`` was given, as :meth:`predict` does: its
+    columns would be matched by position, silently."""
+    names_in = getattr(estimator, "feature_names_in_", None)
+    names = getattr(X_val, "columns", None)
+    if names_in is None and names is None:
+        return
+    try:
+        validate_data(estimator, X_val, reset=False, skip_check_array=True)
+    except ValueError as exc:
+        raise ValueError(f"{name} must have the feature names of X. {exc}") from exc
 
 
 def _distill(solve, y, n_steps, alpha, kernel_val, y_val, val_weight, clip):

@@ -8,6 +8,8 @@ definite for ``lambda > 0`` and stays well defined for zero weights, as in
 scikit-learn's ``KernelRidge``.
 """
 
+import warnings
+
 import numpy as np
 from scipy import linalg
 from scipy.linalg import blas, lapack
@@ -44,6 +46,16 @@ class KernelRidgeFactorization:
     semi-definite (a sigmoid kernel, an indefinite callable), an LU
     factorisation. Each call then costs two triangular solves.
 
+    When ``M`` is numerically singular (its reciprocal condition number,
+    estimated by LAPACK, is below the machine epsilon: a tiny ``lambda`` on a
+    rank-deficient kernel, or ``lambda`` equal to minus an eigenvalue of an
+    indefinite one), the solution of the factorisation would be NaN or
+    rounding noise. As ``KernelRidge`` does, the least-squares solution of
+    minimum norm is used instead, with a :class:`scipy.linalg.LinAlgWarning`:
+    from the eigendecomposition ``M = V diag(m) V^T``, eigenvalues with
+    ``|m| <= n eps max |m|`` count as zero (``8 n^3 / 3`` more flops, paid
+    only then).
+
     Parameters
     ----------
     kernel_matrix : ndarray of shape (n, n)
@@ -55,12 +67,13 @@ class KernelRidgeFactorization:
     overwrite_kernel : bool, default=False
         Factor in the memory of ``kernel_matrix`` (which is then destroyed)
         instead of a copy; this keeps the peak memory of a fit at one
-        ``n x n`` matrix. An indefinite matrix then cannot fall back to LU
-        and raises :class:`numpy.linalg.LinAlgError`.
+        ``n x n`` matrix. A matrix that needs more than a Cholesky
+        factorisation then raises :class:`numpy.linalg.LinAlgError` (see
+        :func:`factorize`, which starts again from a copy).
 
     Attributes
     ----------
-    method : {"cholesky", "lu"}
+    method : {"cholesky", "lu", "lstsq"}
         The factorisation that was used.
     """
 
@@ -73,6 +86,8 @@ class KernelRidgeFactorization:
             kernel_matrix if overwrite_kernel else np.array(kernel_matrix, dtype=float),
             self._sqrt_w)
         system.flat[:: n + 1] += self.reg_lambda
+        # 1-norm of the symmetric system, for LAPACK's condition estimates.
+        norm = float(np.max(np.sum(np.abs(system), axis=0))) if n else 0.0
         backup = None if overwrite_kernel else system.copy()
         try:
             # The transpose of a C-ordered symmetric matrix is the same matrix
@@ -80,16 +95,40 @@ class KernelRidgeFactorization:
             self._factor = linalg.cho_factor(system.T, lower=False, overwrite_a=True,
                                              check_finite=False)
             self.method = "cholesky"
+            if _regular(lapack.dpocon(self._factor[0], norm)):
+                return
         except linalg.LinAlgError:
-            if backup is None:
-                raise
-            self._factor = linalg.lu_factor(backup, overwrite_a=True, check_finite=False)
-            self.method = "lu"
+            pass
+        if backup is None:
+            raise linalg.LinAlgError(
+                "The kernel ridge system is not numerically positive definite; factor a copy.")
+        lu, piv, info = lapack.dgetrf(backup, overwrite_a=False)
+        if info == 0 and _regular(lapack.dgecon(lu, norm)):
+            self._factor, self.method = (lu, piv), "lu"
+            return
+        del lu, piv
+        self._factor = _pseudo_inverse_factor(backup)
+        self.method = "lstsq"
+        warnings.warn(
+            f"The kernel ridge system S K S + lambda I with lambda={self.reg_lambda!r} is "
+            "numerically singular: using its least-squares solution of minimum norm, as "
+            "KernelRidge does. A larger reg_lambda (or, for an indefinite kernel, another "
+            "one) avoids this.",
+            linalg.LinAlgWarning, stacklevel=3,
+        )
 
     def _solve_system(self, rhs):
+        """``(M^+ rhs, P rhs)`` with ``P`` the projection onto the range of ``M``
+        (the identity unless ``M`` is singular)."""
         if self.method == "cholesky":
-            return linalg.cho_solve(self._factor, rhs, check_finite=False)
-        return linalg.lu_solve(self._factor, rhs, check_finite=False)
+            return linalg.cho_solve(self._factor, rhs, check_finite=False), rhs
+        if self.method == "lu":
+            return linalg.lu_solve(self._factor, rhs, check_finite=False), rhs
+        vectors, inverse = self._factor
+        coordinates = vectors.T @ rhs
+        kept = (inverse != 0).reshape((-1,) + (1,) * (coordinates.ndim - 1))
+        inverse = inverse.reshape(kept.shape)
+        return vectors @ (inverse * coordinates), vectors @ np.where(kept, coordinates, 0.0)
 
     def __call__(self, targets):
         """Fit kernel ridge regression on ``targets``.
@@ -102,22 +141,43 @@ class KernelRidgeFactorization:
         -------
         dual_coef : ndarray of the shape of ``targets``
             ``c = (K + lambda W^-1)^-1 u`` (eq. (2) with the representer
-            theorem).
+            theorem); the least-squares solution of minimum norm when the
+            system is singular.
         fitted : ndarray of the shape of ``targets``
-            Training predictions ``K c = u - lambda W^-1 c``, obtained without
-            a product with ``K``. Entries of zero-weight samples are set to 0:
-            they never influence a fit, since their targets are multiplied by
-            a zero weight.
+            Training predictions ``K c = u - lambda W^-1 c`` (``P u - lambda
+            W^-1 c`` with the projection ``P`` onto the range of a singular
+            system), obtained without a product with ``K``. Entries of
+            zero-weight samples are set to 0: they never influence a fit,
+            since their targets are multiplied by a zero weight.
         """
         u = np.asarray(targets, dtype=float)
         if self._sqrt_w is None:
-            dual_coef = self._solve_system(u)
-            return dual_coef, u - self.reg_lambda * dual_coef
+            dual_coef, projected = self._solve_system(u)
+            return dual_coef, projected - self.reg_lambda * dual_coef
         s = self._sqrt_w if u.ndim == 1 else self._sqrt_w[:, None]
-        scaled = self._solve_system(s * u)
+        scaled, projected = self._solve_system(s * u)
         with np.errstate(divide="ignore", invalid="ignore"):
-            fitted = np.where(s > 0, u - self.reg_lambda * scaled / s, 0.0)
+            fitted = np.where(s > 0, (projected - self.reg_lambda * scaled) / s, 0.0)
         return s * scaled, fitted
+
+
+def _regular(condition):
+    """Whether LAPACK's estimate ``(rcond, info)`` says the system is not
+    numerically singular."""
+    rcond, info = condition
+    return info == 0 and rcond >= np.finfo(float).eps
+
+
+def _pseudo_inverse_factor(system):
+    """``(V, 1 / m)`` of ``system = V diag(m) V^T``, zero where ``|m| <= n eps
+    max |m|``: the least-squares solution of minimum norm is ``V diag(1 / m)
+    V^T u``, as :func:`scipy.linalg.lstsq` gives it."""
+    eigenvalues, vectors = linalg.eigh(system, check_finite=False)
+    cutoff = system.shape[0] * np.finfo(float).eps * np.max(np.abs(eigenvalues), initial=0.0)
+    inverse = np.zeros_like(eigenvalues)
+    kept = np.abs(eigenvalues) > cutoff
+    inverse[kept] = 1.0 / eigenvalues[kept]
+    return vectors, inverse
 
 
 def factorize(make_kernel, reg_lambda, sample_weight=None, owns_kernel=True):
@@ -127,8 +187,8 @@ def factorize(make_kernel, reg_lambda, sample_weight=None, owns_kernel=True):
     ----------
     make_kernel : callable
         ``make_kernel() -> K``. Called once; called a second time only when
-        ``K`` turns out not to be positive semi-definite, after the in-place
-        Cholesky factorisation destroyed the first copy.
+        ``K`` turns out not to be (numerically) positive definite, after the
+        in-place Cholesky factorisation destroyed the first copy.
     reg_lambda : float
     sample_weight : ndarray of shape (n,), default=None
     owns_kernel : bool, default=True
@@ -139,12 +199,12 @@ def factorize(make_kernel, reg_lambda, sample_weight=None, owns_kernel=True):
     -------
     factorization : KernelRidgeFactorization
     """
-    try:
-        return KernelRidgeFactorization(make_kernel(), reg_lambda, sample_weight,
-                                        overwrite_kernel=owns_kernel)
-    except linalg.LinAlgError:
-        if not owns_kernel:
-            raise
+    if owns_kernel:
+        try:
+            return KernelRidgeFactorization(make_kernel(), reg_lambda, sample_weight,
+                                            overwrite_kernel=True)
+        except linalg.LinAlgError:
+            pass
     return KernelRidgeFactorization(make_kernel(), reg_lambda, sample_weight,
                                     overwrite_kernel=False)
 
