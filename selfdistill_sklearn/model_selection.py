@@ -545,7 +545,8 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         schedules = None
         if with_optimal:
             schedules = self._optimal_schedules(form, y[train], train_weight,
-                                                lambdas[lambda_indices], max_steps, inner_splits)
+                                                lambdas[lambda_indices], max_steps, inner_splits,
+                                                train_kernel)
         del train_kernel
         n_rows = len(fixed) * (max_steps + 1) + (max_steps if with_optimal else 0)
         fold = _sweep_fold(form, kernel[np.ix_(test, train)], y[train], train_weight,
@@ -567,13 +568,24 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
             scores[chosen] = row_scores[candidate_rows[chosen]]
         return scores, schedules
 
-    def _optimal_schedules(self, form, y, sample_weight, lambdas, max_steps, splits):
+    def _optimal_schedules(self, form, y, sample_weight, lambdas, max_steps, splits,
+                           train_kernel):
         """Algorithm 1 on the ``alpha_cv`` splits of one fold's training part
         (:meth:`_inner_splits`), from that part's decomposition (see Notes)."""
         if max_steps == 1:
             return np.empty((lambdas.size, 0))
-        return downdated_optimal_schedules(form, _scaled(y, sample_weight), splits, lambdas,
-                                           max_steps, clip=self.clip_alpha)
+        schedules = downdated_optimal_schedules(form, _scaled(y, sample_weight), splits,
+                                                lambdas, max_steps, clip=self.clip_alpha)
+        # Where a system is numerically singular the downdate does not exist:
+        # factor the inner splits as the refitting estimator does, with its
+        # least-squares fallback.
+        for index in np.flatnonzero(np.isnan(schedules).any(axis=1)):
+            refit = SelfDistilledKernelRidge(alpha=OPTIMAL, n_steps=max_steps,
+                                             reg_lambda=lambdas[index], kernel="precomputed",
+                                             clip_alpha=self.clip_alpha, cv=splits)
+            schedules[index] = refit._cross_validated_alphas(
+                train_kernel, y, sample_weight, max_steps, lambdas[index])
+        return schedules
 
     def predict(self, X):
         """Predict with ``best_estimator_``.

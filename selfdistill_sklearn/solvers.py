@@ -268,6 +268,56 @@ class TridiagonalForm:
         self.diagonal = np.asarray(diagonal, dtype=float)
         self.off_diagonal = np.asarray(off_diagonal, dtype=float)
         self._is_diagonal = not np.any(self.off_diagonal)
+        self._spectrum = None
+        self._warned = False
+
+    def _eigen(self, vectors=False):
+        """``(d, V)`` of ``T = V diag(d) V^T``; ``V`` None unless ``vectors``.
+        Computed once, when a shift is first checked (``O(n^2)``) or found
+        singular (``O(n^3)``)."""
+        if self._spectrum is None or (vectors and self._spectrum[1] is None):
+            if self._is_diagonal:
+                self._spectrum = (self.diagonal, None)
+            elif vectors:
+                self._spectrum = linalg.eigh_tridiagonal(self.diagonal, self.off_diagonal)
+            else:
+                self._spectrum = (linalg.eigvalsh_tridiagonal(self.diagonal,
+                                                              self.off_diagonal), None)
+        return self._spectrum
+
+    def is_singular(self, shift):
+        """Whether ``T + shift I`` is numerically singular: its reciprocal
+        condition number ``min |d + shift| / max |d + shift|`` is below the
+        machine epsilon, the test that
+        :class:`KernelRidgeFactorization` applies to the same system. Only
+        an indefinite matrix or a penalty tiny against its eigenvalues gives
+        one."""
+        if self.n == 0:
+            return False
+        shifted = np.abs(self._eigen()[0] + shift)
+        return not shifted.min() >= np.finfo(float).eps * shifted.max()
+
+    def _pseudo_solve(self, shift, rhs):
+        """``(T + shift I)^+ @ rhs``, the least-squares solution of minimum
+        norm, with eigenvalues ``|d + shift| <= n eps max |d + shift|`` counted
+        as zero as in :class:`KernelRidgeFactorization`."""
+        if not self._warned:
+            self._warned = True
+            warnings.warn(
+                f"A kernel ridge system with penalty {shift!r} is numerically singular: "
+                "using its least-squares solution of minimum norm, as KernelRidge does.",
+                linalg.LinAlgWarning, stacklevel=3,
+            )
+        eigenvalues, vectors = self._eigen(vectors=not self._is_diagonal)
+        shifted = eigenvalues + shift
+        inverse = np.zeros_like(shifted)
+        kept = np.abs(shifted) > self.n * np.finfo(float).eps * np.max(np.abs(shifted))
+        inverse[kept] = 1.0 / shifted[kept]
+        shape = (-1,) + (1,) * (rhs.ndim - 1)
+        if vectors is None:
+            return inverse.reshape(shape) * rhs
+        columns = rhs.reshape(self.n, -1)
+        return (vectors @ (inverse[:, None] * (vectors.T @ columns))).reshape(rhs.shape)
 
     @classmethod
     def from_eigh(cls, eigenvalues, eigenvectors):
@@ -293,11 +343,13 @@ class TridiagonalForm:
     def solve(self, shift, rhs):
         """``(T + shift I)^-1 @ rhs`` for ``rhs`` of shape (n, ...).
 
-        A singular ``T + shift I`` (only possible for an indefinite matrix)
-        gives infinite or NaN entries, as a division by a zero eigenvalue
-        would.
+        A numerically singular ``T + shift I`` (see :meth:`is_singular`)
+        gives the least-squares solution of minimum norm, as
+        :class:`KernelRidgeFactorization` does for the same system.
         """
         rhs = np.asarray(rhs, dtype=float)
+        if self.is_singular(shift):
+            return self._pseudo_solve(shift, rhs)
         shifted = self.diagonal + shift
         if self._is_diagonal:
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -330,6 +382,8 @@ class TridiagonalForm:
         solution : ndarray of the shape of ``rhs``
         """
         shifts = np.asarray(shifts, dtype=float)
+        if any(self.is_singular(shift) for shift in shifts):
+            return self._solve_one_by_one(shifts, rhs)
         if self._is_diagonal:
             shifted = self.diagonal[:, None] + shifts[None, :]
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -376,6 +430,10 @@ class TridiagonalForm:
         Returns
         -------
         inverse : HeldOutInverse
+            Its ``failed`` entries mark the shifts for which the downdate does
+            not exist: ``T + shift I`` or ``P_TT`` numerically singular (the
+            system without the samples ``rows`` is then singular itself, or
+            the whole system is).
         """
         block = self.basis[rows]
         shifts = np.asarray(shifts, dtype=float).reshape(-1)
@@ -385,6 +443,9 @@ class TridiagonalForm:
             return inverse
         factors = {}
         for index, shift in enumerate(shifts):
+            if self.is_singular(shift):
+                inverse.set_failed(index)
+                continue
             factor = self._ldl(shift)
             if factor is None:
                 inverse.set_general(index, self._held_out_lu_inverse(block, shift))
@@ -409,9 +470,15 @@ class TridiagonalForm:
         return inverse
 
     def _held_out_lu_inverse(self, block, shift):
-        """``P_TT^-1`` through an LU factorisation, for indefinite systems."""
+        """``P_TT^-1`` through an LU factorisation, for indefinite systems; None
+        when ``P_TT`` is numerically singular."""
         matrix = block @ self.solve(shift, block.T)
-        return linalg.inv(matrix, overwrite_a=True, check_finite=False)
+        norm = float(np.max(np.sum(np.abs(matrix), axis=0)))
+        lu, piv, info = lapack.dgetrf(matrix, overwrite_a=True)
+        if info != 0 or not _regular(lapack.dgecon(lu, norm)):
+            return None
+        inverse, info = lapack.dgetri(lu, piv, overwrite_lu=True)
+        return inverse if info == 0 else None
 
     def _ldl(self, shift):
         """``(d, l)`` of ``T + shift I = L diag(d) L^T``, or None when that is
@@ -455,15 +522,31 @@ class HeldOutInverse:
     ----------
     factors : ndarray of shape (n_shifts, m, m)
     symmetric : ndarray of bool of shape (n_shifts,)
+
+    Attributes
+    ----------
+    failed : ndarray of bool of shape (n_shifts,)
+        Shifts whose ``P_TT`` is numerically singular; their factors are NaN.
     """
 
     def __init__(self, factors, symmetric):
         self.factors = factors
         self.symmetric = symmetric
+        self.failed = np.zeros(symmetric.shape, dtype=bool)
 
     def set_general(self, index, matrix):
+        """Store ``P_TT^-1`` itself; None marks the shift as failed."""
+        if matrix is None:
+            self.set_failed(index)
+            return
         self.factors[index] = matrix
         self.symmetric[index] = False
+
+    def set_failed(self, index):
+        """Mark a shift whose ``P_TT`` cannot be inverted: its results are NaN."""
+        self.factors[index] = np.nan
+        self.symmetric[index] = False
+        self.failed[index] = True
 
     def apply(self, rhs):
         """``P_TT^-1 @ rhs[:, l]`` for every shift ``l``; ``rhs`` of shape
