@@ -100,7 +100,7 @@ class KernelMixin:
         K = K.toarray() if sparse.issparse(K) else np.asarray(K)
         if K.dtype != np.float64:
             K = K.astype(np.float64)
-        if not np.all(np.isfinite(K)):
+        if not _all_finite(K):
             raise ValueError(
                 f"The kernel {_kernel_name(kernel)} gave non-finite values (NaN or infinity) "
                 "on this data"
@@ -146,6 +146,17 @@ def _as_float64(X):
                        ensure_min_features=0)
 
 
+def _row_blocks(K):
+    """Slices of at most about 512 kB of rows of ``K``, so that checks of a
+    kernel matrix add no ``n x n`` temporary to the peak memory of a fit."""
+    step = max(1, 2 ** 16 // max(K.shape[1], 1))
+    return [slice(start, start + step) for start in range(0, K.shape[0], step)]
+
+
+def _all_finite(K):
+    return all(np.all(np.isfinite(K[rows])) for rows in _row_blocks(K))
+
+
 def _check_symmetric(K, kernel, input_dtype):
     """Refuse a training kernel matrix that is not symmetric within rounding.
 
@@ -157,8 +168,10 @@ def _check_symmetric(K, kernel, input_dtype):
     """
     if K.ndim != 2 or K.shape[0] != K.shape[1] or K.size == 0:
         return
-    scale = np.max(np.abs(K))
-    asymmetry = np.max(np.abs(K - K.T))
+    scale = asymmetry = 0.0
+    for rows in _row_blocks(K):
+        scale = max(scale, float(np.max(np.abs(K[rows]))))
+        asymmetry = max(asymmetry, float(np.max(np.abs(K[rows] - K[:, rows].T))))
     tolerance = np.sqrt(np.finfo(input_dtype).eps) * scale
     if asymmetry > tolerance:
         what = ("X must be a symmetric kernel matrix" if kernel == "precomputed" else

@@ -86,8 +86,7 @@ class KernelRidgeFactorization:
             kernel_matrix if overwrite_kernel else np.array(kernel_matrix, dtype=float),
             self._sqrt_w)
         system.flat[:: n + 1] += self.reg_lambda
-        # 1-norm of the symmetric system, for LAPACK's condition estimates.
-        norm = float(np.max(np.sum(np.abs(system), axis=0))) if n else 0.0
+        norm = _one_norm(system)
         backup = None if overwrite_kernel else system.copy()
         try:
             # The transpose of a C-ordered symmetric matrix is the same matrix
@@ -159,6 +158,15 @@ class KernelRidgeFactorization:
         with np.errstate(divide="ignore", invalid="ignore"):
             fitted = np.where(s > 0, (projected - self.reg_lambda * scaled) / s, 0.0)
         return s * scaled, fitted
+
+
+def _one_norm(matrix):
+    """The 1-norm (largest absolute row sum, equal to the column sum of a
+    symmetric matrix) for LAPACK's condition estimates, by blocks of rows so
+    that no ``n x n`` temporary adds to the peak memory."""
+    step = max(1, 2 ** 16 // max(matrix.shape[1], 1))
+    return max((float(np.max(np.sum(np.abs(matrix[start:start + step]), axis=1)))
+                for start in range(0, matrix.shape[0], step)), default=0.0)
 
 
 def _regular(condition):
