@@ -63,9 +63,12 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
         after which all the data are fitted with the chosen weights. When the
         validation error does not depend on the weight (the two candidate
         predictions coincide), the weight is 1.
-    n_steps : int >= 1 or float("inf"), default=2
+    n_steps : int in [1, 1000] or float("inf"), default=2
         Number of fits ``tau`` including the first; ``n_steps=1`` is plain
-        kernel ridge regression. ``float("inf")`` needs a scalar ``alpha``:
+        kernel ridge regression. Counts above
+        :data:`~selfdistill_sklearn.validation.MAX_STEPS` (1000) are refused:
+        every step is stored, and the chain converges geometrically to its
+        limit, which ``float("inf")`` gives in one solve. ``float("inf")`` needs a scalar ``alpha``:
         for ``alpha > 0`` the limit is kernel ridge regression with penalty
         ``reg_lambda / alpha`` (eq. (17)); for ``alpha = 0`` it is the zero
         function.
@@ -75,10 +78,10 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
     kernel : str or callable, default="linear"
         Kernel as in :class:`sklearn.kernel_ridge.KernelRidge`, including
         ``"precomputed"`` (then ``X`` is the kernel matrix).
-    gamma : float, default=None
+    gamma : float >= 0, default=None
         Parameter of the rbf, laplacian, polynomial, exponential chi2 and
         sigmoid kernels.
-    degree : float, default=3
+    degree : float >= 0, default=3
         Degree of the polynomial kernel.
     coef0 : float, default=1
         Zero coefficient of the polynomial and sigmoid kernels.
@@ -89,7 +92,10 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
         used (the paper's footnote 10). Theorem 4.4 itself places no bound.
     cv : int, cross-validation generator or iterable, default=5
         Splits used by ``alpha="optimal"`` when :meth:`fit` gets no
-        validation data, as in :func:`sklearn.model_selection.check_cv`.
+        validation data, as in :func:`sklearn.model_selection.check_cv`:
+        a number of folds, a splitter (a group splitter receives the
+        ``groups`` of :meth:`fit`), or (train, test) index pairs, a
+        generator of which serves one fit.
 
     Attributes
     ----------
@@ -115,6 +121,16 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
 
     Notes
     -----
+    Kernel matrices are computed and factored in float64 whatever the dtype
+    of ``X``, and must be finite; a training kernel matrix must be symmetric
+    within rounding. When a system ``S K S + lambda I`` is numerically
+    singular, its least-squares solution of minimum norm is used with a
+    :class:`scipy.linalg.LinAlgWarning`, as ``KernelRidge`` does. Every
+    :meth:`fit` replaces the whole fitted state (or, if it raises, leaves the
+    previous one); :meth:`predict`, :meth:`staged_predict` and
+    :meth:`spectral_shrinkage` use the settings of the last fit, not
+    parameters set since.
+
     With sample weights ``w`` each step minimises ``sum_i w_i (f(x_i) -
     u_i)^2 + lambda ||beta||^2``, solved as ``KernelRidge`` does through the
     system ``S K S + lambda I`` with ``S = diag(sqrt(w))``. With
@@ -386,7 +402,7 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
 
         Parameters
         ----------
-        n_steps : int, default=None
+        n_steps : int in [1, 1000], default=None
             Number of steps ``T`` to report. Defaults to the fitted
             ``n_steps`` (required when that is infinite). A fixed scalar
             ``alpha`` can be extended beyond the fitted steps; a schedule or

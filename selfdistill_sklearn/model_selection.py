@@ -144,10 +144,10 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
     kernel : str or callable, default="linear"
         Kernel as in :class:`sklearn.kernel_ridge.KernelRidge`, including
         ``"precomputed"`` (then ``X`` is the kernel matrix).
-    gamma : float, default=None
+    gamma : float >= 0, default=None
         Parameter of the rbf, laplacian, polynomial, exponential chi2 and
         sigmoid kernels.
-    degree : float, default=3
+    degree : float >= 0, default=3
         Degree of the polynomial kernel.
     coef0 : float, default=1
         Zero coefficient of the polynomial and sigmoid kernels.
@@ -157,12 +157,16 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         Clip the weights of ``"optimal"`` to ``[0, 1]`` (footnote 10).
     cv : int, cross-validation generator or iterable, default=5
         Folds on which the candidates are scored, as in
-        :func:`sklearn.model_selection.check_cv`.
+        :func:`sklearn.model_selection.check_cv` (a generator of index pairs
+        serves one fit).
     alpha_cv : int, cross-validation generator or iterable, default=5
         Folds on which ``"optimal"`` chooses its weights: the ``cv`` of the
         :class:`~selfdistill_sklearn.SelfDistilledKernelRidge` candidates
         and of ``best_estimator_``. Each fold of ``cv`` splits its own
-        training part with it.
+        training part with it. (train, test) index pairs refer to all the
+        samples: a fold's training part keeps, of each pair, the samples it
+        holds (a grid search, whose refits see only the training part,
+        cannot use such pairs).
     scoring : str, default=None
         One metric of the held-out predictions (several at once, as
         ``GridSearchCV`` takes them in a list or dict, are refused), higher
@@ -267,6 +271,15 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
     estimator requesting ``sample_weight`` for ``fit`` and the scorer for
     ``score``; without routing, ``GridSearchCV`` scores held-out samples
     unweighted.
+
+    **Singular systems.** Where ``T + lambda I`` of a fold is numerically
+    singular (an indefinite kernel, or a penalty tiny against the spectrum)
+    its candidates use the least-squares solution of minimum norm, and the
+    weights of ``"optimal"``, whose downdates then do not exist, are chosen
+    by factoring the inner splits, with a :class:`scipy.linalg.LinAlgWarning`
+    (shown when the folds run in this process): the scores equal those of
+    ``GridSearchCV`` over the refitting estimator, which falls back the same
+    way.
 
     **Ties.** Several candidates give the same predictions in exact
     arithmetic: ``n_steps=1`` for every ``alpha``, and ``alpha=1`` for every
