@@ -147,9 +147,9 @@ def _as_float64(X):
 
 
 def _row_blocks(K):
-    """Slices of at most about 512 kB of rows of ``K``, so that checks of a
+    """Slices of about 256 kB of rows of ``K`` (one row at least), so that checks of a
     kernel matrix add no ``n x n`` temporary to the peak memory of a fit."""
-    step = max(1, 2 ** 16 // max(K.shape[1], 1))
+    step = max(1, 2 ** 15 // max(K.shape[1], 1))
     return [slice(start, start + step) for start in range(0, K.shape[0], step)]
 
 
@@ -168,10 +168,18 @@ def _check_symmetric(K, kernel, input_dtype):
     """
     if K.ndim != 2 or K.shape[0] != K.shape[1] or K.size == 0:
         return
+    # Tiles of 128 x 128 (128 kB): K[a, b] against K[b, a]^T without an n x n
+    # temporary, and without striding through K by columns.
     scale = asymmetry = 0.0
-    for rows in _row_blocks(K):
-        scale = max(scale, float(np.max(np.abs(K[rows]))))
-        asymmetry = max(asymmetry, float(np.max(np.abs(K[rows] - K[:, rows].T))))
+    n, tile = K.shape[0], 128
+    for start in range(0, n, tile):
+        rows = slice(start, start + tile)
+        for other in range(start, n, tile):
+            columns = slice(other, other + tile)
+            upper, lower = K[rows, columns], K[columns, rows].T
+            scale = max(scale, float(np.max(np.abs(upper))), float(np.max(np.abs(lower))))
+            difference = upper - lower
+            asymmetry = max(asymmetry, float(np.max(np.abs(difference, out=difference))))
     tolerance = np.sqrt(np.finfo(input_dtype).eps) * scale
     if asymmetry > tolerance:
         what = ("X must be a symmetric kernel matrix" if kernel == "precomputed" else

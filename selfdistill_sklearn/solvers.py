@@ -164,7 +164,7 @@ def _one_norm(matrix):
     """The 1-norm (largest absolute row sum, equal to the column sum of a
     symmetric matrix) for LAPACK's condition estimates, by blocks of rows so
     that no ``n x n`` temporary adds to the peak memory."""
-    step = max(1, 2 ** 16 // max(matrix.shape[1], 1))
+    step = max(1, 2 ** 15 // max(matrix.shape[1], 1))
     return max((float(np.max(np.sum(np.abs(matrix[start:start + step]), axis=1)))
                 for start in range(0, matrix.shape[0], step)), default=0.0)
 
