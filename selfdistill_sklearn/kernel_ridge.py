@@ -6,7 +6,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.model_selection import check_cv
-from sklearn.utils import Bunch
+from sklearn.utils import Bunch, metadata_routing
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .closed_forms import (
@@ -22,7 +22,18 @@ from .closed_forms import (
 )
 from .kernels import KernelMixin
 from .solvers import factorize, weighted_centred_kernel_eigh, weighted_kernel_eigh
-from .validation import OPTIMAL, check_alpha, check_n_steps, check_reg_lambda, check_sample_weight
+from .validation import (
+    OPTIMAL,
+    check_alpha,
+    check_bool,
+    check_n_steps,
+    check_reg_lambda,
+    check_sample_weight,
+    check_splits,
+    fit_atomically,
+    route_groups,
+    splitter_router,
+)
 
 __all__ = ["SelfDistilledKernelRidge"]
 
@@ -54,9 +65,12 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
         after which all the data are fitted with the chosen weights. When the
         validation error does not depend on the weight (the two candidate
         predictions coincide), the weight is 1.
-    n_steps : int >= 1 or float("inf"), default=2
+    n_steps : int in [1, 1000] or float("inf"), default=2
         Number of fits ``tau`` including the first; ``n_steps=1`` is plain
-        kernel ridge regression. ``float("inf")`` needs a scalar ``alpha``:
+        kernel ridge regression. Counts above
+        :data:`~selfdistill_sklearn.validation.MAX_STEPS` (1000) are refused:
+        every step is stored, and the chain converges geometrically to its
+        limit, which ``float("inf")`` gives in one solve. ``float("inf")`` needs a scalar ``alpha``:
         for ``alpha > 0`` the limit is kernel ridge regression with penalty
         ``reg_lambda / alpha`` (eq. (17)); for ``alpha = 0`` it is the zero
         function.
@@ -66,10 +80,10 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
     kernel : str or callable, default="linear"
         Kernel as in :class:`sklearn.kernel_ridge.KernelRidge`, including
         ``"precomputed"`` (then ``X`` is the kernel matrix).
-    gamma : float, default=None
+    gamma : float >= 0, default=None
         Parameter of the rbf, laplacian, polynomial, exponential chi2 and
         sigmoid kernels.
-    degree : float, default=3
+    degree : float >= 0, default=3
         Degree of the polynomial kernel.
     coef0 : float, default=1
         Zero coefficient of the polynomial and sigmoid kernels.
@@ -80,7 +94,10 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
         used (the paper's footnote 10). Theorem 4.4 itself places no bound.
     cv : int, cross-validation generator or iterable, default=5
         Splits used by ``alpha="optimal"`` when :meth:`fit` gets no
-        validation data, as in :func:`sklearn.model_selection.check_cv`.
+        validation data, as in :func:`sklearn.model_selection.check_cv`:
+        a number of folds, a splitter (a group splitter receives the
+        ``groups`` of :meth:`fit`), or (train, test) index pairs, a
+        generator of which serves one fit.
     fit_intercept : bool, default=True
         Fit an unpenalised intercept at every step: ``f(x) = kappa(x, X) c +
         b`` (see Notes). Unlike :class:`sklearn.kernel_ridge.KernelRidge`,
@@ -119,6 +136,16 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
 
     Notes
     -----
+    Kernel matrices are computed and factored in float64 whatever the dtype
+    of ``X``, and must be finite; a training kernel matrix must be symmetric
+    within rounding. When a system ``S K S + lambda I`` is numerically
+    singular, its least-squares solution of minimum norm is used with a
+    :class:`scipy.linalg.LinAlgWarning`, as ``KernelRidge`` does. Every
+    :meth:`fit` replaces the whole fitted state (or, if it raises, leaves the
+    previous one); :meth:`predict`, :meth:`staged_predict` and
+    :meth:`spectral_shrinkage` use the settings of the last fit, not
+    parameters set since.
+
     With sample weights ``w`` each step minimises ``sum_i w_i (f(x_i) -
     u_i)^2 + lambda ||beta||^2``, solved as ``KernelRidge`` does through the
     system ``S K S + lambda I`` with ``S = diag(sqrt(w))``. With
@@ -176,7 +203,12 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
         self.cv = cv
         self.fit_intercept = fit_intercept
 
-    def fit(self, X, y, sample_weight=None, X_val=None, y_val=None):
+    # groups go to the splitter cv, not to this estimator's own requests.
+    __metadata_request__fit = {"groups": metadata_routing.UNUSED}
+
+    @fit_atomically(private=("_sample_weight", "_fitted_kernel", "_fitted_alpha",
+                             "_fitted_reg_lambda", "_fitted_fit_intercept"))
+    def fit(self, X, y, sample_weight=None, X_val=None, y_val=None, groups=None):
         """Fit ``n_steps`` steps of self-distillation.
 
         Parameters
@@ -195,15 +227,38 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
             ``alpha``.
         y_val : array-like of shape (n_val,) or (n_val, n_targets), default=None
             Validation targets, given together with ``X_val``.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels for a group-aware ``cv`` splitter (such as
+            :class:`~sklearn.model_selection.GroupKFold`), used by
+            ``alpha="optimal"`` without validation data. With metadata
+            routing enabled they are routed to the splitter's ``split``.
 
         Returns
         -------
         self : object
             The fitted estimator.
+
+        Raises
+        ------
+        TypeError, ValueError
+            For parameters or data that are not as documented, naming them;
+            when the kernel gives non-finite values or a non-symmetric
+            training matrix. A fit that raises leaves the previous fitted
+            state (none after a first fit).
+
+        Warns
+        -----
+        scipy.linalg.LinAlgWarning
+            When a kernel ridge system is numerically singular and its
+            least-squares solution is used, as ``KernelRidge`` does.
         """
         n_steps = check_n_steps(self.n_steps)
         alpha = check_alpha(self.alpha, n_steps)
         reg_lambda = check_reg_lambda(self.reg_lambda)
+        check_bool(self.clip_alpha, "clip_alpha")
+        check_bool(self.fit_intercept, "fit_intercept")
+        self._check_kernel_params()
+        groups = route_groups(self, groups, {"splitter": self.cv})["splitter"]
         X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"), multi_output=True,
                              y_numeric=True)
         if self.kernel == "precomputed" and X.shape[0] != X.shape[1]:
@@ -222,7 +277,7 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
         else:
             if alpha is OPTIMAL and X_val is None:
                 alpha = self._cross_validated_alphas(X, y_float, sample_weight, n_steps,
-                                                     reg_lambda)
+                                                     reg_lambda, groups)
             kernel_val = None
             if alpha is OPTIMAL:
                 kernel_val = self._get_kernel(X_val, X)
@@ -238,13 +293,30 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
             self.intercept_ = _scalar_if_0d(self.staged_intercept_[-1])
         self.X_fit_ = X
         self._sample_weight = sample_weight
+        # What spectral_shrinkage and the kernels of predict use, rather than
+        # parameters that may have been set since.
+        self._fitted_kernel = self._check_kernel_params()
+        self._fitted_alpha = check_alpha(self.alpha, n_steps)
+        self._fitted_reg_lambda = reg_lambda
+        self._fitted_fit_intercept = self.fit_intercept
         return self
+
+    def get_metadata_routing(self):
+        """Metadata routing: this estimator's requests, and ``groups`` of
+        :meth:`fit` to the ``split`` of ``cv``.
+
+        Returns
+        -------
+        routing : :class:`sklearn.utils.metadata_routing.MetadataRouter`
+        """
+        return splitter_router(self, {"splitter": self.cv})
 
     def _check_validation_data(self, X, y, X_val, y_val):
         if X_val is None and y_val is None:
             return None, None
         if X_val is None or y_val is None:
             raise ValueError("X_val and y_val must be given together.")
+        _check_feature_names_like_X(self, X_val, "X_val")
         X_val = check_array(X_val, accept_sparse=("csr", "csc"), input_name="X_val")
         y_val = check_array(y_val, ensure_2d=False, dtype=np.float64, input_name="y_val")
         expected_columns = X.shape[0] if self.kernel == "precomputed" else X.shape[1]
@@ -281,12 +353,12 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
         dual_coef, intercept = _split_intercept(solve(y)[0], X.shape[0], self.fit_intercept)
         return dual_coef, _scalar_if_0d(intercept)
 
-    def _cross_validated_alphas(self, X, y, sample_weight, n_steps, reg_lambda):
+    def _cross_validated_alphas(self, X, y, sample_weight, n_steps, reg_lambda, groups=None):
         """Algorithm 1 on cross-validation folds, numerators and denominators of
         eq. (16) pooled over folds at every step."""
         n_samples = X.shape[0]
         cv = check_cv(self.cv)
-        n_splits = cv.get_n_splits(X, y)
+        n_splits = cv.get_n_splits(X, y, groups)
         if n_samples < max(2, n_splits):
             raise ValueError(
                 f"alpha='optimal' without X_val, y_val chooses alpha on cv={self.cv!r} folds of "
@@ -297,9 +369,7 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
             return np.empty(0)
         K = self._get_kernel(X)
         folds = []
-        for train, test in cv.split(X, y):
-            if len(train) == 0 or len(test) == 0:
-                raise ValueError("alpha='optimal' needs cv folds with training and test samples.")
+        for train, test in check_splits(cv.split(X, y, groups), n_samples, "cv"):
             solve = _solver(
                 lambda train=train: K[np.ix_(train, train)], reg_lambda,
                 None if sample_weight is None else sample_weight[train], True, len(train),
@@ -382,7 +452,7 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
 
         Parameters
         ----------
-        n_steps : int, default=None
+        n_steps : int in [1, 1000], default=None
             Number of steps ``T`` to report. Defaults to the fitted
             ``n_steps`` (required when that is infinite). A fixed scalar
             ``alpha`` can be extended beyond the fitted steps; a schedule or
@@ -414,7 +484,7 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
             eigenvectors of the centred ``S K S``.
         """
         check_is_fitted(self)
-        fixed_alpha = check_alpha(self.alpha, check_n_steps(self.n_steps))
+        fixed_alpha = self._fitted_alpha
         fitted_steps = len(self.staged_dual_coef_) if hasattr(self, "staged_dual_coef_") else None
         if n_steps is None:
             if fitted_steps is None:
@@ -434,21 +504,16 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
         if X is None:
             K, sample_weight = self._get_kernel(self.X_fit_), self._sample_weight
         else:
-            if self.kernel == "precomputed":
+            if self._fitted_kernel.kernel == "precomputed":
                 # A kernel matrix of other samples: its size is not the training size.
-                K = check_array(X, dtype=np.float64, input_name="X")
-                if K.shape[0] != K.shape[1]:
-                    raise ValueError(
-                        "With kernel='precomputed', X must be a square kernel matrix, got shape "
-                        f"{K.shape}."
-                    )
+                K = self._check_kernel_matrix(X)
             else:
                 K = self._get_kernel(validate_data(self, X, accept_sparse=("csr", "csc"),
                                                    reset=False))
             sample_weight = None
-        eigh = weighted_centred_kernel_eigh if self.fit_intercept else weighted_kernel_eigh
+        eigh = weighted_centred_kernel_eigh if self._fitted_fit_intercept else weighted_kernel_eigh
         eigenvalues, _ = eigh(K, sample_weight)
-        reg_lambda = check_reg_lambda(self.reg_lambda)
+        reg_lambda = self._fitted_reg_lambda
         diagonals = shrinkage_diagonals(eigenvalues, reg_lambda, alphas)
         limit = limit_shrinkage_diagonal(eigenvalues, reg_lambda, fixed_alpha) if scalar else None
         return Bunch(eigenvalues=eigenvalues, diagonals=diagonals,
@@ -482,6 +547,20 @@ def _with_ones(kernel):
     if sparse.issparse(kernel):
         return sparse.hstack([kernel, np.ones((kernel.shape[0], 1))], format="csr")
     return np.hstack([kernel, np.ones((kernel.shape[0], 1))])
+
+
+def _check_feature_names_like_X(estimator, X_val, name):
+    """Refuse ``X_val`` whose feature names (of a data frame) differ from
+    those of the ``X`` that ``fit`` was given, as :meth:`predict` does: its
+    columns would be matched by position, silently."""
+    names_in = getattr(estimator, "feature_names_in_", None)
+    names = getattr(X_val, "columns", None)
+    if names_in is None and names is None:
+        return
+    try:
+        validate_data(estimator, X_val, reset=False, skip_check_array=True)
+    except ValueError as exc:
+        raise ValueError(f"{name} must have the feature names of X. {exc}") from exc
 
 
 def _distill(solve, y, n_steps, alpha, kernel_val, y_val, val_weight, clip):

@@ -17,6 +17,7 @@ from sklearn.metrics import (
     r2_score,
 )
 from sklearn.model_selection import check_cv
+from sklearn.utils import metadata_routing
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
@@ -30,7 +31,18 @@ from .spectral_sweep import (
     limit_coefficients,
     step_coefficients,
 )
-from .validation import OPTIMAL, check_alpha, check_n_steps, check_reg_lambda, check_sample_weight
+from .validation import (
+    OPTIMAL,
+    check_alpha,
+    check_bool,
+    check_n_steps,
+    check_reg_lambda,
+    check_sample_weight,
+    check_splits,
+    fit_atomically,
+    route_groups,
+    splitter_router,
+)
 
 __all__ = ["SCORINGS", "SMALL_PROBLEM_SAMPLES", "SelfDistilledKernelRidgeCV"]
 
@@ -97,7 +109,7 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
     :class:`~selfdistill_sklearn.SelfDistilledKernelRidge` over
     ``reg_lambda`` in ``reg_lambdas``, ``alpha`` in ``alphas`` and
     ``n_steps`` in ``1, ..., max_steps`` (plus ``float("inf")`` for every
-    fixed ``alpha``), scored on the held-out part of each fold of ``cv``.
+    fixed ``alpha`` when ``include_limit``), scored on the held-out part of each fold of ``cv``.
     Instead of a kernel ridge fit per candidate and fold, each fold's
     training kernel matrix is decomposed once as ``Q T Q^T`` with ``Q``
     orthogonal and ``T`` tridiagonal (the Householder reduction that is
@@ -120,18 +132,22 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         eq. (16) (Algorithm 1), chosen as
         ``SelfDistilledKernelRidge(alpha="optimal", cv=alpha_cv)`` chooses it
         (see Notes): its score on a fold never uses that fold's held-out part.
-    max_steps : int >= 1, default=4
+    max_steps : int in [1, 1000], default=4
         Largest number of steps ``tau`` tried; every ``tau`` from 1 to
-        ``max_steps`` is a candidate, and so is the limit ``tau = inf`` for
-        every fixed ``alpha`` (not for ``"optimal"``, whose limit is not
-        defined).
+        ``max_steps`` is a candidate, and so, when ``include_limit``, is the
+        limit ``tau = inf`` for every fixed ``alpha`` (not for
+        ``"optimal"``, whose limit is not defined).
+    include_limit : bool, default=True
+        Whether the limit ``tau = inf`` of every fixed ``alpha`` (Theorem
+        4.5) is a candidate. With ``False`` the candidates are exactly those
+        of a grid search over ``n_steps`` in ``1, ..., max_steps``.
     kernel : str or callable, default="linear"
         Kernel as in :class:`sklearn.kernel_ridge.KernelRidge`, including
         ``"precomputed"`` (then ``X`` is the kernel matrix).
-    gamma : float, default=None
+    gamma : float >= 0, default=None
         Parameter of the rbf, laplacian, polynomial, exponential chi2 and
         sigmoid kernels.
-    degree : float, default=3
+    degree : float >= 0, default=3
         Degree of the polynomial kernel.
     coef0 : float, default=1
         Zero coefficient of the polynomial and sigmoid kernels.
@@ -141,14 +157,20 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         Clip the weights of ``"optimal"`` to ``[0, 1]`` (footnote 10).
     cv : int, cross-validation generator or iterable, default=5
         Folds on which the candidates are scored, as in
-        :func:`sklearn.model_selection.check_cv`.
+        :func:`sklearn.model_selection.check_cv` (a generator of index pairs
+        serves one fit).
     alpha_cv : int, cross-validation generator or iterable, default=5
         Folds on which ``"optimal"`` chooses its weights: the ``cv`` of the
         :class:`~selfdistill_sklearn.SelfDistilledKernelRidge` candidates
         and of ``best_estimator_``. Each fold of ``cv`` splits its own
-        training part with it.
+        training part with it. (train, test) index pairs refer to all the
+        samples: a fold's training part keeps, of each pair, the samples it
+        holds (a grid search, whose refits see only the training part,
+        cannot use such pairs).
     scoring : str, default=None
-        Metric of the held-out predictions, higher is better, by its name in
+        One metric of the held-out predictions (several at once, as
+        ``GridSearchCV`` takes them in a list or dict, are refused), higher
+        is better, by its name in
         :func:`sklearn.metrics.get_scorer`: ``"neg_mean_squared_error"``
         (the default, also for ``None``), ``"neg_root_mean_squared_error"``,
         ``"neg_mean_absolute_error"``, ``"neg_median_absolute_error"``,
@@ -265,6 +287,15 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
     ``score``; without routing, ``GridSearchCV`` scores held-out samples
     unweighted.
 
+    **Singular systems.** Where ``T + lambda I`` of a fold is numerically
+    singular (an indefinite kernel, or a penalty tiny against the spectrum)
+    its candidates use the least-squares solution of minimum norm, and the
+    weights of ``"optimal"``, whose downdates then do not exist, are chosen
+    by factoring the inner splits, with a :class:`scipy.linalg.LinAlgWarning`
+    (shown when the folds run in this process): the scores equal those of
+    ``GridSearchCV`` over the refitting estimator, which falls back the same
+    way.
+
     **Ties.** Several candidates give the same predictions in exact
     arithmetic: ``n_steps=1`` for every ``alpha``, and ``alpha=1`` for every
     ``n_steps``. They share one computation, so that they tie exactly, as
@@ -297,13 +328,17 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
     (2,)
     """
 
+    # groups go to the splitters cv and alpha_cv, not to this estimator's own requests.
+    __metadata_request__fit = {"groups": metadata_routing.UNUSED}
+
     def __init__(self, reg_lambdas=(0.1, 1.0, 10.0), alphas=(0.0, 0.25, 0.5, 0.75, 1.0),
-                 max_steps=4, *, kernel="linear", gamma=None, degree=3, coef0=1,
-                 kernel_params=None, clip_alpha=False, cv=5, alpha_cv=5, scoring=None,
-                 n_jobs=None, verbose=0, fit_intercept=True):
+                 max_steps=4, *, include_limit=True, kernel="linear", gamma=None, degree=3,
+                 coef0=1, kernel_params=None, clip_alpha=False, cv=5, alpha_cv=5,
+                 scoring=None, n_jobs=None, verbose=0, fit_intercept=True):
         self.reg_lambdas = reg_lambdas
         self.alphas = alphas
         self.max_steps = max_steps
+        self.include_limit = include_limit
         self.kernel = kernel
         self.gamma = gamma
         self.degree = degree
@@ -330,19 +365,36 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         alphas = _as_list(self.alphas, "alphas")
         for alpha in alphas:
             if not (isinstance(alpha, str) or isinstance(alpha, numbers.Real)) or isinstance(
-                    alpha, bool):
+                    alpha, (bool, np.bool_)):
                 raise TypeError(
                     f"alphas must hold floats in [0, 1] and 'optimal', got {alpha!r}."
                 )
-            check_alpha(alpha, 2)
-        max_steps = check_n_steps(self.max_steps, allow_infinite=False)
+            check_alpha(alpha, 2, name="every entry of alphas")
+        max_steps = check_n_steps(self.max_steps, allow_infinite=False, name="max_steps")
+        check_bool(self.include_limit, "include_limit")
+        check_bool(self.clip_alpha, "clip_alpha")
+        if not isinstance(self.scoring, (str, type(None))):
+            several = isinstance(self.scoring, (list, tuple, set, dict))
+            raise (ValueError if several else TypeError)(
+                f"scoring must be None or one name among {sorted(SCORINGS)}, got "
+                f"{self.scoring!r}"
+                + (": several scorings at once (as GridSearchCV takes them, with refit) are "
+                   "not supported; run one search per scoring." if several else
+                   ": the scores are computed from held-out predictions, not by a scorer.")
+            )
         if self.scoring is not None and self.scoring not in SCORINGS:
             raise ValueError(
                 f"scoring must be None or one of {sorted(SCORINGS)}, got {self.scoring!r}: "
                 "the scores are computed from held-out predictions."
             )
+        if not isinstance(self.verbose, numbers.Integral) or isinstance(self.verbose, bool):
+            raise TypeError(f"verbose must be an int, got {self.verbose!r}.")
+        if self.n_jobs is not None and (not isinstance(self.n_jobs, numbers.Integral)
+                                        or isinstance(self.n_jobs, bool)):
+            raise TypeError(f"n_jobs must be an int or None, got {self.n_jobs!r}.")
         return reg_lambdas, alphas, max_steps
 
+    @fit_atomically()
     def fit(self, X, y, sample_weight=None, groups=None):
         """Score every candidate on the folds of ``cv`` and refit the best.
 
@@ -357,14 +409,28 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
             Non-negative weights of the training samples, used in every fit
             and in the held-out errors.
         groups : array-like of shape (n_samples,), default=None
-            Group labels for a group-aware ``cv`` splitter.
+            Group labels for group-aware splitters in ``cv`` and
+            ``alpha_cv`` (``alpha_cv`` receives the labels of each fold's
+            training part, and of all samples for ``best_estimator_``). With
+            metadata routing enabled they are routed to the ``split`` of
+            each splitter that requests them.
 
         Returns
         -------
         self : object
             The fitted estimator.
+
+        Raises
+        ------
+        TypeError, ValueError
+            For parameters or data that are not as documented, naming them.
+            A fit that raises leaves the previous fitted state (none after a
+            first fit).
         """
         reg_lambdas, alphas, max_steps = self._check_grid()
+        self._check_kernel_params()
+        groups = route_groups(self, groups, {"splitter": self.cv,
+                                             "alpha_splitter": self.alpha_cv})
         X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"), multi_output=True,
                              y_numeric=True)
         if self.kernel == "precomputed" and X.shape[0] != X.shape[1]:
@@ -386,23 +452,42 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
                          max_steps, n_jobs=1 if small else self.n_jobs)
         return self
 
+    def get_metadata_routing(self):
+        """Metadata routing: this estimator's requests, and ``groups`` of
+        :meth:`fit` to the ``split`` of ``cv`` and of ``alpha_cv``.
+
+        Returns
+        -------
+        routing : :class:`sklearn.utils.metadata_routing.MetadataRouter`
+        """
+        return splitter_router(self, {"splitter": self.cv, "alpha_splitter": self.alpha_cv})
+
     def _search(self, X, y, y_float, sample_weight, groups, scorer, reg_lambdas, alphas,
                 max_steps, n_jobs):
         """Score every candidate on every fold, then refit the best."""
-        splits = list(check_cv(self.cv).split(X, y, groups))
+        splits = check_splits(check_cv(self.cv).split(X, y, groups["splitter"]), X.shape[0],
+                              "cv")
+        # Index pairs (a generator of them read once: it can be read neither
+        # again nor copied) refer to all the samples; each fold's training
+        # part keeps the samples of its own.
+        alpha_pairs = None
+        if not (self.alpha_cv is None or isinstance(self.alpha_cv, numbers.Integral)
+                or hasattr(self.alpha_cv, "split")):
+            alpha_pairs = check_splits(check_cv(self.alpha_cv).split(), X.shape[0], "alpha_cv")
         kernel = self._get_kernel(X)
         kernel = kernel.toarray() if sparse.issparse(kernel) else np.asarray(kernel, dtype=float)
 
         lambdas = np.array([float(value) for value in reg_lambdas])
         fixed = [float(alpha) for alpha in alphas if not isinstance(alpha, str)]
         with_optimal = any(isinstance(alpha, str) for alpha in alphas)
-        grid = _parameter_grid(reg_lambdas, alphas, max_steps)
+        grid = _parameter_grid(reg_lambdas, alphas, max_steps, self.include_limit)
         candidate_lambdas, candidate_rows = _candidate_rows(lambdas.size, len(fixed),
-                                                            with_optimal, max_steps)
+                                                            with_optimal, max_steps,
+                                                            self.include_limit)
+        inner = [self._inner_splits(X, y, groups["alpha_splitter"], alpha_pairs, train)
+                 if with_optimal else None for train, _ in splits]
 
-        for split_index, (train, test) in enumerate(splits):
-            if len(train) == 0 or len(test) == 0:
-                raise ValueError("cv must give folds with training and held-out samples.")
+        for split_index, (_, test) in enumerate(splits):
             if sample_weight is not None and not np.any(sample_weight[test] > 0):
                 raise ValueError(
                     f"Held-out fold {split_index} has only zero sample weights: its weighted "
@@ -416,7 +501,8 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
             delayed(self._timed_split)(
                 _task_label(index, len(splits), chosen, lambdas.size,
                             np.isin(candidate_lambdas, chosen).sum()),
-                chosen, X, kernel, y_float, sample_weight, *splits[index], scorer, lambdas,
+                chosen, kernel, y_float, sample_weight, *splits[index], inner[index], scorer,
+                lambdas,
                 fixed, with_optimal, max_steps, candidate_lambdas, candidate_rows)
             for index, chosen in tasks)
         scores = np.empty((candidate_rows.size, len(splits)))
@@ -431,12 +517,41 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         self.best_index_ = int(self.cv_results_["rank_test_score"].argmin())
         self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
         self.best_params_ = dict(self.cv_results_["params"][self.best_index_])
-        self.param_grid_ = _param_grid(reg_lambdas, alphas, max_steps)
+        self.param_grid_ = _param_grid(reg_lambdas, alphas, max_steps, self.include_limit)
         if with_optimal:
             self.optimal_alphas_ = schedules
         self.n_splits_ = len(splits)
-        self.best_estimator_ = SelfDistilledKernelRidge(
-            **self._fixed_params(), **self.best_params_).fit(X, y, sample_weight=sample_weight)
+        params = {**self._fixed_params(), **self.best_params_}
+        if alpha_pairs is not None:
+            params["cv"] = alpha_pairs
+        self.best_estimator_ = SelfDistilledKernelRidge(**params).fit(
+            X, y, sample_weight=sample_weight, groups=groups["alpha_splitter"])
+
+    def _inner_splits(self, X, y, groups, alpha_pairs, train):
+        """The ``alpha_cv`` splits of the training part ``train`` of a fold, in
+        positions within it, as
+        ``SelfDistilledKernelRidge(alpha="optimal", cv=alpha_cv)`` fitted on
+        that part splits it."""
+        n_samples = len(train)
+        if alpha_pairs is not None:
+            return check_splits(
+                [(np.flatnonzero(np.isin(train, inner_train)),
+                  np.flatnonzero(np.isin(train, inner_test)))
+                 for inner_train, inner_test in alpha_pairs], n_samples, "alpha_cv")
+        # A grid search clones the estimator, and with it the splitter, for
+        # every fit: a copy per fold keeps a seeded shuffle identical.
+        cv = check_cv(clone(self.alpha_cv, safe=False))
+        part_X = X[train]
+        part_y = y[train]
+        part_groups = None if groups is None else np.asarray(groups)[train]
+        n_splits = cv.get_n_splits(part_X, part_y, part_groups)
+        if n_samples < max(2, n_splits):
+            raise ValueError(
+                f"alpha='optimal' chooses alpha on alpha_cv={self.alpha_cv!r} folds of each "
+                f"training part and needs at least {max(2, n_splits)} samples there, got "
+                f"n_samples={n_samples}. Use fewer folds or drop 'optimal' from alphas."
+            )
+        return check_splits(cv.split(part_X, part_y, part_groups), n_samples, "alpha_cv")
 
     def _timed_split(self, label, lambda_indices, *args):
         """:meth:`_score_split`, reported as ``label`` when ``verbose``."""
@@ -447,8 +562,9 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
                   f"{time.perf_counter() - start:.2f} s", flush=True)
         return scores, schedules
 
-    def _score_split(self, lambda_indices, X, kernel, y, sample_weight, train, test, scorer,
-                     lambdas, fixed, with_optimal, max_steps, candidate_lambdas, candidate_rows):
+    def _score_split(self, lambda_indices, kernel, y, sample_weight, train, test, inner_splits,
+                     scorer, lambdas, fixed, with_optimal, max_steps, candidate_lambdas,
+                     candidate_rows):
         """Scores of the candidates of the penalties ``lambda_indices`` on one
         fold (the other entries are left unset), and the optimal schedules of
         those penalties chosen inside its training part."""
@@ -465,9 +581,9 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         form = weighted_kernel_tridiagonal(train_kernel, train_weight)
         schedules = None
         if with_optimal:
-            split_X = train_kernel if self.kernel == "precomputed" else X[train]
-            schedules = self._optimal_schedules(split_X, form, y_train, train_weight,
-                                                lambdas[lambda_indices], max_steps)
+            schedules = self._optimal_schedules(form, y_train, train_weight,
+                                                lambdas[lambda_indices], max_steps, inner_splits,
+                                                train_kernel)
         del train_kernel
         n_rows = len(fixed) * (max_steps + 1) + (max_steps if with_optimal else 0)
         if test_kernel is None:
@@ -489,30 +605,27 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
             scores[chosen] = row_scores[candidate_rows[chosen]]
         return scores, schedules
 
-    def _optimal_schedules(self, X, form, y, sample_weight, lambdas, max_steps):
-        """Algorithm 1 on the ``alpha_cv`` splits of one fold's training part,
-        from that part's decomposition (see Notes)."""
-        # A grid search clones the estimator, and with it the splitter, for
-        # every fit: a copy per fold keeps a seeded shuffle identical.
-        cv = check_cv(clone(self.alpha_cv, safe=False))
-        n_samples = form.n
-        n_splits = cv.get_n_splits(X, y)
-        if n_samples < max(2, n_splits):
-            raise ValueError(
-                f"alpha='optimal' chooses alpha on alpha_cv={self.alpha_cv!r} folds of each "
-                f"training part and needs at least {max(2, n_splits)} samples there, got "
-                f"n_samples={n_samples}. Use fewer folds or drop 'optimal' from alphas."
-            )
+    def _optimal_schedules(self, form, y, sample_weight, lambdas, max_steps, splits,
+                           train_kernel):
+        """Algorithm 1 on the ``alpha_cv`` splits of one fold's training part
+        (:meth:`_inner_splits`), from that part's decomposition (see Notes)."""
         if max_steps == 1:
             return np.empty((lambdas.size, 0))
-        splits = list(cv.split(X, y))
-        for train, test in splits:
-            if len(train) == 0 or len(test) == 0:
-                raise ValueError("alpha='optimal' needs cv folds with training and test samples.")
-        return downdated_optimal_schedules(form, _scaled(y, sample_weight), splits, lambdas,
-                                           max_steps, clip=self.clip_alpha,
-                                           fit_intercept=self.fit_intercept,
-                                           sample_weight=sample_weight)
+        schedules = downdated_optimal_schedules(form, _scaled(y, sample_weight), splits,
+                                                lambdas, max_steps, clip=self.clip_alpha,
+                                                fit_intercept=self.fit_intercept,
+                                                sample_weight=sample_weight)
+        # Where a system is numerically singular the downdate does not exist:
+        # factor the inner splits as the refitting estimator does, with its
+        # least-squares fallback.
+        for index in np.flatnonzero(np.isnan(schedules).any(axis=1)):
+            refit = SelfDistilledKernelRidge(alpha=OPTIMAL, n_steps=max_steps,
+                                             reg_lambda=lambdas[index], kernel="precomputed",
+                                             clip_alpha=self.clip_alpha, cv=splits,
+                                             fit_intercept=self.fit_intercept)
+            schedules[index] = refit._cross_validated_alphas(
+                train_kernel, y, sample_weight, max_steps, lambdas[index])
+        return schedules
 
     def predict(self, X):
         """Predict with ``best_estimator_``.
@@ -567,7 +680,7 @@ def _task_label(index, n_splits, chosen, n_lambdas, n_candidates):
     return f"fold {index + 1}/{n_splits}{part}: {n_candidates} candidates"
 
 
-def _param_grid(reg_lambdas, alphas, max_steps):
+def _param_grid(reg_lambdas, alphas, max_steps, include_limit=True):
     """The ``GridSearchCV`` grid of the same candidates: ``"optimal"`` has no
     limit ``n_steps=inf``, so it takes a grid of its own, after the fixed
     weights."""
@@ -576,17 +689,17 @@ def _param_grid(reg_lambdas, alphas, max_steps):
     grid = []
     if fixed:
         grid.append({"reg_lambda": list(reg_lambdas), "alpha": fixed,
-                     "n_steps": steps + [float("inf")]})
+                     "n_steps": steps + ([float("inf")] if include_limit else [])})
     if any(isinstance(alpha, str) for alpha in alphas):
         grid.append({"reg_lambda": list(reg_lambdas), "alpha": [OPTIMAL], "n_steps": steps})
     return grid
 
 
-def _parameter_grid(reg_lambdas, alphas, max_steps):
+def _parameter_grid(reg_lambdas, alphas, max_steps, include_limit=True):
     """Candidate parameters in ``ParameterGrid``'s order: grid by grid, keys
     sorted (alpha, n_steps, reg_lambda), the last key varying fastest."""
     params = []
-    for grid in _param_grid(reg_lambdas, alphas, max_steps):
+    for grid in _param_grid(reg_lambdas, alphas, max_steps, include_limit):
         for alpha in grid["alpha"]:
             for n_steps in grid["n_steps"]:
                 for reg_lambda in grid["reg_lambda"]:
@@ -595,13 +708,14 @@ def _parameter_grid(reg_lambdas, alphas, max_steps):
     return params
 
 
-def _candidate_rows(n_lambdas, n_fixed, with_optimal, max_steps):
+def _candidate_rows(n_lambdas, n_fixed, with_optimal, max_steps, include_limit=True):
     """Penalty index and row of :func:`_candidate_weights` of every candidate of
     :func:`_parameter_grid`, as two integer arrays."""
     rows = []
     for fixed_index in range(n_fixed):
         rows.extend(fixed_index * max_steps + t for t in range(max_steps))
-        rows.append(n_fixed * max_steps + fixed_index)
+        if include_limit:
+            rows.append(n_fixed * max_steps + fixed_index)
     if with_optimal:
         rows.extend(n_fixed * (max_steps + 1) + t for t in range(max_steps))
     rows = np.repeat(np.asarray(rows, dtype=int), n_lambdas)

@@ -8,6 +8,8 @@ definite for ``lambda > 0`` and stays well defined for zero weights, as in
 scikit-learn's ``KernelRidge``.
 """
 
+import warnings
+
 import numpy as np
 from scipy import linalg
 from scipy.linalg import blas, lapack
@@ -46,6 +48,16 @@ class KernelRidgeFactorization:
     semi-definite (a sigmoid kernel, an indefinite callable), an LU
     factorisation. Each call then costs two triangular solves.
 
+    When ``M`` is numerically singular (its reciprocal condition number,
+    estimated by LAPACK, is below the machine epsilon: a tiny ``lambda`` on a
+    rank-deficient kernel, or ``lambda`` equal to minus an eigenvalue of an
+    indefinite one), the solution of the factorisation would be NaN or
+    rounding noise. As ``KernelRidge`` does, the least-squares solution of
+    minimum norm is used instead, with a :class:`scipy.linalg.LinAlgWarning`:
+    from the eigendecomposition ``M = V diag(m) V^T``, eigenvalues with
+    ``|m| <= n eps max |m|`` count as zero (``8 n^3 / 3`` more flops, paid
+    only then).
+
     Parameters
     ----------
     kernel_matrix : ndarray of shape (n, n)
@@ -57,12 +69,13 @@ class KernelRidgeFactorization:
     overwrite_kernel : bool, default=False
         Factor in the memory of ``kernel_matrix`` (which is then destroyed)
         instead of a copy; this keeps the peak memory of a fit at one
-        ``n x n`` matrix. An indefinite matrix then cannot fall back to LU
-        and raises :class:`numpy.linalg.LinAlgError`.
+        ``n x n`` matrix. A matrix that needs more than a Cholesky
+        factorisation then raises :class:`numpy.linalg.LinAlgError` (see
+        :func:`factorize`, which starts again from a copy).
 
     Attributes
     ----------
-    method : {"cholesky", "lu"}
+    method : {"cholesky", "lu", "lstsq"}
         The factorisation that was used.
     """
 
@@ -75,6 +88,7 @@ class KernelRidgeFactorization:
             kernel_matrix if overwrite_kernel else np.array(kernel_matrix, dtype=float),
             self._sqrt_w)
         system.flat[:: n + 1] += self.reg_lambda
+        norm = _one_norm(system)
         backup = None if overwrite_kernel else system.copy()
         try:
             # The transpose of a C-ordered symmetric matrix is the same matrix
@@ -82,16 +96,40 @@ class KernelRidgeFactorization:
             self._factor = linalg.cho_factor(system.T, lower=False, overwrite_a=True,
                                              check_finite=False)
             self.method = "cholesky"
+            if _regular(lapack.dpocon(self._factor[0], norm)):
+                return
         except linalg.LinAlgError:
-            if backup is None:
-                raise
-            self._factor = linalg.lu_factor(backup, overwrite_a=True, check_finite=False)
-            self.method = "lu"
+            pass
+        if backup is None:
+            raise linalg.LinAlgError(
+                "The kernel ridge system is not numerically positive definite; factor a copy.")
+        lu, piv, info = lapack.dgetrf(backup, overwrite_a=False)
+        if info == 0 and _regular(lapack.dgecon(lu, norm)):
+            self._factor, self.method = (lu, piv), "lu"
+            return
+        del lu, piv
+        self._factor = _pseudo_inverse_factor(backup)
+        self.method = "lstsq"
+        warnings.warn(
+            f"The kernel ridge system S K S + lambda I with lambda={self.reg_lambda!r} is "
+            "numerically singular: using its least-squares solution of minimum norm, as "
+            "KernelRidge does. A larger reg_lambda (or, for an indefinite kernel, another "
+            "one) avoids this.",
+            linalg.LinAlgWarning, stacklevel=3,
+        )
 
     def _solve_system(self, rhs):
+        """``(M^+ rhs, P rhs)`` with ``P`` the projection onto the range of ``M``
+        (the identity unless ``M`` is singular)."""
         if self.method == "cholesky":
-            return linalg.cho_solve(self._factor, rhs, check_finite=False)
-        return linalg.lu_solve(self._factor, rhs, check_finite=False)
+            return linalg.cho_solve(self._factor, rhs, check_finite=False), rhs
+        if self.method == "lu":
+            return linalg.lu_solve(self._factor, rhs, check_finite=False), rhs
+        vectors, inverse = self._factor
+        coordinates = vectors.T @ rhs
+        kept = (inverse != 0).reshape((-1,) + (1,) * (coordinates.ndim - 1))
+        inverse = inverse.reshape(kept.shape)
+        return vectors @ (inverse * coordinates), vectors @ np.where(kept, coordinates, 0.0)
 
     def __call__(self, targets):
         """Fit kernel ridge regression on ``targets``.
@@ -104,22 +142,52 @@ class KernelRidgeFactorization:
         -------
         dual_coef : ndarray of the shape of ``targets``
             ``c = (K + lambda W^-1)^-1 u`` (eq. (2) with the representer
-            theorem).
+            theorem); the least-squares solution of minimum norm when the
+            system is singular.
         fitted : ndarray of the shape of ``targets``
-            Training predictions ``K c = u - lambda W^-1 c``, obtained without
-            a product with ``K``. Entries of zero-weight samples are set to 0:
-            they never influence a fit, since their targets are multiplied by
-            a zero weight.
+            Training predictions ``K c = u - lambda W^-1 c`` (``P u - lambda
+            W^-1 c`` with the projection ``P`` onto the range of a singular
+            system), obtained without a product with ``K``. Entries of
+            zero-weight samples are set to 0: they never influence a fit,
+            since their targets are multiplied by a zero weight.
         """
         u = np.asarray(targets, dtype=float)
         if self._sqrt_w is None:
-            dual_coef = self._solve_system(u)
-            return dual_coef, u - self.reg_lambda * dual_coef
+            dual_coef, projected = self._solve_system(u)
+            return dual_coef, projected - self.reg_lambda * dual_coef
         s = self._sqrt_w if u.ndim == 1 else self._sqrt_w[:, None]
-        scaled = self._solve_system(s * u)
+        scaled, projected = self._solve_system(s * u)
         with np.errstate(divide="ignore", invalid="ignore"):
-            fitted = np.where(s > 0, u - self.reg_lambda * scaled / s, 0.0)
+            fitted = np.where(s > 0, (projected - self.reg_lambda * scaled) / s, 0.0)
         return s * scaled, fitted
+
+
+def _one_norm(matrix):
+    """The 1-norm (largest absolute row sum, equal to the column sum of a
+    symmetric matrix) for LAPACK's condition estimates, by blocks of rows so
+    that no ``n x n`` temporary adds to the peak memory."""
+    step = max(1, 2 ** 15 // max(matrix.shape[1], 1))
+    return max((float(np.max(np.sum(np.abs(matrix[start:start + step]), axis=1)))
+                for start in range(0, matrix.shape[0], step)), default=0.0)
+
+
+def _regular(condition):
+    """Whether LAPACK's estimate ``(rcond, info)`` says the system is not
+    numerically singular."""
+    rcond, info = condition
+    return info == 0 and rcond >= np.finfo(float).eps
+
+
+def _pseudo_inverse_factor(system):
+    """``(V, 1 / m)`` of ``system = V diag(m) V^T``, zero where ``|m| <= n eps
+    max |m|``: the least-squares solution of minimum norm is ``V diag(1 / m)
+    V^T u``, as :func:`scipy.linalg.lstsq` gives it."""
+    eigenvalues, vectors = linalg.eigh(system, check_finite=False)
+    cutoff = system.shape[0] * np.finfo(float).eps * np.max(np.abs(eigenvalues), initial=0.0)
+    inverse = np.zeros_like(eigenvalues)
+    kept = np.abs(eigenvalues) > cutoff
+    inverse[kept] = 1.0 / eigenvalues[kept]
+    return vectors, inverse
 
 
 def factorize(make_kernel, reg_lambda, sample_weight=None, owns_kernel=True):
@@ -129,8 +197,8 @@ def factorize(make_kernel, reg_lambda, sample_weight=None, owns_kernel=True):
     ----------
     make_kernel : callable
         ``make_kernel() -> K``. Called once; called a second time only when
-        ``K`` turns out not to be positive semi-definite, after the in-place
-        Cholesky factorisation destroyed the first copy.
+        ``K`` turns out not to be (numerically) positive definite, after the
+        in-place Cholesky factorisation destroyed the first copy.
     reg_lambda : float
     sample_weight : ndarray of shape (n,), default=None
     owns_kernel : bool, default=True
@@ -141,12 +209,12 @@ def factorize(make_kernel, reg_lambda, sample_weight=None, owns_kernel=True):
     -------
     factorization : KernelRidgeFactorization
     """
-    try:
-        return KernelRidgeFactorization(make_kernel(), reg_lambda, sample_weight,
-                                        overwrite_kernel=owns_kernel)
-    except linalg.LinAlgError:
-        if not owns_kernel:
-            raise
+    if owns_kernel:
+        try:
+            return KernelRidgeFactorization(make_kernel(), reg_lambda, sample_weight,
+                                            overwrite_kernel=True)
+        except linalg.LinAlgError:
+            pass
     return KernelRidgeFactorization(make_kernel(), reg_lambda, sample_weight,
                                     overwrite_kernel=False)
 
@@ -315,6 +383,56 @@ class TridiagonalForm:
         self.diagonal = np.asarray(diagonal, dtype=float)
         self.off_diagonal = np.asarray(off_diagonal, dtype=float)
         self._is_diagonal = not np.any(self.off_diagonal)
+        self._spectrum = None
+        self._warned = False
+
+    def _eigen(self, vectors=False):
+        """``(d, V)`` of ``T = V diag(d) V^T``; ``V`` None unless ``vectors``.
+        Computed once, when a shift is first checked (``O(n^2)``) or found
+        singular (``O(n^3)``)."""
+        if self._spectrum is None or (vectors and self._spectrum[1] is None):
+            if self._is_diagonal:
+                self._spectrum = (self.diagonal, None)
+            elif vectors:
+                self._spectrum = linalg.eigh_tridiagonal(self.diagonal, self.off_diagonal)
+            else:
+                self._spectrum = (linalg.eigvalsh_tridiagonal(self.diagonal,
+                                                              self.off_diagonal), None)
+        return self._spectrum
+
+    def is_singular(self, shift):
+        """Whether ``T + shift I`` is numerically singular: its reciprocal
+        condition number ``min |d + shift| / max |d + shift|`` is below the
+        machine epsilon, the test that
+        :class:`KernelRidgeFactorization` applies to the same system. Only
+        an indefinite matrix or a penalty tiny against its eigenvalues gives
+        one."""
+        if self.n == 0:
+            return False
+        shifted = np.abs(self._eigen()[0] + shift)
+        return not shifted.min() >= np.finfo(float).eps * shifted.max()
+
+    def _pseudo_solve(self, shift, rhs):
+        """``(T + shift I)^+ @ rhs``, the least-squares solution of minimum
+        norm, with eigenvalues ``|d + shift| <= n eps max |d + shift|`` counted
+        as zero as in :class:`KernelRidgeFactorization`."""
+        if not self._warned:
+            self._warned = True
+            warnings.warn(
+                f"A kernel ridge system with penalty {shift!r} is numerically singular: "
+                "using its least-squares solution of minimum norm, as KernelRidge does.",
+                linalg.LinAlgWarning, stacklevel=3,
+            )
+        eigenvalues, vectors = self._eigen(vectors=not self._is_diagonal)
+        shifted = eigenvalues + shift
+        inverse = np.zeros_like(shifted)
+        kept = np.abs(shifted) > self.n * np.finfo(float).eps * np.max(np.abs(shifted))
+        inverse[kept] = 1.0 / shifted[kept]
+        shape = (-1,) + (1,) * (rhs.ndim - 1)
+        if vectors is None:
+            return inverse.reshape(shape) * rhs
+        columns = rhs.reshape(self.n, -1)
+        return (vectors @ (inverse[:, None] * (vectors.T @ columns))).reshape(rhs.shape)
 
     @classmethod
     def from_eigh(cls, eigenvalues, eigenvectors):
@@ -340,11 +458,13 @@ class TridiagonalForm:
     def solve(self, shift, rhs):
         """``(T + shift I)^-1 @ rhs`` for ``rhs`` of shape (n, ...).
 
-        A singular ``T + shift I`` (only possible for an indefinite matrix)
-        gives infinite or NaN entries, as a division by a zero eigenvalue
-        would.
+        A numerically singular ``T + shift I`` (see :meth:`is_singular`)
+        gives the least-squares solution of minimum norm, as
+        :class:`KernelRidgeFactorization` does for the same system.
         """
         rhs = np.asarray(rhs, dtype=float)
+        if self.is_singular(shift):
+            return self._pseudo_solve(shift, rhs)
         shifted = self.diagonal + shift
         if self._is_diagonal:
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -377,6 +497,8 @@ class TridiagonalForm:
         solution : ndarray of the shape of ``rhs``
         """
         shifts = np.asarray(shifts, dtype=float)
+        if any(self.is_singular(shift) for shift in shifts):
+            return self._solve_one_by_one(shifts, rhs)
         if self._is_diagonal:
             shifted = self.diagonal[:, None] + shifts[None, :]
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -423,6 +545,10 @@ class TridiagonalForm:
         Returns
         -------
         inverse : HeldOutInverse
+            Its ``failed`` entries mark the shifts for which the downdate does
+            not exist: ``T + shift I`` or ``P_TT`` numerically singular (the
+            system without the samples ``rows`` is then singular itself, or
+            the whole system is).
         """
         block = self.basis[rows]
         shifts = np.asarray(shifts, dtype=float).reshape(-1)
@@ -432,6 +558,9 @@ class TridiagonalForm:
             return inverse
         factors = {}
         for index, shift in enumerate(shifts):
+            if self.is_singular(shift):
+                inverse.set_failed(index)
+                continue
             factor = self._ldl(shift)
             if factor is None:
                 inverse.set_general(index, self._held_out_lu_inverse(block, shift))
@@ -456,9 +585,15 @@ class TridiagonalForm:
         return inverse
 
     def _held_out_lu_inverse(self, block, shift):
-        """``P_TT^-1`` through an LU factorisation, for indefinite systems."""
+        """``P_TT^-1`` through an LU factorisation, for indefinite systems; None
+        when ``P_TT`` is numerically singular."""
         matrix = block @ self.solve(shift, block.T)
-        return linalg.inv(matrix, overwrite_a=True, check_finite=False)
+        norm = float(np.max(np.sum(np.abs(matrix), axis=0)))
+        lu, piv, info = lapack.dgetrf(matrix, overwrite_a=True)
+        if info != 0 or not _regular(lapack.dgecon(lu, norm)):
+            return None
+        inverse, info = lapack.dgetri(lu, piv, overwrite_lu=True)
+        return inverse if info == 0 else None
 
     def _ldl(self, shift):
         """``(d, l)`` of ``T + shift I = L diag(d) L^T``, or None when that is
@@ -502,15 +637,31 @@ class HeldOutInverse:
     ----------
     factors : ndarray of shape (n_shifts, m, m)
     symmetric : ndarray of bool of shape (n_shifts,)
+
+    Attributes
+    ----------
+    failed : ndarray of bool of shape (n_shifts,)
+        Shifts whose ``P_TT`` is numerically singular; their factors are NaN.
     """
 
     def __init__(self, factors, symmetric):
         self.factors = factors
         self.symmetric = symmetric
+        self.failed = np.zeros(symmetric.shape, dtype=bool)
 
     def set_general(self, index, matrix):
+        """Store ``P_TT^-1`` itself; None marks the shift as failed."""
+        if matrix is None:
+            self.set_failed(index)
+            return
         self.factors[index] = matrix
         self.symmetric[index] = False
+
+    def set_failed(self, index):
+        """Mark a shift whose ``P_TT`` cannot be inverted: its results are NaN."""
+        self.factors[index] = np.nan
+        self.symmetric[index] = False
+        self.failed[index] = True
 
     def apply(self, rhs):
         """``P_TT^-1 @ rhs[:, l]`` for every shift ``l``; ``rhs`` of shape

@@ -237,6 +237,10 @@ def downdated_optimal_schedules(form, scaled_targets, splits, reg_lambdas, n_ste
         on the same folds. When the pooled denominator vanishes (the
         held-out error is flat in ``alpha``) the weight is that of
         :func:`~selfdistill_sklearn.closed_forms.optimal_alpha_from_terms`.
+        NaN for a penalty whose downdate does not exist (a numerically
+        singular system on all samples or on a fold's training part, see
+        :meth:`~selfdistill_sklearn.solvers.TridiagonalForm.held_out_inverse`):
+        its folds must be factored on their own.
     """
     n = form.n
     lambdas = np.asarray(reg_lambdas, dtype=float).reshape(-1)
@@ -282,6 +286,8 @@ def downdated_optimal_schedules(form, scaled_targets, splits, reg_lambdas, n_ste
             first_residual = penalties * fold.first
             zero_residual = fold.residual + first_residual - penalties * fold.direction
             fold.residual = alpha * first_residual + (1.0 - alpha) * zero_residual
+    for fold in folds:
+        schedules[fold.inverse.failed] = np.nan
     return schedules
 
 

@@ -322,7 +322,7 @@ def test_small_problems_run_in_this_process_with_one_blas_thread(monkeypatch, n_
     ({"alphas": ["best"]}, ValueError, "optimal"),
     ({"alphas": [[0.5, 0.5]]}, ValueError, "one-dimensional"),
     ({"alphas": [True]}, TypeError, "alphas"),
-    ({"max_steps": 0}, ValueError, "n_steps"),
+    ({"max_steps": 0}, ValueError, "max_steps"),
     ({"max_steps": math.inf}, ValueError, "finite"),
     ({"scoring": "accuracy"}, ValueError, "scoring"),
 ])

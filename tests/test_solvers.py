@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy import linalg
 from sklearn.metrics.pairwise import pairwise_kernels
 
 from selfdistill_sklearn.closed_forms import intercept_solver
@@ -98,18 +99,20 @@ def test_held_out_inverse_uses_the_cholesky_path_when_positive_definite():
     np.testing.assert_array_equal(np.tril(inverse.factors[0], -1), 0.0)
 
 
-def test_a_singular_shift_gives_nan_and_leaves_the_other_shifts_exact():
-    """T + shift I is singular only for an indefinite matrix; the shift's
-    solutions are NaN, as a division by a zero eigenvalue, and the others are
-    unaffected."""
+def test_a_singular_shift_gives_least_squares_and_leaves_the_other_shifts_exact():
+    """T + shift I is singular only for an indefinite matrix (or a tiny shift);
+    the shift's solutions are the minimum-norm least-squares ones, as
+    KernelRidge's fallback gives, and the others are unaffected."""
     # Rows 1 and 2 of T are equal: T itself (shift 0) is exactly singular.
     form = TridiagonalForm(np.eye(3), np.array([1.0, 1.0, 1.0]), np.array([1.0, 0.0]))
     T = _dense(form)
     rhs = np.arange(6.0).reshape(3, 2, 1)
-    solution = form.solve_shifted(np.array([0.0, 0.5]), rhs)
-    assert np.all(np.isnan(solution[:, 0]))
+    with pytest.warns(linalg.LinAlgWarning, match="numerically singular"):
+        solution = form.solve_shifted(np.array([0.0, 0.5]), rhs)
+    np.testing.assert_allclose(solution[:, 0], linalg.lstsq(T, rhs[:, 0])[0], atol=1e-12)
     np.testing.assert_allclose((T + 0.5 * np.eye(3)) @ solution[:, 1], rhs[:, 1], atol=1e-12)
-    assert np.all(np.isnan(form.solve(0.0, rhs[:, 0])))
+    np.testing.assert_allclose(form.solve(0.0, rhs[:, 0]), linalg.lstsq(T, rhs[:, 0])[0],
+                               atol=1e-12)
 
 
 def _features(seed, n):

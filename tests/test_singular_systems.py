@@ -1,0 +1,177 @@
+"""Singular systems, non-finite kernels and float32 input: never NaN, never
+silent garbage, the accuracy of KernelRidge or better."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from scipy import linalg
+from sklearn.kernel_ridge import KernelRidge
+from sklearn.model_selection import GridSearchCV, KFold
+
+from selfdistill_sklearn import SelfDistilledKernelRidge
+from selfdistill_sklearn.model_selection import SelfDistilledKernelRidgeCV
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(30, 4))
+Y = X[:, 0]
+Z = RNG.normal(size=(18, 3))
+YZ = Z[:, 0] + 0.1 * RNG.normal(size=18)
+REPEATED = np.repeat(X[:10], 3, axis=0)
+# Rank 3: K + I is singular for every subset of the samples.
+INDEFINITE = Z @ Z.T - np.eye(18)
+SWAPS = np.array([[0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]], dtype=float)
+
+
+def _quiet_kernel_ridge(**params):
+    """KernelRidge fits that may take its least-squares fallback silently."""
+    class Quiet(KernelRidge):
+        def fit(self, *args, **kwargs):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return super().fit(*args, **kwargs)
+    return Quiet(**params)
+
+
+SINGULAR_CASES = {
+    # a tiny penalty on a rank-4 linear kernel of repeated rows
+    "repeated rows": (REPEATED, Y, {"kernel": "linear"}, 1e-300, None),
+    # K + lambda I singular for an indefinite precomputed kernel
+    "swaps": (SWAPS, np.array([1.0, 0.5, -0.5, 0.0]), {"kernel": "precomputed"}, 1.0, None),
+    "rank three minus identity": (INDEFINITE, YZ, {"kernel": "precomputed"}, 1.0, None),
+    "weighted": (REPEATED, Y, {"kernel": "linear"}, 1e-300, RNG.uniform(0.5, 2.0, size=30)),
+}
+
+
+@pytest.mark.parametrize("case", SINGULAR_CASES)
+def test_a_singular_system_gives_kernel_ridges_least_squares_solution(case):
+    data, y, params, reg_lambda, weights = SINGULAR_CASES[case]
+    with pytest.warns(linalg.LinAlgWarning, match="numerically singular"):
+        ours = SelfDistilledKernelRidge(n_steps=1, reg_lambda=reg_lambda, **params).fit(
+            data, y, sample_weight=weights)
+    reference = _quiet_kernel_ridge(alpha=reg_lambda, **params).fit(
+        data, y, sample_weight=weights)
+    prediction = ours.predict(data)
+    assert np.all(np.isfinite(prediction))
+    assert_allclose(prediction, reference.predict(data), atol=1e-10)
+
+
+def test_the_singular_examples_give_the_least_squares_values():
+    with pytest.warns(linalg.LinAlgWarning):
+        swaps = SelfDistilledKernelRidge(n_steps=1, kernel="precomputed").fit(
+            SWAPS, [2.0, 2.0, -1.0, -1.0])
+    # K + I has the blocks [[1, 1], [1, 1]], whose pseudo-inverse is a quarter of
+    # themselves: c = K c = (y_i + y_j) / 4 on each pair, KernelRidge's values.
+    assert_allclose(swaps.predict(SWAPS), [1.0, 1.0, -0.5, -0.5], atol=1e-12)
+    with pytest.warns(linalg.LinAlgWarning):
+        repeated = SelfDistilledKernelRidge(n_steps=3, reg_lambda=1e-300).fit(REPEATED, Y)
+    # With lambda -> 0 every step is the least-squares linear fit, a projection.
+    projection = REPEATED @ np.linalg.lstsq(REPEATED, Y, rcond=None)[0]
+    for prediction in repeated.staged_predict(REPEATED):
+        assert_allclose(prediction, projection, atol=1e-9)
+
+
+@pytest.mark.parametrize("case", ["repeated rows", "rank three minus identity", "weighted"])
+@pytest.mark.parametrize("alpha", [0.0, 0.3])
+def test_every_step_of_a_singular_system_equals_refits(case, alpha):
+    data, y, params, reg_lambda, weights = SINGULAR_CASES[case]
+    with pytest.warns(linalg.LinAlgWarning):
+        ours = SelfDistilledKernelRidge(alpha=alpha, n_steps=4, reg_lambda=reg_lambda,
+                                        **params).fit(data, y, sample_weight=weights)
+    targets = y
+    for prediction in ours.staged_predict(data):
+        refit = _quiet_kernel_ridge(alpha=reg_lambda, **params).fit(
+            data, targets, sample_weight=weights)
+        expected = refit.predict(data)
+        assert_allclose(prediction, expected, atol=1e-9)
+        targets = alpha * y + (1 - alpha) * expected
+
+
+def test_the_limit_on_a_singular_system_is_kernel_ridge_with_its_penalty():
+    # lambda / alpha = 1 makes INDEFINITE + I singular.
+    with pytest.warns(linalg.LinAlgWarning):
+        ours = SelfDistilledKernelRidge(alpha=0.5, n_steps=math.inf, reg_lambda=0.5,
+                                        kernel="precomputed").fit(INDEFINITE, YZ)
+    reference = _quiet_kernel_ridge(alpha=1.0, kernel="precomputed").fit(INDEFINITE, YZ)
+    assert_allclose(ours.predict(INDEFINITE), reference.predict(INDEFINITE), atol=1e-10)
+
+
+@pytest.mark.parametrize("data, reg_lambdas", [
+    (INDEFINITE, [1.0, 2.5]),
+    (np.repeat(Z[:6], 3, axis=0) @ np.repeat(Z[:6], 3, axis=0).T, [1e-300, 0.1]),
+], ids=["indefinite", "tiny penalty"])
+def test_singular_shifts_of_the_search_equal_grid_search(data, reg_lambdas):
+    with pytest.warns(linalg.LinAlgWarning):
+        search = SelfDistilledKernelRidgeCV(
+            reg_lambdas=reg_lambdas, alphas=[0.5, "optimal"], max_steps=3,
+            kernel="precomputed", cv=KFold(3), alpha_cv=2).fit(data, YZ)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        reference = GridSearchCV(SelfDistilledKernelRidge(kernel="precomputed", cv=2),
+                                 search.param_grid_, cv=KFold(3),
+                                 scoring="neg_mean_squared_error").fit(data, YZ)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.all(np.isfinite(scores))
+    assert_allclose(scores, reference.cv_results_["mean_test_score"], rtol=1e-10)
+    assert np.all(np.isfinite(search.optimal_alphas_))
+
+
+def _nan_kernel(a, b):
+    return np.nan
+
+
+NON_FINITE = [
+    ({"kernel": _nan_kernel}, "_nan_kernel"),
+    ({"kernel": "poly", "gamma": 1e200}, "'poly'"),
+    ({"kernel": "rbf", "gamma": 1e300, "coef0": 0}, None),  # underflows to 0: finite
+]
+
+
+@pytest.mark.parametrize("params, name", NON_FINITE)
+@pytest.mark.parametrize("estimator", [
+    lambda **p: SelfDistilledKernelRidge(n_steps=2, **p),
+    lambda **p: SelfDistilledKernelRidge(alpha="optimal", n_steps=2, cv=3, **p),
+    lambda **p: SelfDistilledKernelRidgeCV(reg_lambdas=[1.0], alphas=[0.5], max_steps=2,
+                                           cv=3, **p),
+], ids=["fixed", "optimal", "search"])
+def test_a_non_finite_kernel_is_refused_with_its_name(estimator, params, name):
+    if name is None:
+        assert np.all(np.isfinite(estimator(**params).fit(X, Y).predict(X)))
+        return
+    with pytest.raises(ValueError, match=f"kernel {name} gave non-finite values"):
+        estimator(**params).fit(X, Y)
+
+
+@pytest.mark.parametrize("method", ["predict", "staged_predict"])
+def test_a_kernel_that_overflows_at_prediction_is_refused(method):
+    model = SelfDistilledKernelRidge(kernel="poly", gamma=1.0, degree=3).fit(X, Y)
+    far = X * 1e120
+    with pytest.raises(ValueError, match="kernel 'poly' gave non-finite values"):
+        result = getattr(model, method)(far)
+        list(result) if method == "staged_predict" else result
+
+
+def test_float32_input_is_factored_in_float64():
+    X32 = np.random.default_rng(1).normal(size=(300, 6)).astype(np.float32)
+    y = np.sin(X32[:, 0]).astype(np.float32)
+    X64 = X32.astype(np.float64)
+    params = {"kernel": "rbf", "gamma": 0.2}
+    ours = SelfDistilledKernelRidge(n_steps=3, alpha=0.3, reg_lambda=1e-6, **params).fit(X32, y)
+    reference = SelfDistilledKernelRidge(n_steps=3, alpha=0.3, reg_lambda=1e-6,
+                                         **params).fit(X64, y.astype(np.float64))
+    for got, expected in zip(ours.staged_predict(X32), reference.staged_predict(X64),
+                             strict=True):
+        assert got.dtype == np.float64
+        assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
+    # KernelRidge (float32 kernel) is far from the float64 result; we are not.
+    theirs = KernelRidge(alpha=1e-6, **params).fit(X32, y).predict(X32)
+    truth = KernelRidge(alpha=1e-6, **params).fit(X64, y.astype(np.float64)).predict(X64)
+    ours_error = np.max(np.abs(next(ours.staged_predict(X32)) - truth))
+    assert ours_error < 1e-8 < np.max(np.abs(theirs - truth))
+    search = SelfDistilledKernelRidgeCV(reg_lambdas=[1e-6, 1e-2], alphas=[0.3], max_steps=2,
+                                        cv=3, **params)
+    scores32 = search.fit(X32, y).cv_results_["mean_test_score"]
+    scores64 = search.fit(X64, y.astype(np.float64)).cv_results_["mean_test_score"]
+    assert_allclose(scores32, scores64, rtol=1e-9)
