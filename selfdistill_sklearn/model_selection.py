@@ -373,6 +373,7 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         max_steps = check_n_steps(self.max_steps, allow_infinite=False, name="max_steps")
         check_bool(self.include_limit, "include_limit")
         check_bool(self.clip_alpha, "clip_alpha")
+        check_bool(self.fit_intercept, "fit_intercept")
         if not isinstance(self.scoring, (str, type(None))):
             several = isinstance(self.scoring, (list, tuple, set, dict))
             raise (ValueError if several else TypeError)(

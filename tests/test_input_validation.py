@@ -9,8 +9,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from scipy import sparse
+from sklearn.base import clone
 from sklearn.kernel_ridge import KernelRidge
 from sklearn.metrics.pairwise import pairwise_kernels
 from sklearn.model_selection import GridSearchCV
@@ -76,6 +77,9 @@ def test_kernel_parameters_kernel_ridge_accepts_are_accepted(make):
 BAD_TYPES = [
     ({"clip_alpha": "False", "alpha": "optimal"}, TypeError, "clip_alpha must be True or False"),
     ({"clip_alpha": 1}, TypeError, "clip_alpha must be True or False"),
+    ({"fit_intercept": "False"}, TypeError, "fit_intercept must be True or False"),
+    ({"fit_intercept": 0}, TypeError, "fit_intercept must be True or False"),
+    ({"fit_intercept": None}, TypeError, "fit_intercept must be True or False"),
     ({"alpha": 0.5 + 0j}, TypeError, "alpha must be a float"),
     ({"alpha": np.complex128(0.5)}, TypeError, "alpha must be a float"),
     ({"alpha": np.array([0.5 + 0.5j]), "n_steps": 2}, TypeError, "alpha must be a float"),
@@ -99,6 +103,8 @@ def test_booleans_must_be_booleans_and_complex_is_a_type_error(params, error, me
 @pytest.mark.parametrize("params, error, message", [
     ({"clip_alpha": "False"}, TypeError, "clip_alpha must be True or False"),
     ({"include_limit": "no"}, TypeError, "include_limit must be True or False"),
+    ({"fit_intercept": "False"}, TypeError, "fit_intercept must be True or False"),
+    ({"fit_intercept": 1}, TypeError, "fit_intercept must be True or False"),
     ({"alphas": [0.5 + 0j]}, TypeError, "alphas"),
     ({"reg_lambdas": [1 + 0j]}, TypeError, "reg_lambdas"),
     ({"verbose": "1"}, TypeError, "verbose must be an int"),
@@ -109,9 +115,26 @@ def test_the_search_checks_types_too(params, error, message):
         _search(**params).fit(X, Y)
 
 
+def _kernel_never_called(a, b):
+    raise AssertionError("the kernel was computed before the parameters were checked")
+
+
+@pytest.mark.parametrize("make", ESTIMATORS.values(), ids=ESTIMATORS.keys())
+@pytest.mark.parametrize("value", ["False", "True", 0, 1.0, None])
+def test_fit_intercept_is_checked_before_any_work(make, value):
+    # Not at the refit of the best candidate after a whole search: before the
+    # first kernel value is computed.
+    with pytest.raises(TypeError, match="fit_intercept must be True or False, got"):
+        make(fit_intercept=value, kernel=_kernel_never_called).fit(X, Y)
+
+
 def test_numpy_booleans_are_booleans():
     model = SelfDistilledKernelRidge(alpha="optimal", clip_alpha=np.True_, cv=3).fit(X, Y)
     assert 0.0 <= model.alphas_[0] <= 1.0
+    for estimator in [SelfDistilledKernelRidge(), _search()]:
+        plain = clone(estimator).set_params(fit_intercept=False).fit(X, Y + 5.0).predict(X)
+        numpy = clone(estimator).set_params(fit_intercept=np.False_).fit(X, Y + 5.0).predict(X)
+        assert_array_equal(numpy, plain)
 
 
 @pytest.mark.parametrize("params, error, message, wrong", [
@@ -224,7 +247,8 @@ def test_a_non_symmetric_precomputed_kernel_is_refused(fit):
 
 def test_a_kernel_symmetric_within_rounding_is_accepted():
     noise = 1e-12 * RNG.normal(size=K.shape)
-    ours = SelfDistilledKernelRidge(n_steps=1, kernel="precomputed").fit(K + noise, Y)
+    ours = SelfDistilledKernelRidge(n_steps=1, kernel="precomputed",
+                                    fit_intercept=False).fit(K + noise, Y)
     reference = KernelRidge(kernel="precomputed").fit(K, Y)
     assert_allclose(ours.predict(K), reference.predict(K), rtol=1e-8)
     K32 = K.astype(np.float32)
