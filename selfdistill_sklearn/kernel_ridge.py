@@ -11,7 +11,6 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .closed_forms import (
     SelfDistillationChain,
-    intercept_solver,
     limit_reg_lambda,
     limit_shrinkage_diagonal,
     optimal_alpha_from_terms,
@@ -283,8 +282,9 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
                 kernel_val = self._get_kernel(X_val, X)
                 if self.fit_intercept:
                     kernel_val = _with_ones(kernel_val)
-            solve = _solver(lambda: self._get_kernel(X), reg_lambda, sample_weight,
-                            self.kernel != "precomputed", X.shape[0], self.fit_intercept)
+            solve = factorize(lambda: self._get_kernel(X), reg_lambda, sample_weight,
+                              owns_kernel=self.kernel != "precomputed",
+                              fit_intercept=self.fit_intercept)
             staged, self.alphas_ = _distill(solve, y_float, n_steps, alpha, kernel_val,
                                             y_val, None, self.clip_alpha)
             self.staged_dual_coef_, self.staged_intercept_ = _split_intercept(
@@ -347,9 +347,9 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
             intercept = (np.average(y, axis=0, weights=sample_weight) if self.fit_intercept
                          else np.zeros(y.shape[1:]))
             return np.zeros_like(y), _scalar_if_0d(intercept)
-        solve = _solver(lambda: self._get_kernel(X), limit_reg_lambda(reg_lambda, alpha),
-                        sample_weight, self.kernel != "precomputed", X.shape[0],
-                        self.fit_intercept)
+        solve = factorize(lambda: self._get_kernel(X), limit_reg_lambda(reg_lambda, alpha),
+                          sample_weight, owns_kernel=self.kernel != "precomputed",
+                          fit_intercept=self.fit_intercept)
         dual_coef, intercept = _split_intercept(solve(y)[0], X.shape[0], self.fit_intercept)
         return dual_coef, _scalar_if_0d(intercept)
 
@@ -370,10 +370,10 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
         K = self._get_kernel(X)
         folds = []
         for train, test in check_splits(cv.split(X, y, groups), n_samples, "cv"):
-            solve = _solver(
+            solve = factorize(
                 lambda train=train: K[np.ix_(train, train)], reg_lambda,
-                None if sample_weight is None else sample_weight[train], True, len(train),
-                self.fit_intercept,
+                None if sample_weight is None else sample_weight[train],
+                fit_intercept=self.fit_intercept,
             )
             kernel_test = K[np.ix_(test, train)]
             if self.fit_intercept:
@@ -520,15 +520,9 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
                      ratios=shrinkage_ratios(diagonals), limit=limit, alphas=alphas)
 
 
-def _solver(make_kernel, reg_lambda, sample_weight, owns_kernel, n_samples, fit_intercept):
-    """The ``solve(u) -> (coef, fitted)`` of one factorisation, with the
-    intercept in the last row of ``coef`` when ``fit_intercept``."""
-    solve = factorize(make_kernel, reg_lambda, sample_weight, owns_kernel=owns_kernel)
-    return intercept_solver(solve, n_samples) if fit_intercept else solve
-
-
 def _split_intercept(coef, n_samples, fit_intercept, stacked=False):
-    """Dual coefficients and intercepts of coefficients from :func:`_solver`;
+    """Dual coefficients and intercepts of coefficients from
+    :class:`~selfdistill_sklearn.solvers.KernelRidgeFactorization`;
     ``stacked`` when the first axis holds the steps. The intercept is 0
     without ``fit_intercept``."""
     steps = (slice(None),) if stacked else ()

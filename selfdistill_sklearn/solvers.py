@@ -14,6 +14,8 @@ import numpy as np
 from scipy import linalg
 from scipy.linalg import blas, lapack
 
+from .closed_forms import intercept_solver
+
 __all__ = [
     "HeldOutInverse",
     "KernelRidgeFactorization",
@@ -80,10 +82,12 @@ class KernelRidgeFactorization:
     """
 
     def __init__(self, kernel_matrix, reg_lambda, sample_weight=None,
-                 overwrite_kernel=False):
-        n = kernel_matrix.shape[0]
+                 overwrite_kernel=False, fit_intercept=False):
+        n = self._n = kernel_matrix.shape[0]
         self.reg_lambda = float(reg_lambda)
+        self.fit_intercept = bool(fit_intercept)
         self._sqrt_w = _sqrt_weights(sample_weight, n)
+        self._with_intercept = None
         system = _scale_in_place(
             kernel_matrix if overwrite_kernel else np.array(kernel_matrix, dtype=float),
             self._sqrt_w)
@@ -96,20 +100,35 @@ class KernelRidgeFactorization:
             self._factor = linalg.cho_factor(system.T, lower=False, overwrite_a=True,
                                              check_finite=False)
             self.method = "cholesky"
-            if _regular(lapack.dpocon(self._factor[0], norm)):
+            if _regular(lapack.dpocon(self._factor[0], norm)) and self._border():
                 return
         except linalg.LinAlgError:
             pass
         if backup is None:
             raise linalg.LinAlgError(
-                "The kernel ridge system is not numerically positive definite; factor a copy.")
+                "The kernel ridge system is not numerically positive definite, or its "
+                "bordered system is singular; factor a copy.")
         lu, piv, info = lapack.dgetrf(backup, overwrite_a=False)
         if info == 0 and _regular(lapack.dgecon(lu, norm)):
             self._factor, self.method = (lu, piv), "lu"
-            return
-        del lu, piv
-        self._factor = _pseudo_inverse_factor(backup)
+            if self._border():
+                return
         self.method = "lstsq"
+        if self.fit_intercept:
+            self._factor = _centred_pseudo_inverse_factor(backup, self._sqrt_w)
+            if not self._factor[-1]:
+                return
+            warnings.warn(
+                f"The kernel ridge system with an intercept, S K S + lambda I with "
+                f"lambda={self.reg_lambda!r} bordered by sqrt(w), is numerically singular: "
+                "using the least-squares solution of minimum norm of the centred system "
+                "(the model's unpenalised intercept fitted exactly), as KernelRidge does "
+                "without intercept. A larger reg_lambda (or, for an indefinite kernel, "
+                "another one) avoids this.",
+                linalg.LinAlgWarning, stacklevel=3,
+            )
+            return
+        self._factor = _pseudo_inverse_factor(backup)
         warnings.warn(
             f"The kernel ridge system S K S + lambda I with lambda={self.reg_lambda!r} is "
             "numerically singular: using its least-squares solution of minimum norm, as "
@@ -117,6 +136,19 @@ class KernelRidgeFactorization:
             "one) avoids this.",
             linalg.LinAlgWarning, stacklevel=3,
         )
+
+    def _border(self):
+        """With an intercept, the bordered solver of
+        :func:`~selfdistill_sklearn.closed_forms.intercept_solver` on the
+        regular factorisation; False when its bordered system is numerically
+        singular (``1^T R 1`` vanishes, which an indefinite kernel can do)."""
+        if not self.fit_intercept:
+            return True
+        try:
+            self._with_intercept = intercept_solver(self._solve_without_intercept, self._n)
+        except np.linalg.LinAlgError:
+            return False
+        return True
 
     def _solve_system(self, rhs):
         """``(M^+ rhs, P rhs)`` with ``P`` the projection onto the range of ``M``
@@ -151,6 +183,13 @@ class KernelRidgeFactorization:
             zero-weight samples are set to 0: they never influence a fit,
             since their targets are multiplied by a zero weight.
         """
+        if not self.fit_intercept:
+            return self._solve_without_intercept(targets)
+        if self.method != "lstsq":
+            return self._with_intercept(targets)
+        return self._centred_solve(targets)
+
+    def _solve_without_intercept(self, targets):
         u = np.asarray(targets, dtype=float)
         if self._sqrt_w is None:
             dual_coef, projected = self._solve_system(u)
@@ -160,6 +199,29 @@ class KernelRidgeFactorization:
         with np.errstate(divide="ignore", invalid="ignore"):
             fitted = np.where(s > 0, (projected - self.reg_lambda * scaled) / s, 0.0)
         return s * scaled, fitted
+
+
+    def _centred_solve(self, targets):
+        """The intercept model on a singular system: the least-squares solution
+        of minimum norm of the system on the complement of ``s = sqrt(w)``,
+        ``S c`` orthogonal to ``s``, and the intercept that is optimal for it,
+        the weighted mean of the residual ``u - K c``."""
+        system, vectors, inverse, _ = self._factor
+        u = np.asarray(targets, dtype=float)
+        n = system.shape[0]
+        s = np.ones(n) if self._sqrt_w is None else self._sqrt_w
+        column = s if u.ndim == 1 else s[:, None]
+        scaled = column * u
+        coordinates = vectors.T @ scaled
+        solution = vectors @ (inverse.reshape((-1,) + (1,) * (u.ndim - 1)) * coordinates)
+        product = system @ solution
+        # s^T solution = 0, so s^T M solution = s^T S K S solution: the
+        # intercept zeroes the weighted sum of the training residuals.
+        intercept = s @ (scaled - product) / float(s @ s)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fitted = np.where(column > 0,
+                              (product - self.reg_lambda * solution) / column, 0.0) + intercept
+        return np.concatenate([column * solution, np.asarray(intercept)[None]]), fitted
 
 
 def _one_norm(matrix):
@@ -190,7 +252,24 @@ def _pseudo_inverse_factor(system):
     return vectors, inverse
 
 
-def factorize(make_kernel, reg_lambda, sample_weight=None, owns_kernel=True):
+def _centred_pseudo_inverse_factor(system, sqrt_w):
+    """``(M, E, 1 / m, singular)`` for the pseudo-inverse of ``M = S K S +
+    lambda I`` on the complement of ``s = sqrt(w)``: ``E^T M E = diag(m)``
+    with ``E`` (n, n - 1) an orthonormal basis of that complement, ``1 / m``
+    zero where ``|m| <= n eps max |m|``, ``singular`` whether any was."""
+    n = system.shape[0]
+    v, beta = _constant_complement(sqrt_w, n)
+    reflected = _reflect(np.array(system, dtype=float), v, beta)
+    eigenvalues, inner = linalg.eigh(reflected[1:, 1:], check_finite=False)
+    cutoff = n * np.finfo(float).eps * np.max(np.abs(eigenvalues), initial=0.0)
+    kept = np.abs(eigenvalues) > cutoff
+    inverse = np.zeros_like(eigenvalues)
+    inverse[kept] = 1.0 / eigenvalues[kept]
+    return system, _complement_vectors(inner, v, beta), inverse, not np.all(kept)
+
+
+def factorize(make_kernel, reg_lambda, sample_weight=None, owns_kernel=True,
+              fit_intercept=False):
     """Factor the kernel ridge system with the least memory that works.
 
     Parameters
@@ -212,11 +291,12 @@ def factorize(make_kernel, reg_lambda, sample_weight=None, owns_kernel=True):
     if owns_kernel:
         try:
             return KernelRidgeFactorization(make_kernel(), reg_lambda, sample_weight,
-                                            overwrite_kernel=True)
+                                            overwrite_kernel=True,
+                                            fit_intercept=fit_intercept)
         except linalg.LinAlgError:
             pass
     return KernelRidgeFactorization(make_kernel(), reg_lambda, sample_weight,
-                                    overwrite_kernel=False)
+                                    overwrite_kernel=False, fit_intercept=fit_intercept)
 
 
 def weighted_kernel_eigh(kernel_matrix, sample_weight=None):
@@ -345,15 +425,28 @@ def weighted_centred_kernel_eigh(kernel_matrix, sample_weight=None):
     sqrt_w = _sqrt_weights(sample_weight, n)
     matrix = _scale_in_place(np.array(kernel_matrix, dtype=float), sqrt_w)
     v, beta = _constant_complement(sqrt_w, n)
-    # H M H for the reflector H, in O(n^2): a symmetric rank-two update.
+    eigenvalues, inner = weighted_kernel_eigh(_reflect(matrix, v, beta)[1:, 1:])
+    return eigenvalues, _complement_vectors(inner, v, beta)
+
+
+def _reflect(matrix, v, beta):
+    """``H M H`` in the memory of ``M`` for the reflector ``H = I - beta v
+    v^T``, in ``O(n^2)``: a symmetric rank-two update."""
     mv = matrix @ v
     correction = mv - 0.5 * beta * float(v @ mv) * v
     matrix -= beta * (np.outer(v, correction) + np.outer(correction, v))
-    eigenvalues, inner = weighted_kernel_eigh(matrix[1:, 1:])
-    eigenvectors = np.zeros((n, n - 1))
-    eigenvectors[1:] = inner
-    eigenvectors -= beta * np.outer(v, v[1:] @ inner)
-    return eigenvalues, eigenvectors
+    return matrix
+
+
+def _complement_vectors(inner, v, beta):
+    """``H [0; inner]``: coordinates on the last ``n - 1`` columns of the
+    reflector of :func:`_constant_complement` as vectors of all ``n``
+    samples, orthogonal to ``s``."""
+    n = v.size
+    vectors = np.zeros((n, inner.shape[1]))
+    vectors[1:] = inner
+    vectors -= beta * np.outer(v, v[1:] @ inner)
+    return vectors
 
 
 class TridiagonalForm:

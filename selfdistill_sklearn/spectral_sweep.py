@@ -315,16 +315,24 @@ class _DowndatedFold:
             direction = np.array(intercept_direction, dtype=float)
             removed_direction = direction[self.removed]
             direction[self.removed] = 0.0
+            if not np.any(direction > 0):
+                raise ValueError("A fold with an intercept needs a training sample with a "
+                                 "positive weight.")
             # Q^T s_I, zero on the removed samples.
             projected = form.basis.T @ direction
             ones, ones_removed = self._solve(np.broadcast_to(
                 projected[:, None, None], (form.n, lambdas.size, 1)))
-            # s_I^T M_II^-1 s_I for every penalty: positive for lambda > 0
-            # unless every training weight is zero.
+            # s_I^T M_II^-1 s_I for every penalty. It vanishes (or is NaN,
+            # where the downdate failed) when the fold's bordered system is
+            # singular, as it can be for a singular or indefinite system: the
+            # downdate does not exist there, and the fold must be factored on
+            # its own (with the least-squares fallback of the refitting estimator).
             denominator = projected @ ones[:, :, 0]
-            if not np.all(denominator > 0):
-                raise ValueError("A fold with an intercept needs a training sample with a "
-                                 "positive weight.")
+            size = np.linalg.norm(projected) * np.linalg.norm(ones[:, :, 0], axis=0)
+            singular = ~(np.abs(denominator) > form.n * np.finfo(float).eps * size)
+            for index in np.flatnonzero(singular):
+                self.inverse.set_failed(index)
+            denominator = np.where(singular, np.nan, denominator)
             self.intercept = (projected, ones, ones_removed, removed_direction, denominator)
 
     def solve(self, projected):
@@ -338,7 +346,8 @@ class _DowndatedFold:
             return solution, removed
         direction, ones, ones_removed, removed_direction, denominator = self.intercept
         # beta = s_I^T g / s_I^T g_1 for every penalty and output, (n_lambdas, k).
-        beta = np.einsum("n,nlk->lk", direction, solution) / denominator[:, None]
+        with np.errstate(invalid="ignore"):
+            beta = np.einsum("n,nlk->lk", direction, solution) / denominator[:, None]
         solution = solution - ones * beta[None]
         removed = removed + (removed_direction[:, None, None] - ones_removed) * beta[None]
         return solution, removed

@@ -9,6 +9,8 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy import linalg
 from sklearn.kernel_ridge import KernelRidge
+from sklearn.linear_model import Ridge
+from sklearn.metrics.pairwise import rbf_kernel
 from sklearn.model_selection import GridSearchCV, KFold
 
 from selfdistill_sklearn import SelfDistilledKernelRidge
@@ -45,12 +47,34 @@ SINGULAR_CASES = {
 }
 
 
+def _kernel_matrix(data, params):
+    return data if params["kernel"] == "precomputed" else data @ data.T
+
+
+def _bordered_least_squares(data, y, params, reg_lambda, weights):
+    """Training predictions ``K c + b`` of the intercept model from the minimum
+    norm least-squares solution of the bordered system ``[[S K S + lambda I,
+    s], [s^T, 0]] [S^-1 c; b] = [S y; 0]``, ``s = sqrt(w)``, by brute force.
+    For the systems here (``S K S + lambda I`` positive semi-definite) it is
+    also the least-squares solution of the centred system with the intercept
+    that is optimal for it."""
+    K = _kernel_matrix(data, params)
+    n = K.shape[0]
+    s = np.ones(n) if weights is None else np.sqrt(weights)
+    bordered = np.zeros((n + 1, n + 1))
+    bordered[:n, :n] = s[:, None] * K * s[None, :] + reg_lambda * np.eye(n)
+    bordered[:n, n] = bordered[n, :n] = s
+    rhs = np.append(s * y, 0.0)
+    solution = np.linalg.lstsq(bordered, rhs, rcond=n * np.finfo(float).eps)[0]
+    return K @ (s * solution[:n]) + solution[n]
+
+
 @pytest.mark.parametrize("case", SINGULAR_CASES)
 def test_a_singular_system_gives_kernel_ridges_least_squares_solution(case):
     data, y, params, reg_lambda, weights = SINGULAR_CASES[case]
     with pytest.warns(linalg.LinAlgWarning, match="numerically singular"):
-        ours = SelfDistilledKernelRidge(n_steps=1, reg_lambda=reg_lambda, **params).fit(
-            data, y, sample_weight=weights)
+        ours = SelfDistilledKernelRidge(n_steps=1, reg_lambda=reg_lambda, fit_intercept=False,
+                                        **params).fit(data, y, sample_weight=weights)
     reference = _quiet_kernel_ridge(alpha=reg_lambda, **params).fit(
         data, y, sample_weight=weights)
     prediction = ours.predict(data)
@@ -58,60 +82,120 @@ def test_a_singular_system_gives_kernel_ridges_least_squares_solution(case):
     assert_allclose(prediction, reference.predict(data), atol=1e-10)
 
 
+@pytest.mark.parametrize("case", SINGULAR_CASES)
+def test_a_singular_system_with_an_intercept_gives_its_least_squares_solution(case):
+    data, y, params, reg_lambda, weights = SINGULAR_CASES[case]
+    with pytest.warns(linalg.LinAlgWarning, match="numerically singular"):
+        ours = SelfDistilledKernelRidge(n_steps=1, reg_lambda=reg_lambda, **params).fit(
+            data, y, sample_weight=weights)
+    prediction = ours.predict(data)
+    assert np.all(np.isfinite(prediction))
+    expected = _bordered_least_squares(data, y, params, reg_lambda, weights)
+    assert_allclose(prediction, expected, atol=1e-9)
+    # The intercept is exactly optimal: the weighted training residual sums to 0.
+    assert abs(np.average(y - prediction, weights=weights)) < 1e-10
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_a_singular_linear_kernel_with_an_intercept_is_ridge(weighted):
+    # Noisy targets: the least-squares fit with an intercept does not
+    # interpolate, so a wrong intercept shows.
+    y = X[:, 0] + 0.3 * RNG.normal(size=30)
+    weights = RNG.uniform(0.5, 2.0, size=30) if weighted else None
+    with pytest.warns(linalg.LinAlgWarning, match="numerically singular"):
+        ours = SelfDistilledKernelRidge(n_steps=1, reg_lambda=1e-300).fit(
+            REPEATED, y, sample_weight=weights)
+    # X of the repeated rows has full column rank once centred: Ridge's system
+    # is regular, and its solution is the least-squares fit with an intercept.
+    ridge = Ridge(alpha=1e-300).fit(REPEATED, y, sample_weight=weights)
+    assert_allclose(ours.predict(X), ridge.predict(X), atol=1e-9)
+    assert_allclose(ours.intercept_, ridge.intercept_, atol=1e-9)
+
+
 def test_the_singular_examples_give_the_least_squares_values():
     with pytest.warns(linalg.LinAlgWarning):
-        swaps = SelfDistilledKernelRidge(n_steps=1, kernel="precomputed").fit(
-            SWAPS, [2.0, 2.0, -1.0, -1.0])
+        swaps = SelfDistilledKernelRidge(n_steps=1, kernel="precomputed",
+                                         fit_intercept=False).fit(SWAPS, [2.0, 2.0, -1.0, -1.0])
     # K + I has the blocks [[1, 1], [1, 1]], whose pseudo-inverse is a quarter of
     # themselves: c = K c = (y_i + y_j) / 4 on each pair, KernelRidge's values.
     assert_allclose(swaps.predict(SWAPS), [1.0, 1.0, -0.5, -0.5], atol=1e-12)
     with pytest.warns(linalg.LinAlgWarning):
-        repeated = SelfDistilledKernelRidge(n_steps=3, reg_lambda=1e-300).fit(REPEATED, Y)
-    # With lambda -> 0 every step is the least-squares linear fit, a projection.
-    projection = REPEATED @ np.linalg.lstsq(REPEATED, Y, rcond=None)[0]
-    for prediction in repeated.staged_predict(REPEATED):
-        assert_allclose(prediction, projection, atol=1e-9)
+        swaps = SelfDistilledKernelRidge(n_steps=1, kernel="precomputed").fit(
+            SWAPS, [2.0, 2.0, -1.0, -1.0])
+    # With an intercept the bordered system is consistent: (K + I) c = y - b 1
+    # needs equal targets on each pair (p = 2 - b, q = -1 - b) and 1^T c = 0
+    # needs p + q = 0, so b = 1/2, c = (3/4, 3/4, -3/4, -3/4) and K c + b
+    # = (5/4, 5/4, -1/4, -1/4).
+    assert_allclose(swaps.intercept_, 0.5, atol=1e-12)
+    assert_allclose(swaps.dual_coef_, [0.75, 0.75, -0.75, -0.75], atol=1e-12)
+    assert_allclose(swaps.predict(SWAPS), [1.25, 1.25, -0.25, -0.25], atol=1e-12)
+    y = Y + 0.3 * RNG.normal(size=30)
+    for fit_intercept in [False, True]:
+        with pytest.warns(linalg.LinAlgWarning):
+            repeated = SelfDistilledKernelRidge(n_steps=3, reg_lambda=1e-300,
+                                                fit_intercept=fit_intercept).fit(REPEATED, y)
+        # With lambda -> 0 every step is the least-squares linear fit (with an
+        # intercept: on the columns and the constant), a projection.
+        design = np.column_stack([REPEATED, np.ones(30)]) if fit_intercept else REPEATED
+        projection = design @ np.linalg.lstsq(design, y, rcond=None)[0]
+        for prediction in repeated.staged_predict(REPEATED):
+            assert_allclose(prediction, projection, atol=1e-9)
 
 
+def _refit(data, targets, params, reg_lambda, weights, fit_intercept):
+    """Training predictions of one fit, by a reference that shares no code with
+    the estimator: KernelRidge without intercept, the bordered least squares
+    with one."""
+    if fit_intercept:
+        return _bordered_least_squares(data, targets, params, reg_lambda, weights)
+    return _quiet_kernel_ridge(alpha=reg_lambda, **params).fit(
+        data, targets, sample_weight=weights).predict(data)
+
+
+@pytest.mark.parametrize("fit_intercept", [False, True])
 @pytest.mark.parametrize("case", ["repeated rows", "rank three minus identity", "weighted"])
 @pytest.mark.parametrize("alpha", [0.0, 0.3])
-def test_every_step_of_a_singular_system_equals_refits(case, alpha):
+def test_every_step_of_a_singular_system_equals_refits(case, alpha, fit_intercept):
     data, y, params, reg_lambda, weights = SINGULAR_CASES[case]
+    y = y + 2.0  # a mean that the intercept must carry
     with pytest.warns(linalg.LinAlgWarning):
         ours = SelfDistilledKernelRidge(alpha=alpha, n_steps=4, reg_lambda=reg_lambda,
+                                        fit_intercept=fit_intercept,
                                         **params).fit(data, y, sample_weight=weights)
     targets = y
     for prediction in ours.staged_predict(data):
-        refit = _quiet_kernel_ridge(alpha=reg_lambda, **params).fit(
-            data, targets, sample_weight=weights)
-        expected = refit.predict(data)
+        expected = _refit(data, targets, params, reg_lambda, weights, fit_intercept)
         assert_allclose(prediction, expected, atol=1e-9)
         targets = alpha * y + (1 - alpha) * expected
 
 
-def test_the_limit_on_a_singular_system_is_kernel_ridge_with_its_penalty():
+@pytest.mark.parametrize("fit_intercept", [False, True])
+def test_the_limit_on_a_singular_system_is_kernel_ridge_with_its_penalty(fit_intercept):
     # lambda / alpha = 1 makes INDEFINITE + I singular.
     with pytest.warns(linalg.LinAlgWarning):
         ours = SelfDistilledKernelRidge(alpha=0.5, n_steps=math.inf, reg_lambda=0.5,
-                                        kernel="precomputed").fit(INDEFINITE, YZ)
-    reference = _quiet_kernel_ridge(alpha=1.0, kernel="precomputed").fit(INDEFINITE, YZ)
-    assert_allclose(ours.predict(INDEFINITE), reference.predict(INDEFINITE), atol=1e-10)
+                                        kernel="precomputed", fit_intercept=fit_intercept).fit(
+            INDEFINITE, YZ + 2.0)
+    expected = _refit(INDEFINITE, YZ + 2.0, {"kernel": "precomputed"}, 1.0, None, fit_intercept)
+    assert_allclose(ours.predict(INDEFINITE), expected, atol=1e-10)
 
 
+@pytest.mark.parametrize("fit_intercept", [False, True])
 @pytest.mark.parametrize("data, reg_lambdas", [
     (INDEFINITE, [1.0, 2.5]),
     (np.repeat(Z[:6], 3, axis=0) @ np.repeat(Z[:6], 3, axis=0).T, [1e-300, 0.1]),
 ], ids=["indefinite", "tiny penalty"])
-def test_singular_shifts_of_the_search_equal_grid_search(data, reg_lambdas):
+def test_singular_shifts_of_the_search_equal_grid_search(data, reg_lambdas, fit_intercept):
     with pytest.warns(linalg.LinAlgWarning):
         search = SelfDistilledKernelRidgeCV(
             reg_lambdas=reg_lambdas, alphas=[0.5, "optimal"], max_steps=3,
-            kernel="precomputed", cv=KFold(3), alpha_cv=2).fit(data, YZ)
+            kernel="precomputed", cv=KFold(3), alpha_cv=2,
+            fit_intercept=fit_intercept).fit(data, YZ)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", linalg.LinAlgWarning)
-        reference = GridSearchCV(SelfDistilledKernelRidge(kernel="precomputed", cv=2),
-                                 search.param_grid_, cv=KFold(3),
-                                 scoring="neg_mean_squared_error").fit(data, YZ)
+        reference = GridSearchCV(
+            SelfDistilledKernelRidge(kernel="precomputed", cv=2, fit_intercept=fit_intercept),
+            search.param_grid_, cv=KFold(3), scoring="neg_mean_squared_error").fit(data, YZ)
     scores = search.cv_results_["mean_test_score"]
     assert np.all(np.isfinite(scores))
     assert_allclose(scores, reference.cv_results_["mean_test_score"], rtol=1e-10)
@@ -153,11 +237,12 @@ def test_a_kernel_that_overflows_at_prediction_is_refused(method):
         list(result) if method == "staged_predict" else result
 
 
-def test_float32_input_is_factored_in_float64():
+@pytest.mark.parametrize("fit_intercept", [False, True])
+def test_float32_input_is_factored_in_float64(fit_intercept):
     X32 = np.random.default_rng(1).normal(size=(300, 6)).astype(np.float32)
-    y = np.sin(X32[:, 0]).astype(np.float32)
+    y = (np.sin(X32[:, 0]) + 3.0).astype(np.float32)
     X64 = X32.astype(np.float64)
-    params = {"kernel": "rbf", "gamma": 0.2}
+    params = {"kernel": "rbf", "gamma": 0.2, "fit_intercept": fit_intercept}
     ours = SelfDistilledKernelRidge(n_steps=3, alpha=0.3, reg_lambda=1e-6, **params).fit(X32, y)
     reference = SelfDistilledKernelRidge(n_steps=3, alpha=0.3, reg_lambda=1e-6,
                                          **params).fit(X64, y.astype(np.float64))
@@ -166,8 +251,19 @@ def test_float32_input_is_factored_in_float64():
         assert got.dtype == np.float64
         assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
     # KernelRidge (float32 kernel) is far from the float64 result; we are not.
-    theirs = KernelRidge(alpha=1e-6, **params).fit(X32, y).predict(X32)
-    truth = KernelRidge(alpha=1e-6, **params).fit(X64, y.astype(np.float64)).predict(X64)
+    # With an intercept, both are KernelRidge on the kernel and targets
+    # centred (DESIGN section 5), plus the mean: in float32 and in float64.
+    def kernel_ridge(X_, y_):
+        kernel = rbf_kernel(X_, gamma=0.2)
+        offset = np.mean(y_) if fit_intercept else y_.dtype.type(0)
+        if fit_intercept:
+            kernel = kernel - kernel.mean(axis=0) - kernel.mean(axis=1)[:, None] + kernel.mean()
+        return KernelRidge(alpha=1e-6, kernel="precomputed").fit(
+            kernel, y_ - offset).predict(kernel) + offset
+
+    theirs = kernel_ridge(X32, y)
+    truth = kernel_ridge(X64, y.astype(np.float64))
+    assert theirs.dtype == np.float32
     ours_error = np.max(np.abs(next(ours.staged_predict(X32)) - truth))
     assert ours_error < 1e-8 < np.max(np.abs(theirs - truth))
     search = SelfDistilledKernelRidgeCV(reg_lambdas=[1e-6, 1e-2], alphas=[0.3], max_steps=2,
