@@ -87,12 +87,42 @@ def test_after_fit_only_fitted_attributes_are_read(change):
     assert_array_equal(model.spectral_shrinkage(X=X[:10]).diagonals, other.diagonals)
 
 
-def test_the_search_predicts_with_its_fitted_settings():
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_fit_intercept_set_after_fit_is_not_read(fit_intercept):
+    # A mean far from 0, so that the models with and without intercept differ.
+    model = SelfDistilledKernelRidge(alpha=0.5, n_steps=3, reg_lambda=0.5, kernel="rbf",
+                                     gamma=0.3, fit_intercept=fit_intercept).fit(X, Y + 4.0)
+    other = SelfDistilledKernelRidge(alpha=0.5, n_steps=3, reg_lambda=0.5, kernel="rbf",
+                                     gamma=0.3, fit_intercept=not fit_intercept).fit(X, Y + 4.0)
+    predictions = model.predict(X[:5])
+    staged = list(model.staged_predict(X[:5]))
+    shrinkage = model.spectral_shrinkage()
+    other_data = model.spectral_shrinkage(X=X[:10])
+    assert np.max(np.abs(predictions - other.predict(X[:5]))) > 1e-3
+    # The spectrum of the intercept model lies on the complement of the constant.
+    assert shrinkage.eigenvalues.size == (29 if fit_intercept else 30)
+    assert other.spectral_shrinkage().eigenvalues.size == (30 if fit_intercept else 29)
+    model.set_params(fit_intercept=not fit_intercept)
+    assert_array_equal(model.predict(X[:5]), predictions)
+    for got, expected in zip(model.staged_predict(X[:5]), staged, strict=True):
+        assert_array_equal(got, expected)
+    for got, expected in [(model.spectral_shrinkage(), shrinkage),
+                          (model.spectral_shrinkage(X=X[:10]), other_data)]:
+        assert_array_equal(got.eigenvalues, expected.eigenvalues)
+        assert_array_equal(got.diagonals, expected.diagonals)
+        assert_array_equal(got.limit, expected.limit)
+
+
+@pytest.mark.parametrize("change", [{"kernel": "linear", "gamma": 3.0},
+                                    {"fit_intercept": False}])
+def test_the_search_predicts_with_its_fitted_settings(change):
     search = SelfDistilledKernelRidgeCV(reg_lambdas=[0.1, 1.0], alphas=[0.5], max_steps=2,
-                                        kernel="rbf", cv=3).fit(X, Y)
+                                        kernel="rbf", cv=3).fit(X, Y + 4.0)
     predictions = search.predict(X[:5])
-    search.set_params(kernel="linear", gamma=3.0)
+    best = search.best_estimator_.predict(X[:5])
+    search.set_params(**change)
     assert_array_equal(search.predict(X[:5]), predictions)
+    assert_array_equal(search.best_estimator_.predict(X[:5]), best)
 
 
 class _InterruptingKernel:
