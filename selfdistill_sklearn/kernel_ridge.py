@@ -139,7 +139,10 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
     of ``X``, and must be finite; a training kernel matrix must be symmetric
     within rounding. When a system ``S K S + lambda I`` is numerically
     singular, its least-squares solution of minimum norm is used with a
-    :class:`scipy.linalg.LinAlgWarning`, as ``KernelRidge`` does. Every
+    :class:`scipy.linalg.LinAlgWarning`, as ``KernelRidge`` does; with
+    ``fit_intercept=True``, that of the kernel ridge system of the centred
+    model (see below) with the intercept that is optimal for it, whenever the
+    bordered system with the intercept is singular. Every
     :meth:`fit` replaces the whole fitted state (or, if it raises, leaves the
     previous one); :meth:`predict`, :meth:`staged_predict` and
     :meth:`spectral_shrinkage` use the settings of the last fit, not

@@ -60,6 +60,23 @@ class KernelRidgeFactorization:
     ``|m| <= n eps max |m|`` count as zero (``8 n^3 / 3`` more flops, paid
     only then).
 
+    With ``fit_intercept`` every call solves the bordered system of DESIGN
+    section 5, ``[[M, s], [s^T, 0]] [S^-1 c; b] = [S u; 0]`` with ``s =
+    sqrt(w)``: from the factorisation of ``M`` by
+    :func:`~selfdistill_sklearn.closed_forms.intercept_solver` when ``M`` and
+    the bordered system are regular. Otherwise ``M`` is diagonalised on the
+    complement of ``s`` (``E^T M E = diag(m)``, ``E`` orthonormal and
+    orthogonal to ``s``, as the centred kernel of
+    :func:`weighted_centred_kernel_eigh`), and ``S^-1 c = E diag(1 / m)
+    E^T S u`` with negligible ``m`` counted as zero, and ``b`` the weighted
+    mean of ``u - K c``, the intercept that is optimal for ``c``. This is the
+    least-squares solution of the centred model, which a constant added to
+    ``u`` moves by that constant; where ``M`` is positive semi-definite it is
+    also the minimum-norm least-squares solution of the bordered system. The
+    warning is given only when the system on the complement is singular:
+    where only ``M`` is (along ``s``), the bordered system has an exact
+    solution and this is it.
+
     Parameters
     ----------
     kernel_matrix : ndarray of shape (n, n)
@@ -73,12 +90,17 @@ class KernelRidgeFactorization:
         instead of a copy; this keeps the peak memory of a fit at one
         ``n x n`` matrix. A matrix that needs more than a Cholesky
         factorisation then raises :class:`numpy.linalg.LinAlgError` (see
-        :func:`factorize`, which starts again from a copy).
+        :func:`factorize`, which starts again from a copy), and so does a
+        singular system with ``fit_intercept``.
+    fit_intercept : bool, default=False
+        Fit an unpenalised intercept ``b`` too (see above).
 
     Attributes
     ----------
     method : {"cholesky", "lu", "lstsq"}
-        The factorisation that was used.
+        The factorisation that was used; ``"lstsq"`` with ``fit_intercept``
+        when the bordered system needed the eigendecomposition on the
+        complement of ``s``.
     """
 
     def __init__(self, kernel_matrix, reg_lambda, sample_weight=None,
@@ -182,6 +204,10 @@ class KernelRidgeFactorization:
             system), obtained without a product with ``K``. Entries of
             zero-weight samples are set to 0: they never influence a fit,
             since their targets are multiplied by a zero weight.
+
+        With ``fit_intercept``, ``dual_coef`` has ``n + 1`` rows, the intercept
+        ``b`` in the last (so that ``[K_new, 1] @ dual_coef`` predicts), and
+        ``fitted`` is ``K c + b``.
         """
         if not self.fit_intercept:
             return self._solve_without_intercept(targets)
@@ -256,12 +282,17 @@ def _centred_pseudo_inverse_factor(system, sqrt_w):
     """``(M, E, 1 / m, singular)`` for the pseudo-inverse of ``M = S K S +
     lambda I`` on the complement of ``s = sqrt(w)``: ``E^T M E = diag(m)``
     with ``E`` (n, n - 1) an orthonormal basis of that complement, ``1 / m``
-    zero where ``|m| <= n eps max |m|``, ``singular`` whether any was."""
+    zero where ``|m|`` is below ``n eps`` times the scale of ``M``,
+    ``singular`` whether any was."""
     n = system.shape[0]
     v, beta = _constant_complement(sqrt_w, n)
     reflected = _reflect(np.array(system, dtype=float), v, beta)
     eigenvalues, inner = linalg.eigh(reflected[1:, 1:], check_finite=False)
-    cutoff = n * np.finfo(float).eps * np.max(np.abs(eigenvalues), initial=0.0)
+    # Relative to M, not to its block on the complement (whose eigenvalues may
+    # all be rounding): the first column of H M H is H M s / ||s||, so that
+    # max(|m|, ||M s|| / ||s||) <= ||M||_2 is a scale of M at no cost.
+    scale = max(np.max(np.abs(eigenvalues), initial=0.0), np.linalg.norm(reflected[:, 0]))
+    cutoff = n * np.finfo(float).eps * scale
     kept = np.abs(eigenvalues) > cutoff
     inverse = np.zeros_like(eigenvalues)
     inverse[kept] = 1.0 / eigenvalues[kept]

@@ -239,8 +239,10 @@ def downdated_optimal_schedules(form, scaled_targets, splits, reg_lambdas, n_ste
         :func:`~selfdistill_sklearn.closed_forms.optimal_alpha_from_terms`.
         NaN for a penalty whose downdate does not exist (a numerically
         singular system on all samples or on a fold's training part, see
-        :meth:`~selfdistill_sklearn.solvers.TridiagonalForm.held_out_inverse`):
-        its folds must be factored on their own.
+        :meth:`~selfdistill_sklearn.solvers.TridiagonalForm.held_out_inverse`,
+        or with an intercept a singular bordered system of a fold, ``s_I^T
+        M_II^-1 s_I`` vanishing or undefined): its folds must be factored on
+        their own.
     """
     n = form.n
     lambdas = np.asarray(reg_lambdas, dtype=float).reshape(-1)

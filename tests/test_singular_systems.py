@@ -271,3 +271,17 @@ def test_float32_input_is_factored_in_float64(fit_intercept):
     scores32 = search.fit(X32, y).cv_results_["mean_test_score"]
     scores64 = search.fit(X64, y.astype(np.float64)).cv_results_["mean_test_score"]
     assert_allclose(scores32, scores64, rtol=1e-9)
+
+
+def test_a_singular_bordered_system_gives_the_weighted_mean_at_every_step():
+    # K + lambda I = diag(1, -1) is regular, but 1^T R 1 = 0: the bordered
+    # system is singular (its block on the complement of 1 is 0), the least
+    # squares give c = 0 and the intercept the mean of the targets. Without
+    # the fallback this refused to fit.
+    K = np.diag([0.5, -1.5])
+    with pytest.warns(linalg.LinAlgWarning, match="numerically singular"):
+        model = SelfDistilledKernelRidge(alpha=0.3, n_steps=3, reg_lambda=0.5,
+                                         kernel="precomputed").fit(K, [3.0, 1.0])
+    for prediction in model.staged_predict(K):
+        assert_allclose(prediction, [2.0, 2.0], atol=1e-14)
+    assert_allclose(model.predict(np.array([[4.0, -7.0]])), [2.0], atol=1e-14)

@@ -1,6 +1,8 @@
 """The tridiagonal form, the centred kernel and the intercept against dense linear
 algebra."""
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -184,3 +186,57 @@ def test_intercept_solver_refuses_a_singular_bordered_system():
     K = np.diag([0.5, -1.5])
     with pytest.raises(np.linalg.LinAlgError, match="fit_intercept=False"):
         intercept_solver(KernelRidgeFactorization(K, 0.5), 2)
+
+
+@pytest.mark.parametrize("metric", ["rbf", "sigmoid"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_factorization_with_an_intercept_is_the_bordered_solver(metric, weighted):
+    n = 15
+    K = _kernel(3, n, metric)
+    rng = np.random.default_rng(1)
+    w = rng.uniform(0.5, 2.0, size=n) if weighted else None
+    u = rng.normal(size=(n, 2)) + 5.0
+    expected = intercept_solver(KernelRidgeFactorization(K, 0.3, w), n)(u)
+    got = KernelRidgeFactorization(K, 0.3, w, fit_intercept=True)(u)
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_a_singular_bordered_system_gives_the_mean():
+    # K + lambda I = diag(1, -1) is regular but 1^T R 1 = 0: the system on the
+    # complement of 1, (1, -1) / sqrt(2), is 1/2 (1 - 1) = 0. Its least-squares
+    # solution is c = 0, and the optimal intercept is then the mean of u.
+    K = np.diag([0.5, -1.5])
+    u = np.array([[3.0, -1.0], [1.0, 4.0]])
+    with pytest.warns(linalg.LinAlgWarning, match="numerically singular"):
+        solve = KernelRidgeFactorization(K, 0.5, fit_intercept=True)
+    coef, fitted = solve(u)
+    np.testing.assert_allclose(coef, [[0.0, 0.0], [0.0, 0.0], [2.0, 1.5]], atol=1e-15)
+    np.testing.assert_allclose(fitted, [[2.0, 1.5], [2.0, 1.5]], atol=1e-15)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_a_singular_system_whose_bordered_system_is_regular_is_solved_exactly(weighted):
+    # K = -lambda s s^T / s^T s: K + lambda W^-1 is singular along s = sqrt(w)
+    # (S K S + lambda I = lambda (I - s s^T / s^T s)), but with an intercept
+    # the system on the complement of s is lambda I: with u = S^-1 z, the
+    # bordered system has the exact solution b = s^T z / s^T s, S^-1 c = (z - b s)
+    # / lambda, and no warning is due.
+    n, reg_lambda = 6, 0.5
+    rng = np.random.default_rng(2)
+    w = rng.uniform(0.5, 2.0, size=n) if weighted else np.ones(n)
+    s = np.sqrt(w)
+    K = -reg_lambda * np.ones((n, n)) / (s @ s)
+    u = rng.normal(size=n) + 3.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        coef, fitted = KernelRidgeFactorization(K, reg_lambda, w if weighted else None,
+                                                fit_intercept=True)(u)
+    b = (s @ (s * u)) / (s @ s)
+    np.testing.assert_allclose(coef[n], b, rtol=1e-12)
+    np.testing.assert_allclose(coef[:n], s * (s * u - b * s) / reg_lambda, rtol=1e-10,
+                               atol=1e-12)
+    np.testing.assert_allclose(fitted, K @ coef[:n] + b, rtol=1e-10, atol=1e-12)
+    # Normal equations of the intercept model: W (K c + b - u) + lambda c = 0.
+    np.testing.assert_allclose(w * (K @ coef[:n] + b - u) + reg_lambda * coef[:n], 0.0,
+                               atol=1e-10)
