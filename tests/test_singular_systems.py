@@ -6,10 +6,12 @@ import warnings
 
 import numpy as np
 import pytest
+import sklearn
 from numpy.testing import assert_allclose
 from scipy import linalg
 from sklearn.kernel_ridge import KernelRidge
 from sklearn.linear_model import Ridge
+from sklearn.metrics import get_scorer
 from sklearn.metrics.pairwise import rbf_kernel
 from sklearn.model_selection import GridSearchCV, KFold
 
@@ -285,3 +287,28 @@ def test_a_singular_bordered_system_gives_the_weighted_mean_at_every_step():
     for prediction in model.staged_predict(K):
         assert_allclose(prediction, [2.0, 2.0], atol=1e-14)
     assert_allclose(model.predict(np.array([[4.0, -7.0]])), [2.0], atol=1e-14)
+
+
+@pytest.mark.parametrize("fit_intercept", [False, True])
+def test_weighted_singular_shifts_of_the_search_equal_grid_search(fit_intercept):
+    # Zero weights too: their samples leave the systems of the folds.
+    data = np.repeat(Z[:6], 3, axis=0) @ np.repeat(Z[:6], 3, axis=0).T
+    weights = np.random.default_rng(3).integers(0, 4, size=18).astype(float)
+    weights[:3] = 1.0
+    with pytest.warns(linalg.LinAlgWarning):
+        search = SelfDistilledKernelRidgeCV(
+            reg_lambdas=[1e-300, 0.1], alphas=[0.5, "optimal"], max_steps=3,
+            kernel="precomputed", cv=KFold(3), alpha_cv=2,
+            fit_intercept=fit_intercept).fit(data, YZ + 2.0, sample_weight=weights)
+    with warnings.catch_warnings(), sklearn.config_context(enable_metadata_routing=True):
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        base = SelfDistilledKernelRidge(kernel="precomputed", cv=2, fit_intercept=fit_intercept)
+        base.set_fit_request(sample_weight=True, X_val=False, y_val=False)
+        scorer = get_scorer("neg_mean_squared_error").set_score_request(sample_weight=True)
+        reference = GridSearchCV(base, search.param_grid_, cv=KFold(3), scoring=scorer).fit(
+            data, YZ + 2.0, sample_weight=weights)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.all(np.isfinite(scores))
+    assert_allclose(scores, reference.cv_results_["mean_test_score"], rtol=1e-10)
+    assert np.all(np.isfinite(search.optimal_alphas_))
+    assert search.best_params_ == reference.best_params_
