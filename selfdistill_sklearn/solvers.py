@@ -307,13 +307,17 @@ def factorize(make_kernel, reg_lambda, sample_weight=None, owns_kernel=True,
     ----------
     make_kernel : callable
         ``make_kernel() -> K``. Called once; called a second time only when
-        ``K`` turns out not to be (numerically) positive definite, after the
-        in-place Cholesky factorisation destroyed the first copy.
+        ``K`` turns out not to be (numerically) positive definite, or with an
+        intercept its bordered system singular, after the in-place Cholesky
+        factorisation destroyed the first copy.
     reg_lambda : float
     sample_weight : ndarray of shape (n,), default=None
     owns_kernel : bool, default=True
         Whether the matrix returned by ``make_kernel`` may be overwritten
         (``False`` for a user's precomputed kernel).
+    fit_intercept : bool, default=False
+        Solve with an unpenalised intercept (see
+        :class:`KernelRidgeFactorization`).
 
     Returns
     -------
