@@ -312,3 +312,48 @@ def test_weighted_singular_shifts_of_the_search_equal_grid_search(fit_intercept)
     assert_allclose(scores, reference.cv_results_["mean_test_score"], rtol=1e-10)
     assert np.all(np.isfinite(search.optimal_alphas_))
     assert search.best_params_ == reference.best_params_
+
+
+def _bordered_singular_indefinite():
+    """``K + I / 2 = U [[0, 1, 0], [1, 0, 0], [0, 0, 1]] U^T`` with ``U`` orthogonal,
+    first column ``1 / sqrt(3)``: regular and indefinite, but its block on the
+    complement of 1 is ``diag(0, 1)``, singular, and the constant direction is
+    coupled to that block's null space."""
+    U = np.linalg.qr(np.column_stack([np.ones(3), [1.0, -1.0, 0.0], [1.0, 1.0, -2.0]]))[0]
+    system = U @ np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]) @ U.T
+    kernel = system - 0.5 * np.eye(3)
+    return (kernel + kernel.T) / 2
+
+
+SHIFT_CASES = {
+    **SINGULAR_CASES,
+    # K + lambda I = diag(0, 1.5, -1.5, 3.5): singular only along a direction
+    # that the intercept takes up; the bordered system is regular.
+    "singular along the constant": (np.diag([-0.5, 1.0, -2.0, 3.0]),
+                                    np.array([1.0, -2.0, 0.5, 3.0]),
+                                    {"kernel": "precomputed"}, 0.5, None),
+    # The minimum-norm least squares of the bordered system move by (5.93,
+    # 8.07, 7) when 7 is added to y: they trade the residual of the
+    # constraint 1^T c = 0 against the others. Those of the centred model,
+    # with the intercept optimal for them, move by 7.
+    "bordered singular": (_bordered_singular_indefinite(), np.array([1.0, -2.0, 0.5]),
+                          {"kernel": "precomputed"}, 0.5, None),
+}
+
+
+@pytest.mark.parametrize("case", SHIFT_CASES)
+def test_a_constant_added_to_y_moves_every_singular_step_by_it(case):
+    data, y, params, reg_lambda, weights = SHIFT_CASES[case]
+    fits = []
+    for shift in (0.0, 7.0):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", linalg.LinAlgWarning)
+            fits.append(SelfDistilledKernelRidge(alpha=0.3, n_steps=3, reg_lambda=reg_lambda,
+                                                 **params).fit(data, y + shift,
+                                                               sample_weight=weights))
+    for moved, prediction in zip(fits[1].staged_predict(data), fits[0].staged_predict(data),
+                                 strict=True):
+        assert_allclose(moved, prediction + 7.0, atol=1e-9)
+    if case == "bordered singular":
+        with pytest.warns(linalg.LinAlgWarning, match="numerically singular"):
+            SelfDistilledKernelRidge(n_steps=1, reg_lambda=0.5, kernel="precomputed").fit(data, y)
