@@ -98,7 +98,7 @@ def test_diagonal_bars_are_the_diagonals_of_b(data):
     for bars, diagonal in zip(display.bars_, shrinkage.diagonals, strict=True):
         np.testing.assert_allclose([bar.get_height() for bar in bars], diagonal)
         np.testing.assert_allclose([bar.get_x() + bar.get_width() / 2 for bar in bars],
-                                   np.arange(1, 12))
+                                   np.arange(1, 11))  # the intercept takes one direction
     heights = [bar.get_height() for bar in display.limit_bars_]
     np.testing.assert_allclose(heights, 0.0)  # alpha = 0 collapses
     assert all(bar.get_hatch() == "//" for bar in display.limit_bars_)
@@ -106,7 +106,8 @@ def test_diagonal_bars_are_the_diagonals_of_b(data):
 
 def test_spectral_displays_on_other_samples_use_their_kernel(data):
     X, y = data
-    estimator = model(alpha=0.3, n_steps=3).fit(X, y)
+    # The paper's model: without the intercept, diag B is a function of K's eigenvalues.
+    estimator = model(alpha=0.3, n_steps=3, fit_intercept=False).fit(X, y)
     X_other = np.linspace(0, 1, 7).reshape(-1, 1)
     eigenvalues = np.clip(np.linalg.eigvalsh(rbf_kernel(X_other, gamma=10.0)), 0, None)
     a = eigenvalues / (eigenvalues + 0.2)
@@ -138,7 +139,7 @@ def test_ratio_lines_are_the_ratios(data):
     assert display.ax_.get_yscale() == "log"
     for line, row in zip(display.lines_, b, strict=True):
         np.testing.assert_allclose(line.get_ydata(), row[1:] / row[:-1])
-        np.testing.assert_allclose(line.get_xdata(), np.arange(1, 11))
+        np.testing.assert_allclose(line.get_xdata(), np.arange(1, len(row)))
 
 
 def test_ratio_axis_with_negative_entries():
@@ -264,3 +265,16 @@ def test_drawing_without_matplotlib_names_the_extra():
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert "pip install 'selfdistill_sklearn[plot]'" in result.stdout
+
+
+def test_spectral_displays_draw_the_intercept_models_shrinkage(data):
+    X, y = data
+    estimator = model(alpha=0.3, n_steps=3).fit(X, y)
+    shrinkage = estimator.spectral_shrinkage()
+    assert shrinkage.diagonals.shape == (3, len(X) - 1)  # the constant direction is free
+    display = ShrinkageDiagonalDisplay.from_estimator(estimator)
+    for bars, diagonal in zip(display.bars_, shrinkage.diagonals, strict=True):
+        np.testing.assert_allclose([bar.get_height() for bar in bars], diagonal)
+    ratios = ShrinkageRatioDisplay.from_estimator(estimator)
+    for line, ratio in zip(ratios.lines_, shrinkage.ratios, strict=True):
+        np.testing.assert_allclose(line.get_ydata(), ratio)

@@ -260,6 +260,8 @@ class CrossValidationErrorDisplay:
         """
         search, cv_results, best_params = _searched_results(estimator)
         scoring = getattr(search, "scoring", None)
+        if scoring is None and not isinstance(search, SelfDistilledKernelRidgeCV):
+            scoring = "r2"  # GridSearchCV's default: the regressor's score method
         if scoring is not None and not isinstance(scoring, str):
             raise ValueError(
                 "from_estimator needs the scoring by name to label the error; pass "
