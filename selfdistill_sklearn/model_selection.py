@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from .kernel_ridge import SelfDistilledKernelRidge
 from .kernels import KernelMixin
-from .solvers import weighted_kernel_tridiagonal
+from .solvers import centre_kernel, weighted_kernel_tridiagonal
 from .spectral_sweep import (
     SweepFold,
     downdated_optimal_schedules,
@@ -171,6 +171,12 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         When positive, print a line as each fold has been scored, with its
         number of candidates and time: a search of thousands of samples
         takes seconds to minutes.
+    fit_intercept : bool, default=True
+        Fit an unpenalised intercept at every step of every candidate, as
+        ``SelfDistilledKernelRidge(fit_intercept=True)`` does (see there why
+        this is the default, unlike :class:`sklearn.kernel_ridge.KernelRidge`).
+        Each fold then decomposes its kernel matrix centred by the weighted
+        mean of its training part, which costs ``O(n^2)`` more.
 
     Attributes
     ----------
@@ -243,6 +249,15 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
     held-out error is nearly flat in ``alpha`` (a tiny denominator in eq.
     (16)) rounding can move them visibly.
 
+    **The intercept.** Kernel ridge regression with an unpenalised
+    intercept is kernel ridge regression without one on the kernel and
+    targets centred by their weighted means, plus the mean (see
+    :func:`~selfdistill_sklearn.solvers.centre_kernel`): each fold decomposes
+    its centred kernel matrix instead of the kernel matrix, and every
+    candidate, step and limit follows as without intercept. The inner splits
+    of ``"optimal"`` have means of their own; each solves the bordered system
+    with one more right-hand side per penalty.
+
     **Sample weights** weight the training objective of every candidate
     and its held-out errors (except for ``"neg_max_error"``). The scores then
     equal those of ``GridSearchCV`` run with metadata routing enabled, the
@@ -285,7 +300,7 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
     def __init__(self, reg_lambdas=(0.1, 1.0, 10.0), alphas=(0.0, 0.25, 0.5, 0.75, 1.0),
                  max_steps=4, *, kernel="linear", gamma=None, degree=3, coef0=1,
                  kernel_params=None, clip_alpha=False, cv=5, alpha_cv=5, scoring=None,
-                 n_jobs=None, verbose=0):
+                 n_jobs=None, verbose=0, fit_intercept=True):
         self.reg_lambdas = reg_lambdas
         self.alphas = alphas
         self.max_steps = max_steps
@@ -300,11 +315,13 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         self.scoring = scoring
         self.verbose = verbose
         self.n_jobs = n_jobs
+        self.fit_intercept = fit_intercept
 
     def _fixed_params(self):
         return {"kernel": self.kernel, "gamma": self.gamma, "degree": self.degree,
                 "coef0": self.coef0, "kernel_params": self.kernel_params,
-                "clip_alpha": self.clip_alpha, "cv": self.alpha_cv, "fit_intercept": False}
+                "clip_alpha": self.clip_alpha, "cv": self.alpha_cv,
+                "fit_intercept": self.fit_intercept}
 
     def _check_grid(self):
         reg_lambdas = _as_list(self.reg_lambdas, "reg_lambdas")
@@ -438,16 +455,24 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         train_weight = None if sample_weight is None else sample_weight[train]
         test_weight = None if sample_weight is None else sample_weight[test]
         train_kernel = kernel[np.ix_(train, train)]
+        test_kernel = kernel[np.ix_(test, train)]
+        y_train, offset = y[train], 0.0
+        if self.fit_intercept:
+            # The intercept model is the model without one on centred data.
+            offset = np.average(y_train, axis=0, weights=train_weight)
+            y_train = y_train - offset
+            train_kernel, test_kernel = centre_kernel(train_kernel, train_weight, test_kernel,
+                                                      overwrite=True)
         form = weighted_kernel_tridiagonal(train_kernel, train_weight)
         schedules = None
         if with_optimal:
             split_X = train_kernel if self.kernel == "precomputed" else X[train]
-            schedules = self._optimal_schedules(split_X, form, y[train], train_weight,
+            schedules = self._optimal_schedules(split_X, form, y_train, train_weight,
                                                 lambdas[lambda_indices], max_steps)
         del train_kernel
         n_rows = len(fixed) * (max_steps + 1) + (max_steps if with_optimal else 0)
-        fold = _sweep_fold(form, kernel[np.ix_(test, train)], y[train], train_weight,
-                           n_columns=lambda_indices.size * n_rows)
+        fold = _sweep_fold(form, test_kernel, y_train, train_weight,
+                           n_columns=lambda_indices.size * n_rows, offset=offset)
         scores = np.full(candidate_rows.size, np.nan)
         for position, lambda_index in enumerate(lambda_indices):
             coefs = _candidate_coefficients(
@@ -457,9 +482,7 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
             # one evaluation, so that they tie exactly as the refits of a
             # grid search do.
             unique, inverse = _unique_columns(coefs)
-            n_unique = unique.shape[1]
-            predictions = fold.predict(unique.reshape(form.n, -1)).reshape(
-                (-1, n_unique) + coefs.shape[2:])
+            predictions = fold.predict(unique)
             row_scores = scorer(y[test], predictions, test_weight)[inverse]
             chosen = candidate_lambdas == lambda_index
             scores[chosen] = row_scores[candidate_rows[chosen]]
@@ -486,7 +509,9 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
             if len(train) == 0 or len(test) == 0:
                 raise ValueError("alpha='optimal' needs cv folds with training and test samples.")
         return downdated_optimal_schedules(form, _scaled(y, sample_weight), splits, lambdas,
-                                           max_steps, clip=self.clip_alpha)
+                                           max_steps, clip=self.clip_alpha,
+                                           fit_intercept=self.fit_intercept,
+                                           sample_weight=sample_weight)
 
     def predict(self, X):
         """Predict with ``best_estimator_``.
@@ -622,10 +647,10 @@ def _scaled(y, sample_weight):
     return np.sqrt(sample_weight).reshape((-1,) + (1,) * (y.ndim - 1)) * y
 
 
-def _sweep_fold(form, test_kernel, y_train, train_weight, n_columns):
+def _sweep_fold(form, test_kernel, y_train, train_weight, n_columns, offset=0.0):
     """The fold of a decomposed training part; ``n_columns`` is the number of
     candidate columns expected, which decides whether ``K_test S Q`` is
-    formed."""
+    formed; ``offset`` is added to every held-out prediction."""
     scaled_test_kernel = (test_kernel if train_weight is None
                           else test_kernel * np.sqrt(train_weight)[None, :])
     projected = form.basis.T @ _scaled(y_train, train_weight)
@@ -635,7 +660,7 @@ def _sweep_fold(form, test_kernel, y_train, train_weight, n_columns):
     else:
         def test_map(coefs):
             return scaled_test_kernel @ (form.basis @ coefs)
-    return SweepFold(form, projected, test_map)
+    return SweepFold(form, projected, test_map, offset)
 
 
 def _results(params, scores):

@@ -16,6 +16,7 @@ __all__ = [
     "HeldOutInverse",
     "KernelRidgeFactorization",
     "TridiagonalForm",
+    "centre_kernel",
     "factorize",
     "weighted_centred_kernel_eigh",
     "weighted_kernel_eigh",
@@ -180,6 +181,57 @@ def weighted_kernel_eigh(kernel_matrix, sample_weight=None):
     rounding = n * np.finfo(float).eps * max(abs(eigenvalues[-1]), abs(eigenvalues[0]), 0.0)
     eigenvalues[(eigenvalues < 0) & (eigenvalues > -rounding)] = 0.0
     return eigenvalues, eigenvectors
+
+
+def centre_kernel(kernel_matrix, sample_weight=None, test_kernel=None, overwrite=False):
+    """The kernel of features centred by their weighted mean.
+
+    With ``p = w / sum(w)`` and ``phi`` the feature map of the kernel, the
+    centred features ``phi(x) - sum_i p_i phi(x_i)`` have the kernel
+    ``K_c = (I - 1 p^T) K (I - p 1^T)`` on the training samples and
+    ``K_t - (K_t p) 1^T - 1 (K p)^T + p^T K p`` between other samples and
+    them. Kernel ridge regression with an unpenalised intercept (DESIGN
+    section 5) is kernel ridge regression without intercept on ``K_c`` and the
+    targets less their weighted mean, plus that mean: the intercept model does
+    not change when every feature is shifted by a constant, and on centred
+    features and targets its intercept is the mean.
+
+    Parameters
+    ----------
+    kernel_matrix : ndarray of shape (n, n)
+        The symmetric training kernel matrix ``K``.
+    sample_weight : ndarray of shape (n,), default=None
+        Non-negative weights, not all zero; ``None`` centres by the plain mean.
+    test_kernel : ndarray of shape (m, n), default=None
+        Kernel ``K_t`` between other samples and the training samples.
+    overwrite : bool, default=False
+        Centre ``kernel_matrix`` in its own memory (and ``test_kernel`` in
+        its).
+
+    Returns
+    -------
+    centred : ndarray of shape (n, n)
+        ``K_c``.
+    centred_test : ndarray of shape (m, n) or None
+        The centred ``test_kernel``, when one is given.
+    """
+    n = kernel_matrix.shape[0]
+    p = (np.full(n, 1.0 / n) if sample_weight is None
+         else np.asarray(sample_weight, dtype=float) / np.sum(sample_weight))
+    K = kernel_matrix if overwrite else np.array(kernel_matrix, dtype=float)
+    means = K @ p
+    grand = float(p @ means)
+    K -= means[:, None]
+    K -= means[None, :]
+    K += grand
+    if test_kernel is None:
+        return K, None
+    test = test_kernel if overwrite else np.array(test_kernel, dtype=float)
+    test_means = test @ p
+    test -= test_means[:, None]
+    test -= means[None, :]
+    test += grand
+    return K, test
 
 
 def _constant_complement(sqrt_w, n):

@@ -24,6 +24,15 @@ predictions are ``K_test S Q h``: one matrix applied to all candidates at
 once. With a diagonal ``T`` the recursion is Lemma 4.2's: ``h(t) = w(t) /
 (d + lambda) * z`` with ``w(t) = (1 - alpha(t)) a w(t-1) + alpha(t)``.
 
+An unpenalised intercept changes nothing here: kernel ridge regression with
+an intercept is kernel ridge regression without one on the kernel and
+targets centred by their weighted means, plus the mean (see
+:func:`~selfdistill_sklearn.solvers.centre_kernel`), so a fold with an
+intercept is the form of its centred kernel, its centred targets, the map of
+the centred held-out kernel and the mean as an ``offset``. Only the inner
+folds of :func:`downdated_optimal_schedules`, whose means differ from the
+fold's, need a correction: one more right-hand side per penalty.
+
 Nothing here knows about scikit-learn or kernels: a fold is its form, its
 projected targets and the map to held-out predictions.
 """
@@ -57,17 +66,27 @@ class SweepFold:
         Maps coordinates ``h``, an array of shape (n, c), to held-out
         predictions of shape (m, c): the matrix ``K_test S Q`` itself, or a
         callable that applies it without forming it.
+    offset : float or ndarray of shape (k,), default=0.0
+        Added to every held-out prediction: the weighted mean of the
+        training targets when the form, targets and map are those of the
+        centred kernel (a model with an intercept), else 0.
     """
 
     form: Any
     projected_targets: np.ndarray
     test_map: Any
+    offset: Any = 0.0
 
     def predict(self, coefs):
-        """Held-out predictions of the coordinate columns ``coefs`` (n, c)."""
+        """Held-out predictions of the coordinates ``coefs`` of shape (n, c) or
+        (n, c, k), of shape (m, c) or (m, c, k)."""
+        coefs = np.asarray(coefs)
+        columns = coefs.reshape(coefs.shape[0], -1)
         if callable(self.test_map):
-            return self.test_map(coefs)
-        return self.test_map @ coefs
+            predictions = self.test_map(columns)
+        else:
+            predictions = self.test_map @ columns
+        return predictions.reshape((-1,) + coefs.shape[1:]) + self.offset
 
 
 def step_coefficients(form, projected_targets, reg_lambda, schedules):
@@ -142,7 +161,7 @@ def limit_coefficients(form, projected_targets, reg_lambda, alphas):
 
 
 def downdated_optimal_schedules(form, scaled_targets, splits, reg_lambdas, n_steps,
-                                clip=False):
+                                clip=False, fit_intercept=False, sample_weight=None):
     """Algorithm 1 on folds of a training set, from that set's one decomposition.
 
     One fold per entry of ``splits``, without decomposing or factorising
@@ -179,6 +198,16 @@ def downdated_optimal_schedules(form, scaled_targets, splits, reg_lambdas, n_ste
     ``sqrt(w)``, so that the sums of eq. (16) are the weighted ones of
     :func:`~selfdistill_sklearn.closed_forms.optimal_alpha_terms`.
 
+    With an unpenalised intercept each fold solves the bordered system of
+    :func:`~selfdistill_sklearn.closed_forms.intercept_solver` on its
+    training part: with ``s = sqrt(w)`` and ``g_1 = M_II^-1 s_I`` solved once
+    per fold and penalty, ``g = M_II^-1 b - beta g_1`` with ``beta = s_I^T
+    M_II^-1 b / s_I^T g_1``, and the removed samples' predictions gain
+    ``beta s_T``. Training predictions are still ``b - lambda g``, so the
+    chain above is unchanged. ``form`` may then be that of the kernel centred
+    by any weighted mean (:func:`~selfdistill_sklearn.solvers.centre_kernel`):
+    an intercept model does not change when the features are shifted.
+
     Parameters
     ----------
     form : TridiagonalForm
@@ -195,6 +224,10 @@ def downdated_optimal_schedules(form, scaled_targets, splits, reg_lambdas, n_ste
         Number of steps ``T``; ``T - 1`` weights are chosen.
     clip : bool, default=False
         Clip each weight to ``[0, 1]`` before it is used (footnote 10).
+    fit_intercept : bool, default=False
+        Fit an unpenalised intercept in every fold.
+    sample_weight : ndarray of shape (n,), default=None
+        The weights ``w`` of ``S``, needed only for the intercept.
 
     Returns
     -------
@@ -214,9 +247,13 @@ def downdated_optimal_schedules(form, scaled_targets, splits, reg_lambdas, n_ste
     targets = np.asarray(scaled_targets, dtype=float).reshape(n, -1)
     projected = form.basis.T @ targets
     penalties = lambdas[None, :, None]
+    intercept_direction = None
+    if fit_intercept:
+        intercept_direction = (np.ones(n) if sample_weight is None
+                               else np.sqrt(np.asarray(sample_weight, dtype=float)))
     folds = []
     for train, test in splits:
-        fold = _DowndatedFold(form, train, test, lambdas)
+        fold = _DowndatedFold(form, train, test, lambdas, intercept_direction)
         # Q^T of the training targets, zero on the removed samples.
         train_projected = projected - fold.block.T @ targets[fold.removed]
         coordinates = np.broadcast_to(train_projected[:, None, :],
@@ -251,9 +288,10 @@ def downdated_optimal_schedules(form, scaled_targets, splits, reg_lambdas, n_ste
 class _DowndatedFold:
     """One fold of :func:`downdated_optimal_schedules`: the samples ``removed``
     from the whole set (all but ``train``), the block ``Q_R`` and the inverse
-    of ``P_RR`` for every penalty."""
+    of ``P_RR`` for every penalty; with an intercept along ``s``
+    (``intercept_direction``), the fold's solution for ``s_I`` too."""
 
-    def __init__(self, form, train, test, lambdas):
+    def __init__(self, form, train, test, lambdas, intercept_direction=None):
         train, test = np.asarray(train), np.asarray(test)
         if np.unique(train).size != train.size:
             raise ValueError("The folds' training parts must not repeat samples.")
@@ -266,11 +304,40 @@ class _DowndatedFold:
         self.scored_removed = np.isin(test, self.removed)
         self.positions = np.searchsorted(self.removed, test[self.scored_removed])
         self.scored_train_rows = form.basis[test[~self.scored_removed]]
+        self.intercept = None
+        if intercept_direction is not None:
+            direction = np.array(intercept_direction, dtype=float)
+            removed_direction = direction[self.removed]
+            direction[self.removed] = 0.0
+            # Q^T s_I, zero on the removed samples.
+            projected = form.basis.T @ direction
+            ones, ones_removed = self._solve(np.broadcast_to(
+                projected[:, None, None], (form.n, lambdas.size, 1)))
+            # s_I^T M_II^-1 s_I for every penalty: positive for lambda > 0
+            # unless every training weight is zero.
+            denominator = projected @ ones[:, :, 0]
+            if not np.all(denominator > 0):
+                raise ValueError("A fold with an intercept needs a training sample with a "
+                                 "positive weight.")
+            self.intercept = (projected, ones, ones_removed, removed_direction, denominator)
 
     def solve(self, projected):
         """``h`` with ``g = Q_I h``, the fold's solution for the right-hand
         sides ``b`` with coordinates ``projected = Q^T b`` (n, n_lambdas, k),
-        and ``-z``, the predictions of the removed samples (m, n_lambdas, k)."""
+        and ``-z``, the predictions of the removed samples (m, n_lambdas, k);
+        with an intercept, that of the bordered system and the removed
+        samples' predictions with the intercept."""
+        solution, removed = self._solve(projected)
+        if self.intercept is None:
+            return solution, removed
+        direction, ones, ones_removed, removed_direction, denominator = self.intercept
+        # beta = s_I^T g / s_I^T g_1 for every penalty and output, (n_lambdas, k).
+        beta = np.einsum("n,nlk->lk", direction, solution) / denominator[:, None]
+        solution = solution - ones * beta[None]
+        removed = removed + (removed_direction[:, None, None] - ones_removed) * beta[None]
+        return solution, removed
+
+    def _solve(self, projected):
         form, block, lambdas = self.form, self.block, self.lambdas
         n, n_lambdas, k = projected.shape
         m = block.shape[0]

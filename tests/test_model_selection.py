@@ -43,8 +43,9 @@ def _grid_search(search, X, y, sample_weight=None, scoring="neg_mean_squared_err
     """GridSearchCV over the same candidates, folds and scoring; with sample
     weights routed to both the fits and the held-out scores."""
     params = {k: v for k, v in search.get_params().items()
-              if k in ("kernel", "gamma", "degree", "coef0", "kernel_params", "clip_alpha")}
-    base = SelfDistilledKernelRidge(cv=search.alpha_cv, fit_intercept=False, **params)
+              if k in ("kernel", "gamma", "degree", "coef0", "kernel_params", "clip_alpha",
+                       "fit_intercept")}
+    base = SelfDistilledKernelRidge(cv=search.alpha_cv, **params)
     if sample_weight is None:
         return GridSearchCV(base, search.param_grid_, cv=search.cv, scoring=scoring).fit(X, y)
     with sklearn.config_context(enable_metadata_routing=True):
@@ -72,13 +73,14 @@ def _assert_same_search(search, reference):
 def _assert_optimal_schedules_equal_the_estimator(search, X, y, sample_weight=None):
     """The inner choice of alpha* is the plain estimator's on each training part."""
     fixed = {k: v for k, v in search.get_params().items()
-             if k in ("kernel", "gamma", "degree", "coef0", "kernel_params", "clip_alpha")}
+             if k in ("kernel", "gamma", "degree", "coef0", "kernel_params", "clip_alpha",
+                      "fit_intercept")}
     for split, (train, _) in enumerate(KFold(search.n_splits_).split(X) if isinstance(
             search.cv, int) else search.cv.split(X)):
         for index, reg_lambda in enumerate(search.reg_lambdas):
             model = SelfDistilledKernelRidge(alpha="optimal", n_steps=search.max_steps,
                                              reg_lambda=reg_lambda, cv=search.alpha_cv,
-                                             fit_intercept=False, **fixed)
+                                             **fixed)
             model.fit(X[train], y[train],
                       sample_weight=None if sample_weight is None else sample_weight[train])
             np.testing.assert_allclose(search.optimal_alphas_[split, index], model.alphas_,
@@ -94,28 +96,35 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("fit_intercept", [False, True], ids=["no-intercept", "intercept"])
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 @pytest.mark.parametrize("case", list(CASES))
-def test_scores_and_choice_equal_grid_search(case, weighted):
+def test_scores_and_choice_equal_grid_search(case, weighted, fit_intercept):
     params = dict(CASES[case])
     X, y = params.pop("data")()
+    if fit_intercept:
+        y = y + 5.0  # a mean for the intercept to take up
     sample_weight = (np.random.default_rng(3).integers(0, 4, size=len(y)).astype(float)
                      if weighted else None)
     search = SelfDistilledKernelRidgeCV(LAMBDAS, ALPHAS, 3, cv=KFold(4, shuffle=True,
                                                                      random_state=0),
-                                       alpha_cv=3, **params).fit(X, y, sample_weight)
+                                       alpha_cv=3, fit_intercept=fit_intercept,
+                                       **params).fit(X, y, sample_weight)
     _assert_same_search(search, _grid_search(search, X, y, sample_weight))
     _assert_optimal_schedules_equal_the_estimator(search, X, y, sample_weight)
 
 
-def test_optimal_chosen_on_inner_splits_that_leave_samples_out_equals_grid_search():
+@pytest.mark.parametrize("fit_intercept", [False, True])
+def test_optimal_chosen_on_inner_splits_that_leave_samples_out_equals_grid_search(
+        fit_intercept):
     """An alpha_cv whose training and test parts do not cover the fold's
     training part (ShuffleSplit): the inner folds are those it gives."""
     X, y = _friedman(70)
     search = SelfDistilledKernelRidgeCV(
         [0.03, 0.3], [0.5, "optimal"], 3, kernel="rbf", gamma=0.1,
         cv=KFold(3, shuffle=True, random_state=0),
-        alpha_cv=ShuffleSplit(3, train_size=0.5, test_size=0.3, random_state=0)).fit(X, y)
+        alpha_cv=ShuffleSplit(3, train_size=0.5, test_size=0.3, random_state=0),
+        fit_intercept=fit_intercept).fit(X, y)
     _assert_same_search(search, _grid_search(search, X, y))
     _assert_optimal_schedules_equal_the_estimator(search, X, y)
 
@@ -153,8 +162,9 @@ def test_candidates_follow_parameter_grid_and_best_estimator_is_refitted():
     assert isinstance(best, SelfDistilledKernelRidge)
     assert {k: best.get_params()[k] for k in search.best_params_} == search.best_params_
     assert best.get_params()["gamma"] == 0.1 and best.get_params()["cv"] == 3
+    assert best.get_params()["fit_intercept"] is True
     reference = SelfDistilledKernelRidge(**search.best_params_, kernel="rbf", gamma=0.1,
-                                         cv=3, fit_intercept=False).fit(X, y)
+                                         cv=3).fit(X, y)
     np.testing.assert_allclose(search.predict(X), reference.predict(X), rtol=1e-12)
     assert search.score(X, y) == pytest.approx(reference.score(X, y))
     assert search.optimal_alphas_.shape == (3, 2, 1)
@@ -218,8 +228,7 @@ def test_groups_reach_the_splitter_and_sparse_input_equals_dense():
     csr = SelfDistilledKernelRidgeCV(**params).fit(sparse.csr_matrix(X), y, groups=groups)
     np.testing.assert_allclose(dense.cv_results_["mean_test_score"],
                                csr.cv_results_["mean_test_score"], rtol=1e-10)
-    reference = GridSearchCV(SelfDistilledKernelRidge(kernel="rbf", gamma=0.1, cv=3,
-                                                      fit_intercept=False),
+    reference = GridSearchCV(SelfDistilledKernelRidge(kernel="rbf", gamma=0.1, cv=3),
                              dense.param_grid_, cv=GroupKFold(3),
                              scoring="neg_mean_squared_error").fit(X, y, groups=groups)
     np.testing.assert_allclose(dense.cv_results_["mean_test_score"],
@@ -350,6 +359,7 @@ def _expected_failed_checks(estimator):
 
 @parametrize_with_checks(
     [SelfDistilledKernelRidgeCV(),
+     SelfDistilledKernelRidgeCV(fit_intercept=False),
      SelfDistilledKernelRidgeCV(reg_lambdas=(0.1, 1.0), alphas=(0.5, "optimal"), max_steps=2,
                                 kernel="rbf", alpha_cv=3)],
     expected_failed_checks=_expected_failed_checks)

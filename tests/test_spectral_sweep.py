@@ -12,6 +12,7 @@ from selfdistill_sklearn import SelfDistilledKernelRidge
 from selfdistill_sklearn.closed_forms import DEGENERATE_ALPHA, shrinkage_diagonals
 from selfdistill_sklearn.solvers import (
     TridiagonalForm,
+    centre_kernel,
     weighted_kernel_eigh,
     weighted_kernel_tridiagonal,
 )
@@ -37,21 +38,27 @@ def _scaled(y, sample_weight):
     return np.sqrt(sample_weight).reshape((-1,) + (1,) * (y.ndim - 1)) * y
 
 
-def _fold(kind, K, y, train, test, sample_weight=None, callable_map=False):
-    """A SweepFold of the kernel K split into train and test."""
+def _fold(kind, K, y, train, test, sample_weight=None, callable_map=False,
+          fit_intercept=False):
+    """A SweepFold of the kernel K split into train and test; with an intercept,
+    that of the kernel and targets centred by their weighted means."""
     w_train = None if sample_weight is None else sample_weight[train]
-    form = _form(kind, K[np.ix_(train, train)], w_train)
-    K_test = K[np.ix_(test, train)]
+    K_train, K_test = K[np.ix_(train, train)], K[np.ix_(test, train)]
+    y_train, offset = y[train], 0.0
+    if fit_intercept:
+        K_train, K_test = centre_kernel(K_train, w_train, K_test)
+        offset = np.average(y_train, axis=0, weights=w_train)
+        y_train = y_train - offset
+    form = _form(kind, K_train, w_train)
     if w_train is not None:
         K_test = K_test * np.sqrt(w_train)[None, :]
     test_map = ((lambda coefs: K_test @ (form.basis @ coefs)) if callable_map
                 else K_test @ form.basis)
-    return SweepFold(form, form.basis.T @ _scaled(y[train], w_train), test_map)
+    return SweepFold(form, form.basis.T @ _scaled(y_train, w_train), test_map, offset)
 
 
 def _predict(fold, coefs):
-    n = fold.form.n
-    return fold.predict(coefs.reshape(n, -1)).reshape((-1,) + coefs.shape[1:])
+    return fold.predict(coefs)
 
 
 def _data(seed, n=40, n_outputs=None):
@@ -66,21 +73,26 @@ def _data(seed, n=40, n_outputs=None):
 @pytest.mark.parametrize("kind", FORMS)
 @given(seed=st.integers(0, 1000), reg_lambda=st.floats(1e-2, 10.0),
        schedule=st.lists(st.floats(0.0, 1.0), min_size=0, max_size=4),
-       weighted=st.booleans(), n_outputs=st.sampled_from([None, 2]))
+       weighted=st.booleans(), n_outputs=st.sampled_from([None, 2]),
+       fit_intercept=st.booleans())
 def test_step_coefficients_predict_what_the_refitted_chain_predicts(kind, seed, reg_lambda,
                                                                     schedule, weighted,
-                                                                    n_outputs):
+                                                                    n_outputs, fit_intercept):
+    """Every step of the sweep predicts what the refitting estimator predicts,
+    with an intercept through the centred kernel (a mean the intercept takes up
+    is added to the targets)."""
     X, y = _data(seed, n_outputs=n_outputs)
+    y = y + 4.0
     rng = np.random.default_rng(seed + 1)
     sample_weight = rng.uniform(0.0, 2.0, size=len(y)) if weighted else None
     train, test = np.arange(30), np.arange(30, 40)
     K = rbf_kernel(X, gamma=2.0)
-    fold = _fold(kind, K, y, train, test, sample_weight)
+    fold = _fold(kind, K, y, train, test, sample_weight, fit_intercept=fit_intercept)
     coefs = step_coefficients(fold.form, fold.projected_targets, reg_lambda, [schedule])[:, 0]
     predictions = _predict(fold, coefs)
     model = SelfDistilledKernelRidge(alpha=schedule, n_steps=len(schedule) + 1,
                                      reg_lambda=reg_lambda, kernel="rbf", gamma=2.0,
-                                     fit_intercept=False).fit(
+                                     fit_intercept=fit_intercept).fit(
         X[train], y[train], sample_weight=None if sample_weight is None else sample_weight[train])
     for step, expected in enumerate(model.staged_predict(X[test])):
         np.testing.assert_allclose(predictions[:, step], expected, rtol=1e-8, atol=1e-10)
@@ -116,18 +128,28 @@ def test_tridiagonal_and_eigen_forms_give_the_same_training_predictions(seed, re
 
 
 @pytest.mark.parametrize("kind", FORMS)
-@given(seed=st.integers(0, 1000), reg_lambda=st.floats(1e-2, 10.0), alpha=st.floats(0.05, 1.0))
-def test_limit_is_kernel_ridge_with_lambda_over_alpha_and_the_limit_of_steps(kind, seed,
-                                                                             reg_lambda, alpha):
-    """Theorem 4.5: the chain converges to kernel ridge with penalty lambda / alpha."""
+@given(seed=st.integers(0, 1000), reg_lambda=st.floats(1e-2, 10.0), alpha=st.floats(0.05, 1.0),
+       fit_intercept=st.booleans())
+def test_limit_is_kernel_ridge_with_lambda_over_alpha_and_the_limit_of_steps(
+        kind, seed, reg_lambda, alpha, fit_intercept):
+    """Theorem 4.5: the chain converges to kernel ridge with penalty lambda / alpha
+    (with an intercept, through the centred kernel)."""
     X, y = _data(seed)
+    y = y - 3.0
     train, test = np.arange(30), np.arange(30, 40)
-    fold = _fold(kind, rbf_kernel(X, gamma=2.0), y, train, test)
+    fold = _fold(kind, rbf_kernel(X, gamma=2.0), y, train, test, fit_intercept=fit_intercept)
     limit = limit_coefficients(fold.form, fold.projected_targets, reg_lambda, [alpha])[:, 0]
     ridge = SelfDistilledKernelRidge(n_steps=1, reg_lambda=reg_lambda / alpha, kernel="rbf",
-                                     gamma=2.0, fit_intercept=False).fit(X[train], y[train])
+                                     gamma=2.0, fit_intercept=fit_intercept).fit(
+        X[train], y[train])
     np.testing.assert_allclose(fold.predict(limit), ridge.predict(X[test]), rtol=1e-8,
                                atol=1e-10)
+    # alpha = 0: the zero function, or with an intercept the (weighted) mean.
+    collapsed = limit_coefficients(fold.form, fold.projected_targets, reg_lambda, [0.0])[:, 0]
+    np.testing.assert_allclose(fold.predict(collapsed),
+                               SelfDistilledKernelRidge(alpha=0.0, n_steps=float("inf"),
+                                                        fit_intercept=fit_intercept).fit(
+                                   X[train], y[train]).predict(X[test]), rtol=1e-12)
     # Linear convergence at rate (1 - alpha) max(a) <= 1 - alpha.
     n_steps = int(np.ceil(np.log(1e-12) / np.log(max(1 - alpha, 1e-3)))) + 2
     late = step_coefficients(fold.form, fold.projected_targets, reg_lambda,
@@ -164,15 +186,18 @@ def test_callable_test_map_equals_the_matrix():
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("n_outputs", [None, 3])
 @pytest.mark.parametrize("kernel", ["rbf", "sigmoid"])
-@pytest.mark.parametrize("clip", [False, True])
+@pytest.mark.parametrize("clip,fit_intercept", [(False, False), (True, False), (False, True)])
 def test_downdated_schedules_equal_the_estimators_cross_validated_alphas(kind, weighted,
                                                                          n_outputs, kernel,
-                                                                         clip):
+                                                                         clip, fit_intercept):
     """Algorithm 1 pooled over folds (eq. (16)), the folds' systems solved through
     the block inverse of the whole set's decomposition, chooses the weights that
     SelfDistilledKernelRidge chooses by factorising every fold. The indefinite
-    sigmoid kernel takes the LU path; integer weights include zeros."""
+    sigmoid kernel takes the LU path; integer weights include zeros. With an
+    intercept, the decomposition is that of the centred kernel (as the
+    cross-validated search has it) and every fold solves its bordered system."""
     X, y = _data(5, n=60, n_outputs=n_outputs)
+    y = y + 2.0
     sample_weight = (np.random.default_rng(2).integers(0, 4, size=len(y)).astype(float)
                      if weighted else None)
     params = ({"gamma": 2.0} if kernel == "rbf" else {"gamma": 0.5, "coef0": 0.1})
@@ -181,14 +206,16 @@ def test_downdated_schedules_equal_the_estimators_cross_validated_alphas(kind, w
         assert np.linalg.eigvalsh(K).min() < -1e-3
     cv = KFold(4, shuffle=True, random_state=1)
     lambdas = [1e-3, 0.05, 1.0, 20.0]
+    K_form = centre_kernel(K, sample_weight)[0] if fit_intercept else K
     schedules = downdated_optimal_schedules(
-        _form(kind, K, sample_weight), _scaled(y, sample_weight),
-        list(cv.split(X)), lambdas, 6, clip=clip)
+        _form(kind, K_form, sample_weight), _scaled(y, sample_weight),
+        list(cv.split(X)), lambdas, 6, clip=clip, fit_intercept=fit_intercept,
+        sample_weight=sample_weight)
     assert schedules.shape == (4, 5)
     for reg_lambda, schedule in zip(lambdas, schedules, strict=True):
         model = SelfDistilledKernelRidge(alpha="optimal", n_steps=6, reg_lambda=reg_lambda,
                                          kernel=kernel, cv=cv, clip_alpha=clip,
-                                         fit_intercept=False, **params)
+                                         fit_intercept=fit_intercept, **params)
         model.fit(X, y, sample_weight=sample_weight)
         np.testing.assert_allclose(schedule, model.alphas_, rtol=1e-8, atol=1e-10)
     if clip:
@@ -196,7 +223,9 @@ def test_downdated_schedules_equal_the_estimators_cross_validated_alphas(kind, w
 
 
 @pytest.mark.parametrize("kind", FORMS)
-def test_downdated_schedules_follow_splits_that_do_not_partition_the_samples(kind):
+@pytest.mark.parametrize("fit_intercept", [False, True])
+def test_downdated_schedules_follow_splits_that_do_not_partition_the_samples(kind,
+                                                                             fit_intercept):
     """Training parts that leave samples out of both parts, test parts that
     overlap the training part, and a training part of every sample: the folds
     are those the splitter gives, as SelfDistilledKernelRidge uses them."""
@@ -211,12 +240,16 @@ def test_downdated_schedules_follow_splits_that_do_not_partition_the_samples(kin
         (np.arange(50), order[:12]),                                    # nothing removed
     ]
     lambdas = [0.01, 0.3]
+    # Without centring: the intercept does not need the centred kernel, only
+    # the cross-validated search's sweep does.
     schedules = downdated_optimal_schedules(_form(kind, K, sample_weight),
-                                            _scaled(y, sample_weight), splits, lambdas, 5)
+                                            _scaled(y, sample_weight), splits, lambdas, 5,
+                                            fit_intercept=fit_intercept,
+                                            sample_weight=sample_weight)
     for reg_lambda, schedule in zip(lambdas, schedules, strict=True):
         model = SelfDistilledKernelRidge(alpha="optimal", n_steps=5, reg_lambda=reg_lambda,
                                          kernel="rbf", gamma=2.0, cv=splits,
-                                         fit_intercept=False)
+                                         fit_intercept=fit_intercept)
         model.fit(X, y, sample_weight=sample_weight)
         np.testing.assert_allclose(schedule, model.alphas_, rtol=1e-8, atol=1e-10)
     with pytest.raises(ValueError, match="must not repeat samples"):
