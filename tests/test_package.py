@@ -141,7 +141,7 @@ def test_demonstration_reproduces_the_first_split_of_the_committed_table(tmp_pat
     output = tmp_path / "demo.rst"
     result = subprocess.run([sys.executable, "-m", "selfdistill_sklearn", "--splits", "1",
                              "--output", str(output)], capture_output=True, text=True,
-                            timeout=300)
+                            timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert "KernelRidge" in result.stdout and "SelfDistilledKernelRidgeCV" in result.stdout
     assert "Only 1 split(s)" in result.stdout

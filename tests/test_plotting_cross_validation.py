@@ -77,8 +77,7 @@ def test_best_candidate_is_starred(search):
 
 def test_grid_search_results_give_the_same_picture(search):
     search, X, y = search
-    grid = GridSearchCV(SelfDistilledKernelRidge(kernel="rbf", gamma=0.1, cv=3,
-                                                 fit_intercept=False),
+    grid = GridSearchCV(SelfDistilledKernelRidge(kernel="rbf", gamma=0.1, cv=3),
                         search.param_grid_, cv=3, scoring="neg_mean_squared_error").fit(X, y)
     ours = CrossValidationErrorDisplay.from_estimator(search, plot=False)
     theirs = CrossValidationErrorDisplay.from_estimator(grid, plot=False)
@@ -108,14 +107,16 @@ def test_given_axes_are_used_and_too_few_are_refused(search):
         CrossValidationErrorDisplay.from_estimator(search, axes=axes)
 
 
-def test_far_limit_of_alpha_zero_is_named_not_drawn_to_scale(search):
-    search, _, _ = search
-    display = CrossValidationErrorDisplay.from_estimator(search)
+def test_far_limit_is_named_not_drawn_to_scale():
+    # Without an intercept the limit of alpha = 0 is the zero function, far above the steps.
+    errors = np.array([[[1.0, 0.9, 0.95], [1.0, 0.97, 0.96]]])
+    display = CrossValidationErrorDisplay(reg_lambdas=[0.1], alphas=[0.0, 0.5], errors=errors,
+                                          limit_errors=np.array([[25.0, 0.958]])).plot()
     ax = display.axes_[0]
-    zero_limit = display.limit_errors[0, 0]
-    assert zero_limit > ax.get_ylim()[1]
-    assert any(f"{zero_limit:.3g}" in text.get_text() for text in ax.texts)
-    assert np.all(display.errors[0] <= ax.get_ylim()[1])
+    low, high = ax.get_ylim()
+    assert high < 25.0 and low <= 0.9 and 1.0 <= high < 1.1
+    assert any("25 ↑" in text.get_text() for text in ax.texts)
+    np.testing.assert_array_equal(display.limit_markers_[0, 1].get_ydata(), [0.958])
 
 
 def test_unfitted_estimator_is_refused():

@@ -278,3 +278,18 @@ def test_spectral_displays_draw_the_intercept_models_shrinkage(data):
     ratios = ShrinkageRatioDisplay.from_estimator(estimator)
     for line, ratio in zip(ratios.lines_, shrinkage.ratios, strict=True):
         np.testing.assert_allclose(line.get_ydata(), ratio)
+
+
+def test_ratio_ticks_are_plain_numbers_within_a_decade():
+    ratios = np.array([[1.1, 1.3, 1.2], [1.5, 2.1, 1.9]])
+    display = ShrinkageRatioDisplay(ratios=ratios).plot()
+    display.figure_.canvas.draw()
+    ax = display.ax_
+    low, high = ax.get_ylim()
+    shown = [t for t in ax.get_yticks() if low <= t <= high]
+    assert len(shown) >= 4
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert all("^" not in label and "$" not in label for label in labels)
+    mixed = ShrinkageRatioDisplay(ratios=np.array([[2.0, -12.0, 1.1]])).plot()
+    mixed.figure_.canvas.draw()
+    assert all("^" not in t.get_text() for t in mixed.ax_.get_yticklabels())

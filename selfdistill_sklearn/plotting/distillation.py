@@ -465,13 +465,19 @@ class ShrinkageRatioDisplay(_SpectralDisplay):
             ax.set_yscale("log" if np.all(finite > 0) else "symlog")
         elif log_scale:
             ax.set_yscale("log")
-        if ax.get_yscale() == "log":
-            from matplotlib.ticker import FormatStrFormatter
+        from matplotlib.ticker import FormatStrFormatter, MaxNLocator, NullLocator
 
+        if ax.get_yscale() == "log":
             low, high = ax.get_ylim()
-            if high < 10 * low:  # less than a decade: plain numbers read better
+            if high < 10 * low:
+                # Within a decade a log axis has one or two labelled ticks; evenly spaced
+                # plain numbers read better.
+                ax.yaxis.set_major_locator(MaxNLocator(nbins=6))
+                ax.yaxis.set_minor_locator(NullLocator())
                 ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
-                ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
+        elif ax.get_yscale() == "symlog":
+            ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))  # 1, 0, -10, not 10^0
+            ax.axhline(0.0, color="0.7", linewidth=0.8, zorder=0)
         ax.set_xticks(index)
         ax.set_xlabel("k (eigenvalues ascending)")
         ax.set_ylabel(r"$R_k^{(\tau)}$")
