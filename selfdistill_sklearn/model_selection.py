@@ -455,14 +455,13 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         train_weight = None if sample_weight is None else sample_weight[train]
         test_weight = None if sample_weight is None else sample_weight[test]
         train_kernel = kernel[np.ix_(train, train)]
-        test_kernel = kernel[np.ix_(test, train)]
-        y_train, offset = y[train], 0.0
+        y_train, offset, test_kernel = y[train], 0.0, None
         if self.fit_intercept:
             # The intercept model is the model without one on centred data.
             offset = np.average(y_train, axis=0, weights=train_weight)
             y_train = y_train - offset
-            train_kernel, test_kernel = centre_kernel(train_kernel, train_weight, test_kernel,
-                                                      overwrite=True)
+            train_kernel, test_kernel = centre_kernel(
+                train_kernel, train_weight, kernel[np.ix_(test, train)], overwrite=True)
         form = weighted_kernel_tridiagonal(train_kernel, train_weight)
         schedules = None
         if with_optimal:
@@ -471,6 +470,8 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
                                                 lambdas[lambda_indices], max_steps)
         del train_kernel
         n_rows = len(fixed) * (max_steps + 1) + (max_steps if with_optimal else 0)
+        if test_kernel is None:
+            test_kernel = kernel[np.ix_(test, train)]
         fold = _sweep_fold(form, test_kernel, y_train, train_weight,
                            n_columns=lambda_indices.size * n_rows, offset=offset)
         scores = np.full(candidate_rows.size, np.nan)

@@ -1,4 +1,5 @@
-"""The tridiagonal form against dense linear algebra."""
+"""The tridiagonal form, the centred kernel and the intercept against dense linear
+algebra."""
 
 import numpy as np
 import pytest
@@ -6,8 +7,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.metrics.pairwise import pairwise_kernels
 
+from selfdistill_sklearn.closed_forms import intercept_solver
 from selfdistill_sklearn.solvers import (
+    KernelRidgeFactorization,
     TridiagonalForm,
+    centre_kernel,
+    weighted_centred_kernel_eigh,
     weighted_kernel_eigh,
     weighted_kernel_tridiagonal,
 )
@@ -105,3 +110,74 @@ def test_a_singular_shift_gives_nan_and_leaves_the_other_shifts_exact():
     assert np.all(np.isnan(solution[:, 0]))
     np.testing.assert_allclose((T + 0.5 * np.eye(3)) @ solution[:, 1], rhs[:, 1], atol=1e-12)
     assert np.all(np.isnan(form.solve(0.0, rhs[:, 0])))
+
+
+def _features(seed, n):
+    """Explicit features and the linear kernel they give."""
+    Phi = np.random.default_rng(seed).normal(size=(n, 4))
+    return Phi, Phi @ Phi.T
+
+
+@given(seed=st.integers(0, 1000), n=st.integers(2, 20), weighted=st.booleans())
+def test_centred_kernel_is_the_kernel_of_the_centred_features(seed, n, weighted):
+    Phi, K = _features(seed, n + 5)
+    rng = np.random.default_rng(seed + 1)
+    w = rng.integers(0, 3, size=n).astype(float) if weighted else None
+    if w is not None:
+        w[0] = 1.0  # not all zero
+    mean = np.average(Phi[:n], axis=0, weights=w)
+    centred, test = centre_kernel(K[:n, :n], w, K[n:, :n])
+    np.testing.assert_allclose(centred, (Phi[:n] - mean) @ (Phi[:n] - mean).T, atol=1e-12)
+    np.testing.assert_allclose(test, (Phi[n:] - mean) @ (Phi[:n] - mean).T, atol=1e-12)
+    original = K[:n, :n].copy()
+    centre_kernel(K[:n, :n], w)
+    np.testing.assert_array_equal(K[:n, :n], original)
+
+
+@given(seed=st.integers(0, 1000), n=st.integers(2, 20), weighted=st.booleans())
+def test_centred_eigh_spans_the_complement_of_the_intercept(seed, n, weighted):
+    """``n - 1`` orthonormal eigenvectors, orthogonal to ``s = sqrt(w)``, of the
+    compression of ``S K S`` to the complement of ``s``: with ``s`` (eigenvalue 0
+    of ``H S K S H``) they diagonalise the centred matrix."""
+    K = _kernel(seed, n, "rbf")
+    rng = np.random.default_rng(seed)
+    w = rng.uniform(0.1, 3.0, size=n) if weighted else None
+    s = np.ones(n) if w is None else np.sqrt(w)
+    d, V = weighted_centred_kernel_eigh(K, w)
+    assert d.shape == (n - 1,) and V.shape == (n, n - 1)
+    np.testing.assert_allclose(V.T @ V, np.eye(n - 1), atol=1e-12)
+    np.testing.assert_allclose(s @ V, 0.0, atol=1e-12 * np.linalg.norm(s))
+    H = np.eye(n) - np.outer(s, s) / (s @ s)
+    centred = H @ (s[:, None] * K * s[None, :]) @ H
+    np.testing.assert_allclose(V @ np.diag(d) @ V.T, centred, atol=1e-10)
+    assert np.all(np.diff(d) >= 0)
+
+
+@pytest.mark.parametrize("metric", ["rbf", "sigmoid"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_intercept_solver_solves_the_bordered_system(metric, weighted):
+    n = 15
+    K = _kernel(3, n, metric)
+    rng = np.random.default_rng(0)
+    w = rng.integers(0, 3, size=n).astype(float) if weighted else np.ones(n)
+    w[:2] = 1.0
+    u = rng.normal(size=(n, 2)) + 5.0
+    solve = intercept_solver(KernelRidgeFactorization(K, 0.3, None if not weighted else w), n)
+    coef, fitted = solve(u)
+    # Normal equations: W (K c + b - u) + lambda c = 0 and 1^T W (K c + b - u) = 0.
+    c, b = coef[:n], coef[n]
+    residual = K @ c + b - u
+    np.testing.assert_allclose(w[:, None] * residual + 0.3 * c, 0.0, atol=1e-9)
+    np.testing.assert_allclose(w @ residual, 0.0, atol=1e-9)
+    positive = w > 0
+    np.testing.assert_allclose(fitted[positive], (K @ c + b)[positive], atol=1e-9)
+    single, _ = solve(u[:, 0])
+    np.testing.assert_allclose(single, coef[:, 0], rtol=1e-12)
+
+
+def test_intercept_solver_refuses_a_singular_bordered_system():
+    """An indefinite system with 1^T R 1 = 0: no intercept is defined."""
+    # K + lambda I = diag(1, -1): R 1 = (1, -1) sums to zero.
+    K = np.diag([0.5, -1.5])
+    with pytest.raises(np.linalg.LinAlgError, match="fit_intercept=False"):
+        intercept_solver(KernelRidgeFactorization(K, 0.5), 2)

@@ -13,12 +13,19 @@ Tolerances follow the conditioning of each draw: a solve with ``K + lambda
 I`` loses about ``cond(K + lambda I)`` units in the last place, so the
 bounds are ``C * eps * cond * steps`` times the size of the quantities
 involved, never one absolute number.
+
+The theorems are stated for the model without intercept (the paper's). With
+an unpenalised intercept the map from targets to ``(c, b)`` is still linear,
+and Theorems 4.1, 4.4 and 4.5 are re-checked for it against references built
+from the bordered system ``[[K + lambda I, 1], [1^T, 0]]`` solved by
+``numpy.linalg`` (the ``*_with_intercept`` tests).
 """
 
 from dataclasses import dataclass
 
 import numpy as np
-from hypothesis import event, given, note
+import pytest
+from hypothesis import event, example, given, note
 from hypothesis import strategies as st
 from scipy import optimize
 from sklearn.kernel_ridge import KernelRidge
@@ -62,6 +69,37 @@ class Problem:
     def kernel_ridge(self, reg_lambda=None):
         lam = self.reg_lambda if reg_lambda is None else reg_lambda
         return KernelRidge(alpha=lam, kernel=self.kernel, **self.params)
+
+    def bordered_inverse(self, reg_lambda=None):
+        """Columns ``[:, :n]`` of the inverse of the bordered system
+        ``[[K + lambda I, 1], [1^T, 0]]``: the linear map from targets ``u`` to
+        ``[c; b]`` of kernel ridge regression with an unpenalised intercept."""
+        lam = self.reg_lambda if reg_lambda is None else reg_lambda
+        n = self.n_samples
+        system = np.zeros((n + 1, n + 1))
+        system[:n, :n] = self.K + lam * np.eye(n)
+        system[:n, n] = system[n, :n] = 1.0
+        return np.linalg.inv(system)[:, :n]
+
+    def with_ones(self, kernel_rows):
+        return np.hstack([kernel_rows, np.ones((kernel_rows.shape[0], 1))])
+
+    def intercept_cond(self, reg_lambda=None):
+        """Condition number of the bordered system."""
+        lam = self.reg_lambda if reg_lambda is None else reg_lambda
+        n = self.n_samples
+        system = np.zeros((n + 1, n + 1))
+        system[:n, :n] = self.K + lam * np.eye(n)
+        system[:n, n] = system[n, :n] = 1.0
+        return float(np.linalg.cond(system))
+
+    def intercept_atol(self, kernel_rows, coefs, n_steps=1, reg_lambda=None):
+        """:meth:`prediction_atol` for ``[K_x, 1] @ [c; b]``, the coefficients
+        solving the bordered system."""
+        size = (np.abs(kernel_rows).sum(axis=1).max() + 1) * max(np.abs(c).max()
+                                                                 for c in coefs)
+        size += np.abs(self.y).max()
+        return SAFETY * EPS * self.intercept_cond(reg_lambda) * n_steps * size
 
     def prediction_atol(self, kernel_rows, dual_coefs, n_steps=1, reg_lambda=None):
         """Rounding bound of ``kernel_rows @ c`` where ``c`` solves a system with
@@ -129,11 +167,13 @@ def refits(problem, alphas, X_eval):
     return predictions, fitted, duals
 
 
-def hat_matrix_polynomial(problem, alphas):
+def hat_matrix_polynomial(problem, alphas, P=None):
     """Eq. (6): ``sum_i alpha(i) eta(i+1, tau) P^(tau-i+1) + eta(2, tau) P^tau``
-    with ``P = K (K + lambda I)^-1``, as an explicit matrix."""
+    with ``P = K (K + lambda I)^-1`` (or the hat matrix ``P`` given), as an
+    explicit matrix."""
     n = problem.n_samples
-    P = problem.K @ np.linalg.inv(problem.K + problem.reg_lambda * np.eye(n))
+    if P is None:
+        P = problem.K @ np.linalg.inv(problem.K + problem.reg_lambda * np.eye(n))
     tau = len(alphas) + 1
     alpha = {i: alphas[i - 2] for i in range(2, tau + 1)}
 
@@ -196,6 +236,42 @@ def test_theorem_4_1_eq7_blend_at_new_points(problem, alphas):
     zero = problem.estimator(list(alphas[:-1]) + [0.0], tau).fit(problem.X, problem.y)
     np.testing.assert_allclose(list(zero.staged_predict(problem.X_new))[-1],
                                zero_alpha.predict(problem.X_new), rtol=0, atol=atol)
+
+
+@given(problem=problems(), alphas=schedules())
+def test_theorem_4_1_with_intercept_equals_refits_and_eq6(problem, alphas):
+    """With an unpenalised intercept every step equals a fresh solve of the
+    bordered system on the blended targets (eqs. (3)-(5)), and the training
+    predictions are eq. (6)'s polynomial in the intercept model's hat matrix
+    ``P = [K, 1] [[K + lambda I, 1], [1^T, 0]]^-1 [I; 0]``."""
+    n_steps = len(alphas) + 1
+    model = problem.estimator(alphas, n_steps, fit_intercept=True).fit(problem.X, problem.y)
+    inverse = problem.bordered_inverse()
+    train_rows, new_rows = problem.with_ones(problem.K), problem.with_ones(problem.K_new)
+    hat = train_rows @ inverse
+    targets, coefs, fitted = problem.y, [], []
+    for step in range(n_steps):
+        if step:
+            targets = alphas[step - 1] * problem.y + (1 - alphas[step - 1]) * fitted[-1]
+        coefs.append(inverse @ targets)
+        fitted.append(train_rows @ coefs[-1])
+    staged_new = list(model.staged_predict(problem.X_new))
+    staged_train = list(model.staged_predict(problem.X))
+    for tau in range(1, n_steps + 1):
+        atol = problem.intercept_atol(problem.K, coefs, tau)
+        np.testing.assert_allclose(staged_train[tau - 1], fitted[tau - 1], rtol=0, atol=atol,
+                                   err_msg=f"step {tau}")
+        np.testing.assert_allclose(staged_new[tau - 1], new_rows @ coefs[tau - 1], rtol=0,
+                                   atol=problem.intercept_atol(problem.K_new, coefs, tau),
+                                   err_msg=f"step {tau}")
+        expected = hat_matrix_polynomial(problem, alphas[: tau - 1], hat) @ problem.y
+        np.testing.assert_allclose(staged_train[tau - 1], expected, rtol=0, atol=atol,
+                                   err_msg=f"eq. (6), step {tau}")
+    # The intercept keeps the mean of the targets at every step.
+    for tau, train in enumerate(staged_train, start=1):
+        np.testing.assert_allclose(np.mean(train, axis=0), np.mean(problem.y, axis=0), rtol=0,
+                                   atol=problem.intercept_atol(problem.K, coefs, tau),
+                                   err_msg=f"step {tau}")
 
 
 # -- Lemma 4.2 --------------------------------------------------------------------------------
@@ -272,6 +348,12 @@ def test_theorem_4_3_closed_form_ratios(problem, alpha, n_steps):
                                    rtol=64 * tau * EPS, err_msg=f"step {tau}")
 
 
+#: Smallest ``A_k - A_j`` (entries of ``A`` in ``[0, 1)``) at which the sign rule
+#: of eq. (15) is decidable at step 2 for every drawn ``alpha`` (see
+#: :func:`test_theorem_4_3_sign_rule`).
+RESOLVABLE_GAP = 1e-6
+
+
 def _merge_equal(d, b):
     """Keep one eigenvalue of every group of numerically equal positive ones
     (eq. (15) divides by A_k - A_j)."""
@@ -282,7 +364,16 @@ def _merge_equal(d, b):
     return d[keep], b[:, keep]
 
 
+def _nearly_equal_eigenvalues():
+    """Three laplacian-kernel points so far apart that ``K`` is the identity
+    but for ``a = 1e-8`` off the diagonal: eigenvalues ``1 - sqrt(2) a``, ``1 -
+    a^2`` and ``1 + sqrt(2) a``, distinct but closer than eq. (15) can resolve."""
+    X = np.array([[0.0], [1.0], [2.0]]) * -np.log(1e-8)
+    return Problem(X, np.array([1.0, -2.0, 0.5]), X + 0.3, "laplacian", {"gamma": 1.0}, 100.0)
+
+
 @given(problem=problems(), alpha=st.floats(1e-3, 1 - 1e-3), n_steps=st.integers(2, 10))
+@example(problem=_nearly_equal_eigenvalues(), alpha=0.95, n_steps=4)
 def test_theorem_4_3_sign_rule(problem, alpha, n_steps):
     """Eq. (15): for alpha in (0, 1) the sign of the change of [B]_kk / [B]_jj
     from step tau - 1 to tau is sgn(1 / (x A_j / (B_k (A_k - A_j)) + 1) - alpha),
@@ -291,14 +382,22 @@ def test_theorem_4_3_sign_rule(problem, alpha, n_steps):
     Both sides are evaluated in floating point from the package's diagonals;
     a pair is skipped at a step only where one side lies within its
     first-order rounding bound of zero (the sign is then not determined by
-    the computation). Step 2 always has x = 0 and a positive right-hand side,
-    so no draw with a pair is vacuous.
+    the computation). Step 2 always has x = 0 (exactly: ``B(1) = A``) and the
+    right-hand side ``1 - alpha >= 1e-3``, so every pair with ``A_k - A_j >=``
+    :data:`RESOLVABLE_GAP` is decided there: its left-hand side is at least
+    ``(1 - alpha) (A_k - A_j) >= 1e-9`` relative to ``B_k / B_j``, far above the
+    rounding bound (``~1e-11``), and the right-hand side's bound is at most
+    ``SAFETY * 64 eps / (A_k - A_j) ~ 1e-5 < 1e-3``. Closer pairs (two
+    eigenvalues ``0.99999999`` and ``1.00000001`` say) may be undecidable at
+    every step; a draw whose pairs are all that close checks nothing, and
+    says so with an event.
     """
     model = problem.estimator(alpha, n_steps).fit(problem.X, problem.y)
     shrinkage = model.spectral_shrinkage()
     d, b = _merge_equal(shrinkage.eigenvalues, shrinkage.diagonals)
     A = b[0]
     j, k = np.triu_indices(d.size, 1)  # d ascending: d[k] > d[j]
+    resolvable = A[k] - A[j] >= RESOLVABLE_GAP
     checked = 0
     with np.errstate(divide="ignore", invalid="ignore"):
         for tau in range(2, n_steps + 1):
@@ -323,6 +422,10 @@ def test_theorem_4_3_sign_rule(problem, alpha, n_steps):
             decided = ((np.abs(lhs) > SAFETY * lhs_err) & (np.abs(rhs) > SAFETY * rhs_err)
                        & np.isfinite(rhs_err) & (np.abs(gap) > 0))
             checked += int(decided.sum())
+            if tau == 2:
+                assert np.all(decided[resolvable]), (
+                    f"undecided at step 2: pairs "
+                    f"{list(zip(j[resolvable & ~decided], k[resolvable & ~decided], strict=True))}")
             mismatch = decided & (np.sign(lhs) != np.sign(rhs))
             assert not mismatch.any(), (
                 f"step {tau}: pairs {list(zip(j[mismatch], k[mismatch], strict=True))}, "
@@ -330,41 +433,60 @@ def test_theorem_4_3_sign_rule(problem, alpha, n_steps):
             )
     total = j.size * (n_steps - 1)
     event(f"pairs x steps decided: {checked / total:.0%}" if total else "no pairs")
+    if j.size and not resolvable.any():
+        event("every pair closer than RESOLVABLE_GAP")
     note(f"d={d} alpha={alpha} checked={checked}/{total}")
-    if j.size:
+    if resolvable.any():
         assert checked > 0
 
 
 # -- Theorem 4.4 ------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("fit_intercept", [False, True])
 @given(problem=problems(), n_steps=st.integers(2, 5), seed=st.integers(0, 2**32 - 1))
-def test_theorem_4_4_optimal_alpha_minimises_validation_error(problem, n_steps, seed):
+def test_theorem_4_4_optimal_alpha_minimises_validation_error(problem, n_steps, seed,
+                                                              fit_intercept):
     """Eq. (16): each alpha*(t) chosen in closed form minimises the validation
     squared error of step t given the earlier weights: no nearby alpha does
     better, and it agrees with a numerical minimiser of the error of an
-    explicit refit."""
+    explicit refit (with an intercept, of the bordered system; the validation
+    targets then get an offset, which the intercept must take up)."""
     rng = np.random.default_rng(seed)
     X_val = problem.X_new
     y_val = rng.standard_normal((X_val.shape[0],) + problem.y.shape[1:])
-    model = problem.estimator("optimal", n_steps).fit(problem.X, problem.y,
-                                                     X_val=X_val, y_val=y_val)
+    if fit_intercept:
+        y_val = y_val + 3.0
+    model = problem.estimator("optimal", n_steps, fit_intercept=fit_intercept).fit(
+        problem.X, problem.y, X_val=X_val, y_val=y_val)
     n = problem.n_samples
-    system = problem.K + problem.reg_lambda * np.eye(n)
-    first = np.linalg.solve(system, problem.y)
-    previous = problem.K @ first  # y(1)
+    if fit_intercept:
+        inverse = problem.bordered_inverse()
+        train_rows, val_rows = problem.with_ones(problem.K), problem.with_ones(problem.K_new)
+        cond = problem.intercept_cond()
+
+        def solve(u):
+            return inverse @ u
+    else:
+        system = problem.K + problem.reg_lambda * np.eye(n)
+        train_rows, val_rows, cond = problem.K, problem.K_new, problem.cond()
+
+        def solve(u):
+            return np.linalg.solve(system, u)
+    first = solve(problem.y)
+    previous = train_rows @ first  # y(1)
     for t in range(2, n_steps + 1):
         alpha_star = model.alphas_[t - 2]
 
         def validation_error(alpha, previous=previous):
-            dual = np.linalg.solve(system, alpha * problem.y + (1 - alpha) * previous)
-            return float(np.sum((y_val - problem.K_new @ dual) ** 2))
+            dual = solve(alpha * problem.y + (1 - alpha) * previous)
+            return float(np.sum((y_val - val_rows @ dual) ** 2))
 
-        zero = np.linalg.solve(system, previous)
-        direction = problem.K_new @ (first - zero)  # the parabola's slope
+        zero = solve(previous)
+        direction = val_rows @ (first - zero)  # the parabola's slope
         curvature = float(np.sum(direction**2))
-        size = np.abs(problem.K_new).sum(axis=1).max() * (np.abs(first).max()
-                                                           + np.abs(zero).max())
-        residual_err = SAFETY * EPS * problem.cond() * (1 + abs(alpha_star)) * size
+        size = np.abs(val_rows).sum(axis=1).max() * (np.abs(first).max()
+                                                      + np.abs(zero).max())
+        residual_err = SAFETY * EPS * cond * (1 + abs(alpha_star)) * size
         best = validation_error(alpha_star)
         # Rounding of the residuals, and of the sum of squares itself.
         error_tol = (2 * (np.sqrt(best) + residual_err) * residual_err * np.sqrt(y_val.size)
@@ -379,8 +501,7 @@ def test_theorem_4_4_optimal_alpha_minimises_validation_error(problem, n_steps, 
         # moves the minimiser by sqrt(tol / c).
         alpha_tol = 1e-7 * (1 + abs(alpha_star)) + np.sqrt(2 * error_tol / max(curvature, 1e-300))
         assert abs(numerical - alpha_star) <= alpha_tol, (t, numerical, alpha_star)
-        previous = problem.K @ np.linalg.solve(
-            system, alpha_star * problem.y + (1 - alpha_star) * previous)
+        previous = train_rows @ solve(alpha_star * problem.y + (1 - alpha_star) * previous)
 
 
 # -- Theorem 4.5 ------------------------------------------------------------------------------
@@ -406,27 +527,76 @@ def test_theorem_4_5_zero_weight_collapses(problem):
     assert np.all(model.predict(problem.X_new) == 0)
 
 
+@given(problem=problems(), alpha=st.floats(1e-3, 1))
+def test_theorem_4_5_with_intercept_limit_is_the_intercept_model_with_lambda_over_alpha(
+        problem, alpha):
+    """Eq. (17) with an unpenalised intercept: the limit is the bordered system's
+    solution with penalty lambda / alpha; with alpha = 0 everything but the
+    intercept collapses, to the mean of the targets (the intercept keeps the
+    mean at every step)."""
+    model = problem.estimator(alpha, float("inf"), fit_intercept=True).fit(problem.X, problem.y)
+    limit_lambda = problem.reg_lambda / alpha
+    coef = problem.bordered_inverse(limit_lambda) @ problem.y
+    for rows in (problem.K, problem.K_new):
+        X_eval = problem.X if rows is problem.K else problem.X_new
+        np.testing.assert_allclose(
+            model.predict(X_eval), problem.with_ones(rows) @ coef, rtol=0,
+            atol=problem.intercept_atol(rows, [coef], reg_lambda=limit_lambda))
+    collapsed = problem.estimator(0.0, float("inf"), fit_intercept=True).fit(problem.X,
+                                                                             problem.y)
+    mean = np.mean(problem.y, axis=0)
+    np.testing.assert_allclose(collapsed.predict(problem.X_new),
+                               np.broadcast_to(mean, (len(problem.X_new),) + mean.shape),
+                               rtol=0, atol=8 * EPS * np.abs(problem.y).max())
+
+
+@pytest.mark.parametrize("fit_intercept", [False, True])
 @given(problem=problems(), alpha=st.floats(1e-3, 1, exclude_max=True), n_steps=st.integers(2, 25))
-def test_theorem_4_5_geometric_convergence(problem, alpha, n_steps):
+def test_theorem_4_5_geometric_convergence(problem, alpha, n_steps, fit_intercept):
     """The distance to the limit shrinks at every step at least by the factor
     (1 - alpha) max_k a_k, a_k = d_k / (d_k + lambda): for the training
-    predictions, for the dual coefficients, and so at every new point."""
-    model = problem.estimator(alpha, n_steps).fit(problem.X, problem.y)
-    reference = problem.kernel_ridge(problem.reg_lambda / alpha).fit(problem.X, problem.y)
-    d_max = np.linalg.eigvalsh(problem.K)[-1]
-    rate = (1 - alpha) * d_max / (d_max + problem.reg_lambda)
+    predictions, for the dual coefficients, and so at every new point.
+
+    With an intercept the d_k are the eigenvalues of the centred kernel ``H K
+    H`` (``H = I - 1 1^T / n``): the differences of the training predictions
+    have mean zero, the dual coefficients sum to zero, and on those subspaces
+    a step is the shrinkage ``H K H (H K H + lambda I)^-1``. A new point's gap
+    is then bounded through its centred kernel row ``K_x - 1^T K / n``.
+    """
+    model = problem.estimator(alpha, n_steps, fit_intercept=fit_intercept).fit(problem.X,
+                                                                              problem.y)
+    limit_lambda = problem.reg_lambda / alpha
+    n = problem.n_samples
+    if fit_intercept:
+        coef = problem.bordered_inverse(limit_lambda) @ problem.y
+        limit_dual, limit_train = coef[:n], problem.with_ones(problem.K) @ coef
+        limit_new = problem.with_ones(problem.K_new) @ coef
+        H = np.eye(n) - 1.0 / n
+        d_max = np.linalg.eigvalsh(H @ problem.K @ H)[-1]
+        new_rows = problem.K_new - problem.K.mean(axis=0)
+        cond = problem.intercept_cond()
+        atol_of = problem.intercept_atol
+    else:
+        reference = problem.kernel_ridge(limit_lambda).fit(problem.X, problem.y)
+        limit_dual = reference.dual_coef_
+        limit_train, limit_new = reference.predict(problem.X), reference.predict(problem.X_new)
+        d_max = np.linalg.eigvalsh(problem.K)[-1]
+        new_rows = problem.K_new
+        cond = problem.cond()
+        atol_of = problem.prediction_atol
+    rate = (1 - alpha) * max(d_max, 0.0) / (max(d_max, 0.0) + problem.reg_lambda)
     duals = model.staged_dual_coef_
-    fitted_atol = problem.prediction_atol(problem.K, list(duals), n_steps)
-    dual_atol = SAFETY * EPS * problem.cond() * n_steps * np.abs(duals).max()
+    fitted_atol = atol_of(problem.K, list(duals), n_steps)
+    dual_atol = SAFETY * EPS * cond * n_steps * np.abs(duals).max()
     fitted = np.stack(list(model.staged_predict(problem.X)))
-    fitted_gap = [np.linalg.norm(f - reference.predict(problem.X)) for f in fitted]
-    dual_gap = [np.linalg.norm(c - reference.dual_coef_) for c in duals]
+    fitted_gap = [np.linalg.norm(f - limit_train) for f in fitted]
+    dual_gap = [np.linalg.norm(c - limit_dual) for c in duals]
     size = np.sqrt(problem.y.size)
     for tau in range(1, n_steps):
         assert fitted_gap[tau] <= rate * fitted_gap[tau - 1] + fitted_atol * size, tau
         assert dual_gap[tau] <= rate * dual_gap[tau - 1] + dual_atol * size, tau
-    new_gap = np.abs(model.predict(problem.X_new) - reference.predict(problem.X_new))
-    bound = (np.linalg.norm(problem.K_new, axis=1).reshape((-1,) + (1,) * (problem.y.ndim - 1))
+    new_gap = np.abs(model.predict(problem.X_new) - limit_new)
+    bound = (np.linalg.norm(new_rows, axis=1).reshape((-1,) + (1,) * (problem.y.ndim - 1))
              * rate ** (n_steps - 1) * dual_gap[0])
-    atol = problem.prediction_atol(problem.K_new, list(duals) + [reference.dual_coef_], n_steps)
+    atol = atol_of(problem.K_new, list(duals) + [limit_dual], n_steps)
     assert np.all(new_gap <= bound + atol)
