@@ -299,7 +299,11 @@ class ShrinkageDiagonalDisplay(_SpectralDisplay):
     At each index the bars are overlaid, the smallest in magnitude on top, so
     every step stays visible; for a fixed ``alpha`` in ``[0, 1)`` the entries
     decrease with the step (Lemma 4.2) and the later steps are in front. The
-    limit (Theorem A.5) is drawn as hatched outlines.
+    limit (Theorem A.5) is drawn as hatched outlines. With an intercept
+    (``fit_intercept=True``) the eigenvectors are those of the centred kernel
+    matrix, one fewer: the constant direction is the intercept's, never
+    shrunk, and not drawn (see
+    :meth:`~selfdistill_sklearn.SelfDistilledKernelRidge.spectral_shrinkage`).
 
     Parameters
     ----------
@@ -329,8 +333,8 @@ class ShrinkageDiagonalDisplay(_SpectralDisplay):
     >>> model = SelfDistilledKernelRidge(alpha=0.0, n_steps=6, reg_lambda=0.2,
     ...                                  kernel="rbf", gamma=10.0).fit(X, y)
     >>> display = ShrinkageDiagonalDisplay.from_estimator(model)
-    >>> len(display.bars_), len(display.bars_[0])
-    (6, 11)
+    >>> len(display.bars_), len(display.bars_[0])  # 11 samples, one direction is the intercept's
+    (6, 10)
     """
 
     def __init__(self, *, diagonals, limit=None, eigenvalues=None):
