@@ -79,7 +79,12 @@ def parse_args(argv=None):
     parser.add_argument("--output", type=Path, default=None,
                         help="also write the tables, and every split, to this file")
     parser.add_argument("--quiet", action="store_true", help="do not report progress")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.output is not None and not args.output.parent.is_dir():
+        # Refused before a minute of fitting, not after.
+        parser.error(f"argument --output: the folder {str(args.output.parent)!r} does not "
+                     "exist")
+    return args
 
 
 def main(argv=None):

@@ -78,7 +78,8 @@ def test_demonstration_rejects_flags_that_make_no_sense(capsys):
     for flags, name in [(["--n-steps", "0"], "--max-steps/--n-steps"),
                         (["--splits", "-1"], "--splits"), (["--splits", "two"], "--splits"),
                         (["--test-size", "1"], "--test-size"), (["--seed", "-3"], "--seed"),
-                        (["--data", "iris"], "--data")]:
+                        (["--data", "iris"], "--data"),
+                        (["--output", "no/such/folder/demo.rst"], "--output")]:
         with pytest.raises(SystemExit) as exit_info:
             parse_args(flags)
         assert exit_info.value.code == 2
