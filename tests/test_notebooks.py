@@ -1,6 +1,9 @@
 """Execute every notebook in ``notebooks/`` so that none of them rots."""
 
+import csv
+import io
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -30,3 +33,29 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
     errors = [output for cell in notebook.cells if cell.cell_type == "code"
               for output in cell.get("outputs", []) if output.get("output_type") == "error"]
     assert not errors
+    # What README.rst quotes from the committed outputs is what a fresh run gives.
+    assert _quoted_numbers(notebook) == _quoted_numbers(nbformat.read(path, as_version=4))
+
+
+def _quoted_numbers(notebook):
+    """The rows that a notebook prints for README.rst to quote, as CSV."""
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and "README.rst quotes" in cell.source:
+            text = "".join(output.get("text", "") for output in cell.get("outputs", [])
+                           if output.get("output_type") == "stream")
+            return list(csv.DictReader(io.StringIO(text)))
+    return None
+
+
+def test_readme_quotes_the_model_selection_notebook():
+    notebook = nbformat.read(ROOT / "notebooks" / "model_selection.ipynb", as_version=4)
+    rows = {(row["data"], row["method"]): row for row in _quoted_numbers(notebook)}
+    n_splits = re.search(r"N_REPEATS = (\d+)", notebook.cells[1].source).group(1)
+    readme = (ROOT / "README.rst").read_text()
+    for data in sorted({data for data, _ in rows}):
+        cells = [f"{float(rows[data, method]['vs kernel ridge']):.3f} ± "
+                 f"{float(rows[data, method]['vs kernel ridge std']):.3f}"
+                 for method in ("α grid", "optimal α", "SelfDistilledKernelRidgeCV")]
+        wins = rows[data, "SelfDistilledKernelRidgeCV"]["wins"]
+        line = r"\s+".join(map(re.escape, [data, *cells, f"{wins} of {n_splits} splits"]))
+        assert re.search(line, readme), f"README.rst does not show {data}: {cells}, {wins}"
