@@ -293,3 +293,10 @@ def test_ratio_ticks_are_plain_numbers_within_a_decade():
     mixed = ShrinkageRatioDisplay(ratios=np.array([[2.0, -12.0, 1.1]])).plot()
     mixed.figure_.canvas.draw()
     assert all("^" not in t.get_text() for t in mixed.ax_.get_yticklabels())
+
+
+def test_path_of_the_limit_alone_is_refused(data):
+    X, y = data
+    search = GridSearchCV(model(alpha=0.5), {"n_steps": [math.inf]}, cv=3).fit(X, y)
+    with pytest.raises(ValueError, match="finite n_steps"):
+        DistillationPathDisplay.from_estimator(search, X, y)

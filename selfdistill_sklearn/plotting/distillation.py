@@ -163,10 +163,16 @@ SelfDistilledKernelRidgeCV
         sklearn.exceptions.NotFittedError
             If it does but is not fitted.
         ValueError
-            With ``kernel="precomputed"``, or several features and no
-            ``X_eval``.
+            With ``n_steps=inf`` or ``kernel="precomputed"``, or several
+            features and no ``X_eval``.
         """
         estimator, pipelines = _unwrap(estimator, "DistillationPathDisplay")
+        if not hasattr(estimator, "staged_dual_coef_"):
+            raise ValueError(
+                "DistillationPathDisplay draws the steps of a finite n_steps; the estimator "
+                "drawn was fitted with n_steps=inf, which has only the limit (a search may "
+                "have chosen it: draw a SelfDistilledKernelRidge with finite n_steps instead)."
+            )
         if estimator.kernel == "precomputed":
             raise ValueError("DistillationPathDisplay needs input features; it cannot draw "
                              "an estimator with kernel='precomputed'.")
