@@ -37,7 +37,8 @@ from threadpoolctl import threadpool_limits
 from .kernel_ridge import SelfDistilledKernelRidge
 from .model_selection import SelfDistilledKernelRidgeCV
 
-__all__ = ["DATASETS", "Settings", "run", "summarise", "format_report"]
+__all__ = ["DATASETS", "Settings", "format_report", "notes", "run", "summarise",
+           "summary_table", "verdicts"]
 
 LAMBDAS = (0.0001, 0.001, 0.01, 0.1, 1.0, 10.0)
 GAMMAS = (0.001, 0.003, 0.01, 0.03, 0.1)
@@ -274,11 +275,12 @@ def verdicts(summaries):
         else:
             what = (f"{abs(change):.1f}% {'lower' if change < 0 else 'higher'} test MSE "
                     f"({'a gain' if change < 0 else 'a loss'}) than")
+        where = (f"on average over {s.n_splits} splits (± {spread:.1f}% between splits)"
+                 if s.n_splits > 1 else "on one split")
         lines.append(
-            f"{data}: {DISTILLED} has {what} tuned {BASELINE} on average over "
-            f"{s.n_splits} split{'s' if s.n_splits > 1 else ''} (± {spread:.1f}% between "
-            f"splits), lower on {s.wins} of {s.n_splits}; it took "
-            f"{s.fit_time / by_key[data, BASELINE].fit_time:.1f} times as long to tune.")
+            f"{data}: {DISTILLED} has {what} tuned {BASELINE} {where}, lower on {s.wins} of "
+            f"{s.n_splits}; it took {s.fit_time / by_key[data, BASELINE].fit_time:.1f} times "
+            "as long to tune.")
     return lines
 
 
