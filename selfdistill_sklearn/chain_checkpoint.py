@@ -247,7 +247,7 @@ class ChainState:
             return cls(**payload)
         except Exception as exc:  # torch raises several kinds for a damaged file
             raise ValueError(
-                f"The checkpoint file {path} cannot be read ({type(exc).__name__}: {exc}). "
-                "It is damaged or was not written by SelfDistilledNeuralNet: delete it to "
-                "train from the start, or give another checkpoint_dir."
+                f"The checkpoint file {path} cannot be read ({type(exc).__name__}): it is "
+                "damaged or was not written by SelfDistilledNeuralNet. Delete it to train "
+                "from the start, or give another checkpoint_dir."
             ) from exc
