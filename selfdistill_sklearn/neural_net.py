@@ -581,7 +581,8 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
 
     def train_step_single(self, batch, **fit_params):
         """One forward and backward pass, with augmentation and mixed precision."""
-        self._set_training(True)
+        if not self.module_.training:  # once an epoch, not a walk of the modules a batch
+            self._set_training(True)
         Xi, yi = unpack_data(batch)
         Xi = self._as_input(Xi)
         if self.augment:
@@ -949,9 +950,7 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         return torch.amp.GradScaler("cuda") if self._amp_enabled() else None
 
     def _amp_enabled(self):
-        return bool(self.mixed_precision) and self.device is not None and (
-            torch.device(self.device).type == "cuda"
-        )
+        return bool(self.mixed_precision) and str(self.device).startswith("cuda")
 
     def _autocast(self):
         if self._amp_enabled():
