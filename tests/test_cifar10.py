@@ -135,3 +135,4 @@ def test_gpu_check_script_runs_on_the_cpu():
     assert result["plain"] > 0 and result["single"] > 0 and result["chain"] > 0
     assert len(result["alphas"]) == 1
     assert len(result["table"]) == 3
+    assert set(result["overhead"]) == {"wall", "CPU"} and result["overhead"]["CPU"] > 0
