@@ -7,7 +7,8 @@ the blend weight fixed, scheduled or estimated at every step by the
 adapted Algorithm 1 (Theorem 4.4 on validation probabilities). What the
 chain carries from one network to the next, and its checkpoint file, are
 in :mod:`selfdistill_sklearn.chain_checkpoint`; the networks are built by
-:func:`selfdistill_sklearn.networks.build_network`.
+:func:`selfdistill_sklearn.networks.build_network`; the checks of parameters
+and data are in :mod:`selfdistill_sklearn.network_checks`.
 
 Needs the ``torch`` extra (torch, torchvision and skorch).
 """
@@ -15,7 +16,6 @@ Needs the ``torch`` extra (torch, torchvision and skorch).
 import copy
 import dataclasses
 import inspect
-import math
 import numbers
 import textwrap
 import time
@@ -26,15 +26,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
-    check_array,
     check_consistent_length,
     check_is_fitted,
-    column_or_1d,
     validate_data,
 )
 from skorch import NeuralNet, NeuralNetClassifier
@@ -47,8 +43,15 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sequential
 
 from .chain_checkpoint import CHECKPOINT_FILE, ChainState, check_writable, fingerprint
 from .closed_forms import optimal_alpha
+from .network_checks import (
+    check_labels,
+    check_params,
+    check_samples,
+    check_shape,
+    encode_labels,
+    validation_split,
+)
 from .networks import build_network, random_crop_flip
-from .validation import check_alpha, check_n_steps, check_reg_lambda
 
 __all__ = ["SelfDistillationLoss", "SelfDistilledNeuralNet", "self_distillation_loss"]
 
@@ -191,12 +194,6 @@ def _resolve_device(device):
     if isinstance(device, str) and device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
-
-
-def _is_whole(value, minimum):
-    return (
-        isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
-    )
 
 
 class SelfDistilledNeuralNet(NeuralNetClassifier):
@@ -713,7 +710,7 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         """
         check_is_fitted(self)
         if not is_dataset(X):
-            X = self._check_X(X, "X")
+            X = check_samples(self, X, "X")
             X = _ArrayDataset(X)
         return self._proba(X)
 
@@ -770,7 +767,7 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
 
     # ---------------------------------------------------------------- the chain
     def _fit(self, X, y, X_val, y_val):
-        n_steps, alpha = self._check_params()
+        n_steps, alpha = check_params(self)
         optimal = isinstance(alpha, str)
         X, y_enc, X_val, y_val_enc = self._check_fit_data(X, y, X_val, y_val)
         if self.checkpoint_dir is not None:
@@ -780,7 +777,7 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         if X_val is None:
             needs = ("alpha='optimal'" if optimal
                      else "keep_step='best'" if self.keep_step == "best" else None)
-            X, y_enc, X_val, y_val_enc = self._validation_split(X, y_enc, self.seed_, needs)
+            X, y_enc, X_val, y_val_enc = validation_split(self, X, y_enc, self.seed_, needs)
         if optimal:
             missing = np.setdiff1d(np.arange(len(self.classes_)), y_val_enc)
             if missing.size:
@@ -973,75 +970,6 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
             print(message, flush=True)
 
     # ------------------------------------------------------------------ checks
-    def _check_params(self):
-        if isinstance(self.n_steps, numbers.Real) and math.isinf(self.n_steps):
-            raise ValueError(
-                "n_steps must be finite for SelfDistilledNeuralNet: the limit of infinitely "
-                "many steps (Theorem 4.5) is kernel ridge regression and has no network "
-                "counterpart. Use SelfDistilledKernelRidge(n_steps=float('inf')) for it."
-            )
-        n_steps = check_n_steps(self.n_steps, allow_infinite=False)
-        alpha = check_alpha(self.alpha, n_steps)
-        check_reg_lambda(self.reg_lambda)
-        for name in ("clip_alpha", "augment", "mixed_precision"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}.")
-        if not (isinstance(self.keep_step, str) and self.keep_step in ("last", "best")):
-            raise ValueError(f"keep_step must be 'last' or 'best', got {self.keep_step!r}.")
-        if self.small_input not in ("auto", True, False):
-            raise ValueError(
-                f"small_input must be True, False or 'auto', got {self.small_input!r}."
-            )
-        fraction = self.validation_fraction
-        if fraction is not None and not (
-            isinstance(fraction, numbers.Real) and not isinstance(fraction, bool)
-            and 0 < fraction < 1
-        ):
-            raise ValueError(
-                f"validation_fraction must be a float in (0, 1) or None, got {fraction!r}."
-            )
-        if self.image_shape is not None and not (
-            isinstance(self.image_shape, (tuple, list)) and len(self.image_shape) == 3
-            and all(_is_whole(s, 1) for s in self.image_shape)
-        ):
-            raise ValueError(
-                "image_shape must be None or (channels, height, width) of positive ints, got "
-                f"{self.image_shape!r}."
-            )
-        if not _is_whole(self.max_epochs, 1):
-            raise ValueError(f"max_epochs must be an int >= 1, got {self.max_epochs!r}.")
-        if self.classes is not None:
-            classes = np.asarray(self.classes)
-            if classes.ndim != 1 or len(classes) < 2 or len(set(classes.tolist())) != len(
-                classes
-            ):
-                raise ValueError(
-                    "classes must be None or a sequence of at least 2 distinct labels, got "
-                    f"{self.classes!r}."
-                )
-        if self.train_split is not None:
-            raise ValueError(
-                "train_split is not used by SelfDistilledNeuralNet: give fit X_val and y_val, "
-                f"or set validation_fraction (got train_split={self.train_split!r})."
-            )
-        if self.warm_start:
-            raise ValueError(
-                "warm_start=True is not supported: every step starts from a fresh "
-                "initialisation. Use checkpoint_dir to resume an interrupted fit."
-            )
-        if self.compile:
-            raise ValueError("compile=True is not supported by SelfDistilledNeuralNet.")
-        if self.predict_nonlinearity != "auto":
-            raise ValueError(
-                "predict_nonlinearity must stay 'auto': predict_proba returns the softmax "
-                "probabilities that eq. (18) is defined on."
-            )
-        if "weight_decay" in self.get_params_for("optimizer"):
-            raise ValueError(
-                "Set the l2 penalty with reg_lambda, not optimizer__weight_decay."
-            )
-        return n_steps, alpha
-
     def _check_fit_data(self, X, y, X_val, y_val):
         """Validated samples and labels encoded by their position in ``classes_``."""
         if is_dataset(X) or is_dataset(X_val):
@@ -1055,8 +983,8 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         X, y = validate_data(
             self, X, y, allow_nd=True, dtype=np.float32, ensure_min_samples=2, order="C",
         )
-        X = self._check_shape(X, "X", reset=True)
-        y = self._check_y(y, "y")
+        X = check_shape(self, X, "X", reset=True)
+        y = check_labels(y, "y")
         self.input_shape_ = tuple(X.shape[1:])
         self.classes_inferred_ = np.unique(y)
         if len(self.classes_) < 2:
@@ -1069,91 +997,10 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
                 "augment=True needs images: X of shape (n_samples, channels, height, width) "
                 "or image_shape."
             )
-        y_enc = self._encode(y, "y")
+        y_enc = encode_labels(self, y, "y")
         if X_val is None:
             return X, y_enc, None, None
-        X_val = self._check_X(X_val, "X_val")
-        y_val = self._check_y(y_val, "y_val")
+        X_val = check_samples(self, X_val, "X_val")
+        y_val = check_labels(y_val, "y_val")
         check_consistent_length(X_val, y_val)
-        return X, y_enc, X_val, self._encode(y_val, "y_val")
-
-    def _check_X(self, X, name):
-        columns = getattr(X, "columns", None)
-        fitted = getattr(self, "feature_names_in_", None)
-        if columns is not None and fitted is not None and list(columns) != list(fitted):
-            raise ValueError(
-                f"{name} has the columns {list(columns)}, but {type(self).__name__} was "
-                f"fitted on the columns {list(fitted)}: select them in that order."
-            )
-        checked = check_array(X, allow_nd=True, dtype=np.float32, order="C", input_name=name)
-        self._check_shape(checked, name, reset=False)
-        validate_data(self, X, reset=False, skip_check_array=True)  # feature names
-        return checked
-
-    def _check_shape(self, X, name, reset):
-        if X.ndim not in (2, 4):
-            raise ValueError(
-                f"{name} must be 2-D (n_samples, n_features) or 4-D (n_samples, channels, "
-                f"height, width), got shape {X.shape}."
-            )
-        if reset:
-            if self.image_shape is not None and (
-                X.ndim != 2 or X.shape[1] != math.prod(self.image_shape)
-            ):
-                raise ValueError(
-                    f"image_shape={tuple(self.image_shape)} needs X of shape (n_samples, "
-                    f"{math.prod(self.image_shape)}), got {X.shape}."
-                )
-        elif X.ndim == 2 and len(self.input_shape_) == 1 and X.shape[1] != self.input_shape_[0]:
-            raise ValueError(
-                f"{name} has {X.shape[1]} features, but {type(self).__name__} is expecting "
-                f"{self.input_shape_[0]} features as input."
-            )
-        elif tuple(X.shape[1:]) != tuple(self.input_shape_):
-            raise ValueError(
-                f"{name} has samples of shape {tuple(X.shape[1:])}, but "
-                f"{type(self).__name__} was fitted on samples of shape {self.input_shape_}."
-            )
-        return X
-
-    @staticmethod
-    def _check_y(y, name):
-        y = column_or_1d(check_array(y, ensure_2d=False, dtype=None, input_name=name), warn=True)
-        check_classification_targets(y)
-        return y
-
-    def _encode(self, y, name):
-        # By position in classes_, which a user's ``classes`` may order freely.
-        classes = self.classes_
-        position = {label: i for i, label in enumerate(classes.tolist())}
-        codes = np.fromiter((position.get(label, -1) for label in y.tolist()),
-                            dtype=np.int64, count=len(y))
-        if np.any(codes < 0):
-            unseen = np.unique(y[codes < 0]).tolist()
-            source = "classes" if self.classes is not None else "classes of y"
-            raise ValueError(
-                f"{name} contains labels not among the {source} {classes.tolist()}: {unseen}."
-            )
-        return codes
-
-    def _validation_split(self, X, y, seed, needed):
-        # ``needed`` names the parameter that needs validation data, if any.
-        fraction = self.validation_fraction
-        if fraction is None:
-            if needed:
-                raise ValueError(
-                    f"{needed} needs validation data: pass X_val and y_val to fit, or set "
-                    "validation_fraction."
-                )
-            return X, y, None, None
-        splitter = StratifiedShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
-        try:
-            train, valid = next(splitter.split(X, y))
-        except ValueError as exc:
-            hint = "" if needed else ", or validation_fraction=None to train without one"
-            raise ValueError(
-                f"validation_fraction={fraction} cannot give a stratified validation split "
-                f"of {len(y)} samples in {len(np.unique(y))} classes ({exc}). Pass X_val and "
-                f"y_val to fit, or change validation_fraction{hint}."
-            ) from exc
-        return X[train], y[train], X[valid], y[valid]
+        return X, y_enc, X_val, encode_labels(self, y_val, "y_val")
