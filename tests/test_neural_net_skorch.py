@@ -367,3 +367,19 @@ def test_keep_step_best_returns_the_network_that_validated_best(digits_split):
         digits_net(keep_step="best", validation_fraction=None).fit(X_train, y_train)
     with pytest.raises(ValueError, match="keep_step must be 'last' or 'best'"):
         digits_net(keep_step="first").fit(X_train, y_train)
+
+
+# ------------------------------------------------------------------ batches
+def test_batches_cut_with_one_index_train_as_skorch_collates_them(data):
+    from torch.utils.data import default_collate
+
+    X, y = data
+    fast = make_net(alpha=0.5, batch_size=16).fit(X, y)
+    # A collate_fn of the user's sends the data through skorch's per-sample loader.
+    collated = make_net(alpha=0.5, batch_size=16, iterator_train__collate_fn=default_collate,
+                        iterator_valid__collate_fn=default_collate).fit(X, y)
+    assert same_weights(weights(fast.module_), weights(collated.module_))
+    assert [row["train_batch_count"] for row in fast.history] == [7] * 4
+    assert fast.history[:, "valid_loss"] == collated.history[:, "valid_loss"]
+    unshuffled = make_net(alpha=0.5, batch_size=16, iterator_train__shuffle=False).fit(X, y)
+    assert not same_weights(weights(fast.module_), weights(unshuffled.module_))
