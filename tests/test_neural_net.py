@@ -461,7 +461,11 @@ def test_default_resnet50_trains_a_step_on_fake_images():
     net = SelfDistilledNeuralNet(n_steps=1, max_epochs=1, batch_size=4,
                                  validation_fraction=None, random_state=0, verbose=0)
     assert net.module == "resnet50" and net.lr == 1e-4 and net.reg_lambda == 1e-4
-    net.fit(X, y)
+    if torch.cuda.is_available():
+        net.fit(X, y)
+    else:
+        with pytest.warns(UserWarning, match=r"'resnet50' has 23\.5 million parameters .* CPU"):
+            net.fit(X, y)
     assert type(net.module_).__name__ == "ResNet" and net.module_.fc.out_features == 2
     assert net.module_.conv1.stride == (1, 1)
     assert net.predict_proba(X).shape == (4, 2)
