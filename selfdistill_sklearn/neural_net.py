@@ -483,7 +483,9 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
             vars(self)["_device_param"] = requested
 
     def __setstate__(self, state):
-        saved = state.get("device")
+        # A state without the request is skorch's or an older version's.
+        state = dict(state, _device_param=state.get("_device_param", state.get("device")))
+        state["device"] = saved = _resolve_device(state.get("device"))
         super().__setstate__(state)  # skorch maps a missing CUDA to the CPU
         if self.device != saved and vars(self).get("_device_param") != "auto":
             vars(self)["_device_param"] = self.device
