@@ -920,7 +920,8 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
 
     def _proba(self, X):
         probas = [
-            torch.softmax(out.double(), dim=1).numpy()
+            # detach: skorch's scoring callbacks replay the training batches' outputs.
+            torch.softmax(out.detach().double(), dim=1).cpu().numpy()
             for out in self.forward_iter(X, training=False)
         ]
         return np.concatenate(probas, axis=0)

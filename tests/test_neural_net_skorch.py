@@ -79,9 +79,13 @@ class InterruptAt(Callback):
 # ------------------------------------------------------------------- device
 def test_auto_device_is_resolved_where_skorch_reads_it(data, tmp_path):
     X, y = data
-    net = make_net(callbacks=[EpochScoring("accuracy", name="valid_accuracy")]).fit(X, y)
+    scorers = [EpochScoring("accuracy", name="valid_accuracy"),
+               EpochScoring("accuracy", name="train_accuracy", on_train=True)]
+    net = make_net(callbacks=scorers).fit(X, y)
     assert net.get_params()["device"] == "auto" and net.device == net.device_ == "cpu"
-    assert "valid_accuracy" in net.history[-1]
+    for row in net.history:
+        assert row["valid_accuracy"] == pytest.approx(row["valid_acc"])
+        assert row["train_accuracy"] == pytest.approx(row["train_acc"])
     # skorch re-initialises the module on set_params and moves it to net.device.
     net.set_params(module__hidden_layer_sizes=(5,))
     assert net.module_.layers[1].out_features == 5
