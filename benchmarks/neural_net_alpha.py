@@ -1,8 +1,10 @@
 """Figure 5 of the paper: fixed alpha against the estimated alpha-hat, step by step.
 
 For every seed, one chain of ``n_steps`` networks per fixed alpha in
-{0, 0.1, ..., 0.9} and one with ``alpha="optimal"`` (the adapted Algorithm 1),
-all sharing the initialisation of each step (the paper's Appendix B,
+{0, 0.1, ..., 0.9}, one with ``alpha="optimal"`` (the adapted Algorithm 1,
+alpha-hat clipped to [0, 1] as by default) and one with alpha-hat unclipped
+(``clip_alpha=False``, the paper's plain estimate; ``--no-unclipped`` skips
+it), all sharing the initialisation of each step (the paper's Appendix B,
 footnote 16). Records the training, validation and test accuracy of every
 step, alpha-hat, the number of networks trained and the wall time of each
 chain, and writes a markdown table, a CSV of the raw numbers and a plot in
