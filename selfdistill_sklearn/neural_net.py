@@ -39,7 +39,7 @@ from skorch.dataset import Dataset, unpack_data
 from skorch.history import History
 from skorch.utils import TeeGenerator, is_dataset, to_tensor
 from torch import nn
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader, Sampler
 
 from .chain_checkpoint import CHECKPOINT_FILE, ChainState, check_writable, fingerprint
 from .closed_forms import optimal_alpha
@@ -114,29 +114,27 @@ class SelfDistillationLoss(nn.Module):
 class _EpochAccuracy(Callback):
     """Records ``train_acc`` and ``valid_acc`` from the batches of an epoch.
 
-    Counts the argmax of the logits that training and validation computed
-    anyway, so no second pass over the data is made; the counts stay on the
-    device until the epoch ends (no synchronisation per batch). The training
-    accuracy is therefore that of the (augmented) batches in training mode
-    while the weights were changing, as is usual.
+    Keeps the argmax of the logits that training and validation computed
+    anyway, so no second pass over the data is made, and compares them with
+    the labels once the epoch ends (no synchronisation per batch). The
+    training accuracy is therefore that of the (augmented) batches in
+    training mode while the weights were changing, as is usual.
     """
 
     def on_epoch_begin(self, net, **kwargs):
-        self.counts_ = {True: [0, 0], False: [0, 0]}
+        self.batches_ = {True: [], False: []}
 
     def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs):
-        if y_pred is None:
-            return
-        yi = unpack_data(batch)[1]
-        counts = self.counts_[bool(training)]
-        counts[0] = counts[0] + (y_pred.argmax(dim=1) == yi.to(y_pred.device)).sum()
-        counts[1] += len(y_pred)
+        if y_pred is not None:
+            self.batches_[bool(training)].append((y_pred.argmax(dim=1), unpack_data(batch)[1]))
 
     def on_epoch_end(self, net, **kwargs):
         for training, name in ((True, "train_acc"), (False, "valid_acc")):
-            correct, total = self.counts_[training]
-            if total:
-                net.history.record(name, int(correct) / total)
+            if self.batches_[training]:
+                predicted = torch.cat([p for p, _ in self.batches_[training]])
+                labels = torch.cat([y for _, y in self.batches_[training]])
+                correct = (predicted == labels.to(predicted.device)).sum()
+                net.history.record(name, int(correct) / len(predicted))
 
 
 class _ArrayDataset(Dataset):
@@ -162,6 +160,38 @@ class _ArrayDataset(Dataset):
         return self.X_tensor[index], self.y_tensor[index]
 
 
+class _BatchIndices(Sampler):
+    """The index tensors of one epoch's batches, for ``_ArrayDataset``.
+
+    Shuffles as :class:`torch.utils.data.RandomSampler` draws its permutation
+    (so a network trains on the very batches of skorch's per-sample loader)
+    and cuts it into batches without a round trip through Python lists.
+    """
+
+    def __init__(self, n, batch_size, shuffle, drop_last=False, generator=None):
+        self.n, self.batch_size, self.shuffle = n, batch_size, shuffle
+        self.drop_last, self.generator = drop_last, generator
+
+    def __iter__(self):
+        # A generator, as RandomSampler's: the draw comes at the first batch, after
+        # the data loader has drawn its own seed.
+        if not self.shuffle:
+            order = torch.arange(self.n)
+        else:
+            generator = self.generator
+            if generator is None:
+                generator = torch.Generator()
+                generator.manual_seed(int(torch.empty((), dtype=torch.int64).random_().item()))
+            order = torch.randperm(self.n, generator=generator)
+        batches = order.split(self.batch_size)
+        if self.drop_last and len(batches[-1]) < self.batch_size:
+            batches = batches[:-1]
+        yield from batches
+
+    def __len__(self):
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+
 @dataclasses.dataclass
 class _Network:
     """The network being trained and what its loss needs besides the net.
@@ -181,6 +211,9 @@ class _Network:
 
 class _EndOfTraining(Exception):
     """A callback ended the current network's training (skorch's KeyboardInterrupt)."""
+
+
+_NO_AUTOCAST = nullcontext()  # reusable: entering it does nothing
 
 
 def _step_seed(base_seed, step):
@@ -553,10 +586,8 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
             isinstance(dataset, _ArrayDataset) and iterator is DataLoader
             and not {"sampler", "batch_sampler", "collate_fn"} & kwargs.keys()
         ):
-            generator = kwargs.pop("generator", None)
-            order = (RandomSampler(dataset, generator=generator) if shuffle
-                     else SequentialSampler(dataset))
-            batches = BatchSampler(order, batch_size, kwargs.pop("drop_last", False))
+            batches = _BatchIndices(len(dataset), batch_size, shuffle,
+                                    kwargs.pop("drop_last", False), kwargs.pop("generator", None))
             return DataLoader(dataset, batch_size=None, sampler=batches, **kwargs)
         return iterator(dataset, batch_size=batch_size, shuffle=shuffle, **kwargs)
 
@@ -953,9 +984,9 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         return bool(self.mixed_precision) and str(self.device).startswith("cuda")
 
     def _autocast(self):
-        if self._amp_enabled():
+        if self.mixed_precision and self._amp_enabled():
             return torch.autocast("cuda", dtype=torch.float16)
-        return nullcontext()
+        return _NO_AUTOCAST
 
     def _network_input_shape(self):
         if self.image_shape is not None:

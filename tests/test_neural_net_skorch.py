@@ -385,5 +385,10 @@ def test_batches_cut_with_one_index_train_as_skorch_collates_them(data):
     assert same_weights(weights(fast.module_), weights(collated.module_))
     assert [row["train_batch_count"] for row in fast.history] == [7] * 4
     assert fast.history[:, "valid_loss"] == collated.history[:, "valid_loss"]
+    drop = dict(alpha=0.5, batch_size=16, iterator_train__drop_last=True)
+    fast = make_net(**drop).fit(X, y)
+    collated = make_net(iterator_train__collate_fn=default_collate, **drop).fit(X, y)
+    assert same_weights(weights(fast.module_), weights(collated.module_))
+    assert [row["train_batch_count"] for row in fast.history] == [6] * 4
     unshuffled = make_net(alpha=0.5, batch_size=16, iterator_train__shuffle=False).fit(X, y)
     assert not same_weights(weights(fast.module_), weights(unshuffled.module_))
