@@ -200,6 +200,24 @@ class ChainState:
             if valid_score > best:
                 self.best_state = self.teacher_state
 
+    def record_estimate(self, estimate, clip):
+        """Keep alpha-hat of the step whose ``alpha = 0`` fit just ended.
+
+        Parameters
+        ----------
+        estimate : float
+            alpha-hat of Theorem 4.4 on the validation probabilities.
+        clip : bool
+            Train the step with ``estimate`` clipped to [0, 1] (footnote 10).
+        """
+        self.pending_unclipped = float(estimate)
+        self.pending_alpha = float(np.clip(estimate, 0, 1)) if clip else float(estimate)
+
+    def record_fit(self, index, history):
+        """Count network ``index`` (from 1) as trained, with skorch's history so far."""
+        self.completed_fits = index
+        self.history = list(history)
+
     def accepts(self, n_steps, schedule):
         """Whether a chain of ``n_steps`` (and ``schedule``) continues this one.
 

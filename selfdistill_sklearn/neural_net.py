@@ -903,12 +903,11 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
             self._train_network(train)
             proba = None if valid is None else self._proba(valid)
             if isinstance(alpha, str) and step == 1:
-                state.first_valid_proba = torch.from_numpy(proba)
+                state.first_valid_proba = torch.from_numpy(proba)  # Algorithm 1's Y~(1)
             if probe:
                 raw = optimal_alpha(state.first_valid_proba.numpy(), proba,
                                     np.eye(proba.shape[1])[valid.y])
-                state.pending_unclipped = raw
-                state.pending_alpha = float(np.clip(raw, 0, 1)) if self.clip_alpha else raw
+                state.record_estimate(raw, self.clip_alpha)
                 self._say(f"alpha-hat({step}) = {raw:.4f}"
                           + (f", clipped to {state.pending_alpha:.4g}"
                              if state.pending_alpha != raw else ""))
@@ -918,8 +917,7 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
                     None if proba is None else float(np.mean(proba.argmax(axis=1) == valid.y)),
                 )
                 teacher = self._frozen(copy.deepcopy(self.module_))
-            state.completed_fits = index
-            state.history = list(self.history)
+            state.record_fit(index, self.history)
             if path is not None:
                 state.save(path)
         if not remaining:

@@ -392,3 +392,25 @@ def test_batches_cut_with_one_index_train_as_skorch_collates_them(data):
     assert [row["train_batch_count"] for row in fast.history] == [6] * 4
     unshuffled = make_net(alpha=0.5, batch_size=16, iterator_train__shuffle=False).fit(X, y)
     assert not same_weights(weights(fast.module_), weights(unshuffled.module_))
+
+
+def test_chain_state_saves_and_loads_itself(tmp_path):
+    from selfdistill_sklearn.chain_checkpoint import ChainState
+
+    state = ChainState(fingerprint="abc", seed=7)
+    module = nn.Linear(3, 2)
+    state.complete_network(module, valid_score=0.5)
+    state.record_estimate(1.7, clip=True)
+    state.complete_network(module, alpha=state.pending_alpha, unclipped=state.pending_unclipped,
+                           valid_score=0.5)
+    state.record_fit(3, [{"epoch": 1, "loss": np.float32(0.25)}])
+    assert (state.alphas, state.alphas_unclipped) == ([1.0], [1.7])
+    assert state.best_step == 1 and state.completed_steps == 2  # the earliest of equals
+    state.save(tmp_path / "state.pt")
+    loaded = ChainState.load(tmp_path / "state.pt")
+    assert loaded.history == [{"epoch": 1, "loss": 0.25}] and loaded.completed_fits == 3
+    assert (loaded.alphas, loaded.alphas_unclipped, loaded.seed) == ([1.0], [1.7], 7)
+    assert same_weights(loaded.teacher_state, module.state_dict())
+    assert loaded.accepts(2, None) and loaded.accepts(5, None) and not loaded.accepts(1, None)
+    assert loaded.accepts(3, [1.0, 0.3]) and not loaded.accepts(3, [0.9, 0.3])
+    assert ChainState.load(tmp_path / "missing.pt") is None
