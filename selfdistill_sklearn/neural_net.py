@@ -260,7 +260,8 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
     ``EpochScoring`` compares the epochs of one network only), and a
     callback that ends training (``EarlyStopping`` raises
     ``KeyboardInterrupt`` at the end of an epoch) ends the current network's
-    training, after which the chain goes on.
+    training, after which the chain goes on. The labels that skorch's batches
+    and scoring callbacks see are positions in ``classes_``.
 
     Parameters
     ----------

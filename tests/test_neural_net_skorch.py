@@ -226,6 +226,8 @@ def test_any_numpy_array_works_anywhere(data):
         warnings.simplefilter("error")
         np.testing.assert_array_equal(reference.predict_proba(read_only),
                                       reference.predict_proba(X))
+        assert same_weights(weights(make_net().fit(read_only, y).module_),
+                            weights(reference.module_))
     # Fitting on views equals fitting on their contiguous copies.
     flipped = make_net().fit(X[::-1], y[::-1], X_val=X[::-2], y_val=y[::-2])
     copied = make_net().fit(X[::-1].copy(), y[::-1].copy(), X_val=X[::-2].copy(),
