@@ -8,7 +8,8 @@ adapted Algorithm 1 (Theorem 4.4 on validation probabilities). What the
 chain carries from one network to the next, and its checkpoint file, are
 in :mod:`selfdistill_sklearn.chain_checkpoint`; the networks are built by
 :func:`selfdistill_sklearn.networks.build_network`; the checks of parameters
-and data are in :mod:`selfdistill_sklearn.network_checks`.
+and data are in :mod:`selfdistill_sklearn.network_checks`, and the batches of
+in-memory data in :mod:`selfdistill_sklearn.network_data`.
 
 Needs the ``torch`` extra (torch, torchvision and skorch).
 """
@@ -34,12 +35,12 @@ from sklearn.utils.validation import (
     validate_data,
 )
 from skorch import NeuralNet, NeuralNetClassifier
-from skorch.callbacks import Callback, EpochTimer, PassthroughScoring, PrintLog, ProgressBar
+from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog, ProgressBar
 from skorch.dataset import Dataset, unpack_data
 from skorch.history import History
 from skorch.utils import TeeGenerator, is_dataset, to_tensor
 from torch import nn
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 
 from .chain_checkpoint import CHECKPOINT_FILE, ChainState, check_writable, fingerprint
 from .closed_forms import optimal_alpha
@@ -51,6 +52,7 @@ from .network_checks import (
     encode_labels,
     validation_split,
 )
+from .network_data import ArrayDataset, BatchIndices, EpochAccuracy
 from .networks import build_network, random_crop_flip
 
 __all__ = ["SelfDistillationLoss", "SelfDistilledNeuralNet", "self_distillation_loss"]
@@ -109,87 +111,6 @@ class SelfDistillationLoss(nn.Module):
 
     def forward(self, logits, targets, teacher_proba=None, alpha=1.0):
         return self_distillation_loss(logits, targets, teacher_proba, alpha)
-
-
-class _EpochAccuracy(Callback):
-    """Records ``train_acc`` and ``valid_acc`` from the batches of an epoch.
-
-    Keeps the argmax of the logits that training and validation computed
-    anyway, so no second pass over the data is made, and compares them with
-    the labels once the epoch ends (no synchronisation per batch). The
-    training accuracy is therefore that of the (augmented) batches in
-    training mode while the weights were changing, as is usual.
-    """
-
-    def on_epoch_begin(self, net, **kwargs):
-        self.batches_ = {True: [], False: []}
-
-    def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs):
-        if y_pred is not None:
-            self.batches_[bool(training)].append((y_pred.argmax(dim=1), unpack_data(batch)[1]))
-
-    def on_epoch_end(self, net, **kwargs):
-        for training, name in ((True, "train_acc"), (False, "valid_acc")):
-            if self.batches_[training]:
-                predicted = torch.cat([p for p, _ in self.batches_[training]])
-                labels = torch.cat([y for _, y in self.batches_[training]])
-                correct = (predicted == labels.to(predicted.device)).sum()
-                net.history.record(name, int(correct) / len(predicted))
-
-
-class _ArrayDataset(Dataset):
-    """In-memory samples and encoded labels, indexed a whole batch at a time.
-
-    A :class:`skorch.dataset.Dataset` (so that skorch's scoring callbacks
-    find ``X`` and ``y``) whose items may be index lists: the data loader
-    then cuts a batch with one tensor index instead of collating one sample
-    at a time, which was a fifth of the time of a small network's epoch.
-    """
-
-    def __init__(self, X, y=None):
-        super().__init__(X, y)
-        with warnings.catch_warnings():
-            # A read-only array is fine: batches are copies, nothing writes to it.
-            warnings.filterwarnings("ignore", message=".*not writable", category=UserWarning)
-            self.X_tensor = torch.from_numpy(X)
-            self.y_tensor = (
-                torch.zeros(len(X), dtype=torch.int64) if y is None else torch.from_numpy(y)
-            )
-
-    def __getitem__(self, index):
-        return self.X_tensor[index], self.y_tensor[index]
-
-
-class _BatchIndices(Sampler):
-    """The index tensors of one epoch's batches, for ``_ArrayDataset``.
-
-    Shuffles as :class:`torch.utils.data.RandomSampler` draws its permutation
-    (so a network trains on the very batches of skorch's per-sample loader)
-    and cuts it into batches without a round trip through Python lists.
-    """
-
-    def __init__(self, n, batch_size, shuffle, drop_last=False, generator=None):
-        self.n, self.batch_size, self.shuffle = n, batch_size, shuffle
-        self.drop_last, self.generator = drop_last, generator
-
-    def __iter__(self):
-        # A generator, as RandomSampler's: the draw comes at the first batch, after
-        # the data loader has drawn its own seed.
-        if not self.shuffle:
-            order = torch.arange(self.n)
-        else:
-            generator = self.generator
-            if generator is None:
-                generator = torch.Generator()
-                generator.manual_seed(int(torch.empty((), dtype=torch.int64).random_().item()))
-            order = torch.randperm(self.n, generator=generator)
-        batches = order.split(self.batch_size)
-        if self.drop_last and len(batches[-1]) < self.batch_size:
-            batches = batches[:-1]
-        yield from batches
-
-    def __len__(self):
-        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
 
 
 @dataclasses.dataclass
@@ -533,7 +454,7 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
             ("epoch_timer", EpochTimer()),
             ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
             ("valid_loss", PassthroughScoring(name="valid_loss")),
-            ("accuracy", _EpochAccuracy()),
+            ("accuracy", EpochAccuracy()),
             ("print_log", PrintLog()),
         ]
         if isinstance(self.verbose, numbers.Number) and self.verbose >= 2:
@@ -584,10 +505,10 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         if batch_size == -1:
             batch_size = len(dataset)
         if (
-            isinstance(dataset, _ArrayDataset) and iterator is DataLoader
+            isinstance(dataset, ArrayDataset) and iterator is DataLoader
             and not {"sampler", "batch_sampler", "collate_fn"} & kwargs.keys()
         ):
-            batches = _BatchIndices(len(dataset), batch_size, shuffle,
+            batches = BatchIndices(len(dataset), batch_size, shuffle,
                                     kwargs.pop("drop_last", False), kwargs.pop("generator", None))
             return DataLoader(dataset, batch_size=None, sampler=batches, **kwargs)
         return iterator(dataset, batch_size=batch_size, shuffle=shuffle, **kwargs)
@@ -745,7 +666,7 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         check_is_fitted(self)
         if not is_dataset(X):
             X = check_samples(self, X, "X")
-            X = _ArrayDataset(X)
+            X = ArrayDataset(X)
         return self._proba(X)
 
     def predict(self, X):
@@ -831,7 +752,7 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
                 UserWarning,
                 stacklevel=3,
             )
-        data = (_ArrayDataset(X, y_enc), None if X_val is None else _ArrayDataset(X_val, y_val_enc))
+        data = (ArrayDataset(X, y_enc), None if X_val is None else ArrayDataset(X_val, y_val_enc))
         # The steps seed torch's generators; the caller's streams are restored.
         with torch.random.fork_rng(devices=self._cuda_devices()):
             self._run_chain(plan, state, alpha, data)
