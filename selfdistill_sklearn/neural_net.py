@@ -175,10 +175,12 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
     ``optimizer__*``, ``iterator_train__*`` and ``callbacks`` are routed as
     there, and ``history`` holds every epoch of every network, with its
     ``step``, ``fit``, ``alpha`` and ``probe`` (the ``alpha = 0`` fit of
-    Algorithm 1). Callbacks act on each network as on one skorch training
-    run: ``on_train_begin`` and ``on_train_end`` come once a network, the
-    callbacks are initialised afresh for each (so a ``Checkpoint`` or an
-    ``EpochScoring`` compares the epochs of one network only), and a
+    Algorithm 1); while a network trains, it holds that network's epochs.
+    Callbacks act on each network as on one skorch training run:
+    ``on_train_begin`` and ``on_train_end`` come once a network, the callbacks
+    are initialised afresh for each (so a ``Checkpoint`` or an
+    ``EpochScoring`` compares the epochs of one network only, and an
+    ``LRScheduler`` starts again from ``lr``), and a
     callback that ends training (``EarlyStopping`` raises
     ``KeyboardInterrupt`` at the end of an epoch) ends the current network's
     training, after which the chain goes on. The labels that skorch's batches
@@ -799,7 +801,10 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         # network to train (from its step's seed), so no network is thrown away.
         torch.manual_seed(_step_seed(state.seed, remaining[0][1] if remaining else 1))
         self.initialize()
-        self.history_ = History(state.history)
+        # During a network's training, ``history`` holds that network's epochs
+        # only, as after skorch's own fit (LRScheduler counts its rows, for
+        # one); the chain's rows are gathered here and become history_ at the end.
+        rows = list(state.history)
         if remaining:
             self._warn_if_slow(len(remaining))
         for index, step, probe in remaining:
@@ -820,6 +825,7 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
                 self.initialize_optimizer()
                 if self.callbacks != "disable":
                     self.initialize_callbacks()
+                self.initialize_history()
             self._network = _Network(step, index, step_alpha, probe, teacher,
                                      self._new_scaler(), valid)
             self._train_network(train)
@@ -839,12 +845,14 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
                     None if proba is None else float(np.mean(proba.argmax(axis=1) == valid.y)),
                 )
                 teacher = self._frozen(copy.deepcopy(self.module_))
-            state.record_fit(index, self.history)
+            rows += self.history
+            state.record_fit(index, rows)
             if path is not None:
                 state.save(path)
         if not remaining:
             # Everything was in the checkpoint: the last network is the teacher saved.
             self.module_.load_state_dict(state.teacher_state)
+        self.history_ = History(rows)
 
     def _train_network(self, dataset):
         """One network as one skorch training run."""

@@ -157,6 +157,17 @@ def test_early_stopping_ends_one_network_and_the_chain_goes_on(data):
     assert list(net.step_scores()["epochs"]) == [3] * 5
 
 
+def test_a_learning_rate_schedule_starts_again_with_each_network(data):
+    from skorch.callbacks import LRScheduler
+    from torch.optim.lr_scheduler import StepLR
+
+    net = make_net(max_epochs=3, callbacks=[LRScheduler(StepLR, step_size=1, gamma=0.5)])
+    net.fit(*data)
+    assert [(row["fit"], row["epoch"], row["event_lr"]) for row in net.history] == [
+        (1, 1, 0.01), (1, 2, 0.005), (1, 3, 0.0025), (2, 1, 0.01), (2, 2, 0.005),
+        (2, 3, 0.0025)]
+
+
 class KeepWeights(Callback):
     def initialize(self):
         if not hasattr(self, "kept_"):
