@@ -139,7 +139,7 @@ def main(argv=None):
         f"alpha = 1, no validation split, device {args.device}, {args.threads} thread(s); "
         f"{args.repeats} alternating runs of each in one process, torch {torch.__version__}. "
         "The estimator's time is its whole fit (checks, building the network, skorch's "
-        "history and callbacks). The machine was shared with other work: wall times are "
+        "history and callbacks). On a machine shared with other work wall times are "
         "noisy; the CPU time of this one-threaded process is what it spent itself.",
         "",
         "| clock | plain loop, s: median [min, max] | estimator fit, s | ratio of medians "
