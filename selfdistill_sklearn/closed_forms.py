@@ -17,6 +17,7 @@ import numpy as np
 
 __all__ = [
     "SelfDistillationChain",
+    "intercept_solver",
     "limit_reg_lambda",
     "limit_shrinkage_diagonal",
     "optimal_alpha",
@@ -264,6 +265,77 @@ def optimal_alpha(first_predictions, zero_alpha_predictions, targets, clip=False
     )
     scale = optimal_alpha_scale(first_predictions, zero_alpha_predictions, sample_weight)
     return optimal_alpha_from_terms(numerator, denominator, clip=clip, scale=scale)
+
+
+def intercept_solver(solve, n_samples):
+    """Kernel ridge regression with an unpenalised intercept, from a solver without.
+
+    The fit of ``f(x) = kappa(x, X) c + b`` to targets ``u`` with ``b`` not
+    penalised, ``min sum_i w_i (f(x_i) - u_i)^2 + lambda c^T K c``, is the
+    bordered system (DESIGN section 5; the LS-SVM form)::
+
+        [K + lambda W^-1   1] [c]   [u]
+        [      1^T         0] [b] = [0],
+
+    solved by ``b = 1^T R u / 1^T R 1`` and ``c = R (u - b 1)`` with ``R =
+    (K + lambda W^-1)^-1``. ``R 1`` is solved once, here; every further fit
+    costs the one solve of ``u`` that a fit without intercept costs, so the
+    factorisation behind ``solve`` still serves every step of Theorem 4.1.
+    The map ``u -> (c, b)`` is linear, which is all that the chain of
+    :class:`SelfDistillationChain` and eq. (16) need. Training predictions
+    are still ``u - lambda W^-1 c``.
+
+    Parameters
+    ----------
+    solve : callable
+        ``solve(u) -> (dual_coef, fitted)`` without intercept, as
+        :class:`SelfDistillationChain` takes it: ``R u`` and ``K R u``
+        (entries of zero-weight samples may be anything).
+    n_samples : int
+        ``n``, the number of training samples.
+
+    Returns
+    -------
+    solve_with_intercept : callable
+        ``solve_with_intercept(u) -> (coef, fitted)``: ``coef`` of shape
+        ``(n + 1,)`` or ``(n + 1, k)`` holds ``c`` in its first ``n`` rows and
+        ``b`` in its last (so that ``[K_new, 1] @ coef`` predicts), ``fitted``
+        the training predictions ``K c + b``.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        When ``1^T R 1`` vanishes (the bordered system is singular; only an
+        indefinite kernel can do this).
+    """
+    ones = np.ones(n_samples)
+    ones_coef, ones_fitted = solve(ones)
+    ones_coef = np.asarray(ones_coef, dtype=float)
+    ones_fitted = np.asarray(ones_fitted, dtype=float)
+    # 1^T R 1: the weighted sum that every intercept is divided by.
+    denominator = float(np.sum(ones_coef))
+    size = float(np.sum(np.abs(ones_coef)))
+    if not (np.isfinite(denominator) and abs(denominator) > n_samples * np.finfo(float).eps
+            * size):
+        raise np.linalg.LinAlgError(
+            "The kernel ridge system with an intercept is singular (1^T R 1 = "
+            f"{denominator!r}); fit without an intercept (fit_intercept=False)."
+        )
+
+    def solve_with_intercept(targets):
+        u = np.asarray(targets, dtype=float)
+        coef, fitted = solve(u)
+        # R is symmetric, so 1^T R u = (R 1)^T u.
+        intercept = (ones_coef @ u) / denominator
+        if u.ndim == 1:
+            coef = coef - intercept * ones_coef
+            fitted = fitted - intercept * ones_fitted + intercept
+        else:
+            coef = coef - np.outer(ones_coef, intercept)
+            fitted = fitted - np.outer(ones_fitted, intercept) + intercept
+        return np.concatenate([coef, np.asarray(intercept)[None]]), fitted
+
+    return solve_with_intercept
 
 
 class SelfDistillationChain:

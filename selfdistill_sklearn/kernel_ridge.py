@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.model_selection import check_cv
 from sklearn.utils import Bunch
@@ -10,6 +11,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .closed_forms import (
     SelfDistillationChain,
+    intercept_solver,
     limit_reg_lambda,
     limit_shrinkage_diagonal,
     optimal_alpha_from_terms,
@@ -19,7 +21,7 @@ from .closed_forms import (
     shrinkage_ratios,
 )
 from .kernels import KernelMixin
-from .solvers import factorize, weighted_kernel_eigh
+from .solvers import factorize, weighted_centred_kernel_eigh, weighted_kernel_eigh
 from .validation import OPTIMAL, check_alpha, check_n_steps, check_reg_lambda, check_sample_weight
 
 __all__ = ["SelfDistilledKernelRidge"]
@@ -79,6 +81,14 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
     cv : int, cross-validation generator or iterable, default=5
         Splits used by ``alpha="optimal"`` when :meth:`fit` gets no
         validation data, as in :func:`sklearn.model_selection.check_cv`.
+    fit_intercept : bool, default=True
+        Fit an unpenalised intercept at every step: ``f(x) = kappa(x, X) c +
+        b`` (see Notes). Unlike :class:`sklearn.kernel_ridge.KernelRidge`,
+        which has none, this is the default: self-distillation is repeated
+        shrinkage toward zero, so without an intercept targets with a large
+        mean are shrunk, step after step, toward 0 rather than toward their
+        mean. ``False`` is the paper's model, in which ``n_steps=1`` is
+        ``KernelRidge``.
 
     Attributes
     ----------
@@ -90,6 +100,11 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
     staged_dual_coef_ : ndarray of shape (n_steps, n_samples) or (n_steps, n_samples, n_targets)
         Dual coefficients of every step, step 1 first. Absent for
         ``n_steps=inf``.
+    intercept_ : float or ndarray of shape (n_targets,)
+        Intercept of the last step (of the limit for ``n_steps=inf``); 0
+        when ``fit_intercept=False``.
+    staged_intercept_ : ndarray of shape (n_steps,) or (n_steps, n_targets)
+        Intercept of every step, step 1 first. Absent for ``n_steps=inf``.
     X_fit_ : {ndarray, sparse matrix} of shape (n_samples, n_features)
         Training data, needed at prediction time (the kernel matrix for
         ``kernel="precomputed"``).
@@ -109,6 +124,21 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
     system ``S K S + lambda I`` with ``S = diag(sqrt(w))``. With
     ``alpha="optimal"`` and no validation data, held-out squared errors are
     weighted by ``w`` too.
+
+    With ``fit_intercept=True`` every step solves the bordered system
+    ``[[K + lambda W^-1, 1], [1^T, 0]] [c; b] = [u; 0]`` (the intercept ``b``
+    is not penalised) from the same factorisation of ``K + lambda W^-1``,
+    with one extra solve of ``R 1`` for the whole chain. The map from the
+    targets to ``(c, b)`` stays linear, so Theorems 4.1 and 4.4 hold as
+    stated; the limit of Theorem 4.5 is the same model with penalty
+    ``reg_lambda / alpha``, and for ``alpha = 0`` the constant function at
+    the weighted mean of ``y`` (the intercept keeps the weighted mean of the
+    targets at every step while all else is shrunk away). The model equals
+    kernel ridge regression without intercept on the kernel and targets
+    centred by their weighted means (for the linear kernel and one step,
+    :class:`sklearn.linear_model.Ridge`); a constant added to ``y`` (and to
+    ``y_val``) moves every step's predictions by that constant and leaves
+    the weights of ``alpha="optimal"`` unchanged.
 
     References
     ----------
@@ -132,7 +162,8 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
     """
 
     def __init__(self, alpha=0.5, n_steps=2, reg_lambda=1.0, *, kernel="linear", gamma=None,
-                 degree=3, coef0=1, kernel_params=None, clip_alpha=False, cv=5):
+                 degree=3, coef0=1, kernel_params=None, clip_alpha=False, cv=5,
+                 fit_intercept=True):
         self.alpha = alpha
         self.n_steps = n_steps
         self.reg_lambda = reg_lambda
@@ -143,6 +174,7 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
         self.kernel_params = kernel_params
         self.clip_alpha = clip_alpha
         self.cv = cv
+        self.fit_intercept = fit_intercept
 
     def fit(self, X, y, sample_weight=None, X_val=None, y_val=None):
         """Fit ``n_steps`` steps of self-distillation.
@@ -185,7 +217,8 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
 
         if n_steps == math.inf:
             self.alphas_ = np.array([alpha])
-            self.dual_coef_ = self._fit_limit(X, y_float, sample_weight, alpha, reg_lambda)
+            self.dual_coef_, self.intercept_ = self._fit_limit(X, y_float, sample_weight, alpha,
+                                                               reg_lambda)
         else:
             if alpha is OPTIMAL and X_val is None:
                 alpha = self._cross_validated_alphas(X, y_float, sample_weight, n_steps,
@@ -193,12 +226,16 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
             kernel_val = None
             if alpha is OPTIMAL:
                 kernel_val = self._get_kernel(X_val, X)
-            solve = factorize(lambda: self._get_kernel(X), reg_lambda, sample_weight,
-                              owns_kernel=self.kernel != "precomputed")
+                if self.fit_intercept:
+                    kernel_val = _with_ones(kernel_val)
+            solve = _solver(lambda: self._get_kernel(X), reg_lambda, sample_weight,
+                            self.kernel != "precomputed", X.shape[0], self.fit_intercept)
             staged, self.alphas_ = _distill(solve, y_float, n_steps, alpha, kernel_val,
                                             y_val, None, self.clip_alpha)
-            self.staged_dual_coef_ = np.stack(staged)
+            self.staged_dual_coef_, self.staged_intercept_ = _split_intercept(
+                np.stack(staged, axis=0), X.shape[0], self.fit_intercept, stacked=True)
             self.dual_coef_ = self.staged_dual_coef_[-1]
+            self.intercept_ = _scalar_if_0d(self.staged_intercept_[-1])
         self.X_fit_ = X
         self._sample_weight = sample_weight
         return self
@@ -231,12 +268,18 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
 
     def _fit_limit(self, X, y, sample_weight, alpha, reg_lambda):
         # alpha = 0 collapses to the zero function (Theorem A.5); so, within floating
-        # point, does an alpha so small that lambda / alpha overflows.
+        # point, does an alpha so small that lambda / alpha overflows. With an
+        # intercept, every step keeps the weighted mean of the targets, which is
+        # then the limit.
         if alpha == 0 or not math.isfinite(reg_lambda / alpha):
-            return np.zeros_like(y)
-        solve = factorize(lambda: self._get_kernel(X), limit_reg_lambda(reg_lambda, alpha),
-                          sample_weight, owns_kernel=self.kernel != "precomputed")
-        return solve(y)[0]
+            intercept = (np.average(y, axis=0, weights=sample_weight) if self.fit_intercept
+                         else np.zeros(y.shape[1:]))
+            return np.zeros_like(y), _scalar_if_0d(intercept)
+        solve = _solver(lambda: self._get_kernel(X), limit_reg_lambda(reg_lambda, alpha),
+                        sample_weight, self.kernel != "precomputed", X.shape[0],
+                        self.fit_intercept)
+        dual_coef, intercept = _split_intercept(solve(y)[0], X.shape[0], self.fit_intercept)
+        return dual_coef, _scalar_if_0d(intercept)
 
     def _cross_validated_alphas(self, X, y, sample_weight, n_steps, reg_lambda):
         """Algorithm 1 on cross-validation folds, numerators and denominators of
@@ -257,11 +300,15 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
         for train, test in cv.split(X, y):
             if len(train) == 0 or len(test) == 0:
                 raise ValueError("alpha='optimal' needs cv folds with training and test samples.")
-            solve = factorize(
+            solve = _solver(
                 lambda train=train: K[np.ix_(train, train)], reg_lambda,
-                None if sample_weight is None else sample_weight[train],
+                None if sample_weight is None else sample_weight[train], True, len(train),
+                self.fit_intercept,
             )
-            folds.append((SelfDistillationChain(solve, y[train]), K[np.ix_(test, train)],
+            kernel_test = K[np.ix_(test, train)]
+            if self.fit_intercept:
+                kernel_test = _with_ones(kernel_test)
+            folds.append((SelfDistillationChain(solve, y[train]), kernel_test,
                           y[test], None if sample_weight is None else sample_weight[test]))
         first = [kernel_test @ chain.first_dual_coef for chain, kernel_test, _, _ in folds]
         alphas = np.empty(n_steps - 1)
@@ -297,7 +344,7 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_targets)
         """
-        return self._kernel_to_fit(X) @ self.dual_coef_
+        return self._kernel_to_fit(X) @ self.dual_coef_ + self.intercept_
 
     def staged_predict(self, X):
         """Predictions of every step, step 1 first.
@@ -320,8 +367,9 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
                 "exists, which predict returns."
             )
         K = self._kernel_to_fit(X)
-        for dual_coef in self.staged_dual_coef_:
-            yield K @ dual_coef
+        for dual_coef, intercept in zip(self.staged_dual_coef_, self.staged_intercept_,
+                                        strict=True):
+            yield K @ dual_coef + intercept
 
     def spectral_shrinkage(self, n_steps=None, X=None):
         """Eigenvalues of the kernel matrix and the shrinkage of each step.
@@ -355,7 +403,15 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
             of ``B(t)``; ``ratios`` of shape (T, n_samples - 1), the ratios
             ``R_k`` of consecutive diagonal entries (Figure 4); ``limit``, the
             diagonal of ``B(infinity)`` for a scalar ``alpha`` (Theorem A.5),
-            else ``None``; ``alphas``, the weights used.
+            else ``None``; ``alphas``, the weights used. With
+            ``fit_intercept=True`` the spectrum is that of the kernel matrix
+            centred by the (weighted) mean, on the complement of the constant
+            direction: ``n_samples - 1`` eigenvalues in place of
+            ``n_samples``. The constant direction belongs to the unpenalised
+            intercept and is not shrunk at all (its diagonal entry would be 1
+            at every step); training predictions of step ``t`` are the
+            weighted mean of ``y`` plus ``S^-1 V B(t) V^T S y``, ``V`` the
+            eigenvectors of the centred ``S K S``.
         """
         check_is_fitted(self)
         fixed_alpha = check_alpha(self.alpha, check_n_steps(self.n_steps))
@@ -390,12 +446,42 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
                 K = self._get_kernel(validate_data(self, X, accept_sparse=("csr", "csc"),
                                                    reset=False))
             sample_weight = None
-        eigenvalues, _ = weighted_kernel_eigh(K, sample_weight)
+        eigh = weighted_centred_kernel_eigh if self.fit_intercept else weighted_kernel_eigh
+        eigenvalues, _ = eigh(K, sample_weight)
         reg_lambda = check_reg_lambda(self.reg_lambda)
         diagonals = shrinkage_diagonals(eigenvalues, reg_lambda, alphas)
         limit = limit_shrinkage_diagonal(eigenvalues, reg_lambda, fixed_alpha) if scalar else None
         return Bunch(eigenvalues=eigenvalues, diagonals=diagonals,
                      ratios=shrinkage_ratios(diagonals), limit=limit, alphas=alphas)
+
+
+def _solver(make_kernel, reg_lambda, sample_weight, owns_kernel, n_samples, fit_intercept):
+    """The ``solve(u) -> (coef, fitted)`` of one factorisation, with the
+    intercept in the last row of ``coef`` when ``fit_intercept``."""
+    solve = factorize(make_kernel, reg_lambda, sample_weight, owns_kernel=owns_kernel)
+    return intercept_solver(solve, n_samples) if fit_intercept else solve
+
+
+def _split_intercept(coef, n_samples, fit_intercept, stacked=False):
+    """Dual coefficients and intercepts of coefficients from :func:`_solver`;
+    ``stacked`` when the first axis holds the steps. The intercept is 0
+    without ``fit_intercept``."""
+    steps = (slice(None),) if stacked else ()
+    if not fit_intercept:
+        return coef, np.zeros(coef.shape[:len(steps)] + coef.shape[len(steps) + 1:])
+    return coef[steps + (slice(None, n_samples),)], coef[steps + (n_samples,)]
+
+
+def _scalar_if_0d(value):
+    return float(value) if np.ndim(value) == 0 else value
+
+
+def _with_ones(kernel):
+    """``[kernel, 1]``: the map from coefficients with an intercept in their last
+    row to predictions."""
+    if sparse.issparse(kernel):
+        return sparse.hstack([kernel, np.ones((kernel.shape[0], 1))], format="csr")
+    return np.hstack([kernel, np.ones((kernel.shape[0], 1))])
 
 
 def _distill(solve, y, n_steps, alpha, kernel_val, y_val, val_weight, clip):

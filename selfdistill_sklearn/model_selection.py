@@ -304,7 +304,7 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
     def _fixed_params(self):
         return {"kernel": self.kernel, "gamma": self.gamma, "degree": self.degree,
                 "coef0": self.coef0, "kernel_params": self.kernel_params,
-                "clip_alpha": self.clip_alpha, "cv": self.alpha_cv}
+                "clip_alpha": self.clip_alpha, "cv": self.alpha_cv, "fit_intercept": False}
 
     def _check_grid(self):
         reg_lambdas = _as_list(self.reg_lambdas, "reg_lambdas")

@@ -17,6 +17,7 @@ __all__ = [
     "KernelRidgeFactorization",
     "TridiagonalForm",
     "factorize",
+    "weighted_centred_kernel_eigh",
     "weighted_kernel_eigh",
     "weighted_kernel_tridiagonal",
 ]
@@ -178,6 +179,60 @@ def weighted_kernel_eigh(kernel_matrix, sample_weight=None):
                                             driver="evd")
     rounding = n * np.finfo(float).eps * max(abs(eigenvalues[-1]), abs(eigenvalues[0]), 0.0)
     eigenvalues[(eigenvalues < 0) & (eigenvalues > -rounding)] = 0.0
+    return eigenvalues, eigenvectors
+
+
+def _constant_complement(sqrt_w, n):
+    """A Householder reflector ``H = I - beta v v^T`` whose first column is
+    ``+-s / ||s||`` (``s = sqrt(w)``, ones without weights), as ``(v, beta)``:
+    its other ``n - 1`` columns are an orthonormal basis of the complement of
+    ``s``, the directions an unpenalised intercept does not reach."""
+    s = np.ones(n) if sqrt_w is None else np.asarray(sqrt_w, dtype=float)
+    v = s / np.linalg.norm(s)
+    # The sign that avoids cancellation in v[0].
+    v[0] += 1.0 if v[0] >= 0 else -1.0
+    return v, 2.0 / float(v @ v)
+
+
+def weighted_centred_kernel_eigh(kernel_matrix, sample_weight=None):
+    """Eigendecomposition of ``S K S`` on the complement of ``s = sqrt(w)``.
+
+    With an unpenalised intercept, kernel ridge regression on ``K`` is kernel
+    ridge regression without intercept on the weighted-centred kernel
+    ``K_c = (I - 1 w^T / sum(w)) K (I - w 1^T / sum(w))`` and centred
+    targets, plus the weighted mean (DESIGN section 5); ``S K_c S = H S K S
+    H`` with ``H`` the orthogonal projection onto the complement of ``s``.
+    The direction ``s`` itself carries the intercept and is not shrunk at all;
+    the eigen form of eqs. (8)-(13) applies on its complement, whose
+    ``n - 1`` eigenpairs are returned (computed on an orthonormal basis of
+    the complement, so that a zero eigenvalue of ``K_c`` is never confused
+    with the direction of the intercept).
+
+    Parameters
+    ----------
+    kernel_matrix : ndarray of shape (n, n)
+    sample_weight : ndarray of shape (n,), default=None
+
+    Returns
+    -------
+    eigenvalues : ndarray of shape (n - 1,)
+        In ascending order, rounding of zero cleared as in
+        :func:`weighted_kernel_eigh`.
+    eigenvectors : ndarray of shape (n, n - 1)
+        Orthonormal columns, each orthogonal to ``s``.
+    """
+    n = kernel_matrix.shape[0]
+    sqrt_w = _sqrt_weights(sample_weight, n)
+    matrix = _scale_in_place(np.array(kernel_matrix, dtype=float), sqrt_w)
+    v, beta = _constant_complement(sqrt_w, n)
+    # H M H for the reflector H, in O(n^2): a symmetric rank-two update.
+    mv = matrix @ v
+    correction = mv - 0.5 * beta * float(v @ mv) * v
+    matrix -= beta * (np.outer(v, correction) + np.outer(correction, v))
+    eigenvalues, inner = weighted_kernel_eigh(matrix[1:, 1:])
+    eigenvectors = np.zeros((n, n - 1))
+    eigenvectors[1:] = inner
+    eigenvectors -= beta * np.outer(v, v[1:] @ inner)
     return eigenvalues, eigenvectors
 
 

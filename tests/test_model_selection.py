@@ -44,7 +44,7 @@ def _grid_search(search, X, y, sample_weight=None, scoring="neg_mean_squared_err
     weights routed to both the fits and the held-out scores."""
     params = {k: v for k, v in search.get_params().items()
               if k in ("kernel", "gamma", "degree", "coef0", "kernel_params", "clip_alpha")}
-    base = SelfDistilledKernelRidge(cv=search.alpha_cv, **params)
+    base = SelfDistilledKernelRidge(cv=search.alpha_cv, fit_intercept=False, **params)
     if sample_weight is None:
         return GridSearchCV(base, search.param_grid_, cv=search.cv, scoring=scoring).fit(X, y)
     with sklearn.config_context(enable_metadata_routing=True):
@@ -77,7 +77,8 @@ def _assert_optimal_schedules_equal_the_estimator(search, X, y, sample_weight=No
             search.cv, int) else search.cv.split(X)):
         for index, reg_lambda in enumerate(search.reg_lambdas):
             model = SelfDistilledKernelRidge(alpha="optimal", n_steps=search.max_steps,
-                                             reg_lambda=reg_lambda, cv=search.alpha_cv, **fixed)
+                                             reg_lambda=reg_lambda, cv=search.alpha_cv,
+                                             fit_intercept=False, **fixed)
             model.fit(X[train], y[train],
                       sample_weight=None if sample_weight is None else sample_weight[train])
             np.testing.assert_allclose(search.optimal_alphas_[split, index], model.alphas_,
@@ -153,7 +154,7 @@ def test_candidates_follow_parameter_grid_and_best_estimator_is_refitted():
     assert {k: best.get_params()[k] for k in search.best_params_} == search.best_params_
     assert best.get_params()["gamma"] == 0.1 and best.get_params()["cv"] == 3
     reference = SelfDistilledKernelRidge(**search.best_params_, kernel="rbf", gamma=0.1,
-                                         cv=3).fit(X, y)
+                                         cv=3, fit_intercept=False).fit(X, y)
     np.testing.assert_allclose(search.predict(X), reference.predict(X), rtol=1e-12)
     assert search.score(X, y) == pytest.approx(reference.score(X, y))
     assert search.optimal_alphas_.shape == (3, 2, 1)
@@ -217,7 +218,8 @@ def test_groups_reach_the_splitter_and_sparse_input_equals_dense():
     csr = SelfDistilledKernelRidgeCV(**params).fit(sparse.csr_matrix(X), y, groups=groups)
     np.testing.assert_allclose(dense.cv_results_["mean_test_score"],
                                csr.cv_results_["mean_test_score"], rtol=1e-10)
-    reference = GridSearchCV(SelfDistilledKernelRidge(kernel="rbf", gamma=0.1, cv=3),
+    reference = GridSearchCV(SelfDistilledKernelRidge(kernel="rbf", gamma=0.1, cv=3,
+                                                      fit_intercept=False),
                              dense.param_grid_, cv=GroupKFold(3),
                              scoring="neg_mean_squared_error").fit(X, y, groups=groups)
     np.testing.assert_allclose(dense.cv_results_["mean_test_score"],

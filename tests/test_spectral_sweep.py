@@ -79,7 +79,8 @@ def test_step_coefficients_predict_what_the_refitted_chain_predicts(kind, seed, 
     coefs = step_coefficients(fold.form, fold.projected_targets, reg_lambda, [schedule])[:, 0]
     predictions = _predict(fold, coefs)
     model = SelfDistilledKernelRidge(alpha=schedule, n_steps=len(schedule) + 1,
-                                     reg_lambda=reg_lambda, kernel="rbf", gamma=2.0).fit(
+                                     reg_lambda=reg_lambda, kernel="rbf", gamma=2.0,
+                                     fit_intercept=False).fit(
         X[train], y[train], sample_weight=None if sample_weight is None else sample_weight[train])
     for step, expected in enumerate(model.staged_predict(X[test])):
         np.testing.assert_allclose(predictions[:, step], expected, rtol=1e-8, atol=1e-10)
@@ -124,7 +125,7 @@ def test_limit_is_kernel_ridge_with_lambda_over_alpha_and_the_limit_of_steps(kin
     fold = _fold(kind, rbf_kernel(X, gamma=2.0), y, train, test)
     limit = limit_coefficients(fold.form, fold.projected_targets, reg_lambda, [alpha])[:, 0]
     ridge = SelfDistilledKernelRidge(n_steps=1, reg_lambda=reg_lambda / alpha, kernel="rbf",
-                                     gamma=2.0).fit(X[train], y[train])
+                                     gamma=2.0, fit_intercept=False).fit(X[train], y[train])
     np.testing.assert_allclose(fold.predict(limit), ridge.predict(X[test]), rtol=1e-8,
                                atol=1e-10)
     # Linear convergence at rate (1 - alpha) max(a) <= 1 - alpha.
@@ -186,7 +187,8 @@ def test_downdated_schedules_equal_the_estimators_cross_validated_alphas(kind, w
     assert schedules.shape == (4, 5)
     for reg_lambda, schedule in zip(lambdas, schedules, strict=True):
         model = SelfDistilledKernelRidge(alpha="optimal", n_steps=6, reg_lambda=reg_lambda,
-                                         kernel=kernel, cv=cv, clip_alpha=clip, **params)
+                                         kernel=kernel, cv=cv, clip_alpha=clip,
+                                         fit_intercept=False, **params)
         model.fit(X, y, sample_weight=sample_weight)
         np.testing.assert_allclose(schedule, model.alphas_, rtol=1e-8, atol=1e-10)
     if clip:
@@ -213,7 +215,8 @@ def test_downdated_schedules_follow_splits_that_do_not_partition_the_samples(kin
                                             _scaled(y, sample_weight), splits, lambdas, 5)
     for reg_lambda, schedule in zip(lambdas, schedules, strict=True):
         model = SelfDistilledKernelRidge(alpha="optimal", n_steps=5, reg_lambda=reg_lambda,
-                                         kernel="rbf", gamma=2.0, cv=splits)
+                                         kernel="rbf", gamma=2.0, cv=splits,
+                                         fit_intercept=False)
         model.fit(X, y, sample_weight=sample_weight)
         np.testing.assert_allclose(schedule, model.alphas_, rtol=1e-8, atol=1e-10)
     with pytest.raises(ValueError, match="must not repeat samples"):

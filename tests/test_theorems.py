@@ -54,10 +54,10 @@ class Problem:
         lam = self.reg_lambda if reg_lambda is None else reg_lambda
         return float(np.linalg.cond(self.K + lam * np.eye(self.n_samples)))
 
-    def estimator(self, alpha, n_steps, **kwargs):
+    def estimator(self, alpha, n_steps, fit_intercept=False, **kwargs):
         return SelfDistilledKernelRidge(alpha=alpha, n_steps=n_steps,
                                         reg_lambda=self.reg_lambda, kernel=self.kernel,
-                                        **self.params, **kwargs)
+                                        fit_intercept=fit_intercept, **self.params, **kwargs)
 
     def kernel_ridge(self, reg_lambda=None):
         lam = self.reg_lambda if reg_lambda is None else reg_lambda
