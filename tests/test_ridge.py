@@ -96,45 +96,55 @@ ALPHA_CASES = [
 ]
 
 
+@pytest.mark.parametrize("fit_intercept", [True, False])
 @pytest.mark.parametrize("n_targets", [None, 2])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize(("alpha", "n_steps"), ALPHA_CASES)
-def test_equals_linear_kernel_without_intercept(alpha, n_steps, weighted, n_targets):
-    X, y, X_val, _ = make_data(n_targets=n_targets)
+def test_equals_linear_kernel(alpha, n_steps, weighted, n_targets, fit_intercept):
+    X, y, X_val, _ = make_data(n_targets=n_targets, offset=2.0)
     w = np.random.default_rng(1).uniform(0.2, 2.0, size=len(y)) if weighted else None
     ours = SelfDistilledRidge(alpha=alpha, n_steps=n_steps, reg_lambda=0.7,
-                              fit_intercept=False).fit(X, y, sample_weight=w)
+                              fit_intercept=fit_intercept).fit(X, y, sample_weight=w)
     theirs = SelfDistilledKernelRidge(alpha=alpha, n_steps=n_steps, reg_lambda=0.7,
-                                      kernel="linear").fit(X, y, sample_weight=w)
+                                      kernel="linear", fit_intercept=fit_intercept).fit(
+        X, y, sample_weight=w)
     assert_staged_equal(ours, list(theirs.staged_predict(X_val)), X_val)
     assert_allclose(ours.alphas_, theirs.alphas_, rtol=RTOL)
-    # Predictions are K c = X X^T c in the dual, so beta = X^T c.
+    # Predictions are K c + b = X X^T c + b in the dual, so beta = X^T c.
     beta = np.einsum("nd,tn...->t...d", X, theirs.staged_dual_coef_)
     assert_allclose(ours.staged_coef_, beta, rtol=RTOL, atol=RTOL * np.abs(beta).max())
-    assert np.all(ours.staged_intercept_ == 0.0)
+    assert_allclose(ours.staged_intercept_, theirs.staged_intercept_, rtol=RTOL, atol=1e-12)
 
 
+@pytest.mark.parametrize("fit_intercept", [True, False])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("n_targets", [None, 2])
-def test_optimal_equals_linear_kernel_without_intercept(weighted, n_targets):
-    X, y, X_val, y_val = make_data(n_targets=n_targets)
+def test_optimal_equals_linear_kernel(weighted, n_targets, fit_intercept):
+    X, y, X_val, y_val = make_data(n_targets=n_targets, offset=-1.0)
     w = np.random.default_rng(2).uniform(0.2, 2.0, size=len(y)) if weighted else None
     for fit_kwargs in ({"X_val": X_val, "y_val": y_val}, {}):
         ours = SelfDistilledRidge(alpha="optimal", n_steps=5, reg_lambda=3.0, cv=KFold(4),
-                                  fit_intercept=False).fit(X, y, sample_weight=w, **fit_kwargs)
+                                  fit_intercept=fit_intercept).fit(
+            X, y, sample_weight=w, **fit_kwargs)
         theirs = SelfDistilledKernelRidge(alpha="optimal", n_steps=5, reg_lambda=3.0,
-                                          cv=KFold(4)).fit(X, y, sample_weight=w, **fit_kwargs)
+                                          cv=KFold(4), fit_intercept=fit_intercept).fit(
+            X, y, sample_weight=w, **fit_kwargs)
         assert_allclose(ours.alphas_, theirs.alphas_, rtol=RTOL)
         assert_staged_equal(ours, list(theirs.staged_predict(X_val)), X_val)
 
 
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("alpha", [0.25, 1.0, 0.0])
-def test_limit_equals_linear_kernel(alpha):
-    X, y, X_val, _ = make_data(n_targets=2)
+def test_limit_equals_linear_kernel(alpha, weighted, fit_intercept):
+    X, y, X_val, _ = make_data(n_targets=2, offset=1.0)
+    w = np.random.default_rng(2).uniform(0.2, 2.0, size=len(y)) if weighted else None
     ours = SelfDistilledRidge(alpha=alpha, n_steps=math.inf, reg_lambda=2.0,
-                              fit_intercept=False).fit(X, y)
-    theirs = SelfDistilledKernelRidge(alpha=alpha, n_steps=math.inf, reg_lambda=2.0).fit(X, y)
+                              fit_intercept=fit_intercept).fit(X, y, sample_weight=w)
+    theirs = SelfDistilledKernelRidge(alpha=alpha, n_steps=math.inf, reg_lambda=2.0,
+                                      fit_intercept=fit_intercept).fit(X, y, sample_weight=w)
     assert_allclose(ours.predict(X_val), theirs.predict(X_val), rtol=RTOL, atol=1e-12)
+    assert_allclose(ours.intercept_, theirs.intercept_, rtol=RTOL, atol=1e-12)
     assert not hasattr(ours, "staged_coef_")
     with pytest.raises(ValueError, match="finite n_steps"):
         next(ours.staged_predict(X_val))
@@ -148,30 +158,17 @@ def _weighted_centre(X, y, w):
 
 
 @pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize(("alpha", "n_steps"), [(0.3, 4), ([0.2, 0.9, 1.4], 4),
-                                                 (0.4, math.inf)])
-def test_intercept_equals_linear_kernel_on_centred_data(alpha, n_steps, weighted):
-    """An unpenalised intercept is the weighted centring of features and targets."""
-    X, y, X_val, _ = make_data(n_targets=2, offset=5.0)
+def test_intercept_is_the_weighted_centring(weighted):
+    """DESIGN section 5: an unpenalised intercept is the weighted centring of the
+    features and targets, at every step, with alpha* on validation data too."""
+    X, y, X_val, y_val = make_data(n_targets=2, offset=5.0)
     w = np.random.default_rng(3).uniform(0.2, 2.0, size=len(y)) if weighted else None
     Xc, yc, mu, nu = _weighted_centre(X, y, w)
-    ours = SelfDistilledRidge(alpha=alpha, n_steps=n_steps, reg_lambda=0.7).fit(
-        X, y, sample_weight=w)
-    theirs = SelfDistilledKernelRidge(alpha=alpha, n_steps=n_steps, reg_lambda=0.7).fit(
-        Xc, yc, sample_weight=w)
-    if n_steps == math.inf:
-        assert_allclose(ours.predict(X_val), theirs.predict(X_val - mu) + nu, rtol=RTOL)
-    else:
-        assert_staged_equal(ours, [p + nu for p in theirs.staged_predict(X_val - mu)], X_val)
-
-
-def test_optimal_on_validation_data_with_intercept_equals_centred_kernel():
-    X, y, X_val, y_val = make_data(offset=3.0)
-    Xc, yc, mu, nu = _weighted_centre(X, y, None)
-    ours = SelfDistilledRidge(alpha="optimal", n_steps=4, reg_lambda=2.0).fit(
-        X, y, X_val=X_val, y_val=y_val)
-    theirs = SelfDistilledKernelRidge(alpha="optimal", n_steps=4, reg_lambda=2.0).fit(
-        Xc, yc, X_val=X_val - mu, y_val=y_val - nu)
+    ours = SelfDistilledRidge(alpha="optimal", n_steps=4, reg_lambda=0.7).fit(
+        X, y, sample_weight=w, X_val=X_val, y_val=y_val)
+    theirs = SelfDistilledKernelRidge(alpha="optimal", n_steps=4, reg_lambda=0.7,
+                                      fit_intercept=False).fit(
+        Xc, yc, sample_weight=w, X_val=X_val - mu, y_val=y_val - nu)
     assert_allclose(ours.alphas_, theirs.alphas_, rtol=RTOL)
     assert_staged_equal(ours, [p + nu for p in theirs.staged_predict(X_val - mu)], X_val)
 
@@ -293,15 +290,19 @@ def test_feature_map_is_cloned_fitted_and_applied_block_by_block():
     assert all(np.any(np.all(X == row, axis=1)) for row in landmarks)
 
 
-def test_spectral_shrinkage_matches_the_kernel_estimator():
-    X, y, _, _ = make_data()
-    ours = SelfDistilledRidge(alpha=0.3, n_steps=4, reg_lambda=0.5, fit_intercept=False).fit(
-        X, y).spectral_shrinkage()
-    theirs = SelfDistilledKernelRidge(alpha=0.3, n_steps=4, reg_lambda=0.5).fit(
-        X, y).spectral_shrinkage()
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_spectral_shrinkage_matches_the_kernel_estimator(fit_intercept):
+    X, y, _, _ = make_data(offset=1.0)
+    w = np.random.default_rng(7).uniform(0.2, 2.0, size=len(y))
+    ours = SelfDistilledRidge(alpha=0.3, n_steps=4, reg_lambda=0.5,
+                              fit_intercept=fit_intercept).fit(X, y, w).spectral_shrinkage()
+    theirs = SelfDistilledKernelRidge(alpha=0.3, n_steps=4, reg_lambda=0.5,
+                                      fit_intercept=fit_intercept).fit(
+        X, y, w).spectral_shrinkage()
     m = X.shape[1]
     assert set(ours) == set(theirs)
     assert_allclose(ours.eigenvalues, theirs.eigenvalues[-m:], rtol=1e-9)
+    assert_allclose(theirs.eigenvalues[:-m], 0.0, atol=1e-9 * theirs.eigenvalues[-1])
     assert_allclose(ours.diagonals, theirs.diagonals[:, -m:], rtol=1e-9, atol=1e-12)
     assert_allclose(ours.limit, theirs.limit[-m:], rtol=1e-9, atol=1e-12)
     assert_allclose(ours.alphas, theirs.alphas)
