@@ -355,37 +355,69 @@ class SpectralFold:
         return weights[:, :, None] * self.projected[:, None, :]
 
 
+def _batched_terms(first, zero, first_gram, statistics):
+    """:func:`quadratic_optimal_alpha_terms` for many penalties at once.
+
+    ``first`` and ``zero`` have shape (m, L, k), ``first_gram`` is ``G_h @
+    first``; one product ``G_h @ zero`` serves numerator, denominator and
+    scale of all ``L`` penalties. Returns three arrays of shape (L,).
+    """
+    m, n_lambdas, k = zero.shape
+    zero_gram = (statistics.gram @ zero.reshape(m, -1)).reshape(m, n_lambdas, k)
+    direction = first - zero
+    numerator = np.einsum("mlk,mlk->l", direction, statistics.cross[:, None, :] - zero_gram)
+    denominator = np.einsum("mlk,mlk->l", direction, first_gram - zero_gram)
+    nu = statistics.target_mean
+    offsets = np.einsum("m,mlk->lk", statistics.feature_sum, first + zero)
+    scale = (np.einsum("mlk,mlk->l", first, first_gram)
+             + np.einsum("mlk,mlk->l", zero, zero_gram)
+             + 2.0 * np.einsum("k,lk->l", nu, offsets)
+             + 2.0 * statistics.weight * np.sum(nu ** 2))
+    return numerator, denominator, scale
+
+
 def pooled_spectral_schedules(folds, reg_lambdas, n_steps, clip):
     """Algorithm 1 with eq. (16) pooled over several training parts (each a
-    :class:`SpectralFold` with its held-out part), for each penalty.
+    :class:`SpectralFold` with its held-out part), for every penalty at once.
 
     Returns
     -------
     schedules : ndarray of shape (n_lambdas, n_steps - 1)
     """
-    schedules = np.empty((len(reg_lambdas), max(n_steps - 1, 0)))
-    for index, reg_lambda in enumerate(reg_lambdas):
-        firsts, coefs = [], []
-        for fold in folds:
-            d = fold.eigenvalues
-            firsts.append(fold.projected / (d + reg_lambda)[:, None])
-        coefs = list(firsts)
-        for step in range(n_steps - 1):
-            numerator = denominator = scale = 0.0
-            zeros = []
-            for fold, first, coef in zip(folds, firsts, coefs, strict=True):
-                d = fold.eigenvalues
-                zero = (d / (d + reg_lambda))[:, None] * coef
-                zeros.append(zero)
-                for statistics in fold.held_out:
-                    num, den, sc = quadratic_optimal_alpha_terms(first, zero, statistics)
-                    numerator += num
-                    denominator += den
-                    scale += sc
-            alpha = optimal_alpha_from_terms(numerator, denominator, clip, scale)
-            schedules[index, step] = alpha
-            coefs = [alpha * first + (1.0 - alpha) * zero
-                     for first, zero in zip(firsts, zeros, strict=True)]
+    lambdas = np.asarray(reg_lambdas, dtype=float)
+    schedules = np.empty((lambdas.size, max(n_steps - 1, 0)))
+    if n_steps < 2:
+        return schedules
+    firsts, shrinkages, first_grams = [], [], []
+    for fold in folds:
+        d = fold.eigenvalues[:, None]
+        first = fold.projected[:, None, :] / (d + lambdas[None, :])[:, :, None]
+        firsts.append(first)
+        shrinkages.append((d / (d + lambdas[None, :]))[:, :, None])
+        m = first.shape[0]
+        first_grams.append([(statistics.gram @ first.reshape(m, -1)).reshape(first.shape)
+                            for statistics in fold.held_out])
+    coefs = list(firsts)
+    for step in range(n_steps - 1):
+        numerator = np.zeros(lambdas.size)
+        denominator = np.zeros(lambdas.size)
+        scale = np.zeros(lambdas.size)
+        zeros = []
+        for fold, first, shrinkage, grams, coef in zip(folds, firsts, shrinkages, first_grams,
+                                                       coefs, strict=True):
+            zero = shrinkage * coef
+            zeros.append(zero)
+            for statistics, first_gram in zip(fold.held_out, grams, strict=True):
+                num, den, sc = _batched_terms(first, zero, first_gram, statistics)
+                numerator += num
+                denominator += den
+                scale += sc
+        alphas = np.array([optimal_alpha_from_terms(num, den, clip, sc)
+                           for num, den, sc in zip(numerator, denominator, scale, strict=True)])
+        schedules[:, step] = alphas
+        weights = alphas[None, :, None]
+        coefs = [weights * first + (1.0 - weights) * zero
+                 for first, zero in zip(firsts, zeros, strict=True)]
     return schedules
 
 
