@@ -10,6 +10,7 @@ from sklearn.kernel_approximation import Nystroem
 from sklearn.model_selection import check_cv
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
 
 from . import streaming
 from .closed_forms import limit_shrinkage_diagonal, shrinkage_diagonals, shrinkage_ratios
@@ -170,6 +171,14 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
                                  f"expecting {self.n_features_in_} features as input.")
             return X
         return validate_data(self, X, accept_sparse=("csr", "csc"), reset=False)
+
+
+def _algebra_threads():
+    """One BLAS thread for the m x m algebra after the pass: eigendecompositions
+    of a thousand columns gain little from threads and lose several times
+    when the cores are shared (on two busy cores, eigh of 1000 x 1000 took
+    2.5 s with two threads and 0.45 s with one)."""
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _snapshot(estimator):
@@ -375,9 +384,10 @@ class SelfDistilledRidge(_PrimalRegressor):
                 validation_moments = streaming.moments(
                     feature_map, validation[0], validation[1], None, None, 1, shift,
                     target_shift, block_size, m)[0]
-            fitted = _fit_from_moments(cell_moments, cell_roles, validation_moments, m,
-                                       self.fit_intercept, alpha, n_steps, reg_lambda,
-                                       self.clip_alpha)
+            with _algebra_threads():
+                fitted = _fit_from_moments(cell_moments, cell_roles, validation_moments, m,
+                                           self.fit_intercept, alpha, n_steps, reg_lambda,
+                                           self.clip_alpha)
         except BaseException:
             _restore(self, snapshot)
             raise
@@ -774,8 +784,9 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
             cell_moments = streaming.moments(feature_map, X, Y, sample_weight, labels,
                                              cell_roles.shape[0], shift, target_shift,
                                              block_size, m)
-            result = self._search(cell_moments, cell_roles, m, reg_lambdas, alphas, max_steps,
-                                  scorer)
+            with _algebra_threads():
+                result = self._search(cell_moments, cell_roles, m, reg_lambdas, alphas,
+                                      max_steps, scorer)
             best = SelfDistilledRidge(
                 **result["best_params"], fit_intercept=self.fit_intercept,
                 feature_map=self.feature_map, clip_alpha=self.clip_alpha,
@@ -784,9 +795,10 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
                 block_size=self.block_size, feature_map_samples=self.feature_map_samples,
                 random_state=self.random_state)
             n_steps = check_n_steps(best.n_steps)
-            fitted = _fit_from_moments(cell_moments, cell_roles, None, m, self.fit_intercept,
-                                       check_alpha(best.alpha, n_steps), n_steps,
-                                       best.reg_lambda, self.clip_alpha)
+            with _algebra_threads():
+                fitted = _fit_from_moments(cell_moments, cell_roles, None, m,
+                                           self.fit_intercept, check_alpha(best.alpha, n_steps),
+                                           n_steps, best.reg_lambda, self.clip_alpha)
         except BaseException:
             _restore(self, snapshot)
             raise
