@@ -19,11 +19,15 @@ is downloaded) it
 
 and prints training images per second for each, the ratio of the first two
 (the overhead of skorch and the wrapper), alpha-hat, and the validation
-accuracy of every network.
+accuracy of every network. Last it runs ``benchmarks/neural_net_overhead.py``
+on the same device (one SmallCNN on digits against a plain loop, side by
+side) and writes its table to ``results/neural_net_overhead_<device>.md``
+(``--tiny`` writes nowhere).
 """
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,6 +38,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import neural_net_overhead  # noqa: E402
 
 from selfdistill_sklearn import SelfDistilledNeuralNet  # noqa: E402
 from selfdistill_sklearn.networks import build_network, random_crop_flip  # noqa: E402
@@ -168,8 +175,19 @@ def main(argv=None):
                                  "fit_time"]]
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"), flush=True)
     assert chain.n_fits_ == 2 * (args.n_steps - 1) + 1
+
+    device = torch.device(args.device).type
+    out = (Path(tempfile.mkdtemp()) if args.tiny else neural_net_overhead.RESULTS) / (
+        f"neural_net_overhead_{device}.md")
+    overhead = neural_net_overhead.main([
+        "--device", args.device, "--out", str(out),
+        *(["--epochs", "1", "--repeats", "1"] if args.tiny else []),
+        *(["--threads", str(args.threads)] if args.threads else []),
+    ])
+    print(f"overhead, one SmallCNN on digits (estimator / plain loop): {overhead['wall']:.3f} "
+          f"wall clock, {overhead['CPU']:.3f} CPU time", flush=True)
     return dict(plain=plain_rate, single=single_rate, single_epochs=epochs_rate, chain=chain_rate,
-                alphas=chain.alphas_, table=table)
+                alphas=chain.alphas_, table=table, overhead=overhead)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """Figure 5 of the paper: fixed alpha against the estimated alpha-hat, step by step.
 
 For every seed, one chain of ``n_steps`` networks per fixed alpha in
-{0, 0.1, ..., 0.9} and one with ``alpha="optimal"`` (the adapted Algorithm 1),
-all sharing the initialisation of each step (the paper's Appendix B,
+{0, 0.1, ..., 0.9}, one with ``alpha="optimal"`` (the adapted Algorithm 1,
+alpha-hat clipped to [0, 1] as by default) and one with alpha-hat unclipped
+(``clip_alpha=False``, the paper's plain estimate; ``--no-unclipped`` skips
+it), all sharing the initialisation of each step (the paper's Appendix B,
 footnote 16). Records the training, validation and test accuracy of every
 step, alpha-hat, the number of networks trained and the wall time of each
 chain, and writes a markdown table, a CSV of the raw numbers and a plot in
@@ -94,6 +96,8 @@ def parse_args(argv):
     parser.add_argument("--out-dir", default=str(RESULTS))
     parser.add_argument("--name", default=None,
                         help="file name stem (neural_net_alpha_digits / _cifar10)")
+    parser.add_argument("--no-unclipped", dest="unclipped", action="store_false",
+                        help="skip the chain with alpha-hat unclipped (clip_alpha=False)")
     parser.add_argument("--verbose", type=int, default=0)
     return parser.parse_args(argv)
 
@@ -131,9 +135,12 @@ def run(args):
     module_params = {"module__hidden_layer_sizes": (args.hidden,)} if module is MLP else {}
     rows = []
     for seed in range(settings["seeds"]):
-        for alpha in [*fixed, "optimal"]:
+        chains = [*fixed, "optimal"] + (["unclipped"] if args.unclipped else [])
+        for alpha in chains:
             net = SelfDistilledNeuralNet(
-                module, alpha=alpha, n_steps=settings["n_steps"], reg_lambda=args.reg_lambda,
+                module, alpha="optimal" if alpha == "unclipped" else alpha,
+                clip_alpha=alpha != "unclipped",
+                n_steps=settings["n_steps"], reg_lambda=args.reg_lambda,
                 lr=settings["lr"], max_epochs=settings["max_epochs"],
                 batch_size=settings["batch_size"], augment=settings["augment"],
                 device=args.device, mixed_precision=args.mixed_precision, random_state=seed,
@@ -146,11 +153,14 @@ def run(args):
             wall = time.perf_counter() - start
             chain = net.step_scores()
             chain = chain[~chain["probe"]]
-            label = "alpha-hat" if alpha == "optimal" else f"{alpha:.1f}"
+            label = {"optimal": "alpha-hat", "unclipped": "alpha-hat unclipped"}.get(
+                alpha, alpha if isinstance(alpha, str) else f"{alpha:.1f}")
             for _, step in chain.iterrows():
                 rows.append(dict(
                     seed=seed, alpha=label, step=int(step["step"]),
                     alpha_used=float(step["alpha"]) if step["step"] > 1 else np.nan,
+                    alpha_hat=(float(net.alphas_unclipped_[int(step["step"]) - 2])
+                               if isinstance(alpha, str) and step["step"] > 1 else np.nan),
                     train_acc=step["train_accuracy"], valid_acc=step["valid_acc"],
                     test_acc=step.get("test_acc", np.nan), n_fits=net.n_fits_,
                     chain_seconds=wall,
@@ -158,8 +168,8 @@ def run(args):
             print(f"seed {seed} alpha {label:>9}: {net.n_fits_} fits, {wall:6.1f} s, "
                   f"valid acc per step "
                   + " ".join(f"{a:.3f}" for a in chain["valid_acc"])
-                  + ("" if alpha != "optimal" else
-                     "; alpha-hat " + " ".join(f"{a:.3f}" for a in net.alphas_)),
+                  + ("" if not isinstance(alpha, str) else
+                     "; alpha-hat " + " ".join(f"{a:.3f}" for a in net.alphas_unclipped_)),
                   flush=True)
     return rows, settings
 
@@ -180,7 +190,7 @@ def write_report(rows, settings, args, seconds):
     frame.to_csv(out / f"{stem}.csv", index=False)
     has_test = frame["test_acc"].notna().any()
     n_steps = settings["n_steps"]
-    g = frame["alpha"].nunique() - 1
+    g = int((~frame["alpha"].str.startswith("alpha-hat")).groupby(frame["alpha"]).first().sum())
     lines = [
         f"# Fixed alpha against alpha-hat, step by step ({stem})",
         "",
@@ -203,10 +213,15 @@ def write_report(rows, settings, args, seconds):
         lines += ["## Test accuracy per step", "", _summary(frame, "test_acc").to_markdown(), ""]
     lines += ["## Training accuracy per step (trained network on the training data)", "",
               _summary(frame, "train_acc").to_markdown(), ""]
-    hat = frame[(frame["alpha"] == "alpha-hat") & (frame["step"] > 1)]
+    hat = frame[frame["alpha"].str.startswith("alpha-hat") & (frame["step"] > 1)]
     if len(hat):
-        stats = hat.groupby("step")["alpha_used"].agg(["mean", "min", "max"])
-        lines += ["## alpha-hat per step", "", stats.to_markdown(floatfmt=".4f"), ""]
+        stats = hat.groupby(["alpha", "step"])[["alpha_hat", "alpha_used"]].agg(
+            ["mean", "min", "max"])
+        stats.columns = [f"{a} {b}" for a, b in stats.columns]
+        lines += ["## alpha-hat per step", "",
+                  "`alpha_hat`: the estimate of Algorithm 1; `alpha_used`: the weight "
+                  "trained with (clipped to [0, 1] by default, `clip_alpha=True`).", "",
+                  stats.to_markdown(floatfmt=".4f"), ""]
     cost = frame.groupby("alpha", sort=False).agg(
         fits=("n_fits", "first"), seconds=("chain_seconds", "mean"),
         last_valid=("valid_acc", lambda s: s[frame.loc[s.index, "step"] == n_steps].mean()),
@@ -236,16 +251,20 @@ def plot(frame, path, has_test, title):
     if has_test:
         columns.append(("test_acc", "test accuracy"))
     fig, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 3.6))
-    fixed = [a for a in frame["alpha"].unique() if a != "alpha-hat"]
+    fixed = [a for a in frame["alpha"].unique() if not a.startswith("alpha-hat")]
     colours = plt.cm.viridis(np.linspace(0, 0.95, len(fixed)))
     for ax, (column, label) in zip(np.atleast_1d(axes), columns, strict=True):
-        for alpha, colour in [*zip(fixed, colours, strict=True), ("alpha-hat", "black")]:
+        hats = [("alpha-hat", "black", "--", r"$\hat\alpha$ (clipped)"),
+                ("alpha-hat unclipped", "tab:red", ":", r"$\hat\alpha$ unclipped")]
+        lines = [(a, c, "-", rf"$\alpha$={a}") for a, c in zip(fixed, colours, strict=True)]
+        for alpha, colour, style, name in lines + hats:
+            if alpha not in set(frame["alpha"]):
+                continue
             stats = frame[frame["alpha"] == alpha].groupby("step")[column]
             mean, low, high = stats.mean(), stats.min(), stats.max()
             hat = alpha == "alpha-hat"
-            ax.plot(mean.index, mean.values, color=colour, lw=2.2 if hat else 1.2,
-                    ls="--" if hat else "-", marker="o", ms=3,
-                    label=r"$\hat\alpha$" if hat else rf"$\alpha$={alpha}", zorder=3 if hat else 2)
+            ax.plot(mean.index, mean.values, color=colour, lw=2.2 if style != "-" else 1.2,
+                    ls=style, marker="o", ms=3, label=name, zorder=3 if style != "-" else 2)
             if hat:
                 ax.fill_between(mean.index, low.values, high.values, color="0.6", alpha=0.35)
         ax.set_xlabel("distillation step")

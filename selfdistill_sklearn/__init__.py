@@ -8,10 +8,16 @@ The kernel estimators need only numpy, scipy and scikit-learn. The neural
 network estimator needs the ``torch`` extra::
 
     pip install "selfdistill_sklearn[torch]"
+
+The primal estimators take dask arrays with the ``dask`` extra (dask is
+imported only when a dask array is passed)::
+
+    pip install "selfdistill_sklearn[dask]"
 """
 
 from .kernel_ridge import SelfDistilledKernelRidge
 from .model_selection import SelfDistilledKernelRidgeCV
+from .ridge import SelfDistilledRidge, SelfDistilledRidgeCV
 
 __version__ = "0.1.0"
 
@@ -19,6 +25,8 @@ __all__ = [
     "SelfDistilledKernelRidge",
     "SelfDistilledKernelRidgeCV",
     "SelfDistilledNeuralNet",
+    "SelfDistilledRidge",
+    "SelfDistilledRidgeCV",
     "__version__",
 ]
 

@@ -4,55 +4,66 @@
 that trains a chain of networks, each one on a blend of the one-hot labels
 and the softmax outputs of the previous, frozen network (eq. (18)), with
 the blend weight fixed, scheduled or estimated at every step by the
-adapted Algorithm 1 (Theorem 4.4 on validation probabilities).
+adapted Algorithm 1 (Theorem 4.4 on validation probabilities). What the
+chain carries from one network to the next, and its checkpoint file, are
+in :mod:`selfdistill_sklearn.chain_checkpoint`; the networks are built by
+:func:`selfdistill_sklearn.networks.build_network`; the checks of parameters
+and data are in :mod:`selfdistill_sklearn.network_checks`, and the batches of
+in-memory data in :mod:`selfdistill_sklearn.network_data`.
 
 Needs the ``torch`` extra (torch, torchvision and skorch).
 """
 
 import copy
-import hashlib
-import json
-import math
+import dataclasses
+import inspect
 import numbers
-import os
-import re
+import textwrap
 import time
 import warnings
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
-    check_array,
     check_consistent_length,
     check_is_fitted,
-    column_or_1d,
     validate_data,
 )
-from skorch import NeuralNetClassifier
-from skorch.callbacks import Callback, EpochTimer, PassthroughScoring, PrintLog, ProgressBar
-from skorch.dataset import unpack_data
+from skorch import NeuralNet, NeuralNetClassifier
+from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog, ProgressBar
+from skorch.dataset import Dataset, unpack_data
 from skorch.history import History
 from skorch.utils import TeeGenerator, is_dataset, to_tensor
 from torch import nn
+from torch.utils.data import DataLoader
 
+from .chain_checkpoint import CHECKPOINT_FILE, ChainState, check_writable, fingerprint
 from .closed_forms import optimal_alpha
+from .network_checks import (
+    check_labels,
+    check_params,
+    check_samples,
+    check_shape,
+    encode_labels,
+    validation_split,
+)
+from .network_data import ArrayDataset, BatchIndices, EpochAccuracy
 from .networks import build_network, random_crop_flip
-from .validation import OPTIMAL, check_alpha, check_n_steps, check_reg_lambda
 
 __all__ = ["SelfDistillationLoss", "SelfDistilledNeuralNet", "self_distillation_loss"]
 
-CHECKPOINT_FILE = "selfdistill_checkpoint.pt"
-_CHECKPOINT_FORMAT = 1
-# Parameters that change neither the networks nor the data they see: a run
-# may be resumed with other values.
-_RESUME_IGNORED = {"verbose", "checkpoint_dir", "device"}
+# Parameters that change neither the networks nor the data they see, and
+# n_steps, by which a finished chain may be extended: a checkpoint is resumed
+# whatever their values.
+_RESUME_IGNORED = {"verbose", "checkpoint_dir", "device", "n_steps", "keep_step"}
+# Above this many parameters a network on the CPU takes minutes an epoch even
+# on small images (ResNet-18 has 11 million, ResNet-50 24 million).
+LARGE_NETWORK = 5_000_000
 
 
 def self_distillation_loss(logits, targets, teacher_proba=None, alpha=1.0):
@@ -102,87 +113,28 @@ class SelfDistillationLoss(nn.Module):
         return self_distillation_loss(logits, targets, teacher_proba, alpha)
 
 
-class _EpochAccuracy(Callback):
-    """Records ``train_acc`` and ``valid_acc`` from the batches of an epoch.
-
-    Counts the argmax of the logits that training and validation computed
-    anyway, so no second pass over the data is made. The training accuracy
-    is therefore that of the (augmented) batches in training mode while the
-    weights were changing, as is usual.
-    """
-
-    def on_epoch_begin(self, net, **kwargs):
-        self.counts_ = {True: [0, 0], False: [0, 0]}
-
-    def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs):
-        if y_pred is None:
-            return
-        yi = unpack_data(batch)[1]
-        pred = y_pred.argmax(dim=1)
-        counts = self.counts_[bool(training)]
-        counts[0] += int((pred == torch.as_tensor(yi, device=pred.device)).sum().item())
-        counts[1] += len(pred)
-
-    def on_epoch_end(self, net, **kwargs):
-        for training, name in ((True, "train_acc"), (False, "valid_acc")):
-            correct, total = self.counts_[training]
-            if total:
-                net.history.record(name, correct / total)
-
-
-class _Chain:
-    """What the training of the current network needs besides the net.
+@dataclasses.dataclass
+class _Network:
+    """The network being trained and what its loss needs besides the net.
 
     A plain object (not a torch module) so that skorch does not register
     the teacher as a trainable part of the net.
     """
 
-    def __init__(self, step, fit, alpha, probe, teacher, scaler):
-        self.step = step
-        self.fit = fit
-        self.alpha = alpha
-        self.probe = probe
-        self.teacher = teacher
-        self.scaler = scaler
+    step: int
+    fit: int
+    alpha: float
+    probe: bool
+    teacher: nn.Module | None
+    scaler: object
+    valid_dataset: Dataset | None
 
 
-def _stable_repr(value):
-    """A text for ``value`` that is the same in every process (no addresses)."""
-    if value is None or isinstance(value, (bool, numbers.Number, str, bytes)):
-        return repr(value)
-    if isinstance(value, np.ndarray):
-        return f"array{value.shape}{value.dtype}:{_hash_arrays([value])}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_stable_repr(v) for v in value) + "]"
-    if isinstance(value, (set, frozenset)):
-        return "{" + ",".join(sorted(_stable_repr(v) for v in value)) + "}"
-    if isinstance(value, dict):
-        return "{" + ",".join(
-            f"{_stable_repr(k)}:{_stable_repr(v)}" for k, v in sorted(value.items(), key=str)
-        ) + "}"
-    if isinstance(value, type) or callable(value) and hasattr(value, "__qualname__"):
-        return f"{getattr(value, '__module__', '')}.{value.__qualname__}"
-    if hasattr(value, "get_params") and not isinstance(value, nn.Module):
-        return f"{type(value).__qualname__}({_stable_repr(value.get_params(deep=False))})"
-    return f"{type(value).__qualname__}:" + re.sub(r"0x[0-9a-fA-F]+", "", repr(value))
+class _EndOfTraining(Exception):
+    """A callback ended the current network's training (skorch's KeyboardInterrupt)."""
 
 
-def _hash_arrays(arrays):
-    digest = hashlib.sha256()
-    for array in arrays:
-        if array is None:
-            digest.update(b"None")
-            continue
-        array = np.ascontiguousarray(array)
-        digest.update(f"{array.shape}{array.dtype}".encode())
-        digest.update(array.tobytes() if array.dtype != object else repr(array).encode())
-    return digest.hexdigest()
-
-
-def _json_default(value):
-    if isinstance(value, (np.generic, torch.Tensor)):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} cannot be stored in the checkpoint's history.")
+_NO_AUTOCAST = nullcontext()  # reusable: entering it does nothing
 
 
 def _step_seed(base_seed, step):
@@ -192,10 +144,10 @@ def _step_seed(base_seed, step):
     return int(np.random.SeedSequence([base_seed, step]).generate_state(1)[0])
 
 
-def _is_whole(value, minimum):
-    return (
-        isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
-    )
+def _resolve_device(device):
+    if isinstance(device, str) and device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
 
 
 class SelfDistilledNeuralNet(NeuralNetClassifier):
@@ -223,7 +175,16 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
     ``optimizer__*``, ``iterator_train__*`` and ``callbacks`` are routed as
     there, and ``history`` holds every epoch of every network, with its
     ``step``, ``fit``, ``alpha`` and ``probe`` (the ``alpha = 0`` fit of
-    Algorithm 1).
+    Algorithm 1); while a network trains, it holds that network's epochs.
+    Callbacks act on each network as on one skorch training run:
+    ``on_train_begin`` and ``on_train_end`` come once a network, the callbacks
+    are initialised afresh for each (so a ``Checkpoint`` or an
+    ``EpochScoring`` compares the epochs of one network only, and an
+    ``LRScheduler`` starts again from ``lr``), and a
+    callback that ends training (``EarlyStopping`` raises
+    ``KeyboardInterrupt`` at the end of an epoch) ends the current network's
+    training, after which the chain goes on. The labels that skorch's batches
+    and scoring callbacks see are positions in ``classes_``.
 
     Parameters
     ----------
@@ -247,22 +208,40 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         The l2 penalty lambda of eq. (18), given to the optimiser as
         ``weight_decay`` (Appendix B.1: 1e-4). For Adam that adds
         ``lambda theta`` to the gradient of the mean squared error.
-    clip_alpha : bool, default=False
-        Clip alpha-hat to [0, 1] (the paper's footnote 10).
+    clip_alpha : bool, default=True
+        Clip alpha-hat to [0, 1] before training with it (the paper's
+        footnote 10). Outside [0, 1] one of the two terms of eq. (18) has a
+        negative weight: above 1 the loss rewards disagreeing with the
+        teacher, below 0 with the labels. For kernel ridge that is still the
+        best blend, but a network trained for few epochs gives probabilities
+        far from their limit, alpha-hat then comes out large (9.5 and 2.1 on
+        digits with 3 epochs a network) and training against the teacher
+        wrecks the chain. Clipping is safe at the cost, says the paper, of
+        more steps. False trains with the estimate as it is;
+        ``alphas_unclipped_`` holds the estimates either way.
+    keep_step : {"last", "best"}, default="last"
+        The network that ``predict`` uses: the last of the chain, as in the
+        paper, or the one whose validation accuracy is highest
+        (``best_step_``; the earliest among equals), so that a chain that
+        did not help costs nothing but time. "best" needs validation data.
     random_state : int, RandomState instance or None, default=None
         Seeds the validation split and the initialisation, shuffling and
         augmentation of each step. Step ``t`` always starts from the same
         initialisation for a given ``random_state``, whatever ``alpha``.
     validation_fraction : float in (0, 1) or None, default=0.1
         Share of the training data held out, stratified, for validation when
-        ``fit`` gets no ``X_val``. Needed by ``alpha="optimal"``; otherwise
-        only monitored. None trains on all the data.
+        ``fit`` gets no ``X_val``. Needed by ``alpha="optimal"`` and
+        ``keep_step="best"``; otherwise only monitored. None trains on all
+        the data.
     checkpoint_dir : str, path or None, default=None
-        Where the state is saved after each completed network. A later
-        ``fit`` with the same parameters and data resumes after the last
-        completed network; on the CPU it ends in the same weights as an
-        uninterrupted run. A checkpoint of other parameters or data is
-        replaced, with a warning.
+        Where the state is saved after each completed network (checked to
+        be writable before anything trains). A later ``fit`` with the same
+        parameters and data resumes after the last completed network; on
+        the CPU it ends in the same weights as an uninterrupted run. With a
+        larger ``n_steps`` (and, for a schedule, the same weights at the
+        steps done) a finished chain is extended. A checkpoint of other
+        parameters or data is replaced, with a warning; an unreadable one
+        is an error that names the file.
     augment : bool, default=False
         Random crop after 4-pixel zero padding and a horizontal flip of
         every training batch, on the device (Appendix B.1). Needs images.
@@ -276,6 +255,9 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         Train and predict under ``torch.autocast`` with float16 and a
         gradient scaler. CUDA only: on other devices a warning is given and
         float32 is used.
+    classes : sequence of labels or None, default=None
+        All the labels, in the order of the network's outputs and of
+        ``predict_proba``'s columns; None takes the sorted labels of ``y``.
     optimizer : torch optimizer class, default=torch.optim.Adam
     lr : float, default=1e-4
         Learning rate (Appendix B.1).
@@ -283,7 +265,10 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         Epochs of every network (Appendix B.1).
     batch_size : int, default=128
     device : str, torch.device or None, default="auto"
-        ``"auto"`` is CUDA when available, else the CPU.
+        ``"auto"`` is CUDA when available, else the CPU; it is resolved
+        when set, and the resolved device is what skorch reads as
+        ``net.device`` (``get_params`` keeps ``"auto"``). A network of more
+        than five million parameters on the CPU gives a warning.
     verbose : int, default=1
         0 is silent; 1 prints a line per network and skorch's table per
         epoch; 2 adds skorch's progress bar.
@@ -296,14 +281,21 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
     Attributes
     ----------
     alphas_ : ndarray of shape (n_steps - 1,)
-        The weights ``alpha(2), ..., alpha(n_steps)`` used (alpha-hat for
-        ``"optimal"``).
+        The weights ``alpha(2), ..., alpha(n_steps)`` trained with
+        (alpha-hat, clipped when ``clip_alpha``, for ``"optimal"``).
+    alphas_unclipped_ : ndarray of shape (n_steps - 1,)
+        For ``"optimal"`` the estimates of Algorithm 1 before clipping;
+        otherwise ``alphas_``.
+    best_step_ : int or None
+        The step (from 1) whose network has the highest validation accuracy;
+        None without validation data.
     n_fits_ : int
         Networks trained for the chain: ``n_steps``, or
         ``2 (n_steps - 1) + 1`` for ``"optimal"`` (those restored from a
         checkpoint included).
     module_ : torch.nn.Module
-        The network of the last step; ``predict`` and ``predict_proba`` use it.
+        The network that ``predict`` and ``predict_proba`` use (see
+        ``keep_step``).
     history_ : skorch.history.History
         One row per epoch of every network; see :meth:`step_scores`.
     classes_ : ndarray of shape (n_classes,)
@@ -311,9 +303,19 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
     input_shape_ : tuple
         Shape of one sample of ``X`` as seen in ``fit``.
     device_ : str or torch.device
-        The device used.
+        The device trained on (after unpickling, the device loaded to).
     seed_ : int
         The seed drawn from ``random_state``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        From ``fit``, for parameters or data it cannot use, naming them;
+        the estimator then keeps its previous fitted state (or stays
+        unfitted). An interruption (``KeyboardInterrupt`` outside a
+        callback's ``on_epoch_end``) is raised too, likewise: a half-trained
+        chain is not a result; ``checkpoint_dir`` keeps the completed
+        networks for the next ``fit``.
 
     See Also
     --------
@@ -347,7 +349,8 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         alpha=0.5,
         n_steps=2,
         reg_lambda=1e-4,
-        clip_alpha=False,
+        clip_alpha=True,
+        keep_step="last",
         random_state=None,
         validation_fraction=0.1,
         checkpoint_dir=None,
@@ -381,6 +384,7 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         self.n_steps = n_steps
         self.reg_lambda = reg_lambda
         self.clip_alpha = clip_alpha
+        self.keep_step = keep_step
         self.random_state = random_state
         self.validation_fraction = validation_fraction
         self.checkpoint_dir = checkpoint_dir
@@ -389,6 +393,62 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         self.small_input = small_input
         self.mixed_precision = mixed_precision
 
+    def __repr__(self):
+        # skorch's repr lists the module only. As scikit-learn's: the parameters
+        # that differ from their defaults, ours or skorch's (which scikit-learn's
+        # repr cannot see behind **kwargs).
+        defaults = {}
+        for cls in (NeuralNet, NeuralNetClassifier, SelfDistilledNeuralNet):
+            for name, parameter in inspect.signature(cls.__init__).parameters.items():
+                if parameter.default is not inspect.Parameter.empty:
+                    defaults[name] = parameter.default
+        parts = [
+            f"{name}={value!r}" for name, value in self.get_params(deep=False).items()
+            if name not in defaults or repr(value) != repr(defaults[name])
+        ]
+        text = f"{type(self).__name__}(" + ", ".join(parts) + ")"
+        return textwrap.fill(text, 79, subsequent_indent=" " * (len(type(self).__name__) + 1),
+                             break_long_words=False, break_on_hyphens=False)
+
+    # ------------------------------------------------------------------ device
+    # skorch reads ``net.device`` wherever it moves modules and tensors
+    # (initialisation, set_params, scoring callbacks, load_params, unpickling)
+    # and keeps it as ``vars(net)["device"]``; scikit-learn reads the parameter
+    # through get_params. "auto" is resolved once, when the parameter is set,
+    # so that skorch only ever sees a concrete device.
+    @property
+    def device(self):
+        """The device skorch trains and predicts on: ``"auto"`` resolved."""
+        return vars(self)["device"]
+
+    @device.setter
+    def device(self, value):
+        vars(self)["_device_param"] = value
+        vars(self)["device"] = _resolve_device(value)
+
+    def get_params(self, deep=True, **kwargs):
+        """Parameters as passed: ``device`` is ``"auto"`` if it was given so."""
+        params = super().get_params(deep=deep, **kwargs)
+        params["device"] = vars(self)["_device_param"]
+        return params
+
+    def load_params(self, *args, **kwargs):
+        """As skorch; a device that stays the same keeps the ``"auto"`` request."""
+        requested, device = vars(self)["_device_param"], self.device
+        super().load_params(*args, **kwargs)
+        if self.device == device:
+            vars(self)["_device_param"] = requested
+
+    def __setstate__(self, state):
+        # A state without the request is skorch's or an older version's.
+        state = dict(state, _device_param=state.get("_device_param", state.get("device")))
+        state["device"] = saved = _resolve_device(state.get("device"))
+        super().__setstate__(state)  # skorch maps a missing CUDA to the CPU
+        if self.device != saved and vars(self).get("_device_param") != "auto":
+            vars(self)["_device_param"] = self.device
+        if "device_" in vars(self):
+            self.device_ = self.device
+
     # ------------------------------------------------------------------ skorch
     @property
     def _default_callbacks(self):
@@ -396,7 +456,7 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
             ("epoch_timer", EpochTimer()),
             ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
             ("valid_loss", PassthroughScoring(name="valid_loss")),
-            ("accuracy", _EpochAccuracy()),
+            ("accuracy", EpochAccuracy()),
             ("print_log", PrintLog()),
         ]
         if isinstance(self.verbose, numbers.Number) and self.verbose >= 2:
@@ -405,13 +465,15 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
 
     def initialize_module(self):
         """Build a fresh network for the current step on the device."""
-        kwargs = self.get_params_for("module")
+        self.module_ = self._new_network()
+        return self
+
+    def _new_network(self):
         network = build_network(
             self.module, self._network_input_shape(), len(self.classes_),
-            small_input=self.small_input, **kwargs,
+            small_input=self.small_input, **self.get_params_for("module"),
         )
-        self.module_ = network.to(self.device) if self.device is not None else network
-        return self
+        return network if self.device is None else network.to(self.device)
 
     def initialize_optimizer(self, triggered_directly=None):
         """The optimiser with ``weight_decay=reg_lambda`` (the penalty of eq. (18))."""
@@ -421,52 +483,60 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         self.optimizer_ = self.optimizer(*args, **kwargs)
         return self
 
+    def initialize_history(self):
+        # A new object, not skorch's clear(): a fit that fails restores the old one.
+        self.history_ = History()
+        return self
+
     def check_data(self, X, y=None):
         # fit validates and encodes the labels before skorch sees them.
         pass
 
     def get_split_datasets(self, X, y=None, **fit_params):
-        """Training data, and the validation data that ``fit`` set aside."""
-        valid = getattr(self, "_valid_data_", None)
-        dataset_valid = None if valid is None else self.get_dataset(*valid)
-        return self.get_dataset(X, y), dataset_valid
+        """The training data, and the validation data that ``fit`` set aside."""
+        return self.get_dataset(X, y), self._network.valid_dataset
 
     def get_iterator(self, dataset, training=False):
-        """As skorch, with the training batches shuffled by default."""
-        if training:
-            kwargs = self.get_params_for("iterator_train")
-            kwargs.setdefault("shuffle", True)
-            iterator = self.iterator_train
-        else:
-            kwargs = self.get_params_for("iterator_valid")
-            iterator = self.iterator_valid
-        kwargs.setdefault("batch_size", self.batch_size)
-        if kwargs["batch_size"] == -1:
-            kwargs["batch_size"] = len(dataset)
-        return iterator(dataset, **kwargs)
+        """As skorch, shuffling the training batches by default and cutting
+        each batch of in-memory data with one index."""
+        prefix = "iterator_train" if training else "iterator_valid"
+        iterator = self.iterator_train if training else self.iterator_valid
+        kwargs = self.get_params_for(prefix)
+        shuffle = kwargs.pop("shuffle", training)
+        batch_size = kwargs.pop("batch_size", self.batch_size)
+        if batch_size == -1:
+            batch_size = len(dataset)
+        if (
+            isinstance(dataset, ArrayDataset) and iterator is DataLoader
+            and not {"sampler", "batch_sampler", "collate_fn"} & kwargs.keys()
+        ):
+            batches = BatchIndices(len(dataset), batch_size, shuffle,
+                                    kwargs.pop("drop_last", False), kwargs.pop("generator", None))
+            return DataLoader(dataset, batch_size=None, sampler=batches, **kwargs)
+        return iterator(dataset, batch_size=batch_size, shuffle=shuffle, **kwargs)
 
     def infer(self, x, **fit_params):
         return self.module_(self._as_input(x), **fit_params)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Eq. (18) on a batch: labels and the frozen teacher on the same inputs."""
-        chain = getattr(self, "_chain_", None)
         y_true = to_tensor(y_true, device=self.device)
         teacher_proba = self._teacher_proba(X)
-        alpha = 1.0 if teacher_proba is None else chain.alpha
+        alpha = 1.0 if teacher_proba is None else self._network.alpha
         return self.criterion_(y_pred, y_true, teacher_proba, alpha)
 
     def _teacher_proba(self, X):
         """Softmax outputs of the frozen previous network on the batch ``X``."""
-        chain = getattr(self, "_chain_", None)
-        if chain is None or chain.teacher is None:
+        network = getattr(self, "_network", None)
+        if network is None or network.teacher is None:
             return None
         with torch.no_grad():
-            return torch.softmax(chain.teacher(self._as_input(X)).float(), dim=1)
+            return torch.softmax(network.teacher(self._as_input(X)).float(), dim=1)
 
     def train_step_single(self, batch, **fit_params):
         """One forward and backward pass, with augmentation and mixed precision."""
-        self._set_training(True)
+        if not self.module_.training:  # once an epoch, not a walk of the modules a batch
+            self._set_training(True)
         Xi, yi = unpack_data(batch)
         Xi = self._as_input(Xi)
         if self.augment:
@@ -475,13 +545,13 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         with self._autocast():
             y_pred = self.infer(Xi, **fit_params)
             loss = self.get_loss(y_pred, yi, X=Xi, training=True)
-        scaler = self._chain_.scaler if getattr(self, "_chain_", None) else None
+        scaler = self._network.scaler
         (scaler.scale(loss) if scaler is not None else loss).backward()
         return {"loss": loss, "y_pred": y_pred}
 
     def train_step(self, batch, **fit_params):
-        chain = getattr(self, "_chain_", None)
-        if chain is None or chain.scaler is None:
+        scaler = self._network.scaler
+        if scaler is None:
             return super().train_step(batch, **fit_params)
         # A gradient scaler cannot go through an optimiser closure.
         self.optimizer_.zero_grad()
@@ -492,8 +562,8 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
             batch=batch,
             training=True,
         )
-        chain.scaler.step(self.optimizer_)
-        chain.scaler.update()
+        scaler.step(self.optimizer_)
+        scaler.update()
         return step
 
     def validation_step(self, batch, **fit_params):
@@ -504,23 +574,27 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         with self._autocast():
             return super().evaluation_step(batch, training=training)
 
-    def forward_iter(self, X, training=False, device="cpu"):
-        with self._on_device():
-            yield from super().forward_iter(X, training=training, device=device)
-
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
-        chain = getattr(self, "_chain_", None)
-        if chain is not None:
-            self.history.record("step", chain.step)
-            self.history.record("fit", chain.fit)
-            self.history.record("alpha", chain.alpha)
-            self.history.record("probe", chain.probe)
+        network = getattr(self, "_network", None)
+        if network is not None:
+            for key in ("step", "fit", "alpha", "probe"):
+                self.history.record(key, getattr(network, key))
+
+    def notify(self, method_name, **cb_kwargs):
+        # skorch's callbacks end a training run by raising KeyboardInterrupt at
+        # the end of an epoch (EarlyStopping): that ends one network, not the
+        # chain. Raised anywhere else it is an interruption of the fit.
+        if method_name != "on_epoch_end":
+            return super().notify(method_name, **cb_kwargs)
+        try:
+            return super().notify(method_name, **cb_kwargs)
+        except KeyboardInterrupt as exc:
+            raise _EndOfTraining from exc
 
     def _get_param_names(self):
-        # skorch lists its private ``_params_to_validate`` among the parameters;
-        # __init__ rebuilds it from the keyword arguments, and giving it another
-        # value through set_params breaks the net.
+        # skorch lists every attribute not ending in "_" as a parameter; the
+        # private ones (its _params_to_validate, the device as passed) are not.
         return [name for name in super()._get_param_names() if not name.startswith("_")]
 
     def _partial_fit_available(self):
@@ -529,233 +603,8 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
     @available_if(_partial_fit_available)
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Not available: a chain of freshly initialised networks has no
-        incremental form. Use ``checkpoint_dir`` to resume an interrupted fit."""
+        incremental form. Use ``checkpoint_dir`` to resume or extend a fit."""
         raise NotImplementedError
-
-    def __setstate__(self, state):
-        requested = state.get("device")
-        if requested == "auto":
-            state = dict(state, device=state.get("device_", "cpu"))
-        super().__setstate__(state)
-        if requested == "auto":
-            if "device_" in state:
-                self.device_ = self.device
-            self.device = "auto"
-
-    # ----------------------------------------------------------------- helpers
-    @contextmanager
-    def _on_device(self):
-        # skorch moves tensors to ``self.device``; during fit and prediction
-        # it must be the resolved device, while the parameter keeps "auto".
-        requested = self.device
-        resolved = getattr(self, "device_", requested)
-        vars(self)["device"] = resolved
-        try:
-            yield
-        finally:
-            vars(self)["device"] = requested
-
-    def _amp_enabled(self):
-        device = getattr(self, "device_", None)
-        return bool(self.mixed_precision) and device is not None and (
-            torch.device(device).type == "cuda"
-        )
-
-    def _autocast(self):
-        if self._amp_enabled():
-            return torch.autocast("cuda", dtype=torch.float16)
-        return nullcontext()
-
-    def _network_input_shape(self):
-        if self.image_shape is not None:
-            return tuple(self.image_shape)
-        return tuple(self.input_shape_)
-
-    def _as_input(self, x):
-        x = to_tensor(x, device=self.device)
-        if self.image_shape is not None:
-            x = x.reshape(-1, *self.image_shape)
-        return x
-
-    def _check_params(self):
-        if isinstance(self.n_steps, numbers.Real) and math.isinf(self.n_steps):
-            raise ValueError(
-                "n_steps must be finite for SelfDistilledNeuralNet: the limit of infinitely "
-                "many steps (Theorem 4.5) is kernel ridge regression and has no network "
-                "counterpart. Use SelfDistilledKernelRidge(n_steps=float('inf')) for it."
-            )
-        n_steps = check_n_steps(self.n_steps, allow_infinite=False)
-        alpha = check_alpha(self.alpha, n_steps)
-        check_reg_lambda(self.reg_lambda)
-        for name in ("clip_alpha", "augment", "mixed_precision"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}.")
-        if self.small_input not in ("auto", True, False):
-            raise ValueError(
-                f"small_input must be True, False or 'auto', got {self.small_input!r}."
-            )
-        fraction = self.validation_fraction
-        if fraction is not None and not (
-            isinstance(fraction, numbers.Real) and not isinstance(fraction, bool)
-            and 0 < fraction < 1
-        ):
-            raise ValueError(
-                f"validation_fraction must be a float in (0, 1) or None, got {fraction!r}."
-            )
-        if self.image_shape is not None and not (
-            isinstance(self.image_shape, (tuple, list)) and len(self.image_shape) == 3
-            and all(_is_whole(s, 1) for s in self.image_shape)
-        ):
-            raise ValueError(
-                "image_shape must be None or (channels, height, width) of positive ints, got "
-                f"{self.image_shape!r}."
-            )
-        if not _is_whole(self.max_epochs, 1):
-            raise ValueError(f"max_epochs must be an int >= 1, got {self.max_epochs!r}.")
-        if self.train_split is not None:
-            raise ValueError(
-                "train_split is not used by SelfDistilledNeuralNet: give fit X_val and y_val, "
-                f"or set validation_fraction (got train_split={self.train_split!r})."
-            )
-        if self.warm_start:
-            raise ValueError(
-                "warm_start=True is not supported: every step starts from a fresh "
-                "initialisation. Use checkpoint_dir to resume an interrupted fit."
-            )
-        if self.compile:
-            raise ValueError("compile=True is not supported by SelfDistilledNeuralNet.")
-        if self.predict_nonlinearity != "auto":
-            raise ValueError(
-                "predict_nonlinearity must stay 'auto': predict_proba returns the softmax "
-                "probabilities that eq. (18) is defined on."
-            )
-        if "weight_decay" in self.get_params_for("optimizer"):
-            raise ValueError(
-                "Set the l2 penalty with reg_lambda, not optimizer__weight_decay."
-            )
-        return n_steps, alpha
-
-    def _check_shape(self, X, name, reset):
-        if X.ndim not in (2, 4):
-            raise ValueError(
-                f"{name} must be 2-D (n_samples, n_features) or 4-D (n_samples, channels, "
-                f"height, width), got shape {X.shape}."
-            )
-        if reset:
-            if self.image_shape is not None and (
-                X.ndim != 2 or X.shape[1] != math.prod(self.image_shape)
-            ):
-                raise ValueError(
-                    f"image_shape={tuple(self.image_shape)} needs X of shape (n_samples, "
-                    f"{math.prod(self.image_shape)}), got {X.shape}."
-                )
-        elif tuple(X.shape[1:]) != tuple(self.input_shape_):
-            raise ValueError(
-                f"{name} has samples of shape {tuple(X.shape[1:])}, but "
-                f"{type(self).__name__} was fitted on samples of shape {self.input_shape_}."
-            )
-        return X
-
-    def _check_y(self, y, name):
-        y = column_or_1d(check_array(y, ensure_2d=False, dtype=None, input_name=name), warn=True)
-        check_classification_targets(y)
-        return y
-
-    def _encode(self, y, name):
-        classes = self.classes_
-        unseen = np.setdiff1d(np.unique(y), classes)
-        if unseen.size:
-            raise ValueError(
-                f"{name} contains labels not among the classes {classes.tolist()}: "
-                f"{unseen.tolist()}."
-            )
-        return np.searchsorted(classes, y).astype(np.int64)
-
-    def _validation_split(self, X, y, seed, optimal):
-        fraction = self.validation_fraction
-        if fraction is None:
-            if optimal:
-                raise ValueError(
-                    "alpha='optimal' needs validation data: pass X_val and y_val to fit, or "
-                    "set validation_fraction."
-                )
-            return X, y, None, None
-        splitter = StratifiedShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
-        try:
-            train, valid = next(splitter.split(X, y))
-        except ValueError as exc:
-            hint = "" if optimal else ", or validation_fraction=None to train without one"
-            raise ValueError(
-                f"validation_fraction={fraction} cannot give a stratified validation split "
-                f"of {len(y)} samples in {len(np.unique(y))} classes ({exc}). Pass X_val and "
-                f"y_val to fit, or change validation_fraction{hint}."
-            ) from exc
-        return X[train], y[train], X[valid], y[valid]
-
-    def _new_network(self, state_dict=None):
-        network = build_network(
-            self.module, self._network_input_shape(), len(self.classes_),
-            small_input=self.small_input, **self.get_params_for("module"),
-        )
-        if state_dict is not None:
-            network.load_state_dict(state_dict)
-        return network.to(self.device) if self.device is not None else network
-
-    @staticmethod
-    def _frozen(network):
-        network = network.eval()
-        for parameter in network.parameters():
-            parameter.requires_grad_(False)
-        return network
-
-    def _proba(self, X):
-        probas = [
-            torch.softmax(out.double(), dim=1).numpy()
-            for out in self.forward_iter(X, training=False)
-        ]
-        return np.concatenate(probas, axis=0)
-
-    def _fingerprint(self, arrays):
-        params = self.get_params(deep=False)
-        text = ";".join(
-            f"{key}={_stable_repr(params[key])}"
-            for key in sorted(params) if key not in _RESUME_IGNORED
-        )
-        return hashlib.sha256(
-            (type(self).__qualname__ + text + _hash_arrays(arrays)).encode()
-        ).hexdigest()
-
-    def _checkpoint_path(self):
-        return None if self.checkpoint_dir is None else Path(self.checkpoint_dir) / CHECKPOINT_FILE
-
-    def _load_checkpoint(self, fingerprint):
-        path = self._checkpoint_path()
-        if path is None or not path.exists():
-            return None
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if state.get("format") != _CHECKPOINT_FORMAT or state.get("fingerprint") != fingerprint:
-            warnings.warn(
-                f"The checkpoint in {path} was made with other parameters or data; "
-                "starting over and replacing it.",
-                UserWarning,
-                stacklevel=3,
-            )
-            return None
-        return state
-
-    def _save_checkpoint(self, state):
-        path = self._checkpoint_path()
-        if path is None:
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        payload = dict(state, history=json.dumps(list(self.history), default=_json_default))
-        partial = path.with_name(path.name + ".partial")
-        torch.save(payload, partial)
-        os.replace(partial, path)  # a crash mid-write leaves the previous checkpoint
-
-    def _say(self, message):
-        if self.verbose:
-            print(message, flush=True)
 
     # --------------------------------------------------------------------- API
     def fit(self, X, y, X_val=None, y_val=None):
@@ -764,201 +613,70 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or (n_samples, C, H, W)
+            Any NumPy array (views, read-only or non-native byte order
+            included) or array-like; not a torch ``Dataset``.
         y : array-like of shape (n_samples,)
             Class labels.
         X_val, y_val : array-like, default=None
-            Validation data for alpha-hat and for the validation columns of
-            ``history``; without them a stratified ``validation_fraction`` of
-            the training data is held out.
+            Validation data for alpha-hat, ``best_step_`` and the validation
+            columns of ``history``; without them a stratified
+            ``validation_fraction`` of the training data is held out.
 
         Returns
         -------
         self : SelfDistilledNeuralNet
 
+        Raises
+        ------
+        ValueError, TypeError
+            For parameters or data that cannot be used.
+        KeyboardInterrupt
+            When training is interrupted other than by a callback at the end
+            of an epoch.
+
         Notes
         -----
-        Unlike skorch's ``fit``, an interruption (``KeyboardInterrupt``) is
-        not swallowed: a half-trained step is not a result. With
-        ``checkpoint_dir``, calling ``fit`` again resumes after the last
-        completed network.
+        A fit that raises leaves the estimator as it was before (fitted with
+        the previous chain, or unfitted). With ``checkpoint_dir``, calling
+        ``fit`` again resumes after the last completed network.
         """
-        n_steps, alpha = self._check_params()
-        optimal = isinstance(alpha, str) and alpha == OPTIMAL
-        X, y = validate_data(
-            self, X, y, allow_nd=True, dtype=np.float32, ensure_min_samples=2,
-        )
-        X = self._check_shape(X, "X", reset=True)
-        y = self._check_y(y, "y")
-        if (X_val is None) != (y_val is None):
-            raise ValueError("Pass both X_val and y_val to fit, or neither.")
-        self.input_shape_ = tuple(X.shape[1:])
-        self.classes_inferred_ = np.unique(y)
-        classes = self.classes_
-        if len(classes) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs at least 2 classes in y, got 1 class "
-                f"({classes.tolist()})."
-            )
-        if self.augment and len(self._network_input_shape()) != 3:
-            raise ValueError(
-                "augment=True needs images: X of shape (n_samples, channels, height, width) "
-                "or image_shape."
-            )
-        y_enc = self._encode(y, "y")
-        if X_val is not None:
-            X_val = self._check_shape(
-                check_array(X_val, allow_nd=True, dtype=np.float32, input_name="X_val"),
-                "X_val", reset=False,
-            )
-            y_val = self._check_y(y_val, "y_val")
-            check_consistent_length(X_val, y_val)
-            y_val_enc = self._encode(y_val, "y_val")
-
-        fingerprint = self._fingerprint([X, y_enc, X_val, None if X_val is None else y_val_enc])
-        state = self._load_checkpoint(fingerprint)
-        if state is None:
-            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-            state = {
-                "format": _CHECKPOINT_FORMAT, "fingerprint": fingerprint, "seed": seed,
-                "completed_fits": 0, "alphas": [], "pending_alpha": None,
-                "first_valid_proba": None, "teacher_state": None,
-            }
-        self.seed_ = state["seed"]
-        if X_val is None:
-            X_train, y_train, X_val, y_val_enc = self._validation_split(
-                X, y_enc, self.seed_, optimal
-            )
-        else:
-            X_train, y_train = X, y_enc
-        if optimal:
-            missing = np.setdiff1d(np.arange(len(classes)), y_val_enc)
-            if missing.size:
-                raise ValueError(
-                    "alpha='optimal' needs every class in the validation data, which lacks "
-                    f"{classes[missing].tolist()}. Pass X_val and y_val holding every class, "
-                    "or a larger validation_fraction."
-                )
-
-        plan = [(1, False)]
-        for step in range(2, n_steps + 1):
-            plan += [(step, True), (step, False)] if optimal else [(step, False)]
-        self.n_fits_ = len(plan)
-
-        self.device_ = self._resolve_device()
-        if self.mixed_precision and not self._amp_enabled():
-            warnings.warn(
-                f"mixed_precision=True needs CUDA; training in float32 on {self.device_}.",
-                UserWarning,
-                stacklevel=2,
-            )
-        self._valid_data_ = None if X_val is None else (X_val, y_val_enc)
+        before = {key: value for key, value in vars(self).items() if key.endswith("_")}
         try:
-            # The steps seed torch's generators; the caller's streams are restored.
-            with self._on_device(), torch.random.fork_rng(devices=self._cuda_devices()):
-                self.initialize()
-                if state["completed_fits"]:
-                    self.history_ = History(json.loads(state["history"]))
-                self._run_chain(plan, state, alpha, optimal, X_train, y_train, X_val, y_val_enc)
+            return self._fit(X, y, X_val, y_val)
+        except BaseException:
+            # skorch keeps its fitted state in the attributes ending in "_".
+            state = vars(self)
+            for key in [k for k in state if k.endswith("_") and k not in before]:
+                del state[key]
+            state.update(before)
+            raise
         finally:
-            for name in ("_valid_data_", "_chain_"):
-                if name in vars(self):
-                    delattr(self, name)
-        self.alphas_ = np.asarray(state["alphas"], dtype=float)
-        return self
-
-    def _cuda_devices(self):
-        device = torch.device(self.device_) if self.device_ is not None else None
-        if device is None or device.type != "cuda":
-            return []
-        return [device.index if device.index is not None else torch.cuda.current_device()]
-
-    def _resolve_device(self):
-        if self.device == "auto":
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        return self.device
-
-    def _run_chain(self, plan, state, alpha, optimal, X_train, y_train, X_val, y_val):
-        n_steps = plan[-1][0]
-        teacher_state = state["teacher_state"]
-        teacher = None if teacher_state is None else self._frozen(self._new_network(teacher_state))
-        trained = False
-        for index, (step, probe) in enumerate(plan, start=1):
-            if index <= state["completed_fits"]:
-                continue
-            if step == 1:
-                step_alpha = 1.0
-            elif probe:
-                step_alpha = 0.0
-            elif optimal:
-                step_alpha = state["pending_alpha"]
-            else:
-                step_alpha = float(alpha if np.ndim(alpha) == 0 else alpha[step - 2])
-            kind = "alpha = 0 fit of Algorithm 1" if probe else f"alpha = {step_alpha:.4g}"
-            self._say(
-                f"Self-distillation step {step}/{n_steps} (network {index}/{len(plan)}"
-                + ("" if step == 1 else f", {kind}") + ")"
-            )
-            self._train_network(X_train, y_train, step, index, step_alpha, probe, teacher)
-            trained = True
-            if optimal and (step == 1 or probe):
-                proba = self._proba(X_val)
-                if step == 1:
-                    state["first_valid_proba"] = torch.from_numpy(proba)
-                else:
-                    state["pending_alpha"] = optimal_alpha(
-                        state["first_valid_proba"].numpy(), proba,
-                        np.eye(proba.shape[1])[y_val], clip=self.clip_alpha,
-                    )
-                    self._say(f"alpha-hat({step}) = {state['pending_alpha']:.4f}")
-            if not probe:
-                if step > 1:
-                    state["alphas"] = [*state["alphas"], step_alpha]
-                teacher = self._frozen(copy.deepcopy(self.module_))
-                state["teacher_state"] = {
-                    k: v.detach().to("cpu", copy=True) for k, v in self.module_.state_dict().items()
-                }
-            state["completed_fits"] = index
-            self._save_checkpoint(state)
-        if not trained:
-            # Everything was in the checkpoint: the last network is the teacher saved.
-            self.module_ = self._new_network(state["teacher_state"])
-            self.initialize_optimizer()
-
-    def _train_network(self, X, y, step, index, alpha, probe, teacher):
-        start = time.perf_counter()
-        torch.manual_seed(_step_seed(self.seed_, step))
-        self.initialize_module()
-        self.initialize_optimizer()
-        scaler = torch.amp.GradScaler("cuda") if self._amp_enabled() else None
-        self._chain_ = _Chain(step, index, alpha, probe, teacher, scaler)
-        self.notify("on_train_begin", X=X, y=y)
-        self.fit_loop(X, y)
-        self.notify("on_train_end", X=X, y=y)
-        self.history.record("fit_time", time.perf_counter() - start)
+            vars(self).pop("_network", None)
 
     def predict_proba(self, X):
-        """Class probabilities of the last step's network (softmax of its logits).
+        """Class probabilities of the kept network (softmax of its logits).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, ...) as in ``fit``
+        X : array-like of shape (n_samples, ...) as in ``fit``, or a torch Dataset
 
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``.
         """
         check_is_fitted(self)
         if not is_dataset(X):
-            X = validate_data(self, X, reset=False, allow_nd=True, dtype=np.float32)
-            X = self._check_shape(X, "X", reset=False)
+            X = check_samples(self, X, "X")
+            X = ArrayDataset(X)
         return self._proba(X)
 
     def predict(self, X):
-        """Class labels predicted by the last step's network.
+        """Class labels predicted by the kept network.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, ...) as in ``fit``
+        X : array-like of shape (n_samples, ...) as in ``fit``, or a torch Dataset
 
         Returns
         -------
@@ -1003,3 +721,248 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         frame = frame[order]
         frame["probe"] = frame["probe"].astype(bool)
         return frame.reset_index(drop=True)
+
+    # ---------------------------------------------------------------- the chain
+    def _fit(self, X, y, X_val, y_val):
+        n_steps, alpha = check_params(self)
+        optimal = isinstance(alpha, str)
+        X, y_enc, X_val, y_val_enc = self._check_fit_data(X, y, X_val, y_val)
+        if self.checkpoint_dir is not None:
+            check_writable(self.checkpoint_dir)
+        state = self._initial_state(n_steps, alpha, X, y_enc, X_val, y_val_enc)
+        self.seed_ = state.seed
+        if X_val is None:
+            needs = ("alpha='optimal'" if optimal
+                     else "keep_step='best'" if self.keep_step == "best" else None)
+            X, y_enc, X_val, y_val_enc = validation_split(self, X, y_enc, self.seed_, needs)
+        if optimal:
+            missing = np.setdiff1d(np.arange(len(self.classes_)), y_val_enc)
+            if missing.size:
+                raise ValueError(
+                    "alpha='optimal' needs every class in the validation data, which lacks "
+                    f"{self.classes_[missing].tolist()}. Pass X_val and y_val holding every "
+                    "class, or a larger validation_fraction."
+                )
+        plan = [(1, False)]
+        for step in range(2, n_steps + 1):
+            plan += [(step, True), (step, False)] if optimal else [(step, False)]
+        self.n_fits_ = len(plan)
+        self.device_ = self.device
+        if self.mixed_precision and not self._amp_enabled():
+            warnings.warn(
+                f"mixed_precision=True needs CUDA; training in float32 on {self.device}.",
+                UserWarning,
+                stacklevel=3,
+            )
+        data = (ArrayDataset(X, y_enc), None if X_val is None else ArrayDataset(X_val, y_val_enc))
+        # The steps seed torch's generators; the caller's streams are restored.
+        with torch.random.fork_rng(devices=self._cuda_devices()):
+            self._run_chain(plan, state, alpha, data)
+        self.alphas_ = np.asarray(state.alphas, dtype=float)
+        self.alphas_unclipped_ = np.asarray(state.alphas_unclipped, dtype=float)
+        self.best_step_ = state.best_step
+        if self.keep_step == "best" and state.best_state is not None:
+            self.module_.load_state_dict(state.best_state)
+        return self
+
+    def _initial_state(self, n_steps, alpha, X, y, X_val, y_val):
+        """The checkpoint to resume, or a new chain."""
+        params = {k: v for k, v in self.get_params(deep=False).items()
+                  if k not in _RESUME_IGNORED}
+        schedule = alpha if isinstance(alpha, np.ndarray) else None
+        if schedule is not None:
+            params["alpha"] = "schedule"  # compared step by step by ChainState.accepts
+        key = fingerprint(type(self).__qualname__, params, [X, y, X_val, y_val])
+        path = None if self.checkpoint_dir is None else Path(self.checkpoint_dir) / CHECKPOINT_FILE
+        state = None if path is None else ChainState.load(path)
+        if state is not None and (state.fingerprint != key or not state.accepts(n_steps, schedule)):
+            warnings.warn(
+                f"The checkpoint in {path} was made with other parameters or data; "
+                "starting over and replacing it.",
+                UserWarning,
+                stacklevel=4,
+            )
+            state = None
+        if state is None:
+            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+            state = ChainState(fingerprint=key, seed=seed)
+        return state
+
+    def _run_chain(self, plan, state, alpha, data):
+        train, valid = data
+        path = None if self.checkpoint_dir is None else Path(self.checkpoint_dir) / CHECKPOINT_FILE
+        n_steps = plan[-1][0]
+        teacher = None
+        if state.teacher_state is not None:
+            teacher = self._frozen(self._built(state.teacher_state))
+        remaining = [(i, step, probe) for i, (step, probe) in enumerate(plan, start=1)
+                     if i > state.completed_fits]
+        # skorch's initialize builds the callbacks, the criterion and the first
+        # network to train (from its step's seed), so no network is thrown away.
+        torch.manual_seed(_step_seed(state.seed, remaining[0][1] if remaining else 1))
+        self.initialize()
+        # During a network's training, ``history`` holds that network's epochs
+        # only, as after skorch's own fit (LRScheduler counts its rows, for
+        # one); the chain's rows are gathered here and become history_ at the end.
+        rows = list(state.history)
+        if remaining:
+            self._warn_if_slow(len(remaining))
+        for index, step, probe in remaining:
+            if step == 1:
+                step_alpha = unclipped = 1.0
+            elif probe:
+                step_alpha = unclipped = 0.0
+            elif isinstance(alpha, str):
+                step_alpha, unclipped = state.pending_alpha, state.pending_unclipped
+            else:
+                step_alpha = unclipped = float(alpha if np.ndim(alpha) == 0 else alpha[step - 2])
+            kind = "alpha = 0 fit of Algorithm 1" if probe else f"alpha = {step_alpha:.4g}"
+            self._say(f"Self-distillation step {step}/{n_steps} (network {index}/{len(plan)}"
+                      + ("" if step == 1 else f", {kind}") + ")")
+            if index != remaining[0][0]:
+                torch.manual_seed(_step_seed(state.seed, step))
+                self.initialize_module()
+                self.initialize_optimizer()
+                if self.callbacks != "disable":
+                    self.initialize_callbacks()
+                self.initialize_history()
+            self._network = _Network(step, index, step_alpha, probe, teacher,
+                                     self._new_scaler(), valid)
+            self._train_network(train)
+            proba = None if valid is None else self._proba(valid)
+            if isinstance(alpha, str) and step == 1:
+                state.first_valid_proba = torch.from_numpy(proba)  # Algorithm 1's Y~(1)
+            if probe:
+                raw = optimal_alpha(state.first_valid_proba.numpy(), proba,
+                                    np.eye(proba.shape[1])[valid.y])
+                state.record_estimate(raw, self.clip_alpha)
+                self._say(f"alpha-hat({step}) = {raw:.4f}"
+                          + (f", clipped to {state.pending_alpha:.4g}"
+                             if state.pending_alpha != raw else ""))
+            else:
+                state.complete_network(
+                    self.module_, None if step == 1 else step_alpha, unclipped,
+                    None if proba is None else float(np.mean(proba.argmax(axis=1) == valid.y)),
+                )
+                teacher = self._frozen(copy.deepcopy(self.module_))
+            rows += self.history
+            state.record_fit(index, rows)
+            if path is not None:
+                state.save(path)
+        if not remaining:
+            # Everything was in the checkpoint: the last network is the teacher saved.
+            self.module_.load_state_dict(state.teacher_state)
+        self.history_ = History(rows)
+
+    def _train_network(self, dataset):
+        """One network as one skorch training run."""
+        start = time.perf_counter()
+        self.notify("on_train_begin", X=dataset.X, y=dataset.y)
+        try:
+            self.fit_loop(dataset)
+        except _EndOfTraining:
+            pass
+        self.notify("on_train_end", X=dataset.X, y=dataset.y)
+        self.history.record("fit_time", time.perf_counter() - start)
+
+    def _built(self, state_dict):
+        network = self._new_network()
+        network.load_state_dict(state_dict)
+        return network
+
+    @staticmethod
+    def _frozen(network):
+        network = network.eval()
+        for parameter in network.parameters():
+            parameter.requires_grad_(False)
+        return network
+
+    def _proba(self, X):
+        probas = [
+            # detach: skorch's scoring callbacks replay the training batches' outputs.
+            torch.softmax(out.detach().double(), dim=1).cpu().numpy()
+            for out in self.forward_iter(X, training=False)
+        ]
+        return np.concatenate(probas, axis=0)
+
+    def _warn_if_slow(self, n_networks):
+        device = torch.device("cpu" if self.device is None else self.device)
+        size = sum(p.numel() for p in self.module_.parameters())
+        if device.type == "cpu" and size > LARGE_NETWORK:
+            name = self.module if isinstance(self.module, str) else type(self.module_).__name__
+            warnings.warn(
+                f"module={name!r} has {size / 1e6:.1f} million parameters and trains on the "
+                f"CPU: {n_networks} network(s) of {self.max_epochs} epochs may take hours. "
+                "Train on a GPU (device='cuda'; the default 'auto' picks one when present) "
+                "or choose a smaller network, e.g. selfdistill_sklearn.networks.SmallCNN.",
+                UserWarning,
+                stacklevel=5,
+            )
+
+    def _cuda_devices(self):
+        device = None if self.device is None else torch.device(self.device)
+        if device is None or device.type != "cuda":
+            return []
+        return [device.index if device.index is not None else torch.cuda.current_device()]
+
+    def _new_scaler(self):
+        return torch.amp.GradScaler("cuda") if self._amp_enabled() else None
+
+    def _amp_enabled(self):
+        return bool(self.mixed_precision) and str(self.device).startswith("cuda")
+
+    def _autocast(self):
+        if self.mixed_precision and self._amp_enabled():
+            return torch.autocast("cuda", dtype=torch.float16)
+        return _NO_AUTOCAST
+
+    def _network_input_shape(self):
+        if self.image_shape is not None:
+            return tuple(self.image_shape)
+        return tuple(self.input_shape_)
+
+    def _as_input(self, x):
+        x = to_tensor(x, device=self.device)
+        if self.image_shape is not None:
+            x = x.reshape(-1, *self.image_shape)
+        return x
+
+    def _say(self, message):
+        if self.verbose:
+            print(message, flush=True)
+
+    # ------------------------------------------------------------------ checks
+    def _check_fit_data(self, X, y, X_val, y_val):
+        """Validated samples and labels encoded by their position in ``classes_``."""
+        if is_dataset(X) or is_dataset(X_val):
+            raise TypeError(
+                "fit needs the samples and labels as arrays (X, y and X_val, y_val), not a "
+                "torch Dataset, because it splits, validates and fingerprints them; pass e.g. "
+                "X = np.stack([x for x, _ in ds]) and y = np.array([t for _, t in ds])."
+            )
+        if (X_val is None) != (y_val is None):
+            raise ValueError("Pass both X_val and y_val to fit, or neither.")
+        X, y = validate_data(
+            self, X, y, allow_nd=True, dtype=np.float32, ensure_min_samples=2, order="C",
+        )
+        X = check_shape(self, X, "X", reset=True)
+        y = check_labels(y, "y")
+        self.input_shape_ = tuple(X.shape[1:])
+        self.classes_inferred_ = np.unique(y)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 classes in y, got 1 class "
+                f"({self.classes_.tolist()})."
+            )
+        if self.augment and len(self._network_input_shape()) != 3:
+            raise ValueError(
+                "augment=True needs images: X of shape (n_samples, channels, height, width) "
+                "or image_shape."
+            )
+        y_enc = encode_labels(self, y, "y")
+        if X_val is None:
+            return X, y_enc, None, None
+        X_val = check_samples(self, X_val, "X_val")
+        y_val = check_labels(y_val, "y_val")
+        check_consistent_length(X_val, y_val)
+        return X, y_enc, X_val, encode_labels(self, y_val, "y_val")

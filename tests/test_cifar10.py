@@ -103,8 +103,14 @@ def test_figure5_benchmark_runs_the_cifar10_setting(fake_root, tmp_path):
     import pandas as pd
 
     rows = pd.read_csv(tmp_path / "neural_net_alpha_cifar10.csv")
-    assert set(rows["alpha"]) == {"0.5", "alpha-hat"}
-    assert rows.groupby("alpha")["n_fits"].first().to_dict() == {"0.5": 2, "alpha-hat": 3}
+    assert set(rows["alpha"]) == {"0.5", "alpha-hat", "alpha-hat unclipped"}
+    assert rows.groupby("alpha")["n_fits"].first().to_dict() == {
+        "0.5": 2, "alpha-hat": 3, "alpha-hat unclipped": 3}
+    hat = rows[rows["step"] == 2].set_index("alpha")
+    # One estimate, trained with as it is or clipped to [0, 1].
+    assert hat.loc["alpha-hat", "alpha_hat"] == hat.loc["alpha-hat unclipped", "alpha_hat"]
+    assert hat.loc["alpha-hat", "alpha_used"] == np.clip(hat.loc["alpha-hat", "alpha_hat"], 0, 1)
+    assert hat.loc["alpha-hat unclipped", "alpha_used"] == hat.loc["alpha-hat", "alpha_hat"]
     # Both chains share the first network.
     first = rows[rows["step"] == 1]
     assert first["valid_acc"].nunique() == 1 and first["train_acc"].nunique() == 1
@@ -129,3 +135,4 @@ def test_gpu_check_script_runs_on_the_cpu():
     assert result["plain"] > 0 and result["single"] > 0 and result["chain"] > 0
     assert len(result["alphas"]) == 1
     assert len(result["table"]) == 3
+    assert set(result["overhead"]) == {"wall", "CPU"} and result["overhead"]["CPU"] > 0

@@ -105,7 +105,7 @@ class WrongLabelsNet(SelfDistilledNeuralNet):
     """Shifts every label by one class from step 2 on."""
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        chain = getattr(self, "_chain_", None)
+        chain = getattr(self, "_network", None)
         if chain is not None and chain.step > 1:
             y_true = (torch.as_tensor(y_true) + 1) % y_pred.shape[1]
         return super().get_loss(y_pred, y_true, X=X, training=training)
@@ -168,9 +168,12 @@ def test_alpha_hat_is_the_brute_force_minimiser_on_validation_probabilities(digi
     coarse = np.linspace(-50, 50, 1001)
     best = coarse[int(np.argmin(errors(coarse)))]
     fine = np.linspace(best - 0.1, best + 0.1, 20001)
-    assert net.alphas_[0] == pytest.approx(fine[int(np.argmin(errors(fine)))], abs=2e-5)
-    assert net.alphas_[0] == pytest.approx(optimal_alpha(y1, y0, onehot), rel=1e-9)
-    # ... and the last network is step 2 trained with alpha-hat.
+    raw = net.alphas_unclipped_[0]
+    assert raw == pytest.approx(fine[int(np.argmin(errors(fine)))], abs=2e-5)
+    assert raw == pytest.approx(optimal_alpha(y1, y0, onehot), rel=1e-9)
+    # By default alpha-hat is clipped to [0, 1] before step 2 trains with it ...
+    assert raw > 1 and net.alphas_[0] == 1.0
+    # ... and the last network is step 2 trained with the clipped alpha-hat.
     replay = make_net(alpha=list(net.alphas_)).fit(X, y, X_val=X_val, y_val=y_val)
     assert same_weights(weights(net), weights(replay))
 
@@ -205,10 +208,19 @@ def test_n_fits_alphas_and_history(digits, alpha, n_steps, n_fits, alphas):
 
 def test_clip_alpha_keeps_alpha_hat_in_the_unit_interval(digits):
     X, y, X_val, y_val = digits
-    free = make_net(alpha="optimal", max_epochs=1).fit(X, y, X_val=X_val, y_val=y_val)
-    clipped = make_net(alpha="optimal", max_epochs=1, clip_alpha=True)
+    free = make_net(alpha="optimal", max_epochs=1, n_steps=3, clip_alpha=False)
+    free.fit(X, y, X_val=X_val, y_val=y_val)
+    np.testing.assert_array_equal(free.alphas_, free.alphas_unclipped_)
+    clipped = make_net(alpha="optimal", max_epochs=1, n_steps=3)
+    assert clipped.clip_alpha is True  # the default
     clipped.fit(X, y, X_val=X_val, y_val=y_val)
-    assert clipped.alphas_[0] == pytest.approx(np.clip(free.alphas_[0], 0, 1))
+    # Step 2 is the same in both chains up to its alpha = 0 fit: the same estimate.
+    assert clipped.alphas_unclipped_[0] == free.alphas_unclipped_[0]
+    assert free.alphas_[0] > 1
+    np.testing.assert_array_equal(clipped.alphas_, np.clip(clipped.alphas_unclipped_, 0, 1))
+    replay = make_net(alpha=list(clipped.alphas_), n_steps=3, max_epochs=1)
+    replay.fit(X, y, X_val=X_val, y_val=y_val)
+    assert same_weights(weights(clipped), weights(replay))
 
 
 def test_last_validation_accuracy_is_that_of_the_returned_network(digits):
@@ -248,12 +260,12 @@ def test_resume_after_interruption_at_step_two_equals_uninterrupted(
     trained = []
 
     def train_step(self, batch, **fit_params):
-        if self._chain_.fit == interrupt_fit and len(self.history[-1]["batches"]) == 3:
+        if self._network.fit == interrupt_fit and len(self.history[-1]["batches"]) == 3:
             raise Interrupted  # mid-epoch of the network at step 2
         return original(self, batch, **fit_params)
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
-        trained.append(self._chain_.fit)
+        trained.append(self._network.fit)
         return SelfDistilledNeuralNet.__mro__[1].fit_loop(self, X, y, epochs, **fit_params)
 
     monkeypatch.setattr(SelfDistilledNeuralNet, "train_step", train_step)
@@ -337,7 +349,8 @@ def test_bad_data_is_named(digits):
         ((X, y), dict(X_val=X_val), "both X_val and y_val"),
         ((X, y), dict(X_val=X_nan[:10], y_val=y[:10]), "NaN"),
         ((X, y), dict(X_val=X[:10], y_val=y_nan[:10]), "y_val contains NaN"),
-        ((X, y), dict(X_val=X_val[:, :10], y_val=y_val), "shape"),
+        ((X, y), dict(X_val=X_val[:, :10], y_val=y_val), "X_val has 10 features"),
+        ((X, y), dict(X_val=X_val.reshape(-1, 1, 8, 8), y_val=y_val), "X_val has samples of"),
         ((X, y), dict(X_val=X_val, y_val=y_val[:-1]), "inconsistent"),
         ((X, y % 5), dict(X_val=X_val, y_val=y_val), "not among the classes"),
     ]
@@ -362,7 +375,7 @@ def test_optimal_needs_every_class_in_the_validation_data(digits):
 def test_prediction_input_and_unseen_labels(digits):
     X, y, X_val, y_val = digits
     net = make_net(max_epochs=1).fit(X, y)
-    with pytest.raises(ValueError, match="features"):
+    with pytest.raises(ValueError, match="X has 10 features, but .* expecting 64"):
         net.predict(X[:, :10])
     with pytest.raises(ValueError, match="NaN"):
         net.predict(np.full_like(X[:3], np.nan))
@@ -402,7 +415,8 @@ def test_pipeline_grid_search_clone_and_pickle(digits):
     assert twin.get_params()["alpha"] == net.alpha and not hasattr(twin, "module_")
     restored = pickle.loads(pickle.dumps(pipe))
     np.testing.assert_array_equal(restored.predict_proba(X_val), pipe.predict_proba(X_val))
-    assert restored[-1].device == "auto" and restored[-1].device_ == "cpu"
+    assert restored[-1].get_params()["device"] == "auto"
+    assert restored[-1].device == restored[-1].device_ == "cpu"
 
 
 def test_skorch_routing_callbacks_and_verbosity(digits, capsys):
@@ -447,7 +461,11 @@ def test_default_resnet50_trains_a_step_on_fake_images():
     net = SelfDistilledNeuralNet(n_steps=1, max_epochs=1, batch_size=4,
                                  validation_fraction=None, random_state=0, verbose=0)
     assert net.module == "resnet50" and net.lr == 1e-4 and net.reg_lambda == 1e-4
-    net.fit(X, y)
+    if torch.cuda.is_available():
+        net.fit(X, y)
+    else:
+        with pytest.warns(UserWarning, match=r"'resnet50' has 23\.5 million parameters .* CPU"):
+            net.fit(X, y)
     assert type(net.module_).__name__ == "ResNet" and net.module_.fc.out_features == 2
     assert net.module_.conv1.stride == (1, 1)
     assert net.predict_proba(X).shape == (4, 2)

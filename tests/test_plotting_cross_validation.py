@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_friedman1
 from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from selfdistill_sklearn import SelfDistilledKernelRidge
 from selfdistill_sklearn.model_selection import SelfDistilledKernelRidgeCV
@@ -105,14 +107,16 @@ def test_given_axes_are_used_and_too_few_are_refused(search):
         CrossValidationErrorDisplay.from_estimator(search, axes=axes)
 
 
-def test_far_limit_of_alpha_zero_is_named_not_drawn_to_scale(search):
-    search, _, _ = search
-    display = CrossValidationErrorDisplay.from_estimator(search)
+def test_far_limit_is_named_not_drawn_to_scale():
+    # Without an intercept the limit of alpha = 0 is the zero function, far above the steps.
+    errors = np.array([[[1.0, 0.9, 0.95], [1.0, 0.97, 0.96]]])
+    display = CrossValidationErrorDisplay(reg_lambdas=[0.1], alphas=[0.0, 0.5], errors=errors,
+                                          limit_errors=np.array([[25.0, 0.958]])).plot()
     ax = display.axes_[0]
-    zero_limit = display.limit_errors[0, 0]
-    assert zero_limit > ax.get_ylim()[1]
-    assert any(f"{zero_limit:.3g}" in text.get_text() for text in ax.texts)
-    assert np.all(display.errors[0] <= ax.get_ylim()[1])
+    low, high = ax.get_ylim()
+    assert high < 25.0 and low <= 0.9 and 1.0 <= high < 1.1
+    assert any("25 ↑" in text.get_text() for text in ax.texts)
+    np.testing.assert_array_equal(display.limit_markers_[0, 1].get_ydata(), [0.958])
 
 
 def test_unfitted_estimator_is_refused():
@@ -120,3 +124,59 @@ def test_unfitted_estimator_is_refused():
 
     with pytest.raises(NotFittedError):
         CrossValidationErrorDisplay.from_estimator(SelfDistilledKernelRidgeCV())
+
+
+def test_nested_search_over_gamma_draws_the_best_gammas_search(search):
+    _, X, y = search
+    nested = GridSearchCV(SelfDistilledKernelRidgeCV(LAMBDAS, ALPHAS, 3, kernel="rbf", cv=3,
+                                                     alpha_cv=3),
+                          {"gamma": [0.03, 0.1]}, cv=3).fit(X, y)
+    inner = nested.best_estimator_
+    display = CrossValidationErrorDisplay.from_estimator(nested, plot=False)
+    expected = CrossValidationErrorDisplay.from_cv_results(inner.cv_results_, plot=False)
+    np.testing.assert_array_equal(display.errors, expected.errors)
+    assert display.best_params == inner.best_params_
+
+
+def test_pipeline_search_loses_its_prefixes_and_other_varied_parameters_are_refused(search):
+    _, X, y = search
+    pipeline = make_pipeline(StandardScaler(), SelfDistilledKernelRidge(kernel="rbf", cv=3))
+    grid = {"selfdistilledkernelridge__reg_lambda": [0.1, 1.0],
+            "selfdistilledkernelridge__alpha": [0.0, 0.5],
+            "selfdistilledkernelridge__n_steps": [1, 2, math.inf]}
+    fitted = GridSearchCV(pipeline, grid, cv=3).fit(X, y)
+    display = CrossValidationErrorDisplay.from_estimator(fitted)
+    assert display.reg_lambdas == [0.1, 1.0] and display.alphas == [0.0, 0.5]
+    assert display.best_params == {"reg_lambda": fitted.best_params_[
+        "selfdistilledkernelridge__reg_lambda"], "alpha": fitted.best_params_[
+        "selfdistilledkernelridge__alpha"], "n_steps": fitted.best_params_[
+        "selfdistilledkernelridge__n_steps"]}
+    # GridSearchCV scores a regressor by r2 unless told otherwise: drawn as they are.
+    assert display.axes_[0].get_ylabel() == "cross-validated r2"
+    for params, score in zip(fitted.cv_results_["params"], fitted.cv_results_["mean_test_score"],
+                             strict=True):
+        short = {name.split("__")[1]: value for name, value in params.items()}
+        i, j = [0.1, 1.0].index(short["reg_lambda"]), [0.0, 0.5].index(short["alpha"])
+        drawn = (display.limit_errors[i, j] if short["n_steps"] == math.inf
+                 else display.errors[i, j, short["n_steps"] - 1])
+        assert drawn == score
+    wider = GridSearchCV(pipeline, grid | {"selfdistilledkernelridge__gamma": [0.1, 1.0]},
+                         cv=3).fit(X, y)
+    with pytest.raises(ValueError, match=r"differ in \['gamma'\]"):
+        CrossValidationErrorDisplay.from_estimator(wider)
+
+
+def test_estimators_without_a_search_are_a_type_error_unfitted_ones_not_fitted(search):
+    _, X, y = search
+    from sklearn.exceptions import NotFittedError
+    from sklearn.kernel_ridge import KernelRidge
+
+    for foreign in [KernelRidge().fit(X, y), SelfDistilledKernelRidge().fit(X, y),
+                    GridSearchCV(KernelRidge(), {"alpha": [1.0, 2.0]}, cv=3).fit(X, y)]:
+        with pytest.raises(TypeError, match="CrossValidationErrorDisplay draws"):
+            CrossValidationErrorDisplay.from_estimator(foreign)
+    for unfitted in [GridSearchCV(SelfDistilledKernelRidge(), {"alpha": [0.5]}),
+                     GridSearchCV(SelfDistilledKernelRidgeCV(), {"gamma": [0.5]}),
+                     make_pipeline(StandardScaler(), SelfDistilledKernelRidgeCV())]:
+        with pytest.raises(NotFittedError):
+            CrossValidationErrorDisplay.from_estimator(unfitted)

@@ -27,3 +27,6 @@ def test_readme_examples_run_in_order():
     assert namespace["model"].n_steps == 6
     assert len(namespace["net"].alphas_) == 2
     assert set(namespace["search"].best_params_) == {"reg_lambda", "alpha", "n_steps"}
+    nested = namespace["nested"]
+    assert nested.best_params_["gamma"] in (0.01, 0.1)
+    assert set(nested.best_estimator_.best_params_) == {"reg_lambda", "alpha", "n_steps"}

@@ -11,7 +11,12 @@ something is drawn.
 import math
 
 import numpy as np
+from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
+
+from ..kernel_ridge import SelfDistilledKernelRidge
+from ..model_selection import SelfDistilledKernelRidgeCV
+from .estimators import describe, final_type, import_pyplot, is_search
 
 __all__ = ["CrossValidationErrorDisplay"]
 
@@ -22,6 +27,50 @@ def _metric_label(scoring):
     if name.startswith("neg_"):
         return name[4:].replace("_", " "), True
     return name.replace("_", " "), False
+
+
+_NAMES = ("reg_lambda", "alpha", "n_steps")
+
+
+def _short(params):
+    """Parameter names without the ``step__`` prefixes of a pipeline."""
+    return {name.rsplit("__", 1)[-1]: value for name, value in params.items()}
+
+
+def _searched_results(estimator):
+    """The fitted search whose ``cv_results_`` are drawn, with its parameter
+    names shortened: a ``SelfDistilledKernelRidgeCV``, or a search over
+    ``SelfDistilledKernelRidge`` (or a pipeline ending in one). A search over
+    ``SelfDistilledKernelRidgeCV`` leads to the ``best_estimator_``'s own search."""
+    kinds = (SelfDistilledKernelRidgeCV, SelfDistilledKernelRidge)
+    if not isinstance(final_type(estimator, kinds), kinds) or isinstance(
+            estimator, SelfDistilledKernelRidge):
+        raise TypeError(
+            "CrossValidationErrorDisplay draws the search of a SelfDistilledKernelRidgeCV, or "
+            "of a GridSearchCV over SelfDistilledKernelRidge or SelfDistilledKernelRidgeCV "
+            f"(a Pipeline ending in either included); got {describe(estimator)}."
+        )
+    while True:
+        if isinstance(estimator, Pipeline):
+            check_is_fitted(estimator)
+            estimator = estimator.steps[-1][1]
+        elif isinstance(estimator, SelfDistilledKernelRidgeCV):
+            check_is_fitted(estimator, "cv_results_")
+            return estimator, estimator.cv_results_, estimator.best_params_
+        elif isinstance(final_type(estimator.estimator, kinds), SelfDistilledKernelRidgeCV):
+            check_is_fitted(estimator, "cv_results_")
+            if not hasattr(estimator, "best_estimator_"):
+                raise ValueError(
+                    f"{describe(estimator)} over SelfDistilledKernelRidgeCV holds no "
+                    "best_estimator_ to draw: fit it with refit=True.")
+            estimator = estimator.best_estimator_
+        elif is_search(estimator) and isinstance(final_type(estimator.estimator, kinds),
+                                                 SelfDistilledKernelRidge):
+            check_is_fitted(estimator, "cv_results_")
+            results = {"params": [_short(params) for params in estimator.cv_results_["params"]],
+                       "mean_test_score": estimator.cv_results_["mean_test_score"]}
+            best = getattr(estimator, "best_params_", None)
+            return estimator, results, None if best is None else _short(best)
 
 
 def _is_limit(n_steps):
@@ -132,9 +181,26 @@ class CrossValidationErrorDisplay:
         """
         error_name, negate = _metric_label(scoring)
         reg_lambdas, alphas, max_steps = [], [], 0
-        entries = []
+        entries, seen = [], {}
         for params, score in zip(cv_results["params"], cv_results["mean_test_score"],
                                  strict=True):
+            missing = [name for name in _NAMES if name not in params]
+            if missing:
+                raise ValueError(
+                    f"cv_results_ must hold candidates with reg_lambda, alpha and n_steps; a "
+                    f"candidate lacks {missing}: {params}."
+                )
+            key = (params["reg_lambda"], repr(params["alpha"]), params["n_steps"])
+            others = {name: value for name, value in params.items() if name not in _NAMES}
+            if key in seen and seen[key] != others:
+                raise ValueError(
+                    "cv_results_ holds several candidates with the same reg_lambda, alpha and "
+                    f"n_steps that differ in {sorted(others)}, which one panel per penalty "
+                    "cannot show. Search those with GridSearchCV(SelfDistilledKernelRidgeCV("
+                    f"...), {{{', '.join(repr(k) for k in sorted(others))}: [...]}}) and draw "
+                    "that, or pass the cv_results_ of one value of them."
+                )
+            seen[key] = others
             alpha, n_steps = params["alpha"], params["n_steps"]
             if not isinstance(alpha, str) and np.ndim(alpha) != 0:
                 continue
@@ -165,9 +231,14 @@ class CrossValidationErrorDisplay:
 
         Parameters
         ----------
-        estimator : SelfDistilledKernelRidgeCV or GridSearchCV
-            Fitted, with candidates given by ``reg_lambda``, ``alpha`` and
-            ``n_steps``. The best candidate is marked.
+        estimator : SelfDistilledKernelRidgeCV, GridSearchCV or Pipeline
+            Fitted: a ``SelfDistilledKernelRidgeCV``; a ``GridSearchCV`` over
+            ``SelfDistilledKernelRidge`` (or a pipeline ending in one, whose
+            parameter names lose their ``step__`` prefix) whose candidates are
+            given by ``reg_lambda``, ``alpha`` and ``n_steps``; a
+            ``GridSearchCV`` over ``SelfDistilledKernelRidgeCV`` (for instance
+            over ``gamma``), drawn by its ``best_estimator_``'s search; or a
+            ``Pipeline`` ending in one of these. The best candidate is marked.
         plot : bool, default=True
             Whether to call :meth:`plot`.
         **plot_kwargs
@@ -176,16 +247,27 @@ class CrossValidationErrorDisplay:
         Returns
         -------
         display : CrossValidationErrorDisplay
+
+        Raises
+        ------
+        TypeError
+            If ``estimator`` is none of these.
+        sklearn.exceptions.NotFittedError
+            If it is one but is not fitted.
+        ValueError
+            If the grid varies other parameters besides ``reg_lambda``,
+            ``alpha`` and ``n_steps``, or the scoring is not given by name.
         """
-        check_is_fitted(estimator, "cv_results_")
-        scoring = getattr(estimator, "scoring", None)
+        search, cv_results, best_params = _searched_results(estimator)
+        scoring = getattr(search, "scoring", None)
+        if scoring is None and not isinstance(search, SelfDistilledKernelRidgeCV):
+            scoring = "r2"  # GridSearchCV's default: the regressor's score method
         if scoring is not None and not isinstance(scoring, str):
             raise ValueError(
                 "from_estimator needs the scoring by name to label the error; pass "
                 "cv_results_ to from_cv_results with scoring=<name> instead."
             )
-        return cls.from_cv_results(estimator.cv_results_, scoring=scoring,
-                                   best_params=getattr(estimator, "best_params_", None),
+        return cls.from_cv_results(cv_results, scoring=scoring, best_params=best_params,
                                    plot=plot, **plot_kwargs)
 
     def plot(self, axes=None, *, cmap="viridis", ncols=None, sharey=True):
@@ -207,8 +289,8 @@ class CrossValidationErrorDisplay:
         -------
         display : CrossValidationErrorDisplay
         """
+        plt = import_pyplot()
         import matplotlib as mpl
-        import matplotlib.pyplot as plt
 
         n_lambdas, n_alphas, max_steps = self.errors.shape
         new_figure = axes is None

@@ -13,7 +13,11 @@ import math
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_array
+
+from ..kernel_ridge import SelfDistilledKernelRidge
+from ..model_selection import SelfDistilledKernelRidgeCV
+from .estimators import import_pyplot, transform, unwrap
 
 __all__ = [
     "DistillationPathDisplay",
@@ -23,18 +27,23 @@ __all__ = [
 
 
 def _axes(ax):
-    import matplotlib.pyplot as plt
-
+    plt = import_pyplot()
     if ax is None:
         _, ax = plt.subplots()
     return ax
 
 
 def _step_colors(n_steps, cmap):
+    import_pyplot()
     import matplotlib as mpl
 
     colormap = mpl.colormaps[cmap]
     return [colormap(value) for value in np.linspace(0.1, 0.9, n_steps)]
+
+
+def _unwrap(estimator, display):
+    return unwrap(estimator, SelfDistilledKernelRidge, display,
+                  through=(SelfDistilledKernelRidgeCV,))
 
 
 def _fixed_alpha(estimator):
@@ -107,11 +116,17 @@ class DistillationPathDisplay:
 
         Parameters
         ----------
-        estimator : SelfDistilledKernelRidge
-            Fitted with a finite ``n_steps``.
+        estimator : SelfDistilledKernelRidge, Pipeline, GridSearchCV or \
+SelfDistilledKernelRidgeCV
+            Fitted, with a finite ``n_steps``: the estimator, a ``Pipeline``
+            whose last step is one (``X`` and ``X_eval`` then go through the
+            earlier steps), or a search whose ``best_estimator_`` leads to one
+            (``GridSearchCV`` over either estimator or a pipeline ending in
+            one, ``SelfDistilledKernelRidgeCV``).
         X : array-like of shape (n_samples, n_features)
-            The training inputs (drawn as crosses when ``y`` is given; their
-            range sets the grid when ``X_eval`` is None).
+            The training inputs, as given to ``estimator`` (drawn as crosses
+            when ``y`` is given; their range sets the grid when ``X_eval`` is
+            None).
         y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
             The training targets. Needed for the data points and for the
             limit, which is the estimator refitted on ``X, y`` with
@@ -140,8 +155,24 @@ class DistillationPathDisplay:
         Returns
         -------
         display : DistillationPathDisplay
+
+        Raises
+        ------
+        TypeError
+            If ``estimator`` holds no ``SelfDistilledKernelRidge``.
+        sklearn.exceptions.NotFittedError
+            If it does but is not fitted.
+        ValueError
+            With ``n_steps=inf`` or ``kernel="precomputed"``, or several
+            features and no ``X_eval``.
         """
-        check_is_fitted(estimator)
+        estimator, pipelines = _unwrap(estimator, "DistillationPathDisplay")
+        if not hasattr(estimator, "staged_dual_coef_"):
+            raise ValueError(
+                "DistillationPathDisplay draws the steps of a finite n_steps; the estimator "
+                "drawn was fitted with n_steps=inf, which has only the limit (a search may "
+                "have chosen it: draw a SelfDistilledKernelRidge with finite n_steps instead)."
+            )
         if estimator.kernel == "precomputed":
             raise ValueError("DistillationPathDisplay needs input features; it cannot draw "
                              "an estimator with kernel='precomputed'.")
@@ -161,13 +192,14 @@ class DistillationPathDisplay:
             prediction = np.asarray(prediction)
             return prediction if prediction.ndim == 1 else prediction[:, output]
 
-        staged = np.stack([column(p) for p in estimator.staged_predict(X_eval)])
+        inputs = transform(pipelines, X_eval)
+        staged = np.stack([column(p) for p in estimator.staged_predict(inputs)])
         limit_prediction = None
         alpha = _fixed_alpha(estimator)
         if limit and y is not None and alpha is not None:
             limit_model = clone(estimator).set_params(n_steps=math.inf)
-            limit_model.fit(X, y, sample_weight=sample_weight)
-            limit_prediction = column(limit_model.predict(X_eval))
+            limit_model.fit(transform(pipelines, X), y, sample_weight=sample_weight)
+            limit_prediction = column(limit_model.predict(inputs))
         y_train = None if y is None else column(y)
         display = cls(x=X_eval[:, feature], staged_predictions=staged,
                       limit_prediction=limit_prediction,
@@ -231,11 +263,14 @@ class _SpectralDisplay:
 
         Parameters
         ----------
-        estimator : SelfDistilledKernelRidge
-            A fitted estimator.
+        estimator : SelfDistilledKernelRidge, Pipeline, GridSearchCV or \
+SelfDistilledKernelRidgeCV
+            Fitted: the estimator, a ``Pipeline`` whose last step is one, or a
+            search whose ``best_estimator_`` leads to one.
         X : {array-like, sparse matrix} of shape (n, n_features), default=None
-            Samples whose kernel matrix is decomposed; by default the training
-            data the estimator holds (with its sample weights).
+            Samples whose kernel matrix is decomposed, as given to
+            ``estimator`` (through a pipeline's earlier steps); by default the
+            training data the estimator holds (with its sample weights).
         n_steps : int, default=None
             Number of steps to draw: the fitted ``n_steps`` by default; a
             fixed scalar ``alpha`` can be extended further.
@@ -246,8 +281,17 @@ class _SpectralDisplay:
         Returns
         -------
         display
+
+        Raises
+        ------
+        TypeError
+            If ``estimator`` holds no ``SelfDistilledKernelRidge``.
+        sklearn.exceptions.NotFittedError
+            If it does but is not fitted.
         """
-        check_is_fitted(estimator)
+        estimator, pipelines = _unwrap(estimator, cls.__name__)
+        if X is not None:
+            X = transform(pipelines, X)
         shrinkage = estimator.spectral_shrinkage(n_steps=n_steps, X=X)
         return cls._from_shrinkage(shrinkage).plot(ax=ax, **plot_kw)
 
@@ -261,7 +305,11 @@ class ShrinkageDiagonalDisplay(_SpectralDisplay):
     At each index the bars are overlaid, the smallest in magnitude on top, so
     every step stays visible; for a fixed ``alpha`` in ``[0, 1)`` the entries
     decrease with the step (Lemma 4.2) and the later steps are in front. The
-    limit (Theorem A.5) is drawn as hatched outlines.
+    limit (Theorem A.5) is drawn as hatched outlines. With an intercept
+    (``fit_intercept=True``) the eigenvectors are those of the centred kernel
+    matrix, one fewer: the constant direction is the intercept's, never
+    shrunk, and not drawn (see
+    :meth:`~selfdistill_sklearn.SelfDistilledKernelRidge.spectral_shrinkage`).
 
     Parameters
     ----------
@@ -291,8 +339,8 @@ class ShrinkageDiagonalDisplay(_SpectralDisplay):
     >>> model = SelfDistilledKernelRidge(alpha=0.0, n_steps=6, reg_lambda=0.2,
     ...                                  kernel="rbf", gamma=10.0).fit(X, y)
     >>> display = ShrinkageDiagonalDisplay.from_estimator(model)
-    >>> len(display.bars_), len(display.bars_[0])
-    (6, 11)
+    >>> len(display.bars_), len(display.bars_[0])  # 11 samples, one direction is the intercept's
+    (6, 10)
     """
 
     def __init__(self, *, diagonals, limit=None, eigenvalues=None):
@@ -427,13 +475,19 @@ class ShrinkageRatioDisplay(_SpectralDisplay):
             ax.set_yscale("log" if np.all(finite > 0) else "symlog")
         elif log_scale:
             ax.set_yscale("log")
-        if ax.get_yscale() == "log":
-            from matplotlib.ticker import FormatStrFormatter
+        from matplotlib.ticker import FormatStrFormatter, MaxNLocator, NullLocator
 
+        if ax.get_yscale() == "log":
             low, high = ax.get_ylim()
-            if high < 10 * low:  # less than a decade: plain numbers read better
+            if high < 10 * low:
+                # Within a decade a log axis has one or two labelled ticks; evenly spaced
+                # plain numbers read better.
+                ax.yaxis.set_major_locator(MaxNLocator(nbins=6))
+                ax.yaxis.set_minor_locator(NullLocator())
                 ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
-                ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
+        elif ax.get_yscale() == "symlog":
+            ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))  # 1, 0, -10, not 10^0
+            ax.axhline(0.0, color="0.7", linewidth=0.8, zorder=0)
         ax.set_xticks(index)
         ax.set_xlabel("k (eigenvalues ascending)")
         ax.set_ylabel(r"$R_k^{(\tau)}$")
