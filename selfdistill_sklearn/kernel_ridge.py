@@ -9,19 +9,9 @@ from sklearn.model_selection import check_cv
 from sklearn.utils import Bunch, metadata_routing
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .closed_forms import (
-    SelfDistillationChain,
-    limit_reg_lambda,
-    limit_shrinkage_diagonal,
-    optimal_alpha_from_terms,
-    optimal_alpha_scale,
-    optimal_alpha_terms,
-    shrinkage_diagonals,
-    shrinkage_ratios,
-)
-from .kernels import KernelMixin
-from .solvers import factorize, weighted_centred_kernel_eigh, weighted_kernel_eigh
-from .validation import (
+from ._kernels import KernelMixin
+from ._solvers import factorize, weighted_centred_kernel_eigh, weighted_kernel_eigh
+from ._validation import (
     OPTIMAL,
     check_alpha,
     check_bool,
@@ -32,6 +22,16 @@ from .validation import (
     fit_atomically,
     route_groups,
     splitter_router,
+)
+from .closed_forms import (
+    SelfDistillationChain,
+    limit_reg_lambda,
+    limit_shrinkage_diagonal,
+    optimal_alpha_from_terms,
+    optimal_alpha_scale,
+    optimal_alpha_terms,
+    shrinkage_diagonals,
+    shrinkage_ratios,
 )
 
 __all__ = ["SelfDistilledKernelRidge"]
@@ -67,7 +67,7 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
     n_steps : int in [1, 1000] or float("inf"), default=2
         Number of fits ``tau`` including the first; ``n_steps=1`` is plain
         kernel ridge regression. Counts above
-        :data:`~selfdistill_sklearn.validation.MAX_STEPS` (1000) are refused:
+        :data:`~selfdistill_sklearn._validation.MAX_STEPS` (1000) are refused:
         every step is stored, and the chain converges geometrically to its
         limit, which ``float("inf")`` gives in one solve. ``float("inf")`` needs a scalar ``alpha``:
         for ``alpha > 0`` the limit is kernel ridge regression with penalty
@@ -525,7 +525,7 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
 
 def _split_intercept(coef, n_samples, fit_intercept, stacked=False):
     """Dual coefficients and intercepts of coefficients from
-    :class:`~selfdistill_sklearn.solvers.KernelRidgeFactorization`;
+    :class:`~selfdistill_sklearn._solvers.KernelRidgeFactorization`;
     ``stacked`` when the first axis holds the steps. The intercept is 0
     without ``fit_intercept``."""
     steps = (slice(None),) if stacked else ()

@@ -22,16 +22,15 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from .kernel_ridge import SelfDistilledKernelRidge
-from .kernels import KernelMixin
-from .solvers import centre_kernel, weighted_kernel_tridiagonal
-from .spectral_sweep import (
+from ._kernels import KernelMixin
+from ._solvers import centre_kernel, weighted_kernel_tridiagonal
+from ._spectral_sweep import (
     SweepFold,
     downdated_optimal_schedules,
     limit_coefficients,
     step_coefficients,
 )
-from .validation import (
+from ._validation import (
     OPTIMAL,
     check_alpha,
     check_bool,
@@ -43,6 +42,7 @@ from .validation import (
     route_groups,
     splitter_router,
 )
+from .kernel_ridge import SelfDistilledKernelRidge
 
 __all__ = ["SCORINGS", "SMALL_PROBLEM_SAMPLES", "SelfDistilledKernelRidgeCV"]
 
@@ -263,7 +263,7 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
     block of samples, whose systems follow from the fold's own
     decomposition by the block inverse ``(M_II)^-1 = P_II - P_IT
     P_TT^-1 P_TI`` of ``P = M^-1`` (see
-    :func:`~selfdistill_sklearn.spectral_sweep.downdated_optimal_schedules`),
+    :func:`~selfdistill_sklearn._spectral_sweep.downdated_optimal_schedules`),
     at the cost of one ``|T| x |T|`` matrix per inner split and penalty. The
     weights depend on ``lambda`` but not on ``tau``: the schedule of ``tau``
     steps is the first ``tau - 1`` weights of the longest. Rounding aside,
@@ -274,7 +274,7 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
     **The intercept.** Kernel ridge regression with an unpenalised
     intercept is kernel ridge regression without one on the kernel and
     targets centred by their weighted means, plus the mean (see
-    :func:`~selfdistill_sklearn.solvers.centre_kernel`): each fold decomposes
+    :func:`~selfdistill_sklearn._solvers.centre_kernel`): each fold decomposes
     its centred kernel matrix instead of the kernel matrix, and every
     candidate, step and limit follows as without intercept. The inner splits
     of ``"optimal"`` have means of their own; each solves the bordered system

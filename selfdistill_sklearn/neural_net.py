@@ -6,10 +6,10 @@ and the softmax outputs of the previous, frozen network (eq. (18)), with
 the blend weight fixed, scheduled or estimated at every step by the
 adapted Algorithm 1 (Theorem 4.4 on validation probabilities). What the
 chain carries from one network to the next, and its checkpoint file, are
-in :mod:`selfdistill_sklearn.chain_checkpoint`; the networks are built by
+in :mod:`selfdistill_sklearn._chain_checkpoint`; the networks are built by
 :func:`selfdistill_sklearn.networks.build_network`; the checks of parameters
-and data are in :mod:`selfdistill_sklearn.network_checks`, and the batches of
-in-memory data in :mod:`selfdistill_sklearn.network_data`.
+and data are in :mod:`selfdistill_sklearn._network_checks`, and the batches of
+in-memory data in :mod:`selfdistill_sklearn._network_data`.
 
 Needs the ``torch`` extra (torch, torchvision and skorch).
 """
@@ -42,9 +42,8 @@ from skorch.utils import TeeGenerator, is_dataset, to_tensor
 from torch import nn
 from torch.utils.data import DataLoader
 
-from .chain_checkpoint import CHECKPOINT_FILE, ChainState, check_writable, fingerprint
-from .closed_forms import optimal_alpha
-from .network_checks import (
+from ._chain_checkpoint import CHECKPOINT_FILE, ChainState, check_writable, fingerprint
+from ._network_checks import (
     check_labels,
     check_params,
     check_samples,
@@ -52,7 +51,8 @@ from .network_checks import (
     encode_labels,
     validation_split,
 )
-from .network_data import ArrayDataset, BatchIndices, EpochAccuracy
+from ._network_data import ArrayDataset, BatchIndices, EpochAccuracy
+from .closed_forms import optimal_alpha
 from .networks import build_network, random_crop_flip
 
 __all__ = ["SelfDistillationLoss", "SelfDistilledNeuralNet", "self_distillation_loss"]

@@ -12,17 +12,8 @@ from sklearn.utils import Bunch, check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from . import streaming
-from .closed_forms import limit_shrinkage_diagonal, shrinkage_diagonals, shrinkage_ratios
-from .model_selection import (
-    _as_list,
-    _candidate_rows,
-    _param_grid,
-    _parameter_grid,
-    _results,
-    _unique_columns,
-)
-from .primal import (
+from . import _streaming as streaming
+from ._primal import (
     SpectralFold,
     heldout_squared_errors,
     limit_coefficients,
@@ -34,7 +25,16 @@ from .primal import (
     split_cells,
     step_weights,
 )
-from .validation import OPTIMAL, check_alpha, check_n_steps, check_reg_lambda, check_sample_weight
+from ._validation import OPTIMAL, check_alpha, check_n_steps, check_reg_lambda, check_sample_weight
+from .closed_forms import limit_shrinkage_diagonal, shrinkage_diagonals, shrinkage_ratios
+from .model_selection import (
+    _as_list,
+    _candidate_rows,
+    _param_grid,
+    _parameter_grid,
+    _results,
+    _unique_columns,
+)
 
 __all__ = ["PRIMAL_SCORINGS", "SelfDistilledRidge", "SelfDistilledRidgeCV"]
 
@@ -43,7 +43,7 @@ _FEATURE_ATTRIBUTES = ("n_features_in_", "feature_names_in_")
 
 class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
     """Validation, feature maps, streaming and prediction shared by the primal
-    estimators; the mathematics is in :mod:`selfdistill_sklearn.primal`."""
+    estimators; the mathematics is in :mod:`selfdistill_sklearn._primal`."""
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -95,7 +95,7 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
 
     def _fit_feature_map(self, X, Y, y_ndim, block_size):
         """Fit a clone of ``feature_map``; return it with the number of features
-        and the shifts that centre the sums (see :mod:`~selfdistill_sklearn.primal`)."""
+        and the shifts that centre the sums (see :mod:`~selfdistill_sklearn._primal`)."""
         n = X.shape[0]
         feature_map = self.feature_map
         if feature_map is not None:

@@ -22,7 +22,7 @@ from skorch.exceptions import DeviceWarning  # noqa: E402
 from torch import nn  # noqa: E402
 
 from selfdistill_sklearn import SelfDistilledNeuralNet  # noqa: E402
-from selfdistill_sklearn.chain_checkpoint import CHECKPOINT_FILE  # noqa: E402
+from selfdistill_sklearn._chain_checkpoint import CHECKPOINT_FILE  # noqa: E402
 from selfdistill_sklearn.networks import MLP  # noqa: E402
 
 
@@ -408,7 +408,7 @@ def test_batches_cut_with_one_index_train_as_skorch_collates_them(data):
 
 
 def test_chain_state_saves_and_loads_itself(tmp_path):
-    from selfdistill_sklearn.chain_checkpoint import ChainState
+    from selfdistill_sklearn._chain_checkpoint import ChainState
 
     state = ChainState(fingerprint="abc", seed=7)
     module = nn.Linear(3, 2)

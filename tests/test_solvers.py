@@ -10,8 +10,7 @@ from hypothesis import strategies as st
 from scipy import linalg
 from sklearn.metrics.pairwise import pairwise_kernels
 
-from selfdistill_sklearn.closed_forms import intercept_solver
-from selfdistill_sklearn.solvers import (
+from selfdistill_sklearn._solvers import (
     KernelRidgeFactorization,
     TridiagonalForm,
     centre_kernel,
@@ -19,6 +18,7 @@ from selfdistill_sklearn.solvers import (
     weighted_kernel_eigh,
     weighted_kernel_tridiagonal,
 )
+from selfdistill_sklearn.closed_forms import intercept_solver
 
 
 def _kernel(seed, n, metric):

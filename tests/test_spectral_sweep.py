@@ -9,19 +9,19 @@ from sklearn.metrics.pairwise import pairwise_kernels, rbf_kernel
 from sklearn.model_selection import KFold
 
 from selfdistill_sklearn import SelfDistilledKernelRidge
-from selfdistill_sklearn.closed_forms import DEGENERATE_ALPHA, shrinkage_diagonals
-from selfdistill_sklearn.solvers import (
+from selfdistill_sklearn._solvers import (
     TridiagonalForm,
     centre_kernel,
     weighted_kernel_eigh,
     weighted_kernel_tridiagonal,
 )
-from selfdistill_sklearn.spectral_sweep import (
+from selfdistill_sklearn._spectral_sweep import (
     SweepFold,
     downdated_optimal_schedules,
     limit_coefficients,
     step_coefficients,
 )
+from selfdistill_sklearn.closed_forms import DEGENERATE_ALPHA, shrinkage_diagonals
 
 FORMS = ["eigen", "tridiagonal"]
 

@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..kernel_ridge import SelfDistilledKernelRidge
 from ..model_selection import SelfDistilledKernelRidgeCV
-from .estimators import describe, final_type, import_pyplot, is_search
+from ._estimators import describe, final_type, import_pyplot, is_search
 
 __all__ = ["CrossValidationErrorDisplay"]
 

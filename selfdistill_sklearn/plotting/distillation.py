@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_array
 
 from ..kernel_ridge import SelfDistilledKernelRidge
 from ..model_selection import SelfDistilledKernelRidgeCV
-from .estimators import import_pyplot, transform, unwrap
+from ._estimators import import_pyplot, transform, unwrap
 
 __all__ = [
     "DistillationPathDisplay",

@@ -2,7 +2,7 @@
 
 Every statistic of the primal form is a sum over rows (DESIGN.md, Section
 6): the features ``phi(X)`` of a block of ``b`` rows are formed, their
-moments ``Z^T W Z`` (see :func:`~selfdistill_sklearn.primal.augmented_moments`)
+moments ``Z^T W Z`` (see :func:`~selfdistill_sklearn._primal.augmented_moments`)
 are added to those of the block's cross-validation cell, and the block is
 dropped. Memory is ``O(b m + cells m^2)`` whatever the number of rows.
 
@@ -18,7 +18,7 @@ import sys
 import numpy as np
 from scipy import sparse
 
-from .primal import augmented_moments
+from ._primal import augmented_moments
 
 __all__ = [
     "check_dask_training_data",

@@ -7,7 +7,7 @@ part of a fold (``S = diag(sqrt(w))`` carries the sample weights), with
 ``Q`` orthogonal and ``T`` either diagonal (the eigendecomposition ``V
 diag(d) V^T``) or tridiagonal (the Householder reduction that is the first
 half of an eigendecomposition; see
-:class:`~selfdistill_sklearn.solvers.TridiagonalForm`). Then ``S K S +
+:class:`~selfdistill_sklearn._solvers.TridiagonalForm`). Then ``S K S +
 lambda I = Q (T + lambda I) Q^T`` for every ``lambda``, and in the
 coordinates ``h = Q^T g`` of the scaled dual coefficients ``c = S g`` the
 chain of eq. (7) reads
@@ -27,7 +27,7 @@ once. With a diagonal ``T`` the recursion is Lemma 4.2's: ``h(t) = w(t) /
 An unpenalised intercept changes nothing here: kernel ridge regression with
 an intercept is kernel ridge regression without one on the kernel and
 targets centred by their weighted means, plus the mean (see
-:func:`~selfdistill_sklearn.solvers.centre_kernel`), so a fold with an
+:func:`~selfdistill_sklearn._solvers.centre_kernel`), so a fold with an
 intercept is the form of its centred kernel, its centred targets, the map of
 the centred held-out kernel and the mean as an ``offset``. Only the inner
 folds of :func:`downdated_optimal_schedules`, whose means differ from the
@@ -205,7 +205,7 @@ def downdated_optimal_schedules(form, scaled_targets, splits, reg_lambdas, n_ste
     M_II^-1 b / s_I^T g_1``, and the removed samples' predictions gain
     ``beta s_T``. Training predictions are still ``b - lambda g``, so the
     chain above is unchanged. ``form`` may then be that of the kernel centred
-    by any weighted mean (:func:`~selfdistill_sklearn.solvers.centre_kernel`):
+    by any weighted mean (:func:`~selfdistill_sklearn._solvers.centre_kernel`):
     an intercept model does not change when the features are shifted.
 
     Parameters
@@ -239,7 +239,7 @@ def downdated_optimal_schedules(form, scaled_targets, splits, reg_lambdas, n_ste
         :func:`~selfdistill_sklearn.closed_forms.optimal_alpha_from_terms`.
         NaN for a penalty whose downdate does not exist (a numerically
         singular system on all samples or on a fold's training part, see
-        :meth:`~selfdistill_sklearn.solvers.TridiagonalForm.held_out_inverse`,
+        :meth:`~selfdistill_sklearn._solvers.TridiagonalForm.held_out_inverse`,
         or with an intercept a singular bordered system of a fold, ``s_I^T
         M_II^-1 s_I`` vanishing or undefined): its folds must be factored on
         their own.

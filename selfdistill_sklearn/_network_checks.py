@@ -14,7 +14,7 @@ from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, column_or_1d, validate_data
 
-from .validation import check_alpha, check_n_steps, check_reg_lambda
+from ._validation import check_alpha, check_n_steps, check_reg_lambda
 
 __all__ = ["check_labels", "check_params", "check_samples", "check_shape", "encode_labels",
            "validation_split"]
