@@ -337,9 +337,10 @@ def factorize(make_kernel, reg_lambda, sample_weight=None, owns_kernel=True,
 def weighted_kernel_eigh(kernel_matrix, sample_weight=None):
     """Eigendecomposition of ``S K S`` with ``S = diag(sqrt(w))``.
 
-    The eigen form of DESIGN eqs. (8)-(13): with ``S K S = V diag(d) V^T``,
-    the weighted kernel ridge fit on targets ``u`` has dual coefficients
-    ``S V diag(1 / (d + lambda)) V^T S u`` for every ``lambda`` at once.
+    The eigen form of Lemma 4.2 (the paper's eqs. (8)-(13)): with ``S K S =
+    V diag(d) V^T``, the weighted kernel ridge fit on targets ``u`` has dual
+    coefficients ``S V diag(1 / (d + lambda)) V^T S u`` for every ``lambda``
+    at once.
 
     Parameters
     ----------
@@ -490,7 +491,7 @@ class TridiagonalForm:
     Every ``(T + mu I)^-1`` costs ``O(n)`` per column, so that kernel ridge
     regression on the matrix ``Q T Q^T`` is cheap for every penalty ``mu``
     once the form is known: ``(Q T Q^T + mu I)^-1 = Q (T + mu I)^-1 Q^T``.
-    This is what the eigen form ``V diag(d) V^T`` of DESIGN eqs. (8)-(13)
+    This is what the eigen form ``V diag(d) V^T`` of the paper's eqs. (8)-(13)
     does with a diagonal ``T``, and an eigendecomposition is one (with zero
     off-diagonal, see :meth:`from_eigh`); the Householder reduction that
     yields a tridiagonal ``T`` (:func:`weighted_kernel_tridiagonal`) is the

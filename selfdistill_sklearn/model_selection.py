@@ -710,8 +710,9 @@ def _parameter_grid(reg_lambdas, alphas, max_steps, include_limit=True):
 
 
 def _candidate_rows(n_lambdas, n_fixed, with_optimal, max_steps, include_limit=True):
-    """Penalty index and row of :func:`_candidate_weights` of every candidate of
-    :func:`_parameter_grid`, as two integer arrays."""
+    """Penalty index and row of :func:`_candidate_coefficients` (and of the
+    primal ``_candidate_weights`` in :mod:`selfdistill_sklearn.ridge`) of
+    every candidate of :func:`_parameter_grid`, as two integer arrays."""
     rows = []
     for fixed_index in range(n_fixed):
         rows.extend(fixed_index * max_steps + t for t in range(max_steps))
