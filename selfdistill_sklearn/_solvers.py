@@ -682,17 +682,19 @@ class TridiagonalForm:
         block = self.basis[rows]
         shifts = np.asarray(shifts, dtype=float).reshape(-1)
         m = block.shape[0]
-        inverse = HeldOutInverse(np.empty((shifts.size, m, m)), np.ones(shifts.size, bool))
         if m == 0:
-            return inverse
+            return HeldOutInverse(np.empty((shifts.size, 0, 0)), np.ones(shifts.size, bool),
+                                  np.zeros(shifts.size, bool))
+        # Per shift: (inverse factor, True), (P_TT^-1, False), or None where
+        # the downdate does not exist.
+        entries = [None] * shifts.size
         factors = {}
         for index, shift in enumerate(shifts):
             if self.is_singular(shift):
-                inverse.set_failed(index)
                 continue
             factor = self._ldl(shift)
             if factor is None:
-                inverse.set_general(index, self._held_out_lu_inverse(block, shift))
+                entries[index] = self._held_out_lu_inverse(block, shift)
             else:
                 factors[index] = factor
         # W for several shifts at once, in chunks of at most about 128 MB.
@@ -707,22 +709,20 @@ class TridiagonalForm:
                                                         axis=1))
             for position, index in enumerate(indices):
                 inverse_factor = _cholesky_inverse_factor(halves[:, position, :])
-                if inverse_factor is None:
-                    inverse.set_general(index, self._held_out_lu_inverse(block, shifts[index]))
-                else:
-                    inverse.factors[index] = inverse_factor
-        return inverse
+                entries[index] = (self._held_out_lu_inverse(block, shifts[index])
+                                  if inverse_factor is None else (inverse_factor, True))
+        return HeldOutInverse.from_entries(entries, m)
 
     def _held_out_lu_inverse(self, block, shift):
-        """``P_TT^-1`` through an LU factorisation, for indefinite systems; None
-        when ``P_TT`` is numerically singular."""
+        """``(P_TT^-1, False)`` through an LU factorisation, for indefinite
+        systems; None when ``P_TT`` is numerically singular."""
         matrix = block @ self.solve(shift, block.T)
         norm = float(np.max(np.sum(np.abs(matrix), axis=0)))
         lu, piv, info = lapack.dgetrf(matrix, overwrite_a=True)
         if info != 0 or not _regular(lapack.dgecon(lu, norm)):
             return None
         inverse, info = lapack.dgetri(lu, piv, overwrite_lu=True)
-        return inverse if info == 0 else None
+        return (inverse, False) if info == 0 else None
 
     def _ldl(self, shift):
         """``(d, l)`` of ``T + shift I = L diag(d) L^T``, or None when that is
@@ -760,37 +760,44 @@ class HeldOutInverse:
     """The matrices ``P_TT^-1`` of several shifts, factored where possible.
 
     ``factors[l] @ factors[l].T`` where ``symmetric[l]`` (the inverse of an
-    upper Cholesky factor), ``factors[l]`` itself otherwise.
+    upper Cholesky factor), ``factors[l]`` itself otherwise. Built complete
+    by :meth:`TridiagonalForm.held_out_inverse`; :meth:`with_failed` gives a
+    copy with more shifts marked as failed.
 
     Parameters
     ----------
     factors : ndarray of shape (n_shifts, m, m)
     symmetric : ndarray of bool of shape (n_shifts,)
-
-    Attributes
-    ----------
     failed : ndarray of bool of shape (n_shifts,)
         Shifts whose ``P_TT`` is numerically singular; their factors are NaN.
     """
 
-    def __init__(self, factors, symmetric):
+    def __init__(self, factors, symmetric, failed):
         self.factors = factors
         self.symmetric = symmetric
-        self.failed = np.zeros(symmetric.shape, dtype=bool)
+        self.failed = failed
 
-    def set_general(self, index, matrix):
-        """Store ``P_TT^-1`` itself; None marks the shift as failed."""
-        if matrix is None:
-            self.set_failed(index)
-            return
-        self.factors[index] = matrix
-        self.symmetric[index] = False
+    @classmethod
+    def from_entries(cls, entries, m):
+        """From one entry per shift: ``(matrix, symmetric)``, or None for a
+        shift whose ``P_TT`` cannot be inverted (its factor is NaN)."""
+        factors = np.empty((len(entries), m, m))
+        symmetric = np.zeros(len(entries), dtype=bool)
+        failed = np.zeros(len(entries), dtype=bool)
+        for index, entry in enumerate(entries):
+            if entry is None:
+                factors[index] = np.nan
+                failed[index] = True
+            else:
+                factors[index], symmetric[index] = entry
+        return cls(factors, symmetric, failed)
 
-    def set_failed(self, index):
-        """Mark a shift whose ``P_TT`` cannot be inverted: its results are NaN."""
-        self.factors[index] = np.nan
-        self.symmetric[index] = False
-        self.failed[index] = True
+    def with_failed(self, failed):
+        """A copy in which the shifts ``failed`` (bool mask) are failed too."""
+        failed = self.failed | failed
+        factors = self.factors.copy()
+        factors[failed] = np.nan
+        return HeldOutInverse(factors, self.symmetric & ~failed, failed)
 
     def apply(self, rhs):
         """``P_TT^-1 @ rhs[:, l]`` for every shift ``l``; ``rhs`` of shape

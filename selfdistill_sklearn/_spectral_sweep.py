@@ -257,25 +257,19 @@ def downdated_optimal_schedules(form, scaled_targets, splits, reg_lambdas, n_ste
     if fit_intercept:
         intercept_direction = (np.ones(n) if sample_weight is None
                                else np.sqrt(np.asarray(sample_weight, dtype=float)))
-    folds = []
-    for train, test in splits:
-        fold = _DowndatedFold(form, train, test, lambdas, intercept_direction)
-        # Q^T of the training targets, zero on the removed samples.
-        train_projected = projected - fold.block.T @ targets[fold.removed]
-        coordinates = np.broadcast_to(train_projected[:, None, :],
-                                      (n, n_lambdas, targets.shape[1]))
-        fold.first, removed = fold.solve(coordinates)
-        fold.first_predictions = fold.predictions(coordinates, fold.first, removed)
-        fold.targets = targets[fold.test]
-        fold.residual = penalties * fold.first
-        folds.append(fold)
+    folds = [_DowndatedFold(form, train, test, lambdas, intercept_direction, targets,
+                            projected) for train, test in splits]
+    # The chain's state: each fold's residual lambda g(t) of the step before.
+    residuals = [penalties * fold.first for fold in folds]
     for step in range(n_steps - 1):
         numerator = np.zeros(n_lambdas)
         denominator = np.zeros(n_lambdas)
         scale = np.zeros(n_lambdas)
-        for fold in folds:
-            fold.direction, removed = fold.solve(fold.residual)
-            direction = fold.predictions(fold.residual, fold.direction, removed)
+        solutions = []
+        for fold, residual in zip(folds, residuals, strict=True):
+            solution, removed = fold.solve(residual)
+            solutions.append(solution)
+            direction = fold.predictions(residual, solution, removed)
             zero = fold.first_predictions - direction
             numerator += np.sum(direction * (fold.targets[:, None, :] - zero), axis=(0, 2))
             denominator += np.sum(direction ** 2, axis=(0, 2))
@@ -284,10 +278,10 @@ def downdated_optimal_schedules(form, scaled_targets, splits, reg_lambdas, n_ste
             schedules[index, step] = optimal_alpha_from_terms(
                 numerator[index], denominator[index], clip, scale[index])
         alpha = schedules[None, :, step, None]
-        for fold in folds:
+        for position, (fold, solution) in enumerate(zip(folds, solutions, strict=True)):
             first_residual = penalties * fold.first
-            zero_residual = fold.residual + first_residual - penalties * fold.direction
-            fold.residual = alpha * first_residual + (1.0 - alpha) * zero_residual
+            zero_residual = residuals[position] + first_residual - penalties * solution
+            residuals[position] = alpha * first_residual + (1.0 - alpha) * zero_residual
     for fold in folds:
         schedules[fold.inverse.failed] = np.nan
     return schedules
@@ -297,9 +291,14 @@ class _DowndatedFold:
     """One fold of :func:`downdated_optimal_schedules`: the samples ``removed``
     from the whole set (all but ``train``), the block ``Q_R`` and the inverse
     of ``P_RR`` for every penalty; with an intercept along ``s``
-    (``intercept_direction``), the fold's solution for ``s_I`` too."""
+    (``intercept_direction``), the fold's solution for ``s_I`` too. The
+    first step's solution ``first`` for the training part of ``targets``
+    (``S y``, whose coordinates ``Q^T S y`` are ``projected_targets``), its
+    predictions ``first_predictions`` at the test samples, and the test
+    samples' ``targets`` are computed on construction."""
 
-    def __init__(self, form, train, test, lambdas, intercept_direction=None):
+    def __init__(self, form, train, test, lambdas, intercept_direction, targets,
+                 projected_targets):
         train, test = np.asarray(train), np.asarray(test)
         if np.unique(train).size != train.size:
             raise ValueError("The folds' training parts must not repeat samples.")
@@ -332,10 +331,17 @@ class _DowndatedFold:
             denominator = projected @ ones[:, :, 0]
             size = np.linalg.norm(projected) * np.linalg.norm(ones[:, :, 0], axis=0)
             singular = ~(np.abs(denominator) > form.n * np.finfo(float).eps * size)
-            for index in np.flatnonzero(singular):
-                self.inverse.set_failed(index)
+            if singular.any():
+                self.inverse = self.inverse.with_failed(singular)
             denominator = np.where(singular, np.nan, denominator)
             self.intercept = (projected, ones, ones_removed, removed_direction, denominator)
+        # Q^T of the training targets, zero on the removed samples.
+        train_projected = projected_targets - self.block.T @ targets[self.removed]
+        coordinates = np.broadcast_to(train_projected[:, None, :],
+                                      (form.n, lambdas.size, targets.shape[1]))
+        self.first, removed = self.solve(coordinates)
+        self.first_predictions = self.predictions(coordinates, self.first, removed)
+        self.targets = targets[test]
 
     def solve(self, projected):
         """``h`` with ``g = Q_I h``, the fold's solution for the right-hand
