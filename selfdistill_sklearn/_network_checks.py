@@ -27,7 +27,8 @@ def _is_whole(value, minimum):
 
 
 def check_params(net):
-    """Check the estimator's parameters; return ``n_steps`` and ``alpha`` as validated."""
+    """Check the estimator's parameters; return ``n_steps`` and ``alpha`` (an
+    :class:`~selfdistill_sklearn._validation.AlphaSpec`) as validated."""
     if isinstance(net.n_steps, numbers.Real) and math.isinf(net.n_steps):
         raise ValueError(
             "n_steps must be finite for SelfDistilledNeuralNet: the limit of infinitely "

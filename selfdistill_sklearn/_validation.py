@@ -4,6 +4,7 @@ Each check names the parameter and what was expected; nothing is coerced
 silently.
 """
 
+import dataclasses
 import functools
 import math
 import numbers
@@ -22,6 +23,7 @@ from sklearn.utils.validation import check_array
 __all__ = [
     "MAX_STEPS",
     "OPTIMAL",
+    "AlphaSpec",
     "check_alpha",
     "check_bool",
     "check_n_steps",
@@ -97,6 +99,54 @@ def check_n_steps(n_steps, allow_infinite=True, name="n_steps"):
     return int(n_steps)
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class AlphaSpec:
+    """The parameter ``alpha`` as :func:`check_alpha` validated it.
+
+    Parameters
+    ----------
+    kind : {"fixed", "schedule", "optimal"}
+        One weight for every step, one weight per step, or the weights of
+        Theorem 4.4 (eq. (16)) chosen while the chain runs.
+    value : float, read-only ndarray of shape (n_steps - 1,), or None
+        The weight (``"fixed"``), the weights ``alpha(2), ..., alpha(T)``
+        (``"schedule"``), or None (``"optimal"``).
+    """
+
+    kind: str
+    value: float | np.ndarray | None = None
+
+    @classmethod
+    def schedule(cls, weights):
+        """The weights ``alpha(2), ..., alpha(T)``, copied and read-only."""
+        weights = np.array(weights, dtype=float)
+        weights.setflags(write=False)
+        return cls("schedule", weights)
+
+    @property
+    def is_fixed(self):
+        return self.kind == "fixed"
+
+    @property
+    def is_optimal(self):
+        return self.kind == "optimal"
+
+    def weight(self, step):
+        """``alpha(step + 2)``, the weight of the step after step ``step + 1``
+        (``step`` counts from 0); not known in advance for ``"optimal"``."""
+        if self.kind == "fixed":
+            return self.value
+        if self.kind == "schedule":
+            return float(self.value[step])
+        raise ValueError("alpha='optimal' chooses each weight while the chain runs.")
+
+    def weights(self, n_steps):
+        """``alpha(2), ..., alpha(n_steps)`` of a fixed weight or a schedule."""
+        if self.kind == "fixed":
+            return np.full(n_steps - 1, self.value)
+        return np.array([self.weight(step) for step in range(n_steps - 1)])
+
+
 def check_alpha(alpha, n_steps, name="alpha"):
     """Validate ``alpha`` against ``n_steps``.
 
@@ -110,10 +160,10 @@ def check_alpha(alpha, n_steps, name="alpha"):
 
     Returns
     -------
-    alpha : float, ndarray of shape (n_steps - 1,), or "optimal"
-        A scalar stays a float; a schedule becomes a float array. Schedule
-        entries may leave ``[0, 1]`` so that an unclipped ``alphas_`` from
-        ``"optimal"`` can be replayed.
+    alpha : AlphaSpec
+        ``"fixed"`` with a float, ``"schedule"`` with a float array, or
+        ``"optimal"``. Schedule entries may leave ``[0, 1]`` so that an
+        unclipped ``alphas_`` from ``"optimal"`` can be replayed.
     """
     expected = (f"{name} must be a float in [0, 1], a sequence of n_steps - 1 weights or "
                 "'optimal'")
@@ -125,11 +175,11 @@ def check_alpha(alpha, n_steps, name="alpha"):
                 f"{name}='optimal' cannot be used with n_steps=inf: the limit of infinitely "
                 "many steps (Theorem 4.5) is defined for a fixed scalar alpha only."
             )
-        return OPTIMAL
+        return AlphaSpec("optimal")
     if _is_real(alpha):
         if not (math.isfinite(alpha) and 0.0 <= alpha <= 1.0):
             raise ValueError(f"{name} must lie in [0, 1] when it is a scalar, got {alpha!r}.")
-        return float(alpha)
+        return AlphaSpec("fixed", float(alpha))
     if isinstance(alpha, (bool, np.bool_, numbers.Complex, dict)) or alpha is None:
         # Complex weights would be truncated to their real part, booleans read as 0/1.
         raise TypeError(f"{expected}, got {alpha!r}.")
@@ -150,7 +200,7 @@ def check_alpha(alpha, n_steps, name="alpha"):
         )
     if not np.all(np.isfinite(schedule)):
         raise ValueError(f"{name} schedule entries must be finite, got {schedule.tolist()}.")
-    return schedule
+    return AlphaSpec.schedule(schedule)
 
 
 def _real_array(values, message):

@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from ._kernels import KernelMixin
 from ._solvers import factorize, weighted_centred_kernel_eigh, weighted_kernel_eigh
 from ._validation import (
-    OPTIMAL,
+    AlphaSpec,
     check_alpha,
     check_bool,
     check_n_steps,
@@ -273,22 +273,24 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
         y_float = np.asarray(y, dtype=float)
 
         if n_steps == math.inf:
-            self.alphas_ = np.array([alpha])
-            self.dual_coef_, self.intercept_ = self._fit_limit(X, y_float, sample_weight, alpha,
-                                                               reg_lambda)
+            self.alphas_ = np.array([alpha.value])
+            self.dual_coef_, self.intercept_ = self._fit_limit(X, y_float, sample_weight,
+                                                               alpha.value, reg_lambda)
         else:
-            if alpha is OPTIMAL and X_val is None:
-                alpha = self._cross_validated_alphas(X, y_float, sample_weight, n_steps,
-                                                     reg_lambda, groups)
-            kernel_val = None
-            if alpha is OPTIMAL:
+            chain_alpha, kernel_val = alpha, None
+            if alpha.is_optimal and X_val is None:
+                # Without validation data Algorithm 1 runs on folds of the
+                # training data first; the chain then replays its weights.
+                chain_alpha = AlphaSpec.schedule(self._cross_validated_alphas(
+                    X, y_float, sample_weight, n_steps, reg_lambda, groups))
+            elif alpha.is_optimal:
                 kernel_val = self._get_kernel(X_val, X)
                 if self.fit_intercept:
                     kernel_val = _with_ones(kernel_val)
             solve = factorize(lambda: self._get_kernel(X), reg_lambda, sample_weight,
                               owns_kernel=self.kernel != "precomputed",
                               fit_intercept=self.fit_intercept)
-            staged, self.alphas_ = _distill(solve, y_float, n_steps, alpha, kernel_val,
+            staged, self.alphas_ = _distill(solve, y_float, n_steps, chain_alpha, kernel_val,
                                             y_val, None, self.clip_alpha)
             self.staged_dual_coef_, self.staged_intercept_ = _split_intercept(
                 np.stack(staged, axis=0), X.shape[0], self.fit_intercept, stacked=True)
@@ -299,7 +301,7 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
         # What spectral_shrinkage and the kernels of predict use, rather than
         # parameters that may have been set since.
         self._fitted_kernel = self._check_kernel_params()
-        self._fitted_alpha = check_alpha(self.alpha, n_steps)
+        self._fitted_alpha = alpha
         self._fitted_reg_lambda = reg_lambda
         self._fitted_fit_intercept = self.fit_intercept
         return self
@@ -494,9 +496,9 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
                 raise ValueError("spectral_shrinkage needs n_steps when the fit used n_steps=inf.")
             n_steps = fitted_steps
         n_steps = check_n_steps(n_steps, allow_infinite=False)
-        scalar = isinstance(fixed_alpha, float)
+        scalar = fixed_alpha.is_fixed
         if scalar:
-            alphas = np.full(n_steps - 1, fixed_alpha)
+            alphas = fixed_alpha.weights(n_steps)
         elif n_steps > fitted_steps:
             raise ValueError(
                 f"n_steps={n_steps} exceeds the {fitted_steps} fitted steps; the weights of "
@@ -518,7 +520,8 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
         eigenvalues, _ = eigh(K, sample_weight)
         reg_lambda = self._fitted_reg_lambda
         diagonals = shrinkage_diagonals(eigenvalues, reg_lambda, alphas)
-        limit = limit_shrinkage_diagonal(eigenvalues, reg_lambda, fixed_alpha) if scalar else None
+        limit = (limit_shrinkage_diagonal(eigenvalues, reg_lambda, fixed_alpha.value) if scalar
+                 else None)
         return Bunch(eigenvalues=eigenvalues, diagonals=diagonals,
                      ratios=shrinkage_ratios(diagonals), limit=limit, alphas=alphas)
 
@@ -563,21 +566,22 @@ def _check_feature_names_like_X(estimator, X_val, name):
 def _distill(solve, y, n_steps, alpha, kernel_val, y_val, val_weight, clip):
     """Run the chain of steps on one factorisation.
 
-    ``alpha`` is a float, a schedule, or "optimal" (then ``kernel_val`` and
-    ``y_val`` give the validation predictions of Algorithm 1). Returns the
-    dual coefficients of every step and the weights used.
+    ``alpha`` is an :class:`~selfdistill_sklearn._validation.AlphaSpec`;
+    for ``"optimal"``, ``kernel_val`` and ``y_val`` give the validation
+    predictions of Algorithm 1. Returns the dual coefficients of every step
+    and the weights used.
     """
     chain = SelfDistillationChain(solve, y)
     staged = [chain.first_dual_coef]
     alphas = np.empty(n_steps - 1)
-    first_val = kernel_val @ chain.first_dual_coef if alpha is OPTIMAL else None
+    first_val = kernel_val @ chain.first_dual_coef if alpha.is_optimal else None
     for step in range(n_steps - 1):
-        if alpha is OPTIMAL:
+        if alpha.is_optimal:
             zero_val = kernel_val @ chain.zero_alpha_dual_coef()
             num, den = optimal_alpha_terms(first_val, zero_val, y_val, val_weight)
             scale = optimal_alpha_scale(first_val, zero_val, val_weight)
             alphas[step] = optimal_alpha_from_terms(num, den, clip, scale)
         else:
-            alphas[step] = alpha if np.ndim(alpha) == 0 else alpha[step]
+            alphas[step] = alpha.weight(step)
         staged.append(chain.advance(alphas[step]))
     return staged, alphas

@@ -725,7 +725,7 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
     # ---------------------------------------------------------------- the chain
     def _fit(self, X, y, X_val, y_val):
         n_steps, alpha = check_params(self)
-        optimal = isinstance(alpha, str)
+        optimal = alpha.is_optimal
         X, y_enc, X_val, y_val_enc = self._check_fit_data(X, y, X_val, y_val)
         if self.checkpoint_dir is not None:
             check_writable(self.checkpoint_dir)
@@ -769,7 +769,7 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         """The checkpoint to resume, or a new chain."""
         params = {k: v for k, v in self.get_params(deep=False).items()
                   if k not in _RESUME_IGNORED}
-        schedule = alpha if isinstance(alpha, np.ndarray) else None
+        schedule = alpha.value if alpha.kind == "schedule" else None
         if schedule is not None:
             params["alpha"] = "schedule"  # compared step by step by ChainState.accepts
         key = fingerprint(type(self).__qualname__, params, [X, y, X_val, y_val])
@@ -812,10 +812,10 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
                 step_alpha = unclipped = 1.0
             elif probe:
                 step_alpha = unclipped = 0.0
-            elif isinstance(alpha, str):
+            elif alpha.is_optimal:
                 step_alpha, unclipped = state.pending_alpha, state.pending_unclipped
             else:
-                step_alpha = unclipped = float(alpha if np.ndim(alpha) == 0 else alpha[step - 2])
+                step_alpha = unclipped = float(alpha.weight(step - 2))
             kind = "alpha = 0 fit of Algorithm 1" if probe else f"alpha = {step_alpha:.4g}"
             self._say(f"Self-distillation step {step}/{n_steps} (network {index}/{len(plan)}"
                       + ("" if step == 1 else f", {kind}") + ")")
@@ -830,7 +830,7 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
                                      self._new_scaler(), valid)
             self._train_network(train)
             proba = None if valid is None else self._proba(valid)
-            if isinstance(alpha, str) and step == 1:
+            if alpha.is_optimal and step == 1:
                 state.first_valid_proba = torch.from_numpy(proba)  # Algorithm 1's Y~(1)
             if probe:
                 raw = optimal_alpha(state.first_valid_proba.numpy(), proba,

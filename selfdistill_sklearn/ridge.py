@@ -25,7 +25,7 @@ from ._primal import (
     split_cells,
     step_weights,
 )
-from ._validation import OPTIMAL, check_alpha, check_n_steps, check_reg_lambda, check_sample_weight
+from ._validation import check_alpha, check_n_steps, check_reg_lambda, check_sample_weight
 from .closed_forms import limit_shrinkage_diagonal, shrinkage_diagonals, shrinkage_ratios
 from .model_selection import (
     _as_list,
@@ -370,7 +370,7 @@ class SelfDistilledRidge(_PrimalRegressor):
             validation = self._validation_data(X_val, y_val, Y)
             feature_map, m, shift, target_shift = self._fit_feature_map(X, Y, y_ndim, block_size)
             cell_roles = labels = None
-            if alpha is OPTIMAL and validation is None and n_steps > 1:
+            if alpha.is_optimal and validation is None and n_steps > 1:
                 splits = self._splits(self.cv, X, Y, y_ndim, groups)
                 if X.shape[0] < 2:
                     raise ValueError("alpha='optimal' without X_val, y_val needs at least 2 "
@@ -380,7 +380,7 @@ class SelfDistilledRidge(_PrimalRegressor):
             cell_moments = streaming.moments(feature_map, X, Y, sample_weight, labels, n_cells,
                                              shift, target_shift, block_size, m)
             validation_moments = None
-            if validation is not None and alpha is OPTIMAL:
+            if validation is not None and alpha.is_optimal:
                 validation_moments = streaming.moments(
                     feature_map, validation[0], validation[1], None, None, 1, shift,
                     target_shift, block_size, m)[0]
@@ -501,9 +501,9 @@ class SelfDistilledRidge(_PrimalRegressor):
                                  "n_steps=inf.")
             n_steps = fitted_steps
         n_steps = check_n_steps(n_steps, allow_infinite=False)
-        scalar = isinstance(fixed_alpha, float)
+        scalar = fixed_alpha.is_fixed
         if scalar:
-            alphas = np.full(n_steps - 1, fixed_alpha)
+            alphas = fixed_alpha.weights(n_steps)
         elif n_steps > fitted_steps:
             raise ValueError(
                 f"n_steps={n_steps} exceeds the {fitted_steps} fitted steps; the weights of "
@@ -514,7 +514,8 @@ class SelfDistilledRidge(_PrimalRegressor):
         eigenvalues = self._gram_eigenvalues
         reg_lambda = check_reg_lambda(self.reg_lambda)
         diagonals = shrinkage_diagonals(eigenvalues, reg_lambda, alphas)
-        limit = limit_shrinkage_diagonal(eigenvalues, reg_lambda, fixed_alpha) if scalar else None
+        limit = (limit_shrinkage_diagonal(eigenvalues, reg_lambda, fixed_alpha.value) if scalar
+                 else None)
         return Bunch(eigenvalues=eigenvalues, diagonals=diagonals,
                      ratios=shrinkage_ratios(diagonals), limit=limit, alphas=alphas)
 
@@ -535,16 +536,16 @@ def _fit_from_moments(cell_moments, cell_roles, validation_moments, m, fit_inter
     train = quadratic_statistics(total, m, mu, nu)
     eigenvalues = linalg.eigvalsh(train.gram, check_finite=False)
     if n_steps == math.inf:
-        betas = limit_coefficients(train.gram, train.cross, reg_lambda, alpha)[None]
-        alphas = np.array([alpha])
+        betas = limit_coefficients(train.gram, train.cross, reg_lambda, alpha.value)[None]
+        alphas = np.array([alpha.value])
     else:
         schedule = None
-        if alpha is OPTIMAL and validation_moments is None and n_steps > 1:
+        if alpha.is_optimal and validation_moments is None and n_steps > 1:
             schedule = _cross_validated_alphas(cell_moments, cell_roles, m, fit_intercept,
                                                n_steps, reg_lambda, clip)
         chain = primal_chain(train.gram, train.cross, reg_lambda)
         held_out = None
-        if alpha is OPTIMAL and validation_moments is not None:
+        if alpha.is_optimal and validation_moments is not None:
             held_out = [quadratic_statistics(validation_moments, m, mu, nu)]
         staged = [chain.first_dual_coef]
         alphas = np.empty(n_steps - 1)
@@ -554,7 +555,7 @@ def _fit_from_moments(cell_moments, cell_roles, validation_moments, m, fit_inter
             elif held_out is not None:
                 alphas[step] = pooled_optimal_alpha([chain], held_out, clip)
             else:
-                alphas[step] = alpha if np.ndim(alpha) == 0 else alpha[step]
+                alphas[step] = alpha.weight(step)
             staged.append(chain.advance(alphas[step]))
         betas = np.stack(staged)
     intercepts = nu[None, :] - np.einsum("m,tmk->tk", mu, betas)
