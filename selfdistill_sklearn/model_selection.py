@@ -22,6 +22,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
+from ._candidates import CandidateGrid, as_list, grid_results, unique_columns
 from ._kernels import KernelMixin
 from ._solvers import centre_kernel, weighted_kernel_tridiagonal
 from ._spectral_sweep import (
@@ -359,10 +360,10 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
                 "fit_intercept": self.fit_intercept}
 
     def _check_grid(self):
-        reg_lambdas = _as_list(self.reg_lambdas, "reg_lambdas")
+        reg_lambdas = as_list(self.reg_lambdas, "reg_lambdas")
         for reg_lambda in reg_lambdas:
             check_reg_lambda(reg_lambda, name="every entry of reg_lambdas")
-        alphas = _as_list(self.alphas, "alphas")
+        alphas = as_list(self.alphas, "alphas")
         for alpha in alphas:
             if not (isinstance(alpha, str) or isinstance(alpha, numbers.Real)) or isinstance(
                     alpha, (bool, np.bool_)):
@@ -393,7 +394,7 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         if self.n_jobs is not None and (not isinstance(self.n_jobs, numbers.Integral)
                                         or isinstance(self.n_jobs, bool)):
             raise TypeError(f"n_jobs must be an int or None, got {self.n_jobs!r}.")
-        return reg_lambdas, alphas, max_steps
+        return CandidateGrid.from_params(reg_lambdas, alphas, max_steps, self.include_limit)
 
     @fit_atomically()
     def fit(self, X, y, sample_weight=None, groups=None):
@@ -428,7 +429,7 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
             A fit that raises leaves the previous fitted state (none after a
             first fit).
         """
-        reg_lambdas, alphas, max_steps = self._check_grid()
+        grid = self._check_grid()
         self._check_kernel_params()
         groups = route_groups(self, groups, {"splitter": self.cv,
                                              "alpha_splitter": self.alpha_cv})
@@ -449,8 +450,8 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         # Small problems: threads and worker processes cost more than they save.
         small = X.shape[0] < SMALL_PROBLEM_SAMPLES
         with threadpool_limits(limits=1, user_api="blas") if small else nullcontext():
-            self._search(X, y, y_float, sample_weight, groups, scorer, reg_lambdas, alphas,
-                         max_steps, n_jobs=1 if small else self.n_jobs)
+            self._search(X, y, y_float, sample_weight, groups, scorer, grid,
+                         n_jobs=1 if small else self.n_jobs)
         return self
 
     def get_metadata_routing(self):
@@ -463,8 +464,7 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         """
         return splitter_router(self, {"splitter": self.cv, "alpha_splitter": self.alpha_cv})
 
-    def _search(self, X, y, y_float, sample_weight, groups, scorer, reg_lambdas, alphas,
-                max_steps, n_jobs):
+    def _search(self, X, y, y_float, sample_weight, groups, scorer, grid, n_jobs):
         """Score every candidate on every fold, then refit the best."""
         splits = check_splits(check_cv(self.cv).split(X, y, groups["splitter"]), X.shape[0],
                               "cv")
@@ -478,15 +478,9 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         kernel = self._get_kernel(X)
         kernel = kernel.toarray() if sparse.issparse(kernel) else np.asarray(kernel, dtype=float)
 
-        lambdas = np.array([float(value) for value in reg_lambdas])
-        fixed = [float(alpha) for alpha in alphas if not isinstance(alpha, str)]
-        with_optimal = any(isinstance(alpha, str) for alpha in alphas)
-        grid = _parameter_grid(reg_lambdas, alphas, max_steps, self.include_limit)
-        candidate_lambdas, candidate_rows = _candidate_rows(lambdas.size, len(fixed),
-                                                            with_optimal, max_steps,
-                                                            self.include_limit)
+        n_lambdas = grid.lambdas.size
         inner = [self._inner_splits(X, y, groups["alpha_splitter"], alpha_pairs, train)
-                 if with_optimal else None for train, _ in splits]
+                 if grid.with_optimal else None for train, _ in splits]
 
         for split_index, (_, test) in enumerate(splits):
             if sample_weight is not None and not np.any(sample_weight[test] > 0):
@@ -497,29 +491,29 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         # Processes, not threads: SciPy's LAPACK routines hold the GIL, so that
         # folds in threads would not run at once. joblib memory-maps the
         # kernel matrix for the workers and limits their BLAS threads.
-        tasks = _fold_tasks(len(splits), lambdas.size, effective_n_jobs(n_jobs))
+        tasks = _fold_tasks(len(splits), n_lambdas, effective_n_jobs(n_jobs))
         outputs = Parallel(n_jobs=n_jobs)(
             delayed(self._timed_split)(
-                _task_label(index, len(splits), chosen, lambdas.size,
-                            np.isin(candidate_lambdas, chosen).sum()),
-                chosen, kernel, y_float, sample_weight, *splits[index], inner[index], scorer,
-                lambdas,
-                fixed, with_optimal, max_steps, candidate_lambdas, candidate_rows)
+                _task_label(index, len(splits), chosen, n_lambdas,
+                            grid.of_lambdas(chosen).sum()),
+                grid, chosen, kernel=kernel, y=y_float, sample_weight=sample_weight,
+                train=splits[index][0], test=splits[index][1], inner_splits=inner[index],
+                scorer=scorer)
             for index, chosen in tasks)
-        scores = np.empty((candidate_rows.size, len(splits)))
-        schedules = np.empty((len(splits), lambdas.size, max_steps - 1))
+        scores = np.empty((grid.n_candidates, len(splits)))
+        schedules = np.empty((len(splits), n_lambdas, grid.max_steps - 1))
         for (index, chosen), (task_scores, task_schedules) in zip(tasks, outputs, strict=True):
-            rows = np.isin(candidate_lambdas, chosen)
+            rows = grid.of_lambdas(chosen)
             scores[rows, index] = task_scores[rows]
-            if with_optimal:
+            if grid.with_optimal:
                 schedules[index, chosen] = task_schedules
 
-        self.cv_results_ = _results(grid, scores)
+        self.cv_results_ = grid_results(grid.params(), scores)
         self.best_index_ = int(self.cv_results_["rank_test_score"].argmin())
         self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
         self.best_params_ = dict(self.cv_results_["params"][self.best_index_])
-        self.param_grid_ = _param_grid(reg_lambdas, alphas, max_steps, self.include_limit)
-        if with_optimal:
+        self.param_grid_ = grid.param_grid()
+        if grid.with_optimal:
             self.optimal_alphas_ = schedules
         self.n_splits_ = len(splits)
         params = {**self._fixed_params(), **self.best_params_}
@@ -554,18 +548,17 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
             )
         return check_splits(cv.split(part_X, part_y, part_groups), n_samples, "alpha_cv")
 
-    def _timed_split(self, label, lambda_indices, *args):
+    def _timed_split(self, label, grid, lambda_indices, **fold):
         """:meth:`_score_split`, reported as ``label`` when ``verbose``."""
         start = time.perf_counter()
-        scores, schedules = self._score_split(lambda_indices, *args)
+        scores, schedules = self._score_split(grid, lambda_indices, **fold)
         if self.verbose:
             print(f"[SelfDistilledKernelRidgeCV] {label} scored in "
                   f"{time.perf_counter() - start:.2f} s", flush=True)
         return scores, schedules
 
-    def _score_split(self, lambda_indices, kernel, y, sample_weight, train, test, inner_splits,
-                     scorer, lambdas, fixed, with_optimal, max_steps, candidate_lambdas,
-                     candidate_rows):
+    def _score_split(self, grid, lambda_indices, *, kernel, y, sample_weight, train, test,
+                     inner_splits, scorer):
         """Scores of the candidates of the penalties ``lambda_indices`` on one
         fold (the other entries are left unset), and the optimal schedules of
         those penalties chosen inside its training part."""
@@ -581,29 +574,27 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
                 train_kernel, train_weight, kernel[np.ix_(test, train)], overwrite=True)
         form = weighted_kernel_tridiagonal(train_kernel, train_weight)
         schedules = None
-        if with_optimal:
+        if grid.with_optimal:
             schedules = self._optimal_schedules(form, y_train, train_weight,
-                                                lambdas[lambda_indices], max_steps, inner_splits,
-                                                train_kernel)
+                                                grid.lambdas[lambda_indices], grid.max_steps,
+                                                inner_splits, train_kernel)
         del train_kernel
-        n_rows = len(fixed) * (max_steps + 1) + (max_steps if with_optimal else 0)
         if test_kernel is None:
             test_kernel = kernel[np.ix_(test, train)]
         fold = _sweep_fold(form, test_kernel, y_train, train_weight,
-                           n_columns=lambda_indices.size * n_rows, offset=offset)
-        scores = np.full(candidate_rows.size, np.nan)
+                           n_columns=lambda_indices.size * grid.n_rows, offset=offset)
+        scores = np.full(grid.n_candidates, np.nan)
         for position, lambda_index in enumerate(lambda_indices):
             coefs = _candidate_coefficients(
-                fold, lambdas[lambda_index], fixed, max_steps,
+                fold, grid, grid.lambdas[lambda_index],
                 None if schedules is None else schedules[position])
             # Candidates with equal coefficients (tau = 1, alpha = 1) share
             # one evaluation, so that they tie exactly as the refits of a
             # grid search do.
-            unique, inverse = _unique_columns(coefs)
+            unique, inverse = unique_columns(coefs)
             predictions = fold.predict(unique)
-            row_scores = scorer(y[test], predictions, test_weight)[inverse]
-            chosen = candidate_lambdas == lambda_index
-            scores[chosen] = row_scores[candidate_rows[chosen]]
+            grid.scatter(lambda_index, scorer(y[test], predictions, test_weight)[inverse],
+                         scores)
         return scores, schedules
 
     def _optimal_schedules(self, form, y, sample_weight, lambdas, max_steps, splits,
@@ -646,15 +637,6 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         return self.best_estimator_.predict(X)
 
 
-def _as_list(values, name):
-    if isinstance(values, str) or np.ndim(values) != 1:
-        raise ValueError(f"{name} must be a one-dimensional sequence, got {values!r}.")
-    values = list(values)
-    if not values:
-        raise ValueError(f"{name} must not be empty.")
-    return values
-
-
 def _fold_tasks(n_splits, n_lambdas, n_workers):
     """``(fold index, penalty indices)`` of each task for ``n_workers``.
 
@@ -681,80 +663,20 @@ def _task_label(index, n_splits, chosen, n_lambdas, n_candidates):
     return f"fold {index + 1}/{n_splits}{part}: {n_candidates} candidates"
 
 
-def _param_grid(reg_lambdas, alphas, max_steps, include_limit=True):
-    """The ``GridSearchCV`` grid of the same candidates: ``"optimal"`` has no
-    limit ``n_steps=inf``, so it takes a grid of its own, after the fixed
-    weights."""
-    fixed = [alpha for alpha in alphas if not isinstance(alpha, str)]
-    steps = list(range(1, max_steps + 1))
-    grid = []
-    if fixed:
-        grid.append({"reg_lambda": list(reg_lambdas), "alpha": fixed,
-                     "n_steps": steps + ([float("inf")] if include_limit else [])})
-    if any(isinstance(alpha, str) for alpha in alphas):
-        grid.append({"reg_lambda": list(reg_lambdas), "alpha": [OPTIMAL], "n_steps": steps})
-    return grid
-
-
-def _parameter_grid(reg_lambdas, alphas, max_steps, include_limit=True):
-    """Candidate parameters in ``ParameterGrid``'s order: grid by grid, keys
-    sorted (alpha, n_steps, reg_lambda), the last key varying fastest."""
-    params = []
-    for grid in _param_grid(reg_lambdas, alphas, max_steps, include_limit):
-        for alpha in grid["alpha"]:
-            for n_steps in grid["n_steps"]:
-                for reg_lambda in grid["reg_lambda"]:
-                    params.append({"alpha": alpha, "n_steps": n_steps,
-                                   "reg_lambda": reg_lambda})
-    return params
-
-
-def _candidate_rows(n_lambdas, n_fixed, with_optimal, max_steps, include_limit=True):
-    """Penalty index and row of :func:`_candidate_coefficients` (and of the
-    primal ``_candidate_weights`` in :mod:`selfdistill_sklearn.ridge`) of
-    every candidate of :func:`_parameter_grid`, as two integer arrays."""
-    rows = []
-    for fixed_index in range(n_fixed):
-        rows.extend(fixed_index * max_steps + t for t in range(max_steps))
-        if include_limit:
-            rows.append(n_fixed * max_steps + fixed_index)
-    if with_optimal:
-        rows.extend(n_fixed * (max_steps + 1) + t for t in range(max_steps))
-    rows = np.repeat(np.asarray(rows, dtype=int), n_lambdas)
-    lambda_indices = np.tile(np.arange(n_lambdas), rows.size // max(n_lambdas, 1))
-    return lambda_indices, rows
-
-
-def _candidate_coefficients(fold, reg_lambda, fixed, max_steps, schedule):
-    """Coordinates of every candidate of one penalty, shape (n, n_rows) or
-    (n, n_rows, k): the fixed weights' steps 1..max_steps (alpha by alpha),
-    their limits, then the steps of the optimal schedule."""
+def _candidate_coefficients(fold, grid, reg_lambda, schedule):
+    """Coordinates of every row of one penalty (see
+    :class:`~selfdistill_sklearn._candidates.CandidateGrid`), shape (n,
+    n_rows) or (n, n_rows, k)."""
     form, z = fold.form, fold.projected_targets
-    blocks = []
-    if fixed:
-        constant = np.repeat(np.asarray(fixed)[:, None], max_steps - 1, axis=1)
+    steps = limits = optimal = None
+    if grid.fixed:
+        constant = np.repeat(np.asarray(grid.fixed)[:, None], grid.max_steps - 1, axis=1)
         steps = step_coefficients(form, z, reg_lambda, constant)
-        blocks.append(steps.reshape((form.n, -1) + z.shape[1:]))
-        blocks.append(limit_coefficients(form, z, reg_lambda, fixed))
+        steps = steps.reshape((form.n, -1) + z.shape[1:])
+        limits = limit_coefficients(form, z, reg_lambda, grid.fixed)
     if schedule is not None:
-        blocks.append(step_coefficients(form, z, reg_lambda, schedule[None, :])[:, 0])
-    return np.concatenate(blocks, axis=1)
-
-
-def _unique_columns(coefs):
-    """The distinct columns ``coefs[:, j]`` in order of first appearance, and
-    the index of each among them: bitwise equality by hashing, which does not
-    sort thousands of entries as ``np.unique(axis=...)`` does."""
-    first = {}
-    n_columns = coefs.shape[1]
-    inverse = np.empty(n_columns, dtype=int)
-    for index in range(n_columns):
-        key = np.ascontiguousarray(coefs[:, index]).tobytes()
-        inverse[index] = first.setdefault(key, len(first))
-    keep = np.full(len(first), -1)
-    for index in range(n_columns - 1, -1, -1):
-        keep[inverse[index]] = index
-    return coefs[:, keep], inverse
+        optimal = step_coefficients(form, z, reg_lambda, schedule[None, :])[:, 0]
+    return grid.rows(steps, limits, optimal)
 
 
 def _scaled(y, sample_weight):
@@ -778,34 +700,3 @@ def _sweep_fold(form, test_kernel, y_train, train_weight, n_columns, offset=0.0)
         def test_map(coefs):
             return scaled_test_kernel @ (form.basis @ coefs)
     return SweepFold(form, projected, test_map, offset)
-
-
-def _results(params, scores):
-    """``cv_results_`` in ``GridSearchCV``'s layout and arithmetic."""
-    from scipy.stats import rankdata
-
-    n_candidates, n_splits = scores.shape
-    results = {}
-    for name in ("alpha", "n_steps", "reg_lambda"):
-        values = [candidate[name] for candidate in params]
-        try:
-            array = np.array(values)
-        except ValueError:
-            array = np.array(values, dtype=object)
-        dtype = array.dtype if array.dtype.kind != "U" and array.ndim == 1 else object
-        column = np.ma.MaskedArray(np.empty(n_candidates, dtype=dtype), mask=True)
-        for index, value in enumerate(values):
-            column[index] = value
-        results[f"param_{name}"] = column
-    results["params"] = params
-    for split_index in range(n_splits):
-        results[f"split{split_index}_test_score"] = scores[:, split_index]
-    means = np.average(scores, axis=1)
-    results["mean_test_score"] = means
-    results["std_test_score"] = np.sqrt(np.average((scores - means[:, None]) ** 2, axis=1))
-    if np.isnan(means).all():
-        ranks = np.ones_like(means, dtype=np.int32)
-    else:
-        ranks = rankdata(-np.nan_to_num(means, nan=np.nanmin(means) - 1), method="min")
-    results["rank_test_score"] = np.asarray(ranks, dtype=np.int32)
-    return results

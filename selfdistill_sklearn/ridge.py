@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
 from . import _streaming as streaming
+from ._candidates import CandidateGrid, as_list, grid_results, unique_columns
 from ._primal import (
     SpectralFold,
     heldout_squared_errors,
@@ -27,14 +28,6 @@ from ._primal import (
 )
 from ._validation import check_alpha, check_n_steps, check_reg_lambda, check_sample_weight
 from .closed_forms import limit_shrinkage_diagonal, shrinkage_diagonals, shrinkage_ratios
-from .model_selection import (
-    _as_list,
-    _candidate_rows,
-    _param_grid,
-    _parameter_grid,
-    _results,
-    _unique_columns,
-)
 
 __all__ = ["PRIMAL_SCORINGS", "SelfDistilledRidge", "SelfDistilledRidgeCV"]
 
@@ -739,10 +732,10 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         self.random_state = random_state
 
     def _check_grid(self):
-        reg_lambdas = _as_list(self.reg_lambdas, "reg_lambdas")
+        reg_lambdas = as_list(self.reg_lambdas, "reg_lambdas")
         for reg_lambda in reg_lambdas:
             check_reg_lambda(reg_lambda, name="every entry of reg_lambdas")
-        alphas = _as_list(self.alphas, "alphas")
+        alphas = as_list(self.alphas, "alphas")
         for alpha in alphas:
             if not isinstance(alpha, str | numbers.Real) or isinstance(alpha, bool):
                 raise TypeError(f"alphas must hold floats in [0, 1] and 'optimal', got "
@@ -755,7 +748,7 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
                 f"{self.scoring!r}: the scores are computed from held-out sufficient "
                 "statistics."
             )
-        return reg_lambdas, alphas, max_steps
+        return CandidateGrid.from_params(reg_lambdas, alphas, max_steps)
 
     def fit(self, X, y, sample_weight=None, groups=None):
         """Score every candidate on the folds of ``cv`` after one pass, and
@@ -773,7 +766,7 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         -------
         self : object
         """
-        reg_lambdas, alphas, max_steps = self._check_grid()
+        grid = self._check_grid()
         block_size = self._check_block_size()
         scorer = PRIMAL_SCORINGS[self.scoring or "neg_mean_squared_error"]
         snapshot = _snapshot(self)
@@ -786,8 +779,7 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
                                              cell_roles.shape[0], shift, target_shift,
                                              block_size, m)
             with _algebra_threads():
-                result = self._search(cell_moments, cell_roles, m, reg_lambdas, alphas,
-                                      max_steps, scorer)
+                result = self._search(cell_moments, cell_roles, m, grid, scorer)
             best = SelfDistilledRidge(
                 **result["best_params"], fit_intercept=self.fit_intercept,
                 feature_map=self.feature_map, clip_alpha=self.clip_alpha,
@@ -808,7 +800,7 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         self.best_index_ = result["best_index"]
         self.best_score_ = result["best_score"]
         self.best_params_ = result["best_params"]
-        self.param_grid_ = _param_grid(reg_lambdas, alphas, max_steps)
+        self.param_grid_ = grid.param_grid()
         if "optimal_alphas" in result:
             self.optimal_alphas_ = result["optimal_alphas"]
         else:
@@ -818,15 +810,10 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         self.feature_map_ = feature_map
         return self
 
-    def _search(self, cell_moments, cell_roles, m, reg_lambdas, alphas, max_steps, scorer):
-        lambdas = np.array([float(value) for value in reg_lambdas])
-        fixed = [float(alpha) for alpha in alphas if not isinstance(alpha, str)]
-        with_optimal = any(isinstance(alpha, str) for alpha in alphas)
-        grid = _parameter_grid(reg_lambdas, alphas, max_steps)
-        candidate_lambdas, candidate_rows = _candidate_rows(lambdas.size, len(fixed),
-                                                            with_optimal, max_steps)
+    def _search(self, cell_moments, cell_roles, m, grid, scorer):
+        lambdas, max_steps, with_optimal = grid.lambdas, grid.max_steps, grid.with_optimal
         n_splits = cell_roles.shape[1]
-        scores = np.empty((candidate_rows.size, n_splits))
+        scores = np.empty((grid.n_candidates, n_splits))
         schedules = np.empty((n_splits, lambdas.size, max_steps - 1))
         for split in range(n_splits):
             train_cells = cell_roles[:, split] == 1
@@ -854,14 +841,12 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
                                                              self.clip_alpha)
             held_out = fold.held_out[0]
             for index, reg_lambda in enumerate(lambdas):
-                weights = _candidate_weights(fold.eigenvalues, reg_lambda, fixed, max_steps,
+                weights = _candidate_weights(fold.eigenvalues, grid, reg_lambda,
                                              schedules[split, index] if with_optimal else None)
-                unique, inverse = _unique_columns(weights)
+                unique, inverse = unique_columns(weights)
                 errors = heldout_squared_errors(held_out, fold.coefficients(unique))
-                row_scores = scorer(errors, held_out)[inverse]
-                chosen = candidate_lambdas == index
-                scores[chosen, split] = row_scores[candidate_rows[chosen]]
-        cv_results = _results(grid, scores)
+                grid.scatter(index, scorer(errors, held_out)[inverse], scores[:, split])
+        cv_results = grid_results(grid.params(), scores)
         best_index = int(cv_results["rank_test_score"].argmin())
         result = {"cv_results": cv_results, "best_index": best_index,
                   "best_score": float(cv_results["mean_test_score"][best_index]),
@@ -892,24 +877,22 @@ def _spectral_fold(cell_moments, train_cells, test_cells, m, fit_intercept):
                         [quadratic_statistics(_sum_cells(cell_moments, test_cells), m, mu, nu)])
 
 
-def _candidate_weights(eigenvalues, reg_lambda, fixed, max_steps, schedule):
-    """Eigen-coordinates per unit of ``U^T r`` of every candidate of one
-    penalty, shape (m, n_rows): the fixed weights' steps 1..max_steps (alpha
-    by alpha), their limits, then the steps of the optimal schedule (the row
-    order of :func:`~selfdistill_sklearn.model_selection._candidate_rows`)."""
+def _candidate_weights(eigenvalues, grid, reg_lambda, schedule):
+    """Eigen-coordinates per unit of ``U^T r`` of every row of one penalty
+    (see :class:`~selfdistill_sklearn._candidates.CandidateGrid`), shape (m,
+    n_rows)."""
     d = eigenvalues
-    blocks = []
-    if fixed:
-        constant = np.repeat(np.asarray(fixed)[:, None], max_steps - 1, axis=1)
-        blocks.append(step_weights(d, reg_lambda, constant).reshape(d.size, -1))
-        limits = np.zeros((d.size, len(fixed)))
-        for index, alpha in enumerate(fixed):
+    steps = limits = optimal = None
+    if grid.fixed:
+        constant = np.repeat(np.asarray(grid.fixed)[:, None], grid.max_steps - 1, axis=1)
+        steps = step_weights(d, reg_lambda, constant).reshape(d.size, -1)
+        limits = np.zeros((d.size, len(grid.fixed)))
+        for index, alpha in enumerate(grid.fixed):
             if alpha > 0 and np.isfinite(reg_lambda / alpha):
                 limits[:, index] = 1.0 / (d + reg_lambda / alpha)
-        blocks.append(limits)
     if schedule is not None:
-        blocks.append(step_weights(d, reg_lambda, schedule[None, :])[:, 0])
-    return np.concatenate(blocks, axis=1)
+        optimal = step_weights(d, reg_lambda, schedule[None, :])[:, 0]
+    return grid.rows(steps, limits, optimal)
 
 
 def _finish(model, fitted, shift, target_shift, y_ndim, feature_map, m, source):

@@ -1,0 +1,190 @@
+"""The candidates of a search over (lambda, alpha, tau), and their results.
+
+Both searches (:class:`~selfdistill_sklearn.SelfDistilledKernelRidgeCV` and
+:class:`~selfdistill_sklearn.SelfDistilledRidgeCV`) compute, for one penalty
+at a time, the columns of every candidate in one layout of *rows*: the
+fixed weights' steps ``1..max_steps`` (weight by weight), the fixed
+weights' limits (Theorem 4.5), then the steps of the ``"optimal"``
+schedule (Theorem 4.4). Candidates that give the same predictions in exact
+arithmetic (``tau = 1`` for every weight, ``alpha = 1`` for every ``tau``)
+share a row, and the candidates themselves are listed in
+``GridSearchCV``'s order. :class:`CandidateGrid` owns both orders.
+"""
+
+import dataclasses
+import functools
+
+import numpy as np
+
+from ._validation import OPTIMAL
+
+__all__ = ["CandidateGrid", "as_list", "grid_results", "unique_columns"]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class CandidateGrid:
+    """The penalties, weights and steps of a search, and its row layout.
+
+    Parameters
+    ----------
+    reg_lambdas : tuple
+        The penalties as given (they appear so in ``cv_results_``).
+    fixed_alphas : tuple
+        The fixed weights as given, in order.
+    with_optimal : bool
+        Whether ``"optimal"`` is searched.
+    max_steps : int
+        Candidates have ``n_steps`` in ``1..max_steps``.
+    include_limit : bool, default=True
+        Whether every fixed weight also has ``n_steps=inf``.
+    """
+
+    reg_lambdas: tuple
+    fixed_alphas: tuple
+    with_optimal: bool
+    max_steps: int
+    include_limit: bool = True
+
+    @classmethod
+    def from_params(cls, reg_lambdas, alphas, max_steps, include_limit=True):
+        """From validated ``reg_lambdas`` and ``alphas`` (floats and "optimal")."""
+        return cls(tuple(reg_lambdas),
+                   tuple(alpha for alpha in alphas if not isinstance(alpha, str)),
+                   any(isinstance(alpha, str) for alpha in alphas), max_steps, include_limit)
+
+    @functools.cached_property
+    def lambdas(self):
+        """The penalties as a float array of shape (n_lambdas,)."""
+        return np.array([float(value) for value in self.reg_lambdas])
+
+    @functools.cached_property
+    def fixed(self):
+        """The fixed weights as floats."""
+        return [float(alpha) for alpha in self.fixed_alphas]
+
+    @property
+    def n_rows(self):
+        """Rows of one penalty: steps and limits of the fixed weights, the
+        optimal schedule's steps."""
+        return len(self.fixed) * (self.max_steps + 1) + (self.max_steps if self.with_optimal
+                                                         else 0)
+
+    def rows(self, steps, limits, optimal):
+        """The columns of one penalty's rows, in their order: ``steps`` of
+        shape (n, n_fixed * max_steps, ...) weight by weight and ``limits``
+        (n, n_fixed, ...), both None without fixed weights, and ``optimal``
+        (n, max_steps, ...) or None."""
+        return np.concatenate([block for block in (steps, limits, optimal)
+                               if block is not None], axis=1)
+
+    def param_grid(self):
+        """The ``GridSearchCV`` grid of the same candidates: ``"optimal"`` has
+        no limit ``n_steps=inf``, so it takes a grid of its own, after the
+        fixed weights."""
+        steps = list(range(1, self.max_steps + 1))
+        grid = []
+        if self.fixed_alphas:
+            grid.append({"reg_lambda": list(self.reg_lambdas), "alpha": list(self.fixed_alphas),
+                         "n_steps": steps + ([float("inf")] if self.include_limit else [])})
+        if self.with_optimal:
+            grid.append({"reg_lambda": list(self.reg_lambdas), "alpha": [OPTIMAL],
+                         "n_steps": steps})
+        return grid
+
+    def params(self):
+        """Candidate parameters in ``ParameterGrid``'s order: grid by grid,
+        keys sorted (alpha, n_steps, reg_lambda), the last key varying
+        fastest."""
+        return [{"alpha": alpha, "n_steps": n_steps, "reg_lambda": reg_lambda}
+                for grid in self.param_grid() for alpha in grid["alpha"]
+                for n_steps in grid["n_steps"] for reg_lambda in grid["reg_lambda"]]
+
+    @functools.cached_property
+    def candidates(self):
+        """Penalty index and row of every candidate of :meth:`params`, as two
+        read-only integer arrays."""
+        n_fixed, max_steps, n_lambdas = len(self.fixed), self.max_steps, self.lambdas.size
+        rows = []
+        for fixed_index in range(n_fixed):
+            rows.extend(fixed_index * max_steps + t for t in range(max_steps))
+            if self.include_limit:
+                rows.append(n_fixed * max_steps + fixed_index)
+        if self.with_optimal:
+            rows.extend(n_fixed * (max_steps + 1) + t for t in range(max_steps))
+        rows = np.repeat(np.asarray(rows, dtype=int), n_lambdas)
+        lambda_indices = np.tile(np.arange(n_lambdas), rows.size // max(n_lambdas, 1))
+        rows.setflags(write=False)
+        lambda_indices.setflags(write=False)
+        return lambda_indices, rows
+
+    @property
+    def n_candidates(self):
+        return self.candidates[1].size
+
+    def of_lambdas(self, lambda_indices):
+        """Mask of the candidates of the penalties ``lambda_indices``."""
+        return np.isin(self.candidates[0], lambda_indices)
+
+    def scatter(self, lambda_index, row_scores, scores):
+        """Write the scores of one penalty's rows into its candidates' entries
+        of ``scores`` (of shape (n_candidates,))."""
+        lambda_indices, rows = self.candidates
+        chosen = lambda_indices == lambda_index
+        scores[chosen] = row_scores[rows[chosen]]
+
+
+def as_list(values, name):
+    """A non-empty one-dimensional sequence as a list, or a ValueError naming it."""
+    if isinstance(values, str) or np.ndim(values) != 1:
+        raise ValueError(f"{name} must be a one-dimensional sequence, got {values!r}.")
+    values = list(values)
+    if not values:
+        raise ValueError(f"{name} must not be empty.")
+    return values
+
+
+def unique_columns(coefs):
+    """The distinct columns ``coefs[:, j]`` in order of first appearance, and
+    the index of each among them: bitwise equality by hashing, which does not
+    sort thousands of entries as ``np.unique(axis=...)`` does."""
+    first = {}
+    n_columns = coefs.shape[1]
+    inverse = np.empty(n_columns, dtype=int)
+    for index in range(n_columns):
+        key = np.ascontiguousarray(coefs[:, index]).tobytes()
+        inverse[index] = first.setdefault(key, len(first))
+    keep = np.full(len(first), -1)
+    for index in range(n_columns - 1, -1, -1):
+        keep[inverse[index]] = index
+    return coefs[:, keep], inverse
+
+
+def grid_results(params, scores):
+    """``cv_results_`` in ``GridSearchCV``'s layout and arithmetic."""
+    from scipy.stats import rankdata
+
+    n_candidates, n_splits = scores.shape
+    results = {}
+    for name in ("alpha", "n_steps", "reg_lambda"):
+        values = [candidate[name] for candidate in params]
+        try:
+            array = np.array(values)
+        except ValueError:
+            array = np.array(values, dtype=object)
+        dtype = array.dtype if array.dtype.kind != "U" and array.ndim == 1 else object
+        column = np.ma.MaskedArray(np.empty(n_candidates, dtype=dtype), mask=True)
+        for index, value in enumerate(values):
+            column[index] = value
+        results[f"param_{name}"] = column
+    results["params"] = params
+    for split_index in range(n_splits):
+        results[f"split{split_index}_test_score"] = scores[:, split_index]
+    means = np.average(scores, axis=1)
+    results["mean_test_score"] = means
+    results["std_test_score"] = np.sqrt(np.average((scores - means[:, None]) ** 2, axis=1))
+    if np.isnan(means).all():
+        ranks = np.ones_like(means, dtype=np.int32)
+    else:
+        ranks = rankdata(-np.nan_to_num(means, nan=np.nanmin(means) - 1), method="min")
+    results["rank_test_score"] = np.asarray(ranks, dtype=np.int32)
+    return results
