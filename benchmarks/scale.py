@@ -224,6 +224,32 @@ def write_results(store):
                 lines.append(f"|  | (worker peaks: "
                              f"{', '.join(_gb(p) for p in run['worker_peaks'])}) |"
                              "  |  |  |  |  |")
+    lines += ["", "## Ratios", ""]
+    for n in sizes:
+        ours = runs.get(("distilled", n))
+        if ours is None:
+            continue
+        parts = []
+        if ("pipeline", n) in runs:
+            pipe = runs[("pipeline", n)]
+            parts.append(f"5-step fit / Nystroem+Ridge fit: time "
+                         f"{ours['seconds'] / pipe['seconds']:.2f}x, peak memory "
+                         f"{ours['fit_memory'] / pipe['fit_memory']:.3f}x")
+        if ("refit", n) in runs:
+            parts.append(f"refit loop / 5-step fit: "
+                         f"{runs[('refit', n)]['seconds'] / ours['seconds']:.1f}x")
+        elif ("pipeline", n) in runs:
+            parts.append(f"refit loop not run; it holds {N_STEPS} Nystroem+Ridge fits, at least "
+                         f"{N_STEPS * runs[('pipeline', n)]['seconds'] / ours['seconds']:.1f}x "
+                         "the 5-step fit")
+        if ("search", n) in runs:
+            parts.append(f"search / 5-step fit: "
+                         f"{runs[('search', n)]['seconds'] / ours['seconds']:.2f}x")
+        lines.append(f"* n = {n:.0e}: " + "; ".join(parts))
+    for (kind, n), run in sorted(runs.items(), key=lambda item: item[0][1]):
+        if kind == "dask":
+            lines.append(f"* n = {n:.0e} through dask: {run['seconds']:.0f} s, largest worker "
+                         f"peak {_gb(run['peak'])} (limit 4 GB)")
     if store["quality"]:
         lines += ["", "## Nystroem (m = 1000) against exact SelfDistilledKernelRidge",
                   "", "12 000 training and 4 000 test samples, same (gamma, lambda, alpha, tau).",
