@@ -17,7 +17,7 @@ quantity is a function of sums over rows, which this module receives as
 ``Z^T W Z`` with ``p = m + 1 + k`` holds ``G``, ``Phi^T W 1``, ``1^T W 1``,
 ``r``, ``1^T W y`` and ``y^T W y`` at once. Moments of disjoint row sets add,
 so the moments of cross-validation cells give every fold's training part and
-held-out part (DESIGN.md, Section 6).
+held-out part.
 
 An unpenalised intercept is the centring of ``Phi`` and ``y`` by their
 weighted means; the held-out squared error of any ``beta`` is the quadratic

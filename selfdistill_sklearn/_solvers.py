@@ -60,9 +60,9 @@ class KernelRidgeFactorization:
     ``|m| <= n eps max |m|`` count as zero (``8 n^3 / 3`` more flops, paid
     only then).
 
-    With ``fit_intercept`` every call solves the bordered system of DESIGN
-    section 5, ``[[M, s], [s^T, 0]] [S^-1 c; b] = [S u; 0]`` with ``s =
-    sqrt(w)``: from the factorisation of ``M`` by
+    With ``fit_intercept`` every call solves the bordered system
+    ``[[M, s], [s^T, 0]] [S^-1 c; b] = [S u; 0]`` with ``s = sqrt(w)``: from
+    the factorisation of ``M`` by
     :func:`~selfdistill_sklearn.closed_forms.intercept_solver` when ``M`` and
     the bordered system are regular. Otherwise ``M`` is diagonalised on the
     complement of ``s`` (``E^T M E = diag(m)``, ``E`` orthonormal and
@@ -374,10 +374,12 @@ def centre_kernel(kernel_matrix, sample_weight=None, test_kernel=None, overwrite
     centred features ``phi(x) - sum_i p_i phi(x_i)`` have the kernel
     ``K_c = (I - 1 p^T) K (I - p 1^T)`` on the training samples and
     ``K_t - (K_t p) 1^T - 1 (K p)^T + p^T K p`` between other samples and
-    them. Kernel ridge regression with an unpenalised intercept (DESIGN
-    section 5) is kernel ridge regression without intercept on ``K_c`` and the
-    targets less their weighted mean, plus that mean: the intercept model does
-    not change when every feature is shifted by a constant, and on centred
+    them. Kernel ridge regression with an unpenalised intercept (the
+    bordered system of
+    :func:`~selfdistill_sklearn.closed_forms.intercept_solver`) is kernel
+    ridge regression without intercept on ``K_c`` and the targets less
+    their weighted mean, plus that mean: the intercept model does not
+    change when every feature is shifted by a constant, and on centred
     features and targets its intercept is the mean.
 
     Parameters
@@ -436,8 +438,9 @@ def weighted_centred_kernel_eigh(kernel_matrix, sample_weight=None):
     With an unpenalised intercept, kernel ridge regression on ``K`` is kernel
     ridge regression without intercept on the weighted-centred kernel
     ``K_c = (I - 1 w^T / sum(w)) K (I - w 1^T / sum(w))`` and centred
-    targets, plus the weighted mean (DESIGN section 5); ``S K_c S = H S K S
-    H`` with ``H`` the orthogonal projection onto the complement of ``s``.
+    targets, plus the weighted mean (see
+    :func:`~selfdistill_sklearn.closed_forms.intercept_solver`);
+    ``S K_c S = H S K S H`` with ``H`` the orthogonal projection onto the complement of ``s``.
     The direction ``s`` itself carries the intercept and is not shrunk at all;
     the eigen form of eqs. (8)-(13) applies on its complement, whose
     ``n - 1`` eigenpairs are returned (computed on an orthonormal basis of

@@ -1,9 +1,9 @@
 """Row-block streaming of feature-map statistics, in this process or on dask.
 
-Every statistic of the primal form is a sum over rows (DESIGN.md, Section
-6): the features ``phi(X)`` of a block of ``b`` rows are formed, their
-moments ``Z^T W Z`` (see :func:`~selfdistill_sklearn._primal.augmented_moments`)
-are added to those of the block's cross-validation cell, and the block is
+Every statistic of the primal form is a sum over rows: the features
+``phi(X)`` of a block of ``b`` rows are formed, their moments ``Z^T W Z``
+(see :func:`~selfdistill_sklearn._primal.augmented_moments`) are added to
+those of the block's cross-validation cell, and the block is
 dropped. Memory is ``O(b m + cells m^2)`` whatever the number of rows.
 
 On a dask array the same function runs on each chunk where the chunk lives,

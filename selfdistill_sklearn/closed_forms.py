@@ -272,7 +272,7 @@ def intercept_solver(solve, n_samples):
 
     The fit of ``f(x) = kappa(x, X) c + b`` to targets ``u`` with ``b`` not
     penalised, ``min sum_i w_i (f(x_i) - u_i)^2 + lambda c^T K c``, is the
-    bordered system (DESIGN section 5; the LS-SVM form)::
+    bordered system (the LS-SVM form)::
 
         [K + lambda W^-1   1] [c]   [u]
         [      1^T         0] [b] = [0],

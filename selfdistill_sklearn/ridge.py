@@ -610,7 +610,7 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
     ``n_steps`` in ``1, ..., max_steps`` (plus ``float("inf")`` for every
     fixed ``alpha``). One pass over the data sums, for every cell of rows
     with the same role in every fold, the moments of ``[phi(x), 1, y]``
-    (DESIGN.md, Section 6); fold ``k``'s training statistics are sums of
+    (the primal form of the paper's eq. (1)); fold ``k``'s training statistics are sums of
     cells, its held-out squared error for any ``beta`` is the quadratic form
     ``s_k - 2 beta^T r_k + beta^T G_k beta``. An eigendecomposition of each
     fold's ``m x m`` matrix ``G`` then gives every candidate as a diagonal

@@ -159,7 +159,7 @@ def _weighted_centre(X, y, w):
 
 @pytest.mark.parametrize("weighted", [False, True])
 def test_intercept_is_the_weighted_centring(weighted):
-    """DESIGN section 5: an unpenalised intercept is the weighted centring of the
+    """An unpenalised intercept is the weighted centring of the
     features and targets, at every step, with alpha* on validation data too."""
     X, y, X_val, y_val = make_data(n_targets=2, offset=5.0)
     w = np.random.default_rng(3).uniform(0.2, 2.0, size=len(y)) if weighted else None
@@ -225,7 +225,7 @@ def test_one_step_with_intercept_equals_ridge(n_targets):
 
 
 def test_constant_shift_of_targets_moves_every_prediction():
-    """DESIGN section 5: a constant added to y moves every step, the limit and the
+    """A constant added to y moves every step, the limit and the
     optimal weights' predictions by that constant, and leaves alpha* alone."""
     X, y, X_val, y_val = make_data()
     for params, fit_kwargs in (({"alpha": 0.4, "n_steps": 4}, {}),

@@ -254,7 +254,8 @@ def test_float32_input_is_factored_in_float64(fit_intercept):
         assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
     # KernelRidge (float32 kernel) is far from the float64 result; we are not.
     # With an intercept, both are KernelRidge on the kernel and targets
-    # centred (DESIGN section 5), plus the mean: in float32 and in float64.
+    # centred (the intercept model of closed_forms.intercept_solver), plus the
+    # mean: in float32 and in float64.
     def kernel_ridge(X_, y_):
         kernel = rbf_kernel(X_, gamma=0.2)
         offset = np.mean(y_) if fit_intercept else y_.dtype.type(0)
