@@ -258,7 +258,7 @@ def downdated_optimal_schedules(form, scaled_targets, splits, reg_lambdas, n_ste
         train_projected = projected - fold.block.T @ targets[fold.removed]
         coordinates = np.broadcast_to(train_projected[:, None, :],
                                       (n, n_lambdas, targets.shape[1]))
-        fold.first, removed = fold.solve(coordinates)
+        fold.first, removed = fold.solve_first(coordinates)
         fold.first_predictions = fold.predictions(coordinates, fold.first, removed)
         fold.targets = targets[fold.test]
         fold.residual = penalties * fold.first
@@ -304,22 +304,34 @@ class _DowndatedFold:
         self.scored_removed = np.isin(test, self.removed)
         self.positions = np.searchsorted(self.removed, test[self.scored_removed])
         self.scored_train_rows = form.basis[test[~self.scored_removed]]
-        self.intercept = None
+        self.intercept = self.intercept_direction = None
         if intercept_direction is not None:
             direction = np.array(intercept_direction, dtype=float)
             removed_direction = direction[self.removed]
             direction[self.removed] = 0.0
             # Q^T s_I, zero on the removed samples.
-            projected = form.basis.T @ direction
-            ones, ones_removed = self._solve(np.broadcast_to(
-                projected[:, None, None], (form.n, lambdas.size, 1)))
-            # s_I^T M_II^-1 s_I for every penalty: positive for lambda > 0
-            # unless every training weight is zero.
-            denominator = projected @ ones[:, :, 0]
-            if not np.all(denominator > 0):
-                raise ValueError("A fold with an intercept needs a training sample with a "
-                                 "positive weight.")
-            self.intercept = (projected, ones, ones_removed, removed_direction, denominator)
+            self.intercept_direction = (form.basis.T @ direction, removed_direction)
+
+    def solve_first(self, projected):
+        """:meth:`solve` for the first right-hand sides; with an intercept it
+        also solves for ``s_I``, in the same pass, which every later
+        :meth:`solve` needs."""
+        if self.intercept_direction is None:
+            return self.solve(projected)
+        direction, removed_direction = self.intercept_direction
+        n, n_lambdas, k = projected.shape
+        both = np.concatenate(
+            [projected, np.broadcast_to(direction[:, None, None], (n, n_lambdas, 1))], axis=2)
+        solution, removed = self._solve(both)
+        ones, ones_removed = solution[:, :, k:], removed[:, :, k:]
+        # s_I^T M_II^-1 s_I for every penalty: positive for lambda > 0 unless
+        # every training weight is zero.
+        denominator = direction @ ones[:, :, 0]
+        if not np.all(denominator > 0):
+            raise ValueError("A fold with an intercept needs a training sample with a "
+                             "positive weight.")
+        self.intercept = (direction, ones, ones_removed, removed_direction, denominator)
+        return self._with_intercept(solution[:, :, :k], removed[:, :, :k])
 
     def solve(self, projected):
         """``h`` with ``g = Q_I h``, the fold's solution for the right-hand
@@ -327,9 +339,14 @@ class _DowndatedFold:
         and ``-z``, the predictions of the removed samples (m, n_lambdas, k);
         with an intercept, that of the bordered system and the removed
         samples' predictions with the intercept."""
+        if self.intercept is None and self.intercept_direction is not None:
+            raise RuntimeError("solve_first must come before solve with an intercept.")
         solution, removed = self._solve(projected)
         if self.intercept is None:
             return solution, removed
+        return self._with_intercept(solution, removed)
+
+    def _with_intercept(self, solution, removed):
         direction, ones, ones_removed, removed_direction, denominator = self.intercept
         # beta = s_I^T g / s_I^T g_1 for every penalty and output, (n_lambdas, k).
         beta = np.einsum("n,nlk->lk", direction, solution) / denominator[:, None]
