@@ -26,16 +26,23 @@ cross_validation.png.
 import argparse
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from sklearn.datasets import load_diabetes, make_friedman1
-from sklearn.model_selection import GridSearchCV, KFold
-from sklearn.preprocessing import StandardScaler
 
-from selfdistill_sklearn import SelfDistilledKernelRidge
-from selfdistill_sklearn.model_selection import SelfDistilledKernelRidgeCV
+# Measure the package of this checkout, not whichever one is installed.
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from sklearn.datasets import load_diabetes, make_friedman1  # noqa: E402
+from sklearn.model_selection import GridSearchCV, KFold  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+from selfdistill_sklearn import SelfDistilledKernelRidge  # noqa: E402
+from selfdistill_sklearn.model_selection import SelfDistilledKernelRidgeCV  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LAMBDAS = [float(v) for v in np.logspace(-3, 1, 8)]

@@ -352,6 +352,9 @@ class _DowndatedFold:
         solution, removed = self._solve(projected)
         if self.intercept is None:
             return solution, removed
+        return self._with_intercept(solution, removed)
+
+    def _with_intercept(self, solution, removed):
         direction, ones, ones_removed, removed_direction, denominator = self.intercept
         # beta = s_I^T g / s_I^T g_1 for every penalty and output, (n_lambdas, k).
         with np.errstate(invalid="ignore"):
