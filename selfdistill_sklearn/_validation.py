@@ -203,6 +203,46 @@ def check_alpha(alpha, n_steps, name="alpha"):
     return AlphaSpec.schedule(schedule)
 
 
+def shrinkage_alphas(fitted_alpha, fitted_alphas, fitted_steps, n_steps):
+    """The weights ``alpha(2), ..., alpha(T)`` that ``spectral_shrinkage`` reports.
+
+    Parameters
+    ----------
+    fitted_alpha : AlphaSpec
+        The ``alpha`` of the fit.
+    fitted_alphas : ndarray of shape (fitted_steps - 1,)
+        The weights the fit used (``alphas_``).
+    fitted_steps : int or None
+        The number of fitted steps; ``None`` after a fit with ``n_steps=inf``.
+    n_steps : int or None
+        The number of steps ``T`` asked for; ``None`` for the fitted number.
+
+    Returns
+    -------
+    alphas : ndarray of shape (T - 1,)
+
+    Raises
+    ------
+    ValueError
+        When ``n_steps`` is missing after a fit with ``n_steps=inf``, or
+        exceeds the fitted steps of a schedule or ``"optimal"`` (whose later
+        weights are unknown).
+    """
+    if n_steps is None:
+        if fitted_steps is None:
+            raise ValueError("spectral_shrinkage needs n_steps when the fit used n_steps=inf.")
+        n_steps = fitted_steps
+    n_steps = check_n_steps(n_steps, allow_infinite=False)
+    if fitted_alpha.is_fixed:
+        return fitted_alpha.weights(n_steps)
+    if n_steps > fitted_steps:
+        raise ValueError(
+            f"n_steps={n_steps} exceeds the {fitted_steps} fitted steps; the weights of "
+            "later steps are only known for a scalar alpha."
+        )
+    return np.asarray(fitted_alphas[: n_steps - 1])
+
+
 def _real_array(values, message):
     """``values`` as a float array, refusing complex, boolean and string entries
     (which ``np.asarray(values, dtype=float)`` would truncate or parse)."""

@@ -21,6 +21,7 @@ from ._validation import (
     check_splits,
     fit_atomically,
     route_groups,
+    shrinkage_alphas,
     splitter_router,
 )
 from .closed_forms import (
@@ -491,21 +492,9 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
         check_is_fitted(self)
         fixed_alpha = self._fitted_alpha
         fitted_steps = len(self.staged_dual_coef_) if hasattr(self, "staged_dual_coef_") else None
-        if n_steps is None:
-            if fitted_steps is None:
-                raise ValueError("spectral_shrinkage needs n_steps when the fit used n_steps=inf.")
-            n_steps = fitted_steps
-        n_steps = check_n_steps(n_steps, allow_infinite=False)
+        alphas = shrinkage_alphas(fixed_alpha, getattr(self, "alphas_", None), fitted_steps,
+                                  n_steps)
         scalar = fixed_alpha.is_fixed
-        if scalar:
-            alphas = fixed_alpha.weights(n_steps)
-        elif n_steps > fitted_steps:
-            raise ValueError(
-                f"n_steps={n_steps} exceeds the {fitted_steps} fitted steps; the weights of "
-                "later steps are only known for a scalar alpha."
-            )
-        else:
-            alphas = self.alphas_[: n_steps - 1]
         if X is None:
             K, sample_weight = self._get_kernel(self.X_fit_), self._sample_weight
         else:

@@ -26,7 +26,14 @@ from ._primal import (
     split_cells,
     step_weights,
 )
-from ._validation import check_alpha, check_n_steps, check_reg_lambda, check_sample_weight
+from ._validation import (
+    check_alpha,
+    check_bool,
+    check_n_steps,
+    check_reg_lambda,
+    check_sample_weight,
+    shrinkage_alphas,
+)
 from .closed_forms import limit_shrinkage_diagonal, shrinkage_diagonals, shrinkage_ratios
 
 __all__ = ["PRIMAL_SCORINGS", "SelfDistilledRidge", "SelfDistilledRidgeCV"]
@@ -356,6 +363,8 @@ class SelfDistilledRidge(_PrimalRegressor):
         n_steps = check_n_steps(self.n_steps)
         alpha = check_alpha(self.alpha, n_steps)
         reg_lambda = check_reg_lambda(self.reg_lambda)
+        check_bool(self.clip_alpha, "clip_alpha")
+        check_bool(self.fit_intercept, "fit_intercept")
         block_size = self._check_block_size()
         snapshot = _snapshot(self)
         try:
@@ -486,26 +495,13 @@ class SelfDistilledRidge(_PrimalRegressor):
             :meth:`SelfDistilledKernelRidge.spectral_shrinkage` gives.
         """
         check_is_fitted(self)
-        fixed_alpha = check_alpha(self.alpha, check_n_steps(self.n_steps))
+        # The fit's own settings, not parameters that may have been set since.
+        fixed_alpha = self._fitted_alpha
         fitted_steps = len(self.staged_coef_) if hasattr(self, "staged_coef_") else None
-        if n_steps is None:
-            if fitted_steps is None:
-                raise ValueError("spectral_shrinkage needs n_steps when the fit used "
-                                 "n_steps=inf.")
-            n_steps = fitted_steps
-        n_steps = check_n_steps(n_steps, allow_infinite=False)
+        alphas = shrinkage_alphas(fixed_alpha, self.alphas_, fitted_steps, n_steps)
         scalar = fixed_alpha.is_fixed
-        if scalar:
-            alphas = fixed_alpha.weights(n_steps)
-        elif n_steps > fitted_steps:
-            raise ValueError(
-                f"n_steps={n_steps} exceeds the {fitted_steps} fitted steps; the weights of "
-                "later steps are only known for a scalar alpha."
-            )
-        else:
-            alphas = self.alphas_[: n_steps - 1]
         eigenvalues = self._gram_eigenvalues
-        reg_lambda = check_reg_lambda(self.reg_lambda)
+        reg_lambda = self._fitted_reg_lambda
         diagonals = shrinkage_diagonals(eigenvalues, reg_lambda, alphas)
         limit = (limit_shrinkage_diagonal(eigenvalues, reg_lambda, fixed_alpha.value) if scalar
                  else None)
@@ -767,6 +763,8 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         self : object
         """
         grid = self._check_grid()
+        check_bool(self.clip_alpha, "clip_alpha")
+        check_bool(self.fit_intercept, "fit_intercept")
         block_size = self._check_block_size()
         scorer = PRIMAL_SCORINGS[self.scoring or "neg_mean_squared_error"]
         snapshot = _snapshot(self)
@@ -913,6 +911,8 @@ def _finish(model, fitted, shift, target_shift, y_ndim, feature_map, m, source):
     model.intercept_ = float(intercepts[-1]) if y_ndim == 1 else intercepts[-1]
     model.alphas_ = alphas
     model._gram_eigenvalues = eigenvalues
+    model._fitted_alpha = check_alpha(model.alpha, check_n_steps(model.n_steps))
+    model._fitted_reg_lambda = check_reg_lambda(model.reg_lambda)
     model.feature_map_ = feature_map
     model.n_features_out_ = m
     if model is not source:

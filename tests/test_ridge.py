@@ -22,7 +22,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from selfdistill_sklearn import SelfDistilledKernelRidge, SelfDistilledRidge
+from selfdistill_sklearn import SelfDistilledKernelRidge, SelfDistilledRidge, SelfDistilledRidgeCV
 from selfdistill_sklearn.closed_forms import optimal_alpha_terms
 
 RTOL = 1e-8
@@ -460,3 +460,25 @@ def test_theorem_4_5_steps_converge_to_the_limit(problem, alpha):
     scale = max(1.0, np.abs(beta).max())
     assert_allclose(many.coef_, limit.coef_, rtol=1e-6, atol=1e-8 * scale)
     assert_allclose(many.intercept_, limit.intercept_, rtol=1e-6, atol=1e-8 * scale)
+
+
+@pytest.mark.parametrize("value", ["False", "True", 0, 1.0, None])
+@pytest.mark.parametrize("name", ["clip_alpha", "fit_intercept"])
+@pytest.mark.parametrize("Estimator", [SelfDistilledRidge, SelfDistilledRidgeCV])
+def test_boolean_parameters_must_be_booleans(Estimator, name, value):
+    X = np.random.default_rng(0).normal(size=(30, 4))
+    with pytest.raises(TypeError, match=name):
+        Estimator(cv=3, **{name: value}).fit(X, X[:, 0])
+
+
+def test_spectral_shrinkage_reads_the_fitted_settings_only():
+    X = np.random.default_rng(0).normal(size=(30, 4))
+    model = SelfDistilledRidge(alpha=0.5, n_steps=3, reg_lambda=1.0).fit(X, X[:, 0])
+    before = model.spectral_shrinkage()
+    model.set_params(reg_lambda=100.0, alpha=0.1, n_steps=5)
+    after = model.spectral_shrinkage()
+    np.testing.assert_array_equal(after.diagonals, before.diagonals)
+    np.testing.assert_array_equal(after.alphas, [0.5, 0.5])
+    # And the reported diagonals are those of the fitted penalty, read off G's spectrum.
+    refit = SelfDistilledRidge(alpha=0.5, n_steps=3, reg_lambda=100.0).fit(X, X[:, 0])
+    assert not np.allclose(refit.spectral_shrinkage().diagonals, before.diagonals)
