@@ -1,33 +1,42 @@
-"""GPU check: ResNet-50 self-distillation with alpha-hat, and the wrapper's overhead.
+"""GPU check of the network chain: throughput, an alpha-hat chain, pickling, memory.
 
 One command, a few minutes on one GPU::
 
-    python benchmarks/gpu_check.py
+    python benchmarks/gpu_check.py --out benchmarks/results/gpu_check.md
 
-and the same path on the CPU, shrunk to seconds::
+and the same path on the CPU, shrunk to seconds (a dry run; it writes nowhere
+unless ``--out`` is given)::
 
     python benchmarks/gpu_check.py --device cpu --tiny
 
-On synthetic, learnable 3x32x32 images (class templates plus noise; nothing
-is downloaded) it
+It measures, in one process:
 
-1. trains ResNet-50 (the small-image stem of the package) with a plain
-   PyTorch loop: data on the device, the same loss, optimiser, augmentation
-   and a validation pass per epoch;
-2. trains the same network with ``SelfDistilledNeuralNet(n_steps=1)``;
-3. runs ``SelfDistilledNeuralNet(alpha="optimal", n_steps=3)``;
-
-and prints training images per second for each, the ratio of the first two
-(the overhead of skorch and the wrapper), alpha-hat, and the validation
-accuracy of every network. Last it runs ``benchmarks/neural_net_overhead.py``
-on the same device (one SmallCNN on digits against a plain loop, side by
-side) and writes its table to ``results/neural_net_overhead_<device>.md``
-(``--tiny`` writes nowhere).
+1. **Throughput.** ResNet-50 (the package's small-image stem) on CIFAR-shaped
+   images from torchvision's ``FakeData`` (3x32x32, 10 classes, nothing is
+   downloaded), batch 128, with mixed precision off and on: a plain PyTorch
+   loop (data already on the device, the same loss of eq. (18), optimiser,
+   augmentation and a validation pass per epoch) against
+   ``SelfDistilledNeuralNet(n_steps=1)`` fed the same arrays from the host.
+   Both run alternately, ``--repeats`` times each; the first epoch of every
+   run (cuDNN's autotuning, allocator warm-up) is left out and the median
+   images per second of the other epochs is reported, with the ratio
+   plain / estimator (the target is at most 1.05).
+2. **An alpha-hat chain.** ``SelfDistilledNeuralNet(SmallCNN,
+   alpha="optimal", n_steps=3)`` on scikit-learn's digits: alpha-hat clipped
+   and unclipped, and the validation and test accuracy of every network.
+3. **Pickling across devices.** That chain, fitted on CUDA, is pickled and
+   loaded in a child process that sees no GPU (``CUDA_VISIBLE_DEVICES=""``);
+   its probabilities on the CPU are compared with those on the GPU.
+4. **Peak GPU memory** of every phase (``torch.cuda.max_memory_allocated``).
 """
 
 import argparse
+import io
+import os
+import pickle
+import statistics
+import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -38,12 +47,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import neural_net_overhead  # noqa: E402
+from sklearn.datasets import load_digits  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
 
 from selfdistill_sklearn import SelfDistilledNeuralNet  # noqa: E402
-from selfdistill_sklearn.networks import build_network, random_crop_flip  # noqa: E402
+from selfdistill_sklearn.networks import SmallCNN, build_network, random_crop_flip  # noqa: E402
 from selfdistill_sklearn.neural_net import self_distillation_loss  # noqa: E402
 
 
@@ -51,33 +59,36 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--tiny", action="store_true",
-                        help="40 images of 8x8, one epoch, two steps: for a CPU")
+                        help="a few images of 8x8, two epochs, one repeat: for a CPU")
     parser.add_argument("--module", default="resnet50")
     parser.add_argument("--n-train", type=int, default=8192)
-    parser.add_argument("--n-val", type=int, default=2048)
-    parser.add_argument("--image-size", type=int, default=32)
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--n-val", type=int, default=1024)
+    parser.add_argument("--epochs", type=int, default=3,
+                        help="epochs per throughput run; the first is left out")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--n-steps", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--chain-epochs", type=int, default=10)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--amp", action="store_true", help="mixed precision (CUDA)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--out", default=None, help="write the report (markdown) here")
     args = parser.parse_args(argv)
+    args.image_size = 32
     if args.tiny:
-        args.n_train, args.n_val, args.image_size = 40, 20, 8
-        args.epochs, args.batch_size, args.n_steps = 1, 20, 2
+        args.n_train, args.n_val, args.image_size = 64, 32, 8
+        args.epochs, args.repeats, args.chain_epochs = 2, 1, 2
     return args
 
 
-def synthetic_images(n, size, n_classes, rng, templates=None):
-    """Images whose class sets a smooth template, under heavy pixel noise."""
-    if templates is None:
-        coarse = rng.randn(n_classes, 3, 4, 4)
-        templates = np.kron(coarse, np.ones((1, 1, size // 4, size // 4)))
-    y = rng.permutation(np.arange(n) % n_classes)  # every class, even in tiny sets
-    X = templates[y] + 2.0 * rng.randn(n, 3, size, size)
-    return X.astype(np.float32), y.astype(np.int64), templates
+def fake_cifar(n, size, seed):
+    """``n`` images of ``FakeData`` as float32 arrays in [0, 1], labels int64."""
+    from torchvision.datasets import FakeData
+    from torchvision.transforms import PILToTensor
+
+    data = FakeData(size=n, image_size=(3, size, size), num_classes=10,
+                    transform=PILToTensor(), random_offset=seed)
+    X = np.stack([np.asarray(data[i][0]) for i in range(n)]).astype(np.float32) / 255.0
+    y = np.array([int(data[i][1]) for i in range(n)], dtype=np.int64)
+    return X, y
 
 
 def synchronize(device):
@@ -85,18 +96,29 @@ def synchronize(device):
         torch.cuda.synchronize()
 
 
-def plain_loop(args, data):
-    """The same training as one step of the estimator, written directly."""
+def reset_peak(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak_gib(device):
+    if torch.device(device).type != "cuda":
+        return float("nan")
+    return torch.cuda.max_memory_allocated() / 2 ** 30
+
+
+def plain_loop(args, data, amp):
+    """One step of the estimator written directly; images per second of each epoch."""
     X, y, X_val, y_val = (torch.as_tensor(a, device=args.device) for a in data)
     torch.manual_seed(args.seed)
     net = build_network(args.module, X.shape[1:], 10).to(args.device)
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr, weight_decay=1e-4)
-    amp = args.amp and torch.device(args.device).type == "cuda"
     scaler = torch.amp.GradScaler("cuda") if amp else None
     autocast = torch.autocast("cuda", dtype=torch.float16, enabled=amp)
-    synchronize(args.device)
-    start = time.perf_counter()
+    rates = []
     for _ in range(args.epochs):
+        synchronize(args.device)
+        start = time.perf_counter()
         net.train()
         for batch in torch.randperm(len(X), device=args.device).split(args.batch_size):
             Xi = random_crop_flip(X[batch])
@@ -115,79 +137,137 @@ def plain_loop(args, data):
         with torch.no_grad(), autocast:
             for batch in torch.arange(len(X_val), device=args.device).split(args.batch_size):
                 correct += (net(X_val[batch]).argmax(1) == y_val[batch]).sum().item()
-    synchronize(args.device)
-    seconds = time.perf_counter() - start
-    return args.epochs * len(X) / seconds, correct / len(X_val)
+        synchronize(args.device)
+        rates.append(len(X) / (time.perf_counter() - start))
+    return rates
 
 
-def estimator(args, alpha, n_steps):
-    return SelfDistilledNeuralNet(
-        args.module, alpha=alpha, n_steps=n_steps, lr=args.lr, max_epochs=args.epochs,
-        batch_size=args.batch_size, augment=True, mixed_precision=args.amp,
+def estimator_run(args, data, amp):
+    """``SelfDistilledNeuralNet(n_steps=1)``; images per second of each epoch."""
+    X, y, X_val, y_val = data
+    net = SelfDistilledNeuralNet(
+        args.module, alpha=1.0, n_steps=1, lr=args.lr, max_epochs=args.epochs,
+        batch_size=args.batch_size, augment=True, mixed_precision=amp,
         device=args.device, random_state=args.seed, verbose=0,
     )
+    net.fit(X, y, X_val=X_val, y_val=y_val)
+    # An epoch's duration holds its training and its validation pass, as the plain loop's.
+    return [len(X) / row["dur"] for row in net.history]
+
+
+def throughput(args, lines):
+    X, y = fake_cifar(args.n_train, args.image_size, args.seed)
+    X_val, y_val = fake_cifar(args.n_val, args.image_size, args.seed + args.n_train)
+    data = (X, y, X_val, y_val)
+    amps = (False, True) if torch.device(args.device).type == "cuda" else (False,)
+    lines += ["## Throughput: ResNet-50 on FakeData (3x32x32), batch "
+              f"{args.batch_size}, {args.n_train} training images", "",
+              "| mixed precision | plain loop (images/s) | estimator (images/s) | "
+              "plain / estimator | peak GPU memory plain / estimator (GiB) |",
+              "|---|---|---|---|---|"]
+    results = {}
+    for amp in amps:
+        plain, ours, peaks = [], [], {"plain": 0.0, "estimator": 0.0}
+        for _ in range(args.repeats):
+            reset_peak(args.device)
+            plain += plain_loop(args, data, amp)[1:]
+            peaks["plain"] = max(peaks["plain"], peak_gib(args.device))
+            reset_peak(args.device)
+            ours += estimator_run(args, data, amp)[1:]
+            peaks["estimator"] = max(peaks["estimator"], peak_gib(args.device))
+        p, e = statistics.median(plain), statistics.median(ours)
+        results[amp] = (p, e)
+        row = (f"| {'on' if amp else 'off'} | {p:.0f} | {e:.0f} | {p / e:.3f} | "
+               f"{peaks['plain']:.2f} / {peaks['estimator']:.2f} |")
+        lines.append(row)
+        print(row, flush=True)
+    lines += ["", f"Median over {args.repeats} runs of each, alternating, of the epochs after "
+              "the first; the plain loop holds the data on the device, the estimator is fed "
+              "host arrays.", ""]
+    return results
+
+
+def digits_chain(args, lines):
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16).astype(np.float32).reshape(-1, 1, 8, 8)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25,
+                                                        random_state=args.seed, stratify=y)
+    reset_peak(args.device)
+    start = time.perf_counter()
+    chain = SelfDistilledNeuralNet(SmallCNN, alpha="optimal", n_steps=3, lr=1e-2,
+                                   max_epochs=args.chain_epochs, device=args.device,
+                                   random_state=args.seed, verbose=0)
+    chain.fit(X_train, y_train)
+    seconds = time.perf_counter() - start
+    peak = peak_gib(args.device)
+    table = chain.step_scores()[["fit", "step", "probe", "alpha", "valid_acc"]]
+    lines += [f"## alpha-hat chain: SmallCNN on digits, 3 steps, {args.chain_epochs} epochs "
+              "a network", "",
+              f"{chain.n_fits_} networks in {seconds:.1f} s, peak GPU memory {peak:.3f} GiB; "
+              f"alpha-hat {np.round(chain.alphas_, 4).tolist()} (unclipped "
+              f"{np.round(chain.alphas_unclipped_, 4).tolist()}), best step "
+              f"{chain.best_step_}, test accuracy {chain.score(X_test, y_test):.4f}", "",
+              "```", table.to_string(index=False, float_format=lambda v: f"{v:.4f}"), "```", ""]
+    print("\n".join(lines[-8:]), flush=True)
+    return chain, X_test
+
+
+_LOAD_ON_CPU = """
+import pickle, sys
+import numpy as np
+import torch
+assert not torch.cuda.is_available()
+net = pickle.loads(sys.stdin.buffer.read())
+proba = net.predict_proba(np.load(sys.argv[1]))
+print(net.device, next(net.module_.parameters()).device)
+np.save(sys.argv[2], proba)
+"""
+
+
+def pickle_to_cpu(args, chain, X_test, lines):
+    import tempfile
+
+    proba = chain.predict_proba(X_test)
+    with tempfile.TemporaryDirectory() as folder:
+        x_path, p_path = Path(folder, "X.npy"), Path(folder, "proba.npy")
+        np.save(x_path, X_test)
+        buffer = io.BytesIO()
+        pickle.dump(chain, buffer)
+        env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+        done = subprocess.run([sys.executable, "-c", _LOAD_ON_CPU, str(x_path), str(p_path)],
+                              input=buffer.getvalue(), capture_output=True, env=env,
+                              cwd=str(ROOT), check=False)
+        if done.returncode != 0:
+            text = f"loading the pickled chain without a GPU FAILED:\n{done.stderr.decode()}"
+        else:
+            cpu = np.load(p_path)
+            text = (f"pickled on {args.device} ({len(buffer.getvalue()) / 2 ** 20:.1f} MiB), "
+                    f"loaded in a process without a GPU on "
+                    f"`{done.stdout.decode().strip()}`; largest difference of the "
+                    f"probabilities {np.abs(cpu - proba).max():.2e}, predictions equal: "
+                    f"{bool(np.array_equal(cpu.argmax(1), proba.argmax(1)))}")
+    lines += ["## Pickled on the GPU, loaded on the CPU", "", text, ""]
+    print(text, flush=True)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("No CUDA device here; run with --device cpu --tiny.")
     name = (torch.cuda.get_device_name(args.device) if torch.device(args.device).type == "cuda"
             else "CPU")
-    print(f"device {args.device} ({name}), torch {torch.__version__}, module {args.module}, "
-          f"{args.n_train} training / {args.n_val} validation images of "
-          f"3x{args.image_size}x{args.image_size}, {args.epochs} epochs, batch "
-          f"{args.batch_size}, mixed precision {args.amp}", flush=True)
-    rng = np.random.RandomState(args.seed)
-    X, y, templates = synthetic_images(args.n_train, args.image_size, 10, rng)
-    X_val, y_val, _ = synthetic_images(args.n_val, args.image_size, 10, rng, templates)
-
-    plain_rate, plain_acc = plain_loop(args, (X, y, X_val, y_val))
-    print(f"plain PyTorch loop      : {plain_rate:9.1f} images/s, validation accuracy "
-          f"{plain_acc:.4f}", flush=True)
-
-    single = estimator(args, 0.5, 1)
+    lines = [f"# GPU check on {name}", "",
+             f"torch {torch.__version__}, device {args.device}, "
+             f"`python benchmarks/gpu_check.py {' '.join(argv or sys.argv[1:])}`", ""]
+    print(lines[0], lines[2], flush=True)
     start = time.perf_counter()
-    single.fit(X, y, X_val=X_val, y_val=y_val)
-    seconds = time.perf_counter() - start
-    # Epoch durations hold training and validation, as the plain loop's timing;
-    # the whole fit adds building the network and checking the data.
-    epochs_rate = args.epochs * len(X) / sum(row["dur"] for row in single.history)
-    single_rate = args.epochs * len(X) / seconds
-    print(f"estimator, one step     : {epochs_rate:9.1f} images/s in its epochs, "
-          f"{single_rate:.1f} over the whole fit, validation accuracy "
-          f"{single.step_scores()['valid_acc'].iloc[-1]:.4f}", flush=True)
-    print(f"overhead (plain / estimator): {plain_rate / epochs_rate:.2f} in the epochs, "
-          f"{plain_rate / single_rate:.2f} over the whole fit", flush=True)
-
-    chain = estimator(args, "optimal", args.n_steps)
-    start = time.perf_counter()
-    chain.fit(X, y, X_val=X_val, y_val=y_val)
-    seconds = time.perf_counter() - start
-    chain_rate = chain.n_fits_ * args.epochs * len(X) / seconds
-    print(f"estimator, alpha-hat    : {chain_rate:9.1f} images/s over {chain.n_fits_} networks "
-          f"(teacher forward passes included), {seconds:.1f} s", flush=True)
-    print("alpha-hat per step      : "
-          + ", ".join(f"{a:.4f}" for a in chain.alphas_), flush=True)
-    table = chain.step_scores()[["fit", "step", "probe", "alpha", "train_acc", "valid_acc",
-                                 "fit_time"]]
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"), flush=True)
-    assert chain.n_fits_ == 2 * (args.n_steps - 1) + 1
-
-    device = torch.device(args.device).type
-    out = (Path(tempfile.mkdtemp()) if args.tiny else neural_net_overhead.RESULTS) / (
-        f"neural_net_overhead_{device}.md")
-    overhead = neural_net_overhead.main([
-        "--device", args.device, "--out", str(out),
-        *(["--epochs", "1", "--repeats", "1"] if args.tiny else []),
-        *(["--threads", str(args.threads)] if args.threads else []),
-    ])
-    print(f"overhead, one SmallCNN on digits (estimator / plain loop): {overhead['wall']:.3f} "
-          f"wall clock, {overhead['CPU']:.3f} CPU time", flush=True)
-    return dict(plain=plain_rate, single=single_rate, single_epochs=epochs_rate, chain=chain_rate,
-                alphas=chain.alphas_, table=table, overhead=overhead)
+    results = throughput(args, lines)
+    chain, X_test = digits_chain(args, lines)
+    pickle_to_cpu(args, chain, X_test, lines)
+    lines.append(f"Whole check: {time.perf_counter() - start:.0f} s.")
+    if args.out:
+        Path(args.out).write_text("\n".join(lines) + "\n")
+    return results
 
 
 if __name__ == "__main__":
