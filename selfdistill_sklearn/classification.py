@@ -153,6 +153,9 @@ class _EncodedTargets:
 
     def __init__(self, estimator, y, sample_weight, y_val=None):
         _check_class_weight(estimator.class_weight)
+        if y is None:
+            raise ValueError(f"{type(estimator).__name__} requires y to be passed, but the "
+                             "target y is None.")
         y = _check_labels(y, "y")
         classes = np.unique(y)
         if classes.size < 2:
