@@ -17,7 +17,7 @@ from sklearn.base import clone
 from sklearn.kernel_ridge import KernelRidge
 from sklearn.linear_model import Ridge, RidgeClassifier
 from sklearn.metrics import get_scorer
-from sklearn.model_selection import GridSearchCV, GroupKFold, StratifiedKFold
+from sklearn.model_selection import GridSearchCV, GroupKFold, KFold, StratifiedKFold
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import compute_sample_weight
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -344,6 +344,25 @@ def test_primal_search_equals_grid_search_over_classifiers():
     _assert_same_search(search, grid, X_new)
     assert_array_equal(list(search.staged_predict(X_new))[-1] if not math.isinf(
         search.best_params_["n_steps"]) else search.predict(X_new), search.predict(X_new))
+
+
+def test_primal_search_with_optimal_equals_grid_search_on_the_other_folds():
+    """The primal search chooses alpha* inside a fold on the other folds: with KFold(3)
+    on a number of samples divisible by 3, GridSearchCV over the classifier with
+    cv=KFold(2) (splitters that ignore labels pass unchanged) sees the same folds."""
+    X, y, X_new, _ = make_data(n=60, seed=17)
+    search = SelfDistilledRidgeClassifierCV(reg_lambdas=[0.03, 0.3], alphas=[0.5, "optimal"],
+                                            max_steps=3, cv=KFold(3)).fit(X, y)
+    grid = _grid_search(search, SelfDistilledRidgeClassifier(cv=KFold(2)), X, y,
+                        encoded_neg_mse)
+    for split in range(3):
+        key = f"split{split}_test_score"
+        assert_allclose(search.cv_results_[key], grid.cv_results_[key], rtol=RTOL)
+    assert search.best_params_ == grid.best_params_
+    # best_estimator_ chooses its weights on the search's own folds of all the data.
+    refit = clone(grid.best_estimator_).set_params(cv=KFold(3)).fit(X, y)
+    assert_allclose(search.decision_function(X_new), refit.decision_function(X_new),
+                    rtol=1e-8, atol=1e-10)
 
 
 def test_search_binary_string_labels_and_score_is_accuracy():
