@@ -15,6 +15,12 @@ imported only when a dask array is passed)::
     pip install "selfdistill_sklearn[dask]"
 """
 
+from .classification import (
+    SelfDistilledKernelRidgeClassifier,
+    SelfDistilledKernelRidgeClassifierCV,
+    SelfDistilledRidgeClassifier,
+    SelfDistilledRidgeClassifierCV,
+)
 from .kernel_ridge import SelfDistilledKernelRidge
 from .model_selection import SelfDistilledKernelRidgeCV
 from .ridge import SelfDistilledRidge, SelfDistilledRidgeCV
@@ -24,9 +30,13 @@ __version__ = "0.1.0"
 __all__ = [
     "SelfDistilledKernelRidge",
     "SelfDistilledKernelRidgeCV",
+    "SelfDistilledKernelRidgeClassifier",
+    "SelfDistilledKernelRidgeClassifierCV",
     "SelfDistilledNeuralNet",
     "SelfDistilledRidge",
     "SelfDistilledRidgeCV",
+    "SelfDistilledRidgeClassifier",
+    "SelfDistilledRidgeClassifierCV",
     "__version__",
 ]
 
