@@ -234,7 +234,7 @@ def optimal_alpha_from_terms(numerator, denominator, clip=False, scale=None):
     Returns
     -------
     alpha : float
-        ``numerator / denominator``, or :data:`DEGENERATE_ALPHA` when the
+        ``numerator / denominator``, or ``DEGENERATE_ALPHA`` (1.0) when the
         denominator vanishes: the validation error is then flat in
         ``alpha``, the minimiser is not unique, and no division is made.
     """
@@ -378,14 +378,29 @@ class SelfDistillationChain:
         self._zero_alpha = None
 
     def zero_alpha_dual_coef(self):
-        """Dual coefficients ``c0(t+1) = R y(t)`` of the next step with
-        ``alpha = 0``: the student fitted on the teacher alone."""
+        """Return the dual coefficients of the next step with ``alpha = 0``.
+
+        The student fitted on the teacher alone, ``c0(t+1) = R y(t)``
+        (Theorem 4.1, eq. (7)); computed once and reused by :meth:`advance`.
+
+        Returns
+        -------
+        dual_coef : ndarray of shape (n,) or (n, k)
+            ``c0(t+1)``.
+        """
         if self._zero_alpha is None:
             self._zero_alpha = self._solve(self.fitted)
         return self._zero_alpha[0]
 
     def advance(self, alpha):
         """Complete the next step with weight ``alpha`` on the ground truth.
+
+        Parameters
+        ----------
+        alpha : float
+            ``alpha(t+1)``, the weight of the ground truth in the next step's
+            targets; any real number (Theorem 4.4's optimum may leave
+            [0, 1]).
 
         Returns
         -------

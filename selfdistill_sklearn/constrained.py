@@ -37,8 +37,9 @@ __all__ = [
 
 #: ``||y||^2 / N <= epsilon``: the zero function solves every step.
 COLLAPSED = "collapsed"
-#: ``epsilon < ||y||^2 / N <= epsilon / alpha``: non-zero steps, then zero
-#: from some finite step on.
+#: ``epsilon < ||y||^2 / N <= epsilon / alpha``: steps non-zero, then zero.
+#:
+#: From some finite step on, every step is the zero function.
 COLLAPSING = "collapsing"
 #: ``||y||^2 / N > epsilon / alpha``: no step is ever zero.
 NON_COLLAPSING = "non-collapsing"
@@ -91,7 +92,10 @@ def constrained_regime(y, alpha, epsilon):
 class ConstrainedDistillation:
     """The steps of constrained self-distillation.
 
-    Attributes
+    Returned by :func:`constrained_self_distillation`; each parameter is kept
+    as the attribute of the same name.
+
+    Parameters
     ----------
     fitted : ndarray of shape (n_steps, n_samples) or (n_steps, n_samples, n_targets)
         ``y(t) = f(t)(X)``, the training predictions of step ``t`` (row

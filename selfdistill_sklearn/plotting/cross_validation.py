@@ -288,6 +288,8 @@ class CrossValidationErrorDisplay:
         Returns
         -------
         display : CrossValidationErrorDisplay
+            Itself, with ``lines_``, ``limit_markers_``, ``reference_lines_``,
+            ``best_marker_``, ``axes_`` and ``figure_``.
         """
         plt = import_pyplot()
         import matplotlib as mpl
