@@ -94,7 +94,8 @@ def render():
         "",
     ]
     for title, module_name, description in SECTIONS:
-        lines += [title, "=" * len(title), "", description, ""]
+        lines += [title, "=" * len(title), "", f".. module:: {module_name}", "",
+                  description, ""]
         by_module = {}
         for module, name, kind in _entries(module_name):
             by_module.setdefault(module, []).append((name, kind))
