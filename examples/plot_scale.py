@@ -106,6 +106,9 @@ for name, values in results.items():
 ax_time.set(xlabel="n", ylabel="fit time (s)", xscale="log", yscale="log")
 ax_memory.set(xlabel="n", ylabel="peak memory allocated during the fit (MB)",
               xscale="log", yscale="log")
+for ax in (ax_time, ax_memory):
+    ax.set_xticks(sizes, [f"{n:,}" for n in sizes], minor=False)
+    ax.minorticks_off()
 ax_time.legend(fontsize="small")
 
 # %%
