@@ -67,6 +67,9 @@ def _kind(obj):
 
 def _entries(module_name):
     module = importlib.import_module(module_name)
+    if not hasattr(module, "__all__"):
+        raise RuntimeError(f"{module_name} has no __all__: the API reference lists the "
+                           "public names of each documented module from it")
     entries = [
         (module_name, name, _kind(getattr(module, name)))
         for name in module.__all__
