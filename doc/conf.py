@@ -15,11 +15,13 @@ import warnings
 from pathlib import Path
 
 import matplotlib
+from sphinx.util import logging
 from threadpoolctl import threadpool_limits
 
 matplotlib.use("Agg")
 
 DOC_DIR = Path(__file__).resolve().parent
+_LOGGER = logging.getLogger(__name__)
 sys.path.insert(0, str(DOC_DIR))
 
 from api_reference import write_api_reference  # noqa: E402
@@ -140,8 +142,8 @@ numpydoc_attributes_as_param_list = True
 #               name says more, as in scikit-learn);
 #   ES01, SA01, EX01  extended summary, See Also and Examples, which
 #               scikit-learn requires of classes only, not of every method
-#               and function; here not yet of classes either (the displays
-#               and the network helpers have no Examples section).
+#               and function: validate_class_sections below checks them for
+#               every documented class.
 # Kept, among others: GL08 (a public object without a docstring), PR01 (a
 # parameter not documented), PR02 (a documented parameter that does not
 # exist), PR03 (wrong order), PR07-PR10 (parameter type/description), RT01
@@ -234,7 +236,29 @@ def quote_fitted_names_in_types(app, what, name, obj, options, lines):
             lines[i] = match.group(1) + _TRAILING_UNDERSCORE.sub(r"``\1``", match.group(2))
 
 
+CLASS_CHECKS = {"ES01", "SA01", "EX01"}
+# TEMPORARY: classes without a See Also or Examples section in modules being
+# reworked elsewhere (networks). Remove each as it is fixed.
+CLASS_SECTIONS_NOT_VALIDATED = [
+    "selfdistill_sklearn.networks.MLP",  # SA01, EX01
+    "selfdistill_sklearn.networks.SmallCNN",  # SA01, EX01
+]
+
+
+def validate_class_sections(app, what, name, obj, options, lines):
+    """Hold every documented class to scikit-learn's class-only checks."""
+    if what != "class" or name in CLASS_SECTIONS_NOT_VALIDATED:
+        return
+    from numpydoc.validate import validate
+
+    for code, message in validate(name)["errors"]:
+        if code in CLASS_CHECKS:
+            _LOGGER.warning("[numpydoc] %s: %s: %s", name, code, message,
+                            location=(app.env.docname, None))
+
+
 def setup(app):
     app.connect("autodoc-skip-member", skip_foreign_members)
     # Before numpydoc (priority 500) turns the sections into reST.
     app.connect("autodoc-process-docstring", quote_fitted_names_in_types, priority=400)
+    app.connect("autodoc-process-docstring", validate_class_sections)

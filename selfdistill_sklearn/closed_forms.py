@@ -408,6 +408,31 @@ class SelfDistillationChain:
         ``y(t) = K c(t)``, the training predictions of the last step.
     n_steps : int
         Number of completed steps ``t``.
+
+    See Also
+    --------
+    intercept_solver : A solver with an unpenalised intercept, for the chain.
+    optimal_alpha : The weight of Theorem 4.4, from the ``alpha = 0`` step.
+    selfdistill_sklearn.SelfDistilledKernelRidge : The estimator built on it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.linalg import cho_factor, cho_solve
+    >>> from selfdistill_sklearn.closed_forms import SelfDistillationChain
+    >>> x = np.linspace(0, 1, 6)
+    >>> K = np.exp(-10 * (x[:, None] - x[None, :]) ** 2)
+    >>> y = np.sin(2 * np.pi * x)
+    >>> factor = cho_factor(K + 0.1 * np.eye(6))
+    >>> def solve(u):
+    ...     c = cho_solve(factor, u)
+    ...     return c, K @ c
+    >>> chain = SelfDistillationChain(solve, y)
+    >>> _ = chain.advance(0.5)
+    >>> # Step 2 refitted on its blended targets (eqs. (3)-(5)):
+    >>> refit, _ = solve(0.5 * y + 0.5 * (K @ cho_solve(factor, y)))
+    >>> bool(np.allclose(chain.dual_coef, refit)), chain.n_steps
+    (True, 2)
     """
 
     def __init__(self, solve, targets):

@@ -109,6 +109,24 @@ class ConstrainedDistillation:
     collapsed : ndarray of bool of shape (n_steps,)
         Whether step ``t`` is the zero function, i.e. whether it satisfies
         eq. (23).
+
+    See Also
+    --------
+    constrained_self_distillation : Computes these steps.
+    constrained_regime : Which of the three regimes the targets fall in.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from selfdistill_sklearn.constrained import constrained_self_distillation
+    >>> x = np.linspace(0, 1, 8)
+    >>> G = np.exp(-10 * (x[:, None] - x[None, :]) ** 2)
+    >>> steps = constrained_self_distillation(G, np.sin(2 * np.pi * x), alpha=0.05,
+    ...                                       epsilon=0.05, n_steps=6)
+    >>> steps.fitted.shape, steps.reg_lambdas.shape
+    ((6, 8), (6,))
+    >>> bool(np.isinf(steps.reg_lambdas[steps.collapsed]).all())
+    True
     """
 
     fitted: np.ndarray

@@ -125,6 +125,12 @@ class CrossValidationErrorDisplay:
         One per penalty.
     figure_ : matplotlib Figure
 
+    See Also
+    --------
+    selfdistill_sklearn.SelfDistilledKernelRidgeCV : The search whose results are drawn.
+    selfdistill_sklearn.SelfDistilledRidgeCV : The same search on explicit features;
+        its ``cv_results_`` and ``best_params_`` go to :meth:`from_cv_results`.
+
     Examples
     --------
     >>> import numpy as np

@@ -85,6 +85,12 @@ class DistillationPathDisplay:
     ax_ : matplotlib Axes
     figure_ : matplotlib Figure
 
+    See Also
+    --------
+    ShrinkageDiagonalDisplay : The shrinkage of every step (Figure 3).
+    ShrinkageRatioDisplay : The ratios of consecutive shrinkage factors (Figure 4).
+    selfdistill_sklearn.SelfDistilledKernelRidge.staged_predict : The functions drawn.
+
     Examples
     --------
     >>> import matplotlib
@@ -337,6 +343,12 @@ class ShrinkageDiagonalDisplay(_SpectralDisplay):
     ax_ : matplotlib Axes
     figure_ : matplotlib Figure
 
+    See Also
+    --------
+    ShrinkageRatioDisplay : The ratios of consecutive diagonal entries (Figure 4).
+    DistillationPathDisplay : The function of every step (Figure 2).
+    selfdistill_sklearn.SelfDistilledKernelRidge.spectral_shrinkage : The values drawn.
+
     Examples
     --------
     >>> import matplotlib
@@ -428,6 +440,12 @@ class ShrinkageRatioDisplay(_SpectralDisplay):
         One per step, step 1 first.
     ax_ : matplotlib Axes
     figure_ : matplotlib Figure
+
+    See Also
+    --------
+    ShrinkageDiagonalDisplay : The diagonals the ratios are taken of (Figure 3).
+    DistillationPathDisplay : The function of every step (Figure 2).
+    selfdistill_sklearn.SelfDistilledKernelRidge.spectral_shrinkage : The values drawn.
 
     Examples
     --------
