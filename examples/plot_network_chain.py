@@ -54,11 +54,10 @@ scores = net.step_scores()
 print(scores[["step", "probe", "alpha", "valid_acc"]].to_string(index=False))
 
 # %%
-# Test accuracy of each step
-# --------------------------
-# ``staged`` predictions are not kept for networks; each step's network is
-# scored here through the validation accuracies the chain recorded, and the
-# final network on the held-out test quarter.
+# Accuracy of each step
+# ---------------------
+# The validation accuracy that the chain recorded for each step's network
+# (the probes left out), and the final network on the held-out test quarter.
 steps = scores[~scores["probe"]]
 fig, ax = plt.subplots(figsize=(5, 3.5), layout="constrained")
 ax.plot(steps["step"], steps["valid_acc"], marker="o")
