@@ -56,7 +56,7 @@ def shrinkage_factors(eigenvalues, reg_lambda):
 
 
 def shrinkage_diagonals(eigenvalues, reg_lambda, alphas):
-    """Diagonals of ``B(t)`` for ``t = 1, ..., T`` by Lemma 4.2, eq. (12).
+    """Compute the diagonals of ``B(t)`` for ``t = 1, ..., T`` (Lemma 4.2, eq. (12)).
 
     ``B(0) = I`` and ``B(t) = A ((1 - alpha(t)) B(t-1) + alpha(t) I)``, so
     that the training predictions of step ``t`` are ``V B(t) V^T y``
@@ -97,19 +97,23 @@ def limit_shrinkage_diagonal(eigenvalues, reg_lambda, alpha):
     Parameters
     ----------
     eigenvalues : array-like of shape (n,)
+        Eigenvalues ``d`` of the kernel matrix (non-negative).
     reg_lambda : float
+        Ridge penalty ``lambda > 0``.
     alpha : float in [0, 1]
+        The fixed weight of the ground truth.
 
     Returns
     -------
     diagonal : ndarray of shape (n,)
+        ``alpha d / (alpha d + lambda)``, each entry in ``[0, 1)``.
     """
     d = np.asarray(eigenvalues, dtype=float)
     return alpha * d / (alpha * d + reg_lambda)
 
 
 def shrinkage_ratios(diagonals):
-    """Ratios ``R_k = b_{k+1} / b_k`` of consecutive diagonal entries.
+    """Compute the ratios ``R_k = b_{k+1} / b_k`` of consecutive diagonal entries.
 
     Section 4.5 and Figure 4: with the eigenvalues in ascending order,
     ``R_k`` compares the shrinkage of neighbouring basis functions. For a
@@ -134,9 +138,29 @@ def shrinkage_ratios(diagonals):
 
 
 def limit_reg_lambda(reg_lambda, alpha):
-    """Penalty of the kernel ridge regression that infinite self-distillation
-    with a fixed ``alpha > 0`` converges to: ``lambda / alpha`` (Theorem 4.5,
-    eq. (17))."""
+    """Return the penalty ``lambda / alpha`` of the limit of infinitely many steps.
+
+    Infinite self-distillation with a fixed ``alpha > 0`` converges to kernel
+    ridge regression with this penalty (Theorem 4.5, eq. (17)).
+
+    Parameters
+    ----------
+    reg_lambda : float
+        Ridge penalty ``lambda > 0`` of every step.
+    alpha : float in (0, 1]
+        The fixed weight of the ground truth.
+
+    Returns
+    -------
+    limit_reg_lambda : float
+        ``reg_lambda / alpha``.
+
+    Raises
+    ------
+    ValueError
+        If ``alpha`` is not positive: with ``alpha = 0`` the steps collapse to
+        the zero function, which no penalty gives.
+    """
     if not alpha > 0:
         raise ValueError(
             "The limit of infinitely many steps is kernel ridge regression only "
@@ -206,6 +230,7 @@ def optimal_alpha_scale(first_predictions, zero_alpha_predictions, sample_weight
     Returns
     -------
     scale : float
+        ``||y1||^2 + ||y0||^2``, weighted when ``sample_weight`` is given.
     """
     y1 = np.asarray(first_predictions, dtype=float)
     y0 = np.asarray(zero_alpha_predictions, dtype=float)
@@ -234,7 +259,7 @@ def optimal_alpha_from_terms(numerator, denominator, clip=False, scale=None):
     Returns
     -------
     alpha : float
-        ``numerator / denominator``, or :data:`DEGENERATE_ALPHA` when the
+        ``numerator / denominator``, or ``DEGENERATE_ALPHA`` (1.0) when the
         denominator vanishes: the validation error is then flat in
         ``alpha``, the minimiser is not unique, and no division is made.
     """
@@ -253,12 +278,27 @@ def optimal_alpha(first_predictions, zero_alpha_predictions, targets, clip=False
     """Closed-form optimal weight of one step (Theorem 4.4, eq. (16)).
 
     ``argmin_alpha ||ytilde - (alpha y1 + (1 - alpha) y0)||^2``, computed
-    without search. See :func:`optimal_alpha_terms` for the parameters and
+    without search from the terms of :func:`optimal_alpha_terms`; see
     :func:`optimal_alpha_from_terms` for clipping and the degenerate case.
+
+    Parameters
+    ----------
+    first_predictions : array-like of shape (m,) or (m, k)
+        ``y1``, the first step's predictions on the validation inputs.
+    zero_alpha_predictions : array-like of shape (m,) or (m, k)
+        ``y0``, step ``t`` with ``alpha(t) = 0`` on the validation inputs.
+    targets : array-like of shape (m,) or (m, k)
+        The validation targets ``ytilde``.
+    clip : bool, default=False
+        Clip the weight to ``[0, 1]`` (the paper's footnote 10).
+    sample_weight : array-like of shape (m,), default=None
+        Weights of the validation samples in the squared error.
 
     Returns
     -------
     alpha : float
+        The minimiser ``alpha*(t)``; 1.0 when the validation error does not
+        depend on ``alpha`` (``y1 = y0``).
     """
     numerator, denominator = optimal_alpha_terms(
         first_predictions, zero_alpha_predictions, targets, sample_weight
@@ -368,6 +408,31 @@ class SelfDistillationChain:
         ``y(t) = K c(t)``, the training predictions of the last step.
     n_steps : int
         Number of completed steps ``t``.
+
+    See Also
+    --------
+    intercept_solver : A solver with an unpenalised intercept, for the chain.
+    optimal_alpha : The weight of Theorem 4.4, from the ``alpha = 0`` step.
+    selfdistill_sklearn.SelfDistilledKernelRidge : The estimator built on it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.linalg import cho_factor, cho_solve
+    >>> from selfdistill_sklearn.closed_forms import SelfDistillationChain
+    >>> x = np.linspace(0, 1, 6)
+    >>> K = np.exp(-10 * (x[:, None] - x[None, :]) ** 2)
+    >>> y = np.sin(2 * np.pi * x)
+    >>> factor = cho_factor(K + 0.1 * np.eye(6))
+    >>> def solve(u):
+    ...     c = cho_solve(factor, u)
+    ...     return c, K @ c
+    >>> chain = SelfDistillationChain(solve, y)
+    >>> _ = chain.advance(0.5)
+    >>> # Step 2 refitted on its blended targets (eqs. (3)-(5)):
+    >>> refit, _ = solve(0.5 * y + 0.5 * (K @ cho_solve(factor, y)))
+    >>> bool(np.allclose(chain.dual_coef, refit)), chain.n_steps
+    (True, 2)
     """
 
     def __init__(self, solve, targets):
@@ -378,14 +443,29 @@ class SelfDistillationChain:
         self._zero_alpha = None
 
     def zero_alpha_dual_coef(self):
-        """Dual coefficients ``c0(t+1) = R y(t)`` of the next step with
-        ``alpha = 0``: the student fitted on the teacher alone."""
+        """Return the dual coefficients of the next step with ``alpha = 0``.
+
+        The student fitted on the teacher alone, ``c0(t+1) = R y(t)``
+        (Theorem 4.1, eq. (7)); computed once and reused by :meth:`advance`.
+
+        Returns
+        -------
+        dual_coef : ndarray of shape (n,) or (n, k)
+            ``c0(t+1)``.
+        """
         if self._zero_alpha is None:
             self._zero_alpha = self._solve(self.fitted)
         return self._zero_alpha[0]
 
     def advance(self, alpha):
         """Complete the next step with weight ``alpha`` on the ground truth.
+
+        Parameters
+        ----------
+        alpha : float
+            ``alpha(t+1)``, the weight of the ground truth in the next step's
+            targets; any real number (Theorem 4.4's optimum may leave
+            [0, 1]).
 
         Returns
         -------

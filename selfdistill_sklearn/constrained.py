@@ -37,8 +37,9 @@ __all__ = [
 
 #: ``||y||^2 / N <= epsilon``: the zero function solves every step.
 COLLAPSED = "collapsed"
-#: ``epsilon < ||y||^2 / N <= epsilon / alpha``: non-zero steps, then zero
-#: from some finite step on.
+#: ``epsilon < ||y||^2 / N <= epsilon / alpha``: steps non-zero, then zero.
+#:
+#: From some finite step on, every step is the zero function.
 COLLAPSING = "collapsing"
 #: ``||y||^2 / N > epsilon / alpha``: no step is ever zero.
 NON_COLLAPSING = "non-collapsing"
@@ -91,7 +92,10 @@ def constrained_regime(y, alpha, epsilon):
 class ConstrainedDistillation:
     """The steps of constrained self-distillation.
 
-    Attributes
+    Returned by :func:`constrained_self_distillation`; each parameter is kept
+    as the attribute of the same name.
+
+    Parameters
     ----------
     fitted : ndarray of shape (n_steps, n_samples) or (n_steps, n_samples, n_targets)
         ``y(t) = f(t)(X)``, the training predictions of step ``t`` (row
@@ -105,6 +109,24 @@ class ConstrainedDistillation:
     collapsed : ndarray of bool of shape (n_steps,)
         Whether step ``t`` is the zero function, i.e. whether it satisfies
         eq. (23).
+
+    See Also
+    --------
+    constrained_self_distillation : Computes these steps.
+    constrained_regime : Which of the three regimes the targets fall in.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from selfdistill_sklearn.constrained import constrained_self_distillation
+    >>> x = np.linspace(0, 1, 8)
+    >>> G = np.exp(-10 * (x[:, None] - x[None, :]) ** 2)
+    >>> steps = constrained_self_distillation(G, np.sin(2 * np.pi * x), alpha=0.05,
+    ...                                       epsilon=0.05, n_steps=6)
+    >>> steps.fitted.shape, steps.reg_lambdas.shape
+    ((6, 8), (6,))
+    >>> bool(np.isinf(steps.reg_lambdas[steps.collapsed]).all())
+    True
     """
 
     fitted: np.ndarray

@@ -68,7 +68,7 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
     n_steps : int in [1, 1000] or float("inf"), default=2
         Number of fits ``tau`` including the first; ``n_steps=1`` is plain
         kernel ridge regression. Counts above
-        :data:`~selfdistill_sklearn._validation.MAX_STEPS` (1000) are refused:
+        1000 are refused:
         every step is stored, and the chain converges geometrically to its
         limit, which ``float("inf")`` gives in one solve. ``float("inf")`` needs a scalar ``alpha``:
         for ``alpha > 0`` the limit is kernel ridge regression with penalty
@@ -419,11 +419,12 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
         Returns
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_targets)
+            ``f(x, beta(n_steps))``, or the limit of Theorem 4.5.
         """
         return self._kernel_to_fit(X) @ self.dual_coef_ + self.intercept_
 
     def staged_predict(self, X):
-        """Predictions of every step, step 1 first.
+        """Predict with every step, step 1 first.
 
         Parameters
         ----------
@@ -448,7 +449,7 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
             yield K @ dual_coef + intercept
 
     def spectral_shrinkage(self, n_steps=None, X=None):
-        """Eigenvalues of the kernel matrix and the shrinkage of each step.
+        """Return the kernel matrix's eigenvalues and the shrinkage of each step.
 
         The eigen form of Section 4.2: training predictions of step ``t`` are
         ``V B(t) V^T y`` (eq. (10)), ``B(t)`` diagonal and given by Lemma 4.2.

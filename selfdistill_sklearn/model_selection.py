@@ -103,9 +103,9 @@ SCORINGS = {
 
 
 class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, BaseEstimator):
-    """Self-distilled kernel ridge regression with lambda, alpha and tau chosen by
-    cross-validation, every candidate evaluated from one decomposition per fold.
+    """Self-distilled kernel ridge regression with lambda, alpha and tau cross-validated.
 
+    Every candidate is evaluated from one decomposition per fold.
     The candidates are those of a grid search of
     :class:`~selfdistill_sklearn.SelfDistilledKernelRidge` over
     ``reg_lambda`` in ``reg_lambdas``, ``alpha`` in ``alphas`` and
@@ -188,7 +188,7 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         by penalty among them. With one job the folds run one after another
         in this process, their linear algebra in the BLAS threads. Threads
         would not help: SciPy's LAPACK routines hold the interpreter lock. Below
-        :data:`SMALL_PROBLEM_SAMPLES` samples the folds always run in this
+        ``SMALL_PROBLEM_SAMPLES`` (1000) samples the folds always run in this
         process, with one BLAS thread.
     verbose : int, default=0
         When positive, print a line as each fold has been scored, with its
@@ -264,7 +264,7 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
     block of samples, whose systems follow from the fold's own
     decomposition by the block inverse ``(M_II)^-1 = P_II - P_IT
     P_TT^-1 P_TI`` of ``P = M^-1`` (see
-    :func:`~selfdistill_sklearn._spectral_sweep.downdated_optimal_schedules`),
+    ``selfdistill_sklearn._spectral_sweep.downdated_optimal_schedules``),
     at the cost of one ``|T| x |T|`` matrix per inner split and penalty. The
     weights depend on ``lambda`` but not on ``tau``: the schedule of ``tau``
     steps is the first ``tau - 1`` weights of the longest. Rounding aside,
@@ -275,7 +275,7 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
     **The intercept.** Kernel ridge regression with an unpenalised
     intercept is kernel ridge regression without one on the kernel and
     targets centred by their weighted means, plus the mean (see
-    :func:`~selfdistill_sklearn._solvers.centre_kernel`): each fold decomposes
+    ``selfdistill_sklearn._solvers.centre_kernel``): each fold decomposes
     its centred kernel matrix instead of the kernel matrix, and every
     candidate, step and limit follows as without intercept. The inner splits
     of ``"optimal"`` have means of their own; each solves the bordered system
@@ -302,7 +302,7 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
     ``n_steps``. They share one computation, so that they tie exactly, as
     they do in a grid search, and the first in ``GridSearchCV``'s order wins.
 
-    :meth:`score` is the coefficient of determination of
+    ``score`` is the coefficient of determination of
     ``best_estimator_``, as for every regressor.
 
     References
@@ -631,6 +631,7 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_targets)
+            The predictions of the refitted best candidate.
         """
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse=("csr", "csc"), reset=False)

@@ -125,6 +125,12 @@ class CrossValidationErrorDisplay:
         One per penalty.
     figure_ : matplotlib Figure
 
+    See Also
+    --------
+    selfdistill_sklearn.SelfDistilledKernelRidgeCV : The search whose results are drawn.
+    selfdistill_sklearn.SelfDistilledRidgeCV : The same search on explicit features;
+        its ``cv_results_`` and ``best_params_`` go to :meth:`from_cv_results`.
+
     Examples
     --------
     >>> import numpy as np
@@ -288,6 +294,8 @@ class CrossValidationErrorDisplay:
         Returns
         -------
         display : CrossValidationErrorDisplay
+            Itself, with ``lines_``, ``limit_markers_``, ``reference_lines_``,
+            ``best_marker_``, ``axes_`` and ``figure_``.
         """
         plt = import_pyplot()
         import matplotlib as mpl

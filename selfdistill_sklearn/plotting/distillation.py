@@ -85,6 +85,12 @@ class DistillationPathDisplay:
     ax_ : matplotlib Axes
     figure_ : matplotlib Figure
 
+    See Also
+    --------
+    ShrinkageDiagonalDisplay : The shrinkage of every step (Figure 3).
+    ShrinkageRatioDisplay : The ratios of consecutive shrinkage factors (Figure 4).
+    selfdistill_sklearn.SelfDistilledKernelRidge.staged_predict : The functions drawn.
+
     Examples
     --------
     >>> import matplotlib
@@ -149,12 +155,18 @@ SelfDistilledKernelRidgeCV
             and none is drawn.
         sample_weight : array-like of shape (n_samples,), default=None
             The sample weights of the fit, used to refit the limit.
-        ax, cmap, line_kw, limit_kw, scatter_kw
-            Passed to :meth:`plot`.
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when ``None``.
+        cmap : str, default="viridis"
+            Colormap running over the steps.
+        line_kw, limit_kw, scatter_kw : dict, default=None
+            Keyword arguments of the step lines, the limit line and the data
+            points, passed to :meth:`plot`.
 
         Returns
         -------
         display : DistillationPathDisplay
+            The display, drawn.
 
         Raises
         ------
@@ -223,7 +235,7 @@ SelfDistilledKernelRidgeCV
         Returns
         -------
         display : DistillationPathDisplay
-            With ``lines_``, ``limit_line_``, ``points_``, ``ax_`` and ``figure_``.
+            Itself, with ``lines_``, ``limit_line_``, ``points_``, ``ax_`` and ``figure_``.
         """
         ax = _axes(ax)
         staged = np.asarray(self.staged_predictions)
@@ -257,7 +269,8 @@ class _SpectralDisplay:
         """Compute the shrinkage of every step from a fitted estimator and plot it.
 
         The diagonals of ``B(t)`` depend on a kernel matrix, the penalty and
-        the weights (through :meth:`SelfDistilledKernelRidge.spectral_shrinkage`,
+        the weights (through
+        :meth:`~selfdistill_sklearn.SelfDistilledKernelRidge.spectral_shrinkage`,
         one eigendecomposition of the kernel matrix); they do not depend on
         targets.
 
@@ -275,12 +288,14 @@ SelfDistilledKernelRidgeCV
             Number of steps to draw: the fitted ``n_steps`` by default; a
             fixed scalar ``alpha`` can be extended further.
         ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when ``None``.
         **plot_kw
             Passed to :meth:`plot`.
 
         Returns
         -------
-        display
+        display : ShrinkageDiagonalDisplay or ShrinkageRatioDisplay
+            An instance of the class it is called on, drawn.
 
         Raises
         ------
@@ -328,6 +343,12 @@ class ShrinkageDiagonalDisplay(_SpectralDisplay):
     ax_ : matplotlib Axes
     figure_ : matplotlib Figure
 
+    See Also
+    --------
+    ShrinkageRatioDisplay : The ratios of consecutive diagonal entries (Figure 4).
+    DistillationPathDisplay : The function of every step (Figure 2).
+    selfdistill_sklearn.SelfDistilledKernelRidge.spectral_shrinkage : The values drawn.
+
     Examples
     --------
     >>> import matplotlib
@@ -359,6 +380,7 @@ class ShrinkageDiagonalDisplay(_SpectralDisplay):
         Parameters
         ----------
         ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when ``None``.
         cmap : str, default="viridis"
             Colormap running over the steps.
         bar_kw, limit_kw : dict, default=None
@@ -367,6 +389,7 @@ class ShrinkageDiagonalDisplay(_SpectralDisplay):
         Returns
         -------
         display : ShrinkageDiagonalDisplay
+            Itself, with ``bars_``, ``limit_bars_``, ``ax_`` and ``figure_``.
         """
         ax = _axes(ax)
         diagonals = np.asarray(self.diagonals)
@@ -418,6 +441,12 @@ class ShrinkageRatioDisplay(_SpectralDisplay):
     ax_ : matplotlib Axes
     figure_ : matplotlib Figure
 
+    See Also
+    --------
+    ShrinkageDiagonalDisplay : The diagonals the ratios are taken of (Figure 3).
+    DistillationPathDisplay : The function of every step (Figure 2).
+    selfdistill_sklearn.SelfDistilledKernelRidge.spectral_shrinkage : The values drawn.
+
     Examples
     --------
     >>> import matplotlib
@@ -446,6 +475,7 @@ class ShrinkageRatioDisplay(_SpectralDisplay):
         Parameters
         ----------
         ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when ``None``.
         cmap : str, default="viridis"
             Colormap running over the steps.
         log_scale : {"auto", True, False}, default="auto"
@@ -460,6 +490,7 @@ class ShrinkageRatioDisplay(_SpectralDisplay):
         Returns
         -------
         display : ShrinkageRatioDisplay
+            Itself, with ``lines_``, ``ax_`` and ``figure_``.
         """
         ax = _axes(ax)
         ratios = np.asarray(self.ratios, dtype=float)
