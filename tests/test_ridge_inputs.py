@@ -224,19 +224,26 @@ def test_bad_folds_are_refused(make, folds, match):
 
 # -- 11. groups with metadata routing -------------------------------------------------------
 def test_groups_reach_a_group_splitter_with_metadata_routing():
+    """With routing on, a Pipeline routes ``groups`` to the estimator's splitter
+    (as for the kernel estimators and RidgeCV), which then gives the folds that
+    a direct fit with the same groups gives."""
     X, y = make_data(n=90)
     groups = np.repeat(np.arange(9), 10)
-    plain_optimal = _optimal(GroupKFold(3)).fit(X, y, groups=groups)
-    plain_search = _search(GroupKFold(3)).fit(X, y, groups=groups)
+    scaled = StandardScaler().fit_transform(X)
+    expected_optimal = _optimal(GroupKFold(3)).fit(scaled, y, groups=groups)
+    expected_search = _search(GroupKFold(3)).fit(scaled, y, groups=groups)
     with sklearn.config_context(enable_metadata_routing=True):
-        optimal = _optimal(GroupKFold(3)).fit(X, y, groups=groups)
-        search = _search(GroupKFold(3)).fit(X, y, groups=groups)
-    assert_allclose(optimal.alphas_, plain_optimal.alphas_)
-    assert_allclose(search.cv_results_["mean_test_score"],
-                    plain_search.cv_results_["mean_test_score"])
-    # the held-out groups of each fold are whole groups
-    kfold = _optimal(KFold(3)).fit(X, y)
-    assert not np.allclose(kfold.alphas_, optimal.alphas_)
+        optimal = make_pipeline(StandardScaler(), _optimal(GroupKFold(3))).fit(
+            X, y, groups=groups)[-1]
+        search = make_pipeline(StandardScaler(), _search(GroupKFold(3))).fit(
+            X, y, groups=groups)[-1]
+        direct = _search(GroupKFold(3)).fit(scaled, y, groups=groups)
+    assert_allclose(optimal.alphas_, expected_optimal.alphas_)
+    for fitted in (search, direct):
+        assert_allclose(fitted.cv_results_["mean_test_score"],
+                        expected_search.cv_results_["mean_test_score"])
+    # the groups were used: plain K-fold splits choose other weights
+    assert not np.allclose(_optimal(KFold(3)).fit(scaled, y).alphas_, optimal.alphas_)
 
 
 # -- 15. one grid check, in the search's own words ------------------------------------------
@@ -341,18 +348,18 @@ def test_every_parameter_and_fitted_attribute_is_described(Estimator):
     for name in vars(fitted):
         if name.endswith("_") and not name.startswith("_"):
             assert name in attributes and attributes[name].desc, name
-    assert ClassDoc(Estimator)["Methods"] or True
     assert "Raises" in Estimator.fit.__doc__
 
 
-def test_search_n_jobs_and_verbose():
+def test_search_n_jobs_gives_the_same_search():
+    """n_jobs sets the BLAS threads of the algebra after the pass (as the kernel
+    search, the primal one takes n_jobs and verbose); the scores do not depend
+    on it beyond rounding."""
     X, y = make_data()
     one = SelfDistilledRidgeCV(max_steps=2).fit(X, y)
     two = SelfDistilledRidgeCV(max_steps=2, n_jobs=2).fit(X, y)
     assert_allclose(two.cv_results_["mean_test_score"], one.cv_results_["mean_test_score"])
-    assert set(SelfDistilledKernelRidgeCV().get_params()) - set(
-        SelfDistilledRidgeCV().get_params()) >= set() and {"n_jobs", "verbose"} <= set(
-        SelfDistilledRidgeCV().get_params())
+    assert {"n_jobs", "verbose"} <= set(SelfDistilledRidgeCV().get_params())
 
 
 def test_verbose_reports_the_pass_and_the_search(capsys):
