@@ -213,6 +213,8 @@ def fit_feature_plan(feature_map, X, Y, y_ndim, *, block_size, samples, random_s
         shift, target_shift = features.mean(axis=0), np.asarray(first_y).mean(axis=0)
     else:
         shift, target_shift = np.zeros(m), np.zeros(Y.shape[1])
+    for array in (shift, target_shift):
+        array.setflags(write=False)
     return FeaturePlan(feature_map, m, block_size, shift, target_shift, n_fitted_rows, n)
 
 

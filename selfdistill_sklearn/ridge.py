@@ -983,6 +983,8 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         Returns
         -------
         y_pred : ndarray or dask array of shape (n_samples,) or (n_samples, n_targets)
+            The predictions of ``best_estimator_``, which checks ``X``
+            against the fit (its feature names included).
         """
         check_is_fitted(self)
         return self.best_estimator_.predict(X)
