@@ -72,12 +72,16 @@ def _check_samples(samples):
 
 def feature_map_input_tags(feature_map, input_tags):
     """Set the input tags that follow from ``feature_map`` on ``input_tags``:
-    raw columns (``None``) may be sparse; a map accepts what its own tags say."""
+    raw columns (``None``) may be sparse; a map accepts what its own tags say,
+    and a map without tags (or not a transformer, which ``fit`` refuses) is
+    taken to accept dense input only, as a Pipeline's tags take such a step."""
     if feature_map is None:
         input_tags.sparse = True
-    else:
-        map_tags = get_tags(feature_map).input_tags
-        input_tags.sparse = map_tags.sparse
+        return input_tags
+    try:
+        input_tags.sparse = get_tags(feature_map).input_tags.sparse
+    except (AttributeError, TypeError, ValueError):
+        input_tags.sparse = False
     return input_tags
 
 

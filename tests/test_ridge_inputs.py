@@ -189,6 +189,30 @@ def test_sparse_input_tag_follows_the_map():
         check_estimator_sparse_matrix(Estimator.__name__, dense_only)
 
 
+class _Untagged:
+    """A transformer that is not a scikit-learn estimator (no tags)."""
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return np.asarray(X) ** 2
+
+    def get_params(self, deep=True):
+        return {}
+
+    def set_params(self, **params):
+        return self
+
+
+def test_a_map_without_tags_is_taken_as_dense_only():
+    X, y = make_data()
+    model = SelfDistilledRidge(n_steps=1, feature_map=_Untagged())
+    assert not get_tags(model).input_tags.sparse
+    reference = SelfDistilledRidge(n_steps=1).fit(X ** 2, y)
+    assert_allclose(model.fit(X, y).predict(X), reference.predict(X ** 2), rtol=1e-10)
+
+
 # -- 10. folds are checked ------------------------------------------------------------------
 def _optimal(cv):
     return SelfDistilledRidge(alpha="optimal", n_steps=3, cv=cv)
