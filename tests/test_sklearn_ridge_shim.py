@@ -12,34 +12,70 @@ primal estimator always solves the normal equations in closed form).
 
 Left out, grouped, one line each:
 
-Solver internals and private functions of ``sklearn.linear_model._ridge``:
-    test_primal_dual_relationship (``_solve_cholesky``), test_X_CenterStackOp,
-    test_compute_gram, test_compute_covariance (GCV helpers),
-    test_ridge_regression_convergence_fail, test_ridge_regression_check_arguments_validity,
-    test_ridge_regression_dtype_stability (the ``ridge_regression`` function),
-    test_solver_consistency (compares solvers with each other), test_n_iter,
-    test_sparse_cg_max_iter, test_ridge_sag_with_X_fortran,
-    test_ridge_fit_intercept_sparse_error, test_ridge_fit_intercept_sparse_sag
-    (solver-specific errors and warnings), test_lbfgs_solver_consistency,
-    test_lbfgs_solver_error.
-``positive=True`` (constrained coefficients, not offered by the primal estimator):
-    test_ridge_positive_regression_test, test_ridge_ground_truth_positive_test,
-    test_ridge_positive_error_test, test_positive_ridge_loss.
-``RidgeCV``, ``RidgeClassifier``, ``RidgeClassifierCV`` and the GCV machinery:
-    every test named test_ridge_gcv_*, test_ridgecv_*, test_ridge_cv_*,
-    test_ridge_classifier*, test_class_weight*, test_check_gcv_mode_choice,
-    test_regularization_limits_ridge*_gcv, test_ridge_loo_cv_asym_scoring,
-    test_ridge_best_score, test_ridge_regression_custom_scoring,
-    test_ridgeclassifier_multilabel, test_metadata_routing_with_default_scoring,
-    test_set_score_request_with_default_scoring, and the parametrisations of
-    test_dense_sparse that run ``_test_ridge_loo``, ``_test_ridge_cv`` and
-    ``_test_ridge_classifiers``.
+Private solver functions and solver internals (the adapter has no solvers):
+    test_primal_dual_relationship: _solve_cholesky and _solve_cholesky_kernel
+    test_ridge_regression_convergence_fail: sparse_cg's ConvergenceWarning in ridge_regression
+    test_X_CenterStackOp: a private sparse centring operator of the GCV
+    test_compute_gram: a private helper of the GCV
+    test_compute_covariance: a private helper of the GCV
+    test_solver_consistency: compares Ridge's solvers and RidgeCV with solver='svd'
+    test_sparse_cg_max_iter: sparse_cg's iteration limit
+    test_n_iter: n_iter_ of the iterative solvers
+    test_ridge_fit_intercept_sparse_error: solvers that refuse sparse input with an intercept
+    test_ridge_fit_intercept_sparse_sag: sag's tolerance and its warning
+    test_ridge_regression_check_arguments_validity: the ridge_regression function
+    test_ridge_regression_dtype_stability: the ridge_regression function
+    test_ridge_sag_with_X_fortran: sag's memory layout
+    test_lbfgs_solver_consistency: the lbfgs solver
+    test_lbfgs_solver_error: the lbfgs solver
+
+positive=True, which the primal estimator does not offer:
+    test_ridge_positive_regression_test: positive coefficients
+    test_ridge_ground_truth_positive_test: positive coefficients
+    test_ridge_positive_error_test: positive coefficients
+    test_positive_ridge_loss: positive coefficients
+
+Per-target penalties (reg_lambda is one scalar; see the xfail of test_ridge_individual_penalties):
+    test_dtype_match_cholesky: an array of penalties, one per target
+
+RidgeCV, RidgeClassifier, RidgeClassifierCV and the GCV:
+    test_ridge_gcv_integer_arrays: RidgeCV / GCV
+    test_ridge_gcv_vs_ridge_loo_cv: RidgeCV / GCV
+    test_regularization_limits_ridge_gcv: RidgeCV / GCV
+    test_ridge_loo_cv_asym_scoring: RidgeCV / GCV
+    test_ridge_gcv_sample_weights: RidgeCV / GCV
+    test_check_gcv_mode_choice: RidgeCV / GCV
+    test_ridge_gcv_cv_results_not_stored: RidgeCV / GCV
+    test_ridge_best_score: RidgeCV / GCV
+    test_ridge_cv_individual_penalties: RidgeCV / GCV
+    test_ridge_regression_custom_scoring: RidgeCV / GCV
+    test_ridgecv_store_cv_results: RidgeCV / GCV
+    test_ridgecv_alphas_conversion: RidgeCV / GCV
+    test_ridgecv_alphas_zero: RidgeCV / GCV
+    test_ridgecv_sample_weight: RidgeCV / GCV
+    test_ridgecv_int_alphas: RidgeCV / GCV
+    test_ridgecv_alphas_validation: RidgeCV / GCV
+    test_ridgecv_alphas_scalar: RidgeCV / GCV
+    test_ridge_cv_results_predictions: RidgeCV / GCV
+    test_ridge_cv_multioutput_sample_weight: RidgeCV / GCV
+    test_ridge_cv_custom_multioutput_scorer: RidgeCV / GCV
+    test_metadata_routing_with_default_scoring: RidgeCV / GCV
+    test_set_score_request_with_default_scoring: RidgeCV / GCV
+    test_regularization_limits_ridge_classifier_gcv: RidgeClassifier / RidgeClassifierCV
+    test_ridge_classifier_with_scoring: RidgeClassifier / RidgeClassifierCV
+    test_class_weights: RidgeClassifier / RidgeClassifierCV
+    test_class_weight_vs_sample_weight: RidgeClassifier / RidgeClassifierCV
+    test_class_weights_cv: RidgeClassifier / RidgeClassifierCV
+    test_ridge_classifier_cv_store_cv_results: RidgeClassifier / RidgeClassifierCV
+    test_ridgeclassifier_multilabel: RidgeClassifier / RidgeClassifierCV
+    test_dense_sparse (loo, cv, classifiers): its RidgeCV and classifier functions only
+
 Array API dispatch (the primal estimator computes with NumPy only):
-    test_ridge_array_api_compliance, test_ridge_classifier_multilabel_array_api,
-    test_ridge_per_target_alpha_array_api,
-    test_array_api_error_and_warnings_for_solver_parameter,
-    test_array_api_numpy_namespace_no_warning.
-``test_dtype_match_cholesky``: per-target penalties (see xfails) in float32.
+    test_ridge_array_api_compliance: array API
+    test_ridge_classifier_multilabel_array_api: array API
+    test_ridge_per_target_alpha_array_api: array API
+    test_array_api_error_and_warnings_for_solver_parameter: array API
+    test_array_api_numpy_namespace_no_warning: array API
 """
 
 import importlib.util
