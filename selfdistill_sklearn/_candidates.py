@@ -13,12 +13,13 @@ share a row, and the candidates themselves are listed in
 
 import dataclasses
 import functools
+import numbers
 
 import numpy as np
 
-from ._validation import OPTIMAL
+from ._validation import OPTIMAL, check_alpha, check_n_steps, check_reg_lambda
 
-__all__ = ["CandidateGrid", "as_list", "grid_results", "unique_columns"]
+__all__ = ["CandidateGrid", "as_list", "check_grid", "grid_results", "unique_columns"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -131,6 +132,65 @@ class CandidateGrid:
         lambda_indices, rows = self.candidates
         chosen = lambda_indices == lambda_index
         scores[chosen] = row_scores[rows[chosen]]
+
+
+def check_grid(reg_lambdas, alphas, max_steps, scoring, scorings, *, include_limit=True,
+               n_jobs=None, verbose=0, scored_from="held-out predictions"):
+    """The candidates of a search, after checking its parameters.
+
+    The one check of :class:`~selfdistill_sklearn.SelfDistilledKernelRidgeCV`
+    and :class:`~selfdistill_sklearn.SelfDistilledRidgeCV`: every error names
+    the search's own parameter (``reg_lambdas``, ``alphas``, ``max_steps``,
+    ``scoring``, ``n_jobs``, ``verbose``), not that of a candidate.
+
+    Parameters
+    ----------
+    reg_lambdas, alphas, max_steps, scoring, n_jobs, verbose
+        The search's parameters.
+    scorings : collection of str
+        The names ``scoring`` may take (besides ``None``).
+    include_limit : bool, default=True
+        Checked to be a bool by the caller.
+    scored_from : str
+        What the scores are computed from, for the error on ``scoring``.
+
+    Returns
+    -------
+    grid : CandidateGrid
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the parameter and what was expected.
+    """
+    reg_lambdas = as_list(reg_lambdas, "reg_lambdas")
+    for reg_lambda in reg_lambdas:
+        check_reg_lambda(reg_lambda, name="every entry of reg_lambdas")
+    alphas = as_list(alphas, "alphas")
+    for alpha in alphas:
+        if not isinstance(alpha, str | numbers.Real) or isinstance(alpha, bool | np.bool_):
+            raise TypeError(f"alphas must hold floats in [0, 1] and 'optimal', got {alpha!r}.")
+        check_alpha(alpha, 2, name="every entry of alphas")
+    max_steps = check_n_steps(max_steps, allow_infinite=False, name="max_steps")
+    if not isinstance(scoring, str | None):
+        several = isinstance(scoring, list | tuple | set | dict)
+        raise (ValueError if several else TypeError)(
+            f"scoring must be None or one name among {sorted(scorings)}, got {scoring!r}"
+            + (": several scorings at once (as GridSearchCV takes them, with refit) are not "
+               "supported; run one search per scoring." if several else
+               f": the scores are computed from {scored_from}, not by a scorer.")
+        )
+    if scoring is not None and scoring not in scorings:
+        raise ValueError(f"scoring must be None or one of {sorted(scorings)}, got {scoring!r}: "
+                         f"the scores are computed from {scored_from}.")
+    if not isinstance(verbose, numbers.Integral) or isinstance(verbose, bool):
+        raise TypeError(f"verbose must be an int, got {verbose!r}.")
+    if n_jobs is not None and (not isinstance(n_jobs, numbers.Integral)
+                               or isinstance(n_jobs, bool)):
+        raise TypeError(f"n_jobs must be an int or None, got {n_jobs!r}.")
+    if n_jobs == 0:
+        raise ValueError("n_jobs must not be 0: None or 1 for one job, -1 for all processors.")
+    return CandidateGrid.from_params(reg_lambdas, alphas, max_steps, include_limit)
 
 
 def as_list(values, name):

@@ -274,8 +274,8 @@ def check_sample_weight(sample_weight, n_samples):
     )
     if sample_weight.ndim != 1:
         raise ValueError(
-            f"sample_weight must be one-dimensional of shape ({n_samples},), got shape "
-            f"{sample_weight.shape}."
+            "Sample weights must be 1D array or scalar: sample_weight must be "
+            f"one-dimensional of shape ({n_samples},), got shape {sample_weight.shape}."
         )
     if sample_weight.shape[0] != n_samples:
         raise ValueError(

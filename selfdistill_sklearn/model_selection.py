@@ -22,7 +22,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from ._candidates import CandidateGrid, as_list, grid_results, unique_columns
+from ._candidates import check_grid, grid_results, unique_columns
 from ._kernels import KernelMixin
 from ._solvers import centre_kernel, weighted_kernel_tridiagonal
 from ._spectral_sweep import (
@@ -33,10 +33,7 @@ from ._spectral_sweep import (
 )
 from ._validation import (
     OPTIMAL,
-    check_alpha,
     check_bool,
-    check_n_steps,
-    check_reg_lambda,
     check_sample_weight,
     check_splits,
     fit_atomically,
@@ -360,41 +357,12 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
                 "fit_intercept": self.fit_intercept}
 
     def _check_grid(self):
-        reg_lambdas = as_list(self.reg_lambdas, "reg_lambdas")
-        for reg_lambda in reg_lambdas:
-            check_reg_lambda(reg_lambda, name="every entry of reg_lambdas")
-        alphas = as_list(self.alphas, "alphas")
-        for alpha in alphas:
-            if not (isinstance(alpha, str) or isinstance(alpha, numbers.Real)) or isinstance(
-                    alpha, (bool, np.bool_)):
-                raise TypeError(
-                    f"alphas must hold floats in [0, 1] and 'optimal', got {alpha!r}."
-                )
-            check_alpha(alpha, 2, name="every entry of alphas")
-        max_steps = check_n_steps(self.max_steps, allow_infinite=False, name="max_steps")
         check_bool(self.include_limit, "include_limit")
         check_bool(self.clip_alpha, "clip_alpha")
         check_bool(self.fit_intercept, "fit_intercept")
-        if not isinstance(self.scoring, (str, type(None))):
-            several = isinstance(self.scoring, (list, tuple, set, dict))
-            raise (ValueError if several else TypeError)(
-                f"scoring must be None or one name among {sorted(SCORINGS)}, got "
-                f"{self.scoring!r}"
-                + (": several scorings at once (as GridSearchCV takes them, with refit) are "
-                   "not supported; run one search per scoring." if several else
-                   ": the scores are computed from held-out predictions, not by a scorer.")
-            )
-        if self.scoring is not None and self.scoring not in SCORINGS:
-            raise ValueError(
-                f"scoring must be None or one of {sorted(SCORINGS)}, got {self.scoring!r}: "
-                "the scores are computed from held-out predictions."
-            )
-        if not isinstance(self.verbose, numbers.Integral) or isinstance(self.verbose, bool):
-            raise TypeError(f"verbose must be an int, got {self.verbose!r}.")
-        if self.n_jobs is not None and (not isinstance(self.n_jobs, numbers.Integral)
-                                        or isinstance(self.n_jobs, bool)):
-            raise TypeError(f"n_jobs must be an int or None, got {self.n_jobs!r}.")
-        return CandidateGrid.from_params(reg_lambdas, alphas, max_steps, self.include_limit)
+        return check_grid(self.reg_lambdas, self.alphas, self.max_steps, self.scoring, SCORINGS,
+                          include_limit=self.include_limit, n_jobs=self.n_jobs,
+                          verbose=self.verbose)
 
     @fit_atomically()
     def fit(self, X, y, sample_weight=None, groups=None):

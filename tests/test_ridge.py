@@ -328,12 +328,6 @@ def test_feature_map_must_be_a_transformer():
         SelfDistilledRidge(feature_map=Ridge()).fit(X, y)
 
 
-def test_nystroem_components_beyond_the_samples():
-    X, y, _, _ = make_data(n=20)
-    with pytest.raises(ValueError, match=r"feature_map.n_components=50 exceeds the 20 samples"):
-        SelfDistilledRidge(feature_map=Nystroem(n_components=50)).fit(X, y)
-
-
 @pytest.mark.parametrize(("params", "error", "match"), [
     ({"block_size": 0}, ValueError, "block_size must be >= 1"),
     ({"block_size": 2.5}, TypeError, "block_size must be an int"),
