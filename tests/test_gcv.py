@@ -9,7 +9,7 @@ from scipy.optimize import minimize_scalar
 from sklearn.metrics.pairwise import rbf_kernel
 
 import selfdistill_sklearn
-from selfdistill_sklearn import SelfDistilledKernelRidge, gcv
+from selfdistill_sklearn import SelfDistilledKernelRidge, SelfDistilledKernelRidgeCV, gcv
 
 PACKAGE = Path(selfdistill_sklearn.__file__).resolve().parent
 N = 18
@@ -227,3 +227,87 @@ def test_gcv_mathematics_imports_neither_sklearn_nor_torch():
                     if isinstance(node, ast.ImportFrom) and node.level}
         assert imported <= allowed | {"warnings"}, (name, imported)
         assert relative <= {"_solvers", "closed_forms"}, (name, relative)
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("weighted", [True, False])
+def test_gcv_search_equals_brute_force_over_explicit_smoothers(fit_intercept, weighted):
+    X, K, y, weights = _problem(n_targets=2 if weighted else 1)
+    weights = weights if weighted else None
+    lambdas, fixed, max_steps = [0.05, 0.5], [0.0, 0.5, 1.0], 3
+    search = SelfDistilledKernelRidgeCV(lambdas, fixed + ["optimal"], max_steps, kernel="rbf",
+                                        gamma=0.5, cv=None, fit_intercept=fit_intercept)
+    search.fit(X, y, sample_weight=weights)
+    results = search.cv_results_
+    assert "split0_test_score" not in results and not hasattr(search, "n_splits_")
+    expected_scores, expected_dof = [], []
+    for params in results["params"]:
+        reg_lambda, alpha, n_steps = params["reg_lambda"], params["alpha"], params["n_steps"]
+        if alpha == "optimal":
+            schedule = search.optimal_alphas_[lambdas.index(reg_lambda), :n_steps - 1]
+            H = _smoothers(K, reg_lambda, list(schedule), n_steps, weights, fit_intercept)[0][-1]
+            # The refitting estimator with cv=None chooses the same weights.
+            refit = SelfDistilledKernelRidge(alpha="optimal", n_steps=max_steps,
+                                             reg_lambda=reg_lambda, kernel="precomputed",
+                                             cv=None, fit_intercept=fit_intercept)
+            np.testing.assert_allclose(refit.fit(K, y, sample_weight=weights).alphas_,
+                                       search.optimal_alphas_[lambdas.index(reg_lambda)],
+                                       rtol=1e-12)
+        else:
+            steps, limit = _smoothers(K, reg_lambda, alpha, 1 if n_steps == np.inf else n_steps,
+                                      weights, fit_intercept)
+            H = limit if n_steps == np.inf else steps[-1]
+        expected_scores.append(-_explicit_gcv(H, y, weights))
+        expected_dof.append(np.trace(H))
+    np.testing.assert_allclose(results["mean_test_score"], expected_scores, rtol=1e-10)
+    np.testing.assert_allclose(results["effective_dof"], expected_dof, rtol=0, atol=1e-10)
+    assert search.best_index_ == int(np.argmax(expected_scores)) or np.isclose(
+        expected_scores[search.best_index_], max(expected_scores), rtol=1e-12)
+    # Candidates that are the same smoother tie exactly: tau = 1, and alpha = 1.
+    scores = {(p["reg_lambda"], p["alpha"], p["n_steps"]): s
+              for p, s in zip(results["params"], results["mean_test_score"], strict=True)}
+    for reg_lambda in lambdas:
+        first = scores[(reg_lambda, 0.0, 1)]
+        assert scores[(reg_lambda, "optimal", 1)] == first
+        assert all(scores[(reg_lambda, 1.0, t)] == first for t in (1, 2, 3, np.inf))
+    best = search.best_estimator_
+    assert best.get_params()["cv"] is None
+    assert {k: best.get_params()[k] for k in search.best_params_} == search.best_params_
+    np.testing.assert_allclose(search.predict(X), SelfDistilledKernelRidge(
+        **{**best.get_params()}).fit(X, y, sample_weight=weights).predict(X))
+
+
+def test_gcv_search_refuses_scorings_it_cannot_compute():
+    X, _, y, _ = _problem()
+    for scoring in ["r2", "neg_mean_absolute_error", "neg_root_mean_squared_error"]:
+        with pytest.raises(ValueError, match="cv=None.*neg_mean_squared_error"):
+            SelfDistilledKernelRidgeCV(cv=None, scoring=scoring).fit(X, y)
+    explicit = SelfDistilledKernelRidgeCV(cv=None, scoring="neg_mean_squared_error").fit(X, y)
+    default = SelfDistilledKernelRidgeCV(cv=None).fit(X, y)
+    np.testing.assert_array_equal(explicit.cv_results_["mean_test_score"],
+                                  default.cv_results_["mean_test_score"])
+
+
+@pytest.mark.parametrize("n_steps", [3, np.inf])
+def test_effective_dof_of_the_estimator_is_the_trace_of_its_smoother(n_steps):
+    _, K, y, weights = _problem()
+    alpha = 0.3 if n_steps == np.inf else [0.3, 0.8]
+    model = SelfDistilledKernelRidge(alpha=alpha, n_steps=n_steps, reg_lambda=0.2,
+                                     kernel="precomputed").fit(K, y, sample_weight=weights)
+    steps, limit = _smoothers(K, 0.2, alpha, 3 if n_steps == np.inf else n_steps, weights, True)
+    traces = [np.trace(limit)] if n_steps == np.inf else [np.trace(H) for H in steps]
+    np.testing.assert_allclose(model.effective_dof_, traces, rtol=0, atol=1e-10)
+    # Kernel ridge regression with the equivalent penalty has the same trace.
+    for dof, reg_lambda in zip(model.effective_dof_, model.equivalent_reg_lambda_, strict=True):
+        H = _smoothers(K, reg_lambda, 0.5, 1, weights, True)[0][0]
+        np.testing.assert_allclose(np.trace(H), dof, rtol=1e-9)
+    if n_steps == np.inf:
+        np.testing.assert_allclose(model.equivalent_reg_lambda_, [0.2 / 0.3], rtol=1e-10)
+    else:
+        np.testing.assert_allclose(model.equivalent_reg_lambda_[0], 0.2, rtol=1e-10)
+    # A refit replaces the cached spectrum.
+    model.set_params(alpha=0.5, reg_lambda=2.0, n_steps=1).fit(K, y)
+    np.testing.assert_allclose(model.effective_dof_,
+                               [np.trace(_smoothers(K, 2.0, 0.5, 1, None, True)[0][0])],
+                               atol=1e-10)
+    assert not hasattr(SelfDistilledKernelRidge(), "effective_dof_")
