@@ -363,9 +363,8 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
         if self._dof_eigenvalues is None:
             K = self._get_kernel(self.X_fit_)
             K = K.toarray() if sparse.issparse(K) else K
-            eigh = (weighted_centred_kernel_eigh if self._fitted_fit_intercept
-                    else weighted_kernel_eigh)
-            self._dof_eigenvalues = eigh(K, self._sample_weight)[0]
+            self._dof_eigenvalues = gcv.kernel_eigenvalues(K, self._sample_weight,
+                                                           self._fitted_fit_intercept)
         return self._dof_eigenvalues
 
     @property

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize_scalar
 from sklearn.metrics.pairwise import rbf_kernel
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import selfdistill_sklearn
 from selfdistill_sklearn import SelfDistilledKernelRidge, SelfDistilledKernelRidgeCV, gcv
@@ -311,3 +312,48 @@ def test_effective_dof_of_the_estimator_is_the_trace_of_its_smoother(n_steps):
                                [np.trace(_smoothers(K, 2.0, 0.5, 1, None, True)[0][0])],
                                atol=1e-10)
     assert not hasattr(SelfDistilledKernelRidge(), "effective_dof_")
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_tridiagonal_spectrum_equals_the_full_eigendecomposition(fit_intercept):
+    from selfdistill_sklearn._solvers import weighted_centred_kernel_eigh, weighted_kernel_eigh
+
+    _, K, y, weights = _problem(n_targets=2)
+    eigh = weighted_centred_kernel_eigh if fit_intercept else weighted_kernel_eigh
+    d, V = eigh(K, weights)
+    full = gcv.kernel_spectrum(d, V, y, weights, fit_intercept)
+    fast = gcv.kernel_matrix_spectrum(K, y, weights, fit_intercept)
+    np.testing.assert_allclose(fast.eigenvalues, full.eigenvalues, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(gcv.kernel_eigenvalues(K, weights, fit_intercept), d,
+                               rtol=1e-10, atol=1e-12)
+    # Projections of a repeated eigenvalue are not unique, their sums over it are.
+    np.testing.assert_allclose(np.sum(fast.squared_projections),
+                               np.sum(full.squared_projections), rtol=1e-12)
+    for reg_lambda in (0.01, 1.0):
+        np.testing.assert_allclose(
+            fast.squared_projections @ (d / (d + reg_lambda)),
+            full.squared_projections @ (d / (d + reg_lambda)), rtol=1e-10)
+
+
+def _expected_failed_gcv_checks(estimator):
+    # GCV counts n as the number of samples with a positive weight, the
+    # observations of the weighted least-squares problem (as weighted GCV
+    # usually does), so that its value does not depend on the scale of the
+    # weights; integer weights are then not the same as repeated samples,
+    # whose n is larger, and the GCV-optimal weights differ.
+    # (The single estimator happens to pass on the check's data.)
+    if "optimal" not in estimator.get_params().get("alphas", ()):
+        return {}
+    reason = "GCV's n counts samples of positive weight, not the sum of the weights"
+    return {"check_sample_weight_equivalence_on_dense_data": reason,
+            "check_sample_weight_equivalence_on_sparse_data": reason}
+
+
+@parametrize_with_checks(
+    [SelfDistilledKernelRidgeCV(cv=None),
+     SelfDistilledKernelRidgeCV(reg_lambdas=(0.1, 1.0), alphas=(0.5, "optimal"), max_steps=2,
+                                kernel="rbf", cv=None, fit_intercept=False),
+     SelfDistilledKernelRidge(alpha="optimal", n_steps=3, kernel="rbf", cv=None)],
+    expected_failed_checks=_expected_failed_gcv_checks)
+def test_scikit_learn_estimator_checks_with_gcv(estimator, check):
+    check(estimator)
