@@ -294,6 +294,10 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
             When a kernel ridge system is numerically singular and its
             least-squares solution is used, as ``KernelRidge`` does.
         """
+        # Set by SelfDistilledKernelRidgeCV(cv=None) on its best_estimator_ just
+        # before this fit: the GCV schedule it computed on the same data and
+        # the eigenvalues, so that the refit does not decompose again.
+        hint = vars(self).pop("_gcv_hint", None)
         n_steps = check_n_steps(self.n_steps)
         alpha = check_alpha(self.alpha, n_steps)
         reg_lambda = check_reg_lambda(self.reg_lambda)
@@ -320,7 +324,11 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
                                                                alpha.value, reg_lambda)
         else:
             chain_alpha, kernel_val = alpha, None
-            if alpha.is_optimal and X_val is None and self.cv is None:
+            if alpha.is_optimal and X_val is None and self.cv is None and hint is not None:
+                # The weights a GCV search has just chosen on these same data.
+                schedule, self._dof_eigenvalues = hint
+                chain_alpha = AlphaSpec.schedule(schedule)
+            elif alpha.is_optimal and X_val is None and self.cv is None:
                 # Generalised cross-validation: the weights in closed form from
                 # one eigendecomposition, no folds; the chain replays them.
                 K = self._get_kernel(X)

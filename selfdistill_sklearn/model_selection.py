@@ -588,8 +588,13 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         if grid.with_optimal:
             self.optimal_alphas_ = schedules
         params = {**self._fixed_params(), **self.best_params_, "cv": None}
-        self.best_estimator_ = SelfDistilledKernelRidge(**params).fit(
-            X, y, sample_weight=sample_weight)
+        best = SelfDistilledKernelRidge(**params)
+        if self.best_params_["alpha"] == OPTIMAL:
+            # The refit's GCV weights are those just computed on the same data.
+            index = list(grid.reg_lambdas).index(self.best_params_["reg_lambda"])
+            best._gcv_hint = (schedules[index, :self.best_params_["n_steps"] - 1],
+                              spectrum.eigenvalues)
+        self.best_estimator_ = best.fit(X, y, sample_weight=sample_weight)
 
     def _inner_splits(self, X, y, groups, alpha_pairs, train):
         """The ``alpha_cv`` splits of the training part ``train`` of a fold, in
