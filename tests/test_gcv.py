@@ -357,3 +357,16 @@ def _expected_failed_gcv_checks(estimator):
     expected_failed_checks=_expected_failed_gcv_checks)
 def test_scikit_learn_estimator_checks_with_gcv(estimator, check):
     check(estimator)
+
+
+def test_gcv_search_refits_its_optimal_choice_as_a_fresh_fit_would():
+    X, _, y, weights = _problem()
+    search = SelfDistilledKernelRidgeCV([0.05, 0.5], ["optimal"], 3, kernel="rbf", gamma=0.5,
+                                        cv=None).fit(X, y, sample_weight=weights)
+    best = search.best_estimator_
+    assert best.alpha == "optimal" and best.n_steps == search.best_params_["n_steps"]
+    fresh = SelfDistilledKernelRidge(**best.get_params()).fit(X, y, sample_weight=weights)
+    np.testing.assert_allclose(best.alphas_, fresh.alphas_, rtol=1e-12)
+    np.testing.assert_allclose(best.predict(X), fresh.predict(X), rtol=1e-10)
+    np.testing.assert_allclose(best.effective_dof_, fresh.effective_dof_, rtol=1e-10)
+    assert not hasattr(best, "_gcv_hint") and not hasattr(fresh, "_gcv_hint")
