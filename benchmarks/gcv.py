@@ -183,7 +183,7 @@ def write(rows, big, load):
     names, methods, table = _summary(rows)
     versus = _gcv_vs_folds(rows)
     lines = ["# Generalised cross-validation (cv=None) against folds", "",
-             __doc__.split("\n\n")[1].replace("\n", " ").strip(), "",
+             " ".join(__doc__.split("\n\n")[1].split()), "",
              f"## Test error on the notebook's problems ({N_REPEATS} splits)", "",
              "| data | method | test MSE (mean ± std) | / kernel ridge 5-fold (mean ± std) | "
              "wins vs kernel ridge | search time (s) |", "|---|---|---|---|---|---|"]
@@ -253,7 +253,8 @@ def _plot(names, methods, table, big):
         ax.set_xticks(np.arange(len(names)), names)
     ax_error.legend(fontsize="x-small")
     if big:
-        labels = [row["method"].replace(", ", "\n") for row in big]
+        labels = [row["method"].replace(" KernelRidgeCV", "").replace(", ", "\n")
+                  for row in big]
         ax_big.bar(range(len(big)), [row["time"] for row in big],
                    color=[colors[METHODS.index(row["method"])] for row in big])
         ax_big.set_xticks(range(len(big)), labels, fontsize="small")
