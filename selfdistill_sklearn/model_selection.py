@@ -175,8 +175,8 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         its score of ``"optimal"`` is the minimum of the criterion that
         chose the weights, hence optimistic, where folds choose the weights
         inside each training part; and it scores squared error only. It
-        was 6 times faster there and 9 times at 3000 samples: use
-        ``cv=None`` when the search time matters.
+        was about 7 times faster there and 5 to 9 times at 3000 samples:
+        use ``cv=None`` when the search time matters.
     alpha_cv : int, cross-validation generator or iterable, default=5
         Folds on which ``"optimal"`` chooses its weights: the ``cv`` of the
         :class:`~selfdistill_sklearn.SelfDistilledKernelRidge` candidates
