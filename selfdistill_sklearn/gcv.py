@@ -56,6 +56,23 @@ rotation-invariant approximation of leave-one-out (Golub, Heath & Wahba
 1979) that does.
 
 Nothing here knows about scikit-learn or torch: numpy and scipy only.
+
+Examples
+--------
+>>> import numpy as np
+>>> from selfdistill_sklearn import gcv
+>>> rng = np.random.default_rng(0)
+>>> X = rng.normal(size=(30, 2))
+>>> y = X[:, 0] + 0.1 * rng.normal(size=30)
+>>> spectrum = gcv.kernel_matrix_spectrum(X @ X.T, y)
+>>> scores, dof, limit_scores, limit_dof = gcv.gcv_grid(spectrum, [0.1, 1.0], [0.0, 0.5], 3)
+>>> scores.shape, limit_scores.shape
+((2, 2, 3), (2, 2))
+>>> bool(dof.max() < 3)  # two features and the intercept
+True
+>>> alphas, *_ = gcv.gcv_optimal_schedules(spectrum, [0.1, 1.0], 3)
+>>> alphas.shape
+(2, 2)
 """
 
 import math
