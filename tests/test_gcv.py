@@ -370,3 +370,22 @@ def test_gcv_search_refits_its_optimal_choice_as_a_fresh_fit_would():
     np.testing.assert_allclose(best.predict(X), fresh.predict(X), rtol=1e-10)
     np.testing.assert_allclose(best.effective_dof_, fresh.effective_dof_, rtol=1e-10)
     assert not hasattr(best, "_gcv_hint") and not hasattr(fresh, "_gcv_hint")
+
+
+def test_clipped_gcv_weights_minimise_gcv_over_zero_one_step_after_step():
+    X, K, y, _ = _problem()
+    model = SelfDistilledKernelRidge(alpha="optimal", n_steps=4, reg_lambda=1.0,
+                                     kernel="precomputed", cv=None, clip_alpha=True).fit(K, y)
+    free = SelfDistilledKernelRidge(alpha="optimal", n_steps=4, reg_lambda=1.0,
+                                    kernel="precomputed", cv=None).fit(K, y)
+    assert np.any(free.alphas_ > 1)  # these data ask for weights beyond [0, 1]
+    assert np.all((model.alphas_ >= 0) & (model.alphas_ <= 1))
+    grid = np.linspace(0.0, 1.0, 2001)
+    for t in range(1, 4):
+        chosen = list(model.alphas_[:t - 1])
+        H1 = _smoothers(K, 1.0, chosen + [1.0], t + 1, None, True)[0][-1]
+        H0 = _smoothers(K, 1.0, chosen + [0.0], t + 1, None, True)[0][-1]
+        values = [_explicit_gcv(a * H1 + (1 - a) * H0, y, None) for a in grid]
+        best = _explicit_gcv(model.alphas_[t - 1] * H1 + (1 - model.alphas_[t - 1]) * H0, y,
+                             None)
+        assert best <= min(values) * (1 + 1e-12)
