@@ -9,6 +9,7 @@ from sklearn.model_selection import check_cv
 from sklearn.utils import Bunch, metadata_routing
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from . import gcv
 from ._kernels import KernelMixin
 from ._solvers import factorize, weighted_centred_kernel_eigh, weighted_kernel_eigh
 from ._validation import (
@@ -64,7 +65,10 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
         with the numerators and denominators of eq. (16) summed over folds,
         after which all the data are fitted with the chosen weights. When the
         validation error does not depend on the weight (the two candidate
-        predictions coincide), the weight is 1.
+        predictions coincide), the weight is 1. With ``cv=None`` and no
+        validation data, each weight minimises the generalised
+        cross-validation criterion instead, in closed form (see Notes): no
+        validation data and no folds.
     n_steps : int in [1, 1000] or float("inf"), default=2
         Number of fits ``tau`` including the first; ``n_steps=1`` is plain
         kernel ridge regression. Counts above
@@ -92,12 +96,14 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
     clip_alpha : bool, default=False
         With ``alpha="optimal"``, clip each weight to ``[0, 1]`` before it is
         used (the paper's footnote 10). Theorem 4.4 itself places no bound.
-    cv : int, cross-validation generator or iterable, default=5
+    cv : int, cross-validation generator, iterable or None, default=5
         Splits used by ``alpha="optimal"`` when :meth:`fit` gets no
         validation data, as in :func:`sklearn.model_selection.check_cv`:
         a number of folds, a splitter (a group splitter receives the
         ``groups`` of :meth:`fit`), or (train, test) index pairs, a
-        generator of which serves one fit.
+        generator of which serves one fit. ``None`` chooses the weights by
+        generalised cross-validation (GCV) instead of folds (see Notes);
+        unlike ``check_cv``, for which ``None`` means 5 folds.
     fit_intercept : bool, default=True
         Fit an unpenalised intercept at every step: ``f(x) = kappa(x, X) c +
         b`` (see Notes). Unlike :class:`sklearn.kernel_ridge.KernelRidge`,
@@ -129,10 +135,26 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
         Number of features seen during :meth:`fit`.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of the features, when ``X`` has string column names.
+    effective_dof_ : ndarray of shape (n_steps,)
+        Effective degrees of freedom ``tr H`` of every step, ``H`` the
+        smoother that maps the training targets to the step's training
+        predictions (with sample weights, ``S H S^-1``, the same trace), 1
+        for the intercept included; for ``n_steps=inf`` shape (1,), that of
+        the limit. Computed on first access from one eigendecomposition of
+        the training kernel matrix (several times the cost of a fit), which
+        a fit with ``alpha="optimal"`` and ``cv=None`` has already made.
+    equivalent_reg_lambda_ : ndarray of shape (n_steps,)
+        For each entry of ``effective_dof_``, the penalty that gives plain
+        kernel ridge regression (the first step) the same degrees of
+        freedom (:func:`~selfdistill_sklearn.gcv.equivalent_reg_lambda`):
+        how strongly each step regularises, on kernel ridge's scale. For the
+        limit of a fixed ``alpha > 0`` it is ``reg_lambda / alpha``
+        (Theorem 4.5). Computed on first access, as ``effective_dof_``.
 
     See Also
     --------
     sklearn.kernel_ridge.KernelRidge : The first step alone.
+    selfdistill_sklearn.gcv : Generalised cross-validation over the chain.
 
     Notes
     -----
@@ -169,6 +191,22 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
     :class:`sklearn.linear_model.Ridge`); a constant added to ``y`` (and to
     ``y_val``) moves every step's predictions by that constant and leaves
     the weights of ``alpha="optimal"`` unchanged.
+
+    **Generalised cross-validation** (``alpha="optimal"``, ``cv=None``).
+    With its weights fixed, step ``t`` is a linear smoother ``y(t) = H(t)
+    y`` (Lemma 4.2), and ``GCV = (RSS_w / sum(w)) / (1 - tr H / n)^2``
+    (Golub, Heath & Wahba 1979; ``n`` the number of positive weights)
+    estimates its held-out squared error without holding anything out. In
+    ``alpha(t)`` GCV is a quadratic over the square of a linear function, so
+    its minimiser has a closed form: the weights follow, step after step,
+    from one eigendecomposition of the (weighted, centred) training kernel
+    matrix (:func:`~selfdistill_sklearn.gcv.gcv_optimal_schedules`, which
+    says what happens when GCV has no minimum). This is not the efficient
+    leave-one-out that :class:`sklearn.linear_model.RidgeCV` computes with
+    ``cv=None``: GCV approximates leave-one-out, and exact leave-one-out has
+    no cheap form beyond the first step, since the chain fitted without a
+    sample is not the chain on all samples with one target changed (every
+    later step refits on predictions that the held-out sample moved).
 
     References
     ----------
@@ -210,7 +248,8 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
     __metadata_request__fit = {"groups": metadata_routing.UNUSED}
 
     @fit_atomically(private=("_sample_weight", "_fitted_kernel", "_fitted_alpha",
-                             "_fitted_reg_lambda", "_fitted_fit_intercept"))
+                             "_fitted_reg_lambda", "_fitted_fit_intercept",
+                             "_dof_eigenvalues"))
     def fit(self, X, y, sample_weight=None, X_val=None, y_val=None, groups=None):
         """Fit ``n_steps`` steps of self-distillation.
 
@@ -255,6 +294,10 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
             When a kernel ridge system is numerically singular and its
             least-squares solution is used, as ``KernelRidge`` does.
         """
+        # Set by SelfDistilledKernelRidgeCV(cv=None) on its best_estimator_ just
+        # before this fit: the GCV schedule it computed on the same data and
+        # the eigenvalues, so that the refit does not decompose again.
+        hint = vars(self).pop("_gcv_hint", None)
         n_steps = check_n_steps(self.n_steps)
         alpha = check_alpha(self.alpha, n_steps)
         reg_lambda = check_reg_lambda(self.reg_lambda)
@@ -272,6 +315,8 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
         sample_weight = check_sample_weight(sample_weight, X.shape[0])
         X_val, y_val = self._check_validation_data(X, y, X_val, y_val)
         y_float = np.asarray(y, dtype=float)
+        self._dof_eigenvalues = None
+        make_kernel, owns_kernel = (lambda: self._get_kernel(X)), self.kernel != "precomputed"
 
         if n_steps == math.inf:
             self.alphas_ = np.array([alpha.value])
@@ -279,7 +324,20 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
                                                                alpha.value, reg_lambda)
         else:
             chain_alpha, kernel_val = alpha, None
-            if alpha.is_optimal and X_val is None:
+            if alpha.is_optimal and X_val is None and self.cv is None and hint is not None:
+                # The weights a GCV search has just chosen on these same data.
+                schedule, self._dof_eigenvalues = hint
+                chain_alpha = AlphaSpec.schedule(schedule)
+            elif alpha.is_optimal and X_val is None and self.cv is None:
+                # Generalised cross-validation: the weights in closed form from
+                # one eigendecomposition, no folds; the chain replays them.
+                K = self._get_kernel(X)
+                schedule, self._dof_eigenvalues = _gcv_alphas(
+                    K, y_float, sample_weight, n_steps, reg_lambda, self.clip_alpha,
+                    self.fit_intercept)
+                chain_alpha = AlphaSpec.schedule(schedule)
+                make_kernel = lambda: K  # noqa: E731
+            elif alpha.is_optimal and X_val is None:
                 # Without validation data Algorithm 1 runs on folds of the
                 # training data first; the chain then replays its weights.
                 chain_alpha = AlphaSpec.schedule(self._cross_validated_alphas(
@@ -288,8 +346,7 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
                 kernel_val = self._get_kernel(X_val, X)
                 if self.fit_intercept:
                     kernel_val = _with_ones(kernel_val)
-            solve = factorize(lambda: self._get_kernel(X), reg_lambda, sample_weight,
-                              owns_kernel=self.kernel != "precomputed",
+            solve = factorize(make_kernel, reg_lambda, sample_weight, owns_kernel=owns_kernel,
                               fit_intercept=self.fit_intercept)
             staged, self.alphas_ = _distill(solve, y_float, n_steps, chain_alpha, kernel_val,
                                             y_val, None, self.clip_alpha)
@@ -306,6 +363,31 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
         self._fitted_reg_lambda = reg_lambda
         self._fitted_fit_intercept = self.fit_intercept
         return self
+
+    def _dof_spectrum(self):
+        """Eigenvalues of the fitted (weighted, centred) training kernel
+        matrix, computed once per fit."""
+        check_is_fitted(self)
+        if self._dof_eigenvalues is None:
+            K = self._get_kernel(self.X_fit_)
+            K = K.toarray() if sparse.issparse(K) else K
+            self._dof_eigenvalues = gcv.kernel_eigenvalues(K, self._sample_weight,
+                                                           self._fitted_fit_intercept)
+        return self._dof_eigenvalues
+
+    @property
+    def effective_dof_(self):
+        eigenvalues = self._dof_spectrum()
+        if hasattr(self, "staged_dual_coef_"):
+            return gcv.effective_dof(eigenvalues, self._fitted_reg_lambda, self.alphas_,
+                                     self._fitted_fit_intercept)
+        return np.array([gcv.limit_effective_dof(eigenvalues, self._fitted_reg_lambda,
+                                                 self.alphas_[0], self._fitted_fit_intercept)])
+
+    @property
+    def equivalent_reg_lambda_(self):
+        return np.atleast_1d(gcv.equivalent_reg_lambda(
+            self._dof_spectrum(), self.effective_dof_, self._fitted_fit_intercept))
 
     def get_metadata_routing(self):
         """Metadata routing: this estimator's requests, and ``groups`` of
@@ -514,6 +596,15 @@ class SelfDistilledKernelRidge(KernelMixin, MultiOutputMixin, RegressorMixin, Ba
                  else None)
         return Bunch(eigenvalues=eigenvalues, diagonals=diagonals,
                      ratios=shrinkage_ratios(diagonals), limit=limit, alphas=alphas)
+
+
+def _gcv_alphas(K, y, sample_weight, n_steps, reg_lambda, clip, fit_intercept):
+    """The GCV-optimal weights of a chain of ``n_steps`` steps, and the
+    eigenvalues of the decomposition they came from."""
+    K = K.toarray() if sparse.issparse(K) else K
+    spectrum = gcv.kernel_matrix_spectrum(K, y, sample_weight, fit_intercept)
+    alphas = gcv.gcv_optimal_schedules(spectrum, [reg_lambda], n_steps, clip)[0][0]
+    return alphas, spectrum.eigenvalues
 
 
 def _split_intercept(coef, n_samples, fit_intercept, stacked=False):

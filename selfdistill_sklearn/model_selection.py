@@ -22,6 +22,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
+from . import gcv
 from ._candidates import check_grid, grid_results, unique_columns
 from ._kernels import KernelMixin
 from ._solvers import centre_kernel, weighted_kernel_tridiagonal
@@ -153,10 +154,26 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         Parameters of a callable kernel.
     clip_alpha : bool, default=False
         Clip the weights of ``"optimal"`` to ``[0, 1]`` (footnote 10).
-    cv : int, cross-validation generator or iterable, default=5
+    cv : int, cross-validation generator, iterable or None, default=5
         Folds on which the candidates are scored, as in
         :func:`sklearn.model_selection.check_cv` (a generator of index pairs
-        serves one fit).
+        serves one fit). ``None`` scores every candidate by generalised
+        cross-validation (GCV) instead, from one eigendecomposition of all
+        the data and without folds (see Notes); ``"optimal"`` then chooses
+        its weights by GCV too, and ``alpha_cv`` and ``n_jobs`` are not
+        used. This is not the efficient leave-one-out of
+        :class:`sklearn.linear_model.RidgeCV` with ``cv=None``, which GCV
+        approximates: exact leave-one-out has no cheap form beyond the
+        first step. The default stays 5 folds: on the problems of
+        ``benchmarks/gcv.py`` (diabetes, friedman1, friedman3; 8 splits)
+        GCV chose candidates of the same test error within the spread over
+        splits (test MSE of the GCV choice over that of the 5-fold choice
+        1.003 to 1.012 on average, better on 10 of 24 splits), not better;
+        its score of ``"optimal"`` is the minimum of the criterion that
+        chose the weights, hence optimistic, where folds choose the weights
+        inside each training part; and it scores squared error only. It
+        was about 7 times faster there and 5 to 9 times at 3000 samples:
+        use ``cv=None`` when the search time matters.
     alpha_cv : int, cross-validation generator or iterable, default=5
         Folds on which ``"optimal"`` chooses its weights: the ``cv`` of the
         :class:`~selfdistill_sklearn.SelfDistilledKernelRidge` candidates
@@ -175,7 +192,12 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         ``"neg_mean_absolute_percentage_error"``, ``"r2"``,
         ``"explained_variance"`` or ``"neg_max_error"`` (single target only, and
         unweighted, since :func:`sklearn.metrics.max_error` takes no weights).
-        Several outputs are averaged uniformly, as the scorers do.
+        Several outputs are averaged uniformly, as the scorers do. With
+        ``cv=None`` only ``None`` and ``"neg_mean_squared_error"`` are
+        accepted (a ``ValueError`` otherwise): GCV estimates the mean squared
+        error and gives no held-out predictions to compute other metrics
+        on (the same restriction as ``RidgeCV``'s generalised
+        cross-validation mode, ``gcv_mode``, for squared error).
     n_jobs : int, default=None
         Number of folds scored at once, in joblib's worker processes (as
         ``GridSearchCV`` does; the kernel matrix is shared with them through
@@ -207,7 +229,11 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         ``param_alpha``, ``param_n_steps`` (masked arrays),
         ``split{k}_test_score``, ``mean_test_score``, ``std_test_score`` and
         ``rank_test_score``. The candidates are in the order in which
-        ``GridSearchCV`` visits ``param_grid_``.
+        ``GridSearchCV`` visits ``param_grid_``. With ``cv=None``,
+        ``mean_test_score`` is the negative GCV of each candidate, there
+        are no ``split{k}_test_score`` entries, ``std_test_score`` is 0,
+        and ``effective_dof`` holds each candidate's degrees of freedom
+        ``tr H``.
     best_index_ : int
         Index of the best candidate: the first of those with the best mean
         score, as ``GridSearchCV`` breaks ties.
@@ -224,9 +250,10 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
     optimal_alphas_ : ndarray of shape (n_splits, n_lambdas, max_steps - 1)
         The weights ``alpha*(2), ...`` that ``"optimal"`` chose inside each
         fold's training part, for each penalty. Only when ``alphas`` holds
-        ``"optimal"``.
+        ``"optimal"``. With ``cv=None``, of shape (n_lambdas, max_steps -
+        1): the GCV-optimal weights on all the data.
     n_splits_ : int
-        Number of folds.
+        Number of folds. Absent with ``cv=None``.
     n_features_in_ : int
         Number of features seen during :meth:`fit`.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -293,6 +320,26 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
     (shown when the folds run in this process): the scores equal those of
     ``GridSearchCV`` over the refitting estimator, which falls back the same
     way.
+
+    **Generalised cross-validation** (``cv=None``). With its weights fixed,
+    every step of a candidate is a linear smoother of the training targets,
+    ``y(t) = H y`` (Lemma 4.2), and ``GCV = (RSS_w / sum(w)) / (1 - tr H /
+    n)^2`` (Golub, Heath & Wahba 1979; ``RSS_w`` the weighted training
+    residual sum of squares, ``n`` the number of positive weights, several
+    targets averaged) estimates its held-out mean squared error. After ONE
+    eigendecomposition of the (weighted, centred) kernel matrix of all the
+    data, every ``(lambda, alpha, tau)``, the limit included, costs
+    ``O(n)``, and ``"optimal"`` takes the GCV-optimal weight of every step
+    in closed form (see :mod:`selfdistill_sklearn.gcv`). The search costs
+    about one eigendecomposition (``4 n^3 / 3`` to ``3 n^3`` flops) and one
+    refit, against one tridiagonal reduction per fold. GCV is not
+    :class:`sklearn.linear_model.RidgeCV`'s ``cv=None``, which is exact
+    leave-one-out: for ridge regression (one step) leave-one-out has a
+    closed form, but beyond the first step the chain fitted without a
+    sample is not the chain on all samples with one target changed (every
+    later step refits on predictions the held-out sample moved), so it has
+    none; GCV is the rotation-invariant approximation of leave-one-out
+    that carries over.
 
     **Ties.** Several candidates give the same predictions in exact
     arithmetic: ``n_steps=1`` for every ``alpha``, and ``alpha=1`` for every
@@ -410,6 +457,8 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
             )
         sample_weight = check_sample_weight(sample_weight, X.shape[0])
         y_float = np.asarray(y, dtype=float)
+        if self.cv is None:
+            _check_gcv_scoring(self.scoring)
         scorer = SCORINGS[self.scoring or "neg_mean_squared_error"]
         if self.scoring == "neg_max_error" and y_float.ndim == 2:
             raise ValueError("scoring='neg_max_error' needs a single target, as "
@@ -418,8 +467,11 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         # Small problems: threads and worker processes cost more than they save.
         small = X.shape[0] < SMALL_PROBLEM_SAMPLES
         with threadpool_limits(limits=1, user_api="blas") if small else nullcontext():
-            self._search(X, y, y_float, sample_weight, groups, scorer, grid,
-                         n_jobs=1 if small else self.n_jobs)
+            if self.cv is None:
+                self._gcv_search(X, y, y_float, sample_weight, groups, grid)
+            else:
+                self._search(X, y, y_float, sample_weight, groups, scorer, grid,
+                             n_jobs=1 if small else self.n_jobs)
         return self
 
     def get_metadata_routing(self):
@@ -489,6 +541,37 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
             params["cv"] = alpha_pairs
         self.best_estimator_ = SelfDistilledKernelRidge(**params).fit(
             X, y, sample_weight=sample_weight, groups=groups["alpha_splitter"])
+
+    def _gcv_search(self, X, y, y_float, sample_weight, groups, grid):
+        """Score every candidate by generalised cross-validation from one
+        eigendecomposition of all the data, then refit the best."""
+        start = time.perf_counter()
+        kernel = self._get_kernel(X)
+        kernel = kernel.toarray() if sparse.issparse(kernel) else np.asarray(kernel, dtype=float)
+        spectrum = gcv.kernel_matrix_spectrum(kernel, y_float, sample_weight,
+                                              self.fit_intercept)
+        del kernel
+        scores, dof, schedules = _gcv_candidate_scores(spectrum, grid, self.clip_alpha)
+        if self.verbose:
+            print(f"[SelfDistilledKernelRidgeCV] GCV of {grid.n_candidates} candidates in "
+                  f"{time.perf_counter() - start:.2f} s", flush=True)
+        self.cv_results_ = grid_results(grid.params(), -scores[:, None])
+        del self.cv_results_["split0_test_score"]
+        self.cv_results_["effective_dof"] = dof
+        self.best_index_ = int(self.cv_results_["rank_test_score"].argmin())
+        self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
+        self.best_params_ = dict(self.cv_results_["params"][self.best_index_])
+        self.param_grid_ = grid.param_grid()
+        if grid.with_optimal:
+            self.optimal_alphas_ = schedules
+        params = {**self._fixed_params(), **self.best_params_, "cv": None}
+        best = SelfDistilledKernelRidge(**params)
+        if self.best_params_["alpha"] == OPTIMAL:
+            # The refit's GCV weights are those just computed on the same data.
+            index = list(grid.reg_lambdas).index(self.best_params_["reg_lambda"])
+            best._gcv_hint = (schedules[index, :self.best_params_["n_steps"] - 1],
+                              spectrum.eigenvalues)
+        self.best_estimator_ = best.fit(X, y, sample_weight=sample_weight)
 
     def _inner_splits(self, X, y, groups, alpha_pairs, train):
         """The ``alpha_cv`` splits of the training part ``train`` of a fold, in
@@ -604,6 +687,56 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse=("csr", "csc"), reset=False)
         return self.best_estimator_.predict(X)
+
+
+def _check_gcv_scoring(scoring):
+    """GCV estimates the mean squared error and gives no held-out predictions:
+    no other scoring can be computed from it."""
+    if scoring not in (None, "neg_mean_squared_error"):
+        raise ValueError(
+            "With cv=None the candidates are scored by generalised cross-validation, an "
+            "estimate of the mean squared error without held-out predictions: scoring must "
+            f"be None or 'neg_mean_squared_error', got {scoring!r}. Pass a cv to score "
+            "held-out predictions otherwise."
+        )
+
+
+def _gcv_candidate_scores(spectrum, grid, clip):
+    """GCV, ``tr H`` of every candidate of ``grid`` in ``GridSearchCV``'s order,
+    and the GCV-optimal schedules (n_lambdas, max_steps - 1) when ``"optimal"``
+    is searched. Candidates that are the same smoother in exact arithmetic
+    (``tau = 1`` for every weight, ``alpha = 1`` for every ``tau`` and the
+    limit) share the value of step 1, so that they tie exactly."""
+    n_lambdas, n_fixed, max_steps = grid.lambdas.size, len(grid.fixed), grid.max_steps
+    row_scores = np.empty((n_lambdas, grid.n_rows))
+    row_dof = np.empty_like(row_scores)
+    schedules = None
+    parts_scores, parts_dof = [], []
+    if n_fixed:
+        steps, steps_dof, limits, limits_dof = gcv.gcv_grid(spectrum, grid.lambdas, grid.fixed,
+                                                            max_steps)
+        ones = np.asarray(grid.fixed) == 1.0
+        for values, limit in ((steps, limits), (steps_dof, limits_dof)):
+            values[:, :, :] = np.where(ones[None, :, None], values[:, :1, :1], values)
+            values[:, :, 0] = values[:, :1, 0]
+            limit[:, ones] = values[:, :1, 0][:, [0] * int(ones.sum())]
+        parts_scores += [steps.reshape(n_lambdas, -1), limits]
+        parts_dof += [steps_dof.reshape(n_lambdas, -1), limits_dof]
+    if grid.with_optimal:
+        schedules, optimal, optimal_dof, _ = gcv.gcv_optimal_schedules(
+            spectrum, grid.lambdas, max_steps, clip)
+        if n_fixed:
+            optimal[:, 0], optimal_dof[:, 0] = parts_scores[0][:, 0], parts_dof[0][:, 0]
+        parts_scores.append(optimal)
+        parts_dof.append(optimal_dof)
+    row_scores[:] = np.concatenate(parts_scores, axis=1)
+    row_dof[:] = np.concatenate(parts_dof, axis=1)
+    scores = np.empty(grid.n_candidates)
+    dof = np.empty(grid.n_candidates)
+    for lambda_index in range(n_lambdas):
+        grid.scatter(lambda_index, row_scores[lambda_index], scores)
+        grid.scatter(lambda_index, row_dof[lambda_index], dof)
+    return scores, dof, schedules
 
 
 def _fold_tasks(n_splits, n_lambdas, n_workers):
