@@ -4,7 +4,6 @@ import math
 import numbers
 
 import numpy as np
-from scipy import linalg
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, clone
 from sklearn.kernel_approximation import Nystroem
 from sklearn.model_selection import check_cv
@@ -13,19 +12,9 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
 from . import _streaming as streaming
-from ._candidates import CandidateGrid, as_list, grid_results, unique_columns
-from ._primal import (
-    SpectralFold,
-    heldout_squared_errors,
-    limit_coefficients,
-    moment_centre,
-    pooled_optimal_alpha,
-    pooled_spectral_schedules,
-    primal_chain,
-    quadratic_statistics,
-    split_cells,
-    step_weights,
-)
+from ._candidates import CandidateGrid, as_list
+from ._primal import split_cells
+from ._primal_search import PRIMAL_SCORINGS, fit_from_moments, search
 from ._validation import (
     check_alpha,
     check_bool,
@@ -370,7 +359,7 @@ class SelfDistilledRidge(_PrimalRegressor):
         try:
             X, Y, sample_weight, y_ndim = self._training_data(X, y, sample_weight)
             validation = self._validation_data(X_val, y_val, Y)
-            feature_map, m, shift, target_shift = self._fit_feature_map(X, Y, y_ndim, block_size)
+            feature_map, m, _, _ = self._fit_feature_map(X, Y, y_ndim, block_size)
             cell_roles = labels = None
             if alpha.is_optimal and validation is None and n_steps > 1:
                 splits = self._splits(self.cv, X, Y, y_ndim, groups)
@@ -379,21 +368,22 @@ class SelfDistilledRidge(_PrimalRegressor):
                                      "samples for its cv folds.")
                 cell_roles, labels = split_cells(splits, X.shape[0])
             n_cells = 1 if labels is None else cell_roles.shape[0]
+            # Folds need held-out errors as norms: QR roots of their cells.
             cell_moments = streaming.moments(feature_map, X, Y, sample_weight, labels, n_cells,
-                                             shift, target_shift, block_size, m)
+                                             block_size, m, root=labels is not None)
             validation_moments = None
             if validation is not None and alpha.is_optimal:
                 validation_moments = streaming.moments(
-                    feature_map, validation[0], validation[1], None, None, 1, shift,
-                    target_shift, block_size, m)[0]
+                    feature_map, validation[0], validation[1], None, None, 1, block_size, m,
+                    root=True)[0]
             with _algebra_threads():
-                fitted = _fit_from_moments(cell_moments, cell_roles, validation_moments, m,
-                                           self.fit_intercept, alpha, n_steps, reg_lambda,
-                                           self.clip_alpha)
+                fitted = fit_from_moments(cell_moments, cell_roles, validation_moments, m,
+                                          self.fit_intercept, alpha, n_steps, reg_lambda,
+                                          self.clip_alpha)
         except BaseException:
             _restore(self, snapshot)
             raise
-        _finish(self, fitted, shift, target_shift, y_ndim, feature_map, m, self)
+        _finish(self, fitted, np.zeros(m), np.zeros(Y.shape[1]), y_ndim, feature_map, m, self)
         return self
 
     def _validation_data(self, X_val, y_val, Y):
@@ -507,94 +497,6 @@ class SelfDistilledRidge(_PrimalRegressor):
                  else None)
         return Bunch(eigenvalues=eigenvalues, diagonals=diagonals,
                      ratios=shrinkage_ratios(diagonals), limit=limit, alphas=alphas)
-
-
-def _sum_cells(cell_moments, mask):
-    return cell_moments[mask].sum(axis=0)
-
-
-def _fit_from_moments(cell_moments, cell_roles, validation_moments, m, fit_intercept, alpha,
-                      n_steps, reg_lambda, clip):
-    """Every step of a fit from the moments of the cells.
-
-    Returns ``(betas (T, m, k), intercepts (T, k) in shifted coordinates,
-    alphas_, eigenvalues of G)``.
-    """
-    total = cell_moments.sum(axis=0)
-    mu, nu = moment_centre(total, m, fit_intercept)
-    train = quadratic_statistics(total, m, mu, nu)
-    eigenvalues = linalg.eigvalsh(train.gram, check_finite=False)
-    if n_steps == math.inf:
-        betas = limit_coefficients(train.gram, train.cross, reg_lambda, alpha.value)[None]
-        alphas = np.array([alpha.value])
-    else:
-        schedule = None
-        if alpha.is_optimal and validation_moments is None and n_steps > 1:
-            schedule = _cross_validated_alphas(cell_moments, cell_roles, m, fit_intercept,
-                                               n_steps, reg_lambda, clip)
-        chain = primal_chain(train.gram, train.cross, reg_lambda)
-        held_out = None
-        if alpha.is_optimal and validation_moments is not None:
-            held_out = [quadratic_statistics(validation_moments, m, mu, nu)]
-        staged = [chain.first_dual_coef]
-        alphas = np.empty(n_steps - 1)
-        for step in range(n_steps - 1):
-            if schedule is not None:
-                alphas[step] = schedule[step]
-            elif held_out is not None:
-                alphas[step] = pooled_optimal_alpha([chain], held_out, clip)
-            else:
-                alphas[step] = alpha.weight(step)
-            staged.append(chain.advance(alphas[step]))
-        betas = np.stack(staged)
-    intercepts = nu[None, :] - np.einsum("m,tmk->tk", mu, betas)
-    return betas, intercepts, alphas, eigenvalues
-
-
-def _cross_validated_alphas(cell_moments, cell_roles, m, fit_intercept, n_steps, reg_lambda,
-                            clip):
-    """Algorithm 1 on the folds, eq. (16) pooled over them at every step; each
-    fold's parts are sums of cells."""
-    chains, held_out = [], []
-    for split in range(cell_roles.shape[1]):
-        train_moments = _sum_cells(cell_moments, cell_roles[:, split] == 1)
-        mu, nu = moment_centre(train_moments, m, fit_intercept)
-        statistics = quadratic_statistics(train_moments, m, mu, nu)
-        chains.append(primal_chain(statistics.gram, statistics.cross, reg_lambda))
-        held_out.append(quadratic_statistics(
-            _sum_cells(cell_moments, cell_roles[:, split] == 2), m, mu, nu))
-    alphas = np.empty(n_steps - 1)
-    for step in range(n_steps - 1):
-        alphas[step] = pooled_optimal_alpha(chains, held_out, clip)
-        for chain in chains:
-            chain.advance(alphas[step])
-    return alphas
-
-
-def _neg_mse(errors, statistics):
-    return -np.mean(errors / statistics.weight, axis=-1)
-
-
-def _neg_rmse(errors, statistics):
-    return -np.mean(np.sqrt(errors / statistics.weight), axis=-1)
-
-
-def _r2(errors, statistics):
-    total = statistics.squares - statistics.target_sum ** 2 / statistics.weight
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scores = np.where(total > 0, 1.0 - errors / total,
-                          np.where(errors == 0, 1.0, 0.0))
-    return np.mean(scores, axis=-1)
-
-
-#: Scorings that :class:`SelfDistilledRidgeCV` computes from the held-out
-#: sufficient statistics, with scikit-learn's names and signs; several
-#: outputs are averaged uniformly, as the scorers do.
-PRIMAL_SCORINGS = {
-    "neg_mean_squared_error": _neg_mse,
-    "neg_root_mean_squared_error": _neg_rmse,
-    "r2": _r2,
-}
 
 
 class SelfDistilledRidgeCV(_PrimalRegressor):
@@ -770,14 +672,14 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         snapshot = _snapshot(self)
         try:
             X, Y, sample_weight, y_ndim = self._training_data(X, y, sample_weight)
-            feature_map, m, shift, target_shift = self._fit_feature_map(X, Y, y_ndim, block_size)
+            feature_map, m, _, _ = self._fit_feature_map(X, Y, y_ndim, block_size)
             splits = self._splits(self.cv, X, Y, y_ndim, groups)
             cell_roles, labels = split_cells(splits, X.shape[0])
             cell_moments = streaming.moments(feature_map, X, Y, sample_weight, labels,
-                                             cell_roles.shape[0], shift, target_shift,
-                                             block_size, m)
+                                             cell_roles.shape[0], block_size, m, root=True)
             with _algebra_threads():
-                result = self._search(cell_moments, cell_roles, m, grid, scorer)
+                result = search(cell_moments, cell_roles, m, grid, scorer, self.fit_intercept,
+                                self.clip_alpha)
             best = SelfDistilledRidge(
                 **result["best_params"], fit_intercept=self.fit_intercept,
                 feature_map=self.feature_map, clip_alpha=self.clip_alpha,
@@ -787,13 +689,13 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
                 random_state=self.random_state)
             n_steps = check_n_steps(best.n_steps)
             with _algebra_threads():
-                fitted = _fit_from_moments(cell_moments, cell_roles, None, m,
-                                           self.fit_intercept, check_alpha(best.alpha, n_steps),
-                                           n_steps, best.reg_lambda, self.clip_alpha)
+                fitted = fit_from_moments(cell_moments, cell_roles, None, m,
+                                          self.fit_intercept, check_alpha(best.alpha, n_steps),
+                                          n_steps, best.reg_lambda, self.clip_alpha)
         except BaseException:
             _restore(self, snapshot)
             raise
-        _finish(best, fitted, shift, target_shift, y_ndim, feature_map, m, self)
+        _finish(best, fitted, np.zeros(m), np.zeros(Y.shape[1]), y_ndim, feature_map, m, self)
         self.cv_results_ = result["cv_results"]
         self.best_index_ = result["best_index"]
         self.best_score_ = result["best_score"]
@@ -808,51 +710,6 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         self.feature_map_ = feature_map
         return self
 
-    def _search(self, cell_moments, cell_roles, m, grid, scorer):
-        lambdas, max_steps, with_optimal = grid.lambdas, grid.max_steps, grid.with_optimal
-        n_splits = cell_roles.shape[1]
-        scores = np.empty((grid.n_candidates, n_splits))
-        schedules = np.empty((n_splits, lambdas.size, max_steps - 1))
-        for split in range(n_splits):
-            train_cells = cell_roles[:, split] == 1
-            test_cells = cell_roles[:, split] == 2
-            fold = _spectral_fold(cell_moments, train_cells, test_cells, m, self.fit_intercept)
-            if not fold.held_out[0].weight > 0:
-                raise ValueError(f"Held-out fold {split} has only zero sample weights: its "
-                                 "weighted error is not defined.")
-            if with_optimal and max_steps > 1:
-                inner = []
-                for other in range(n_splits):
-                    inner_train = train_cells & (cell_roles[:, other] == 1)
-                    inner_test = train_cells & (cell_roles[:, other] == 2)
-                    if other == split or not inner_train.any() or not inner_test.any():
-                        continue
-                    inner.append(_spectral_fold(cell_moments, inner_train, inner_test, m,
-                                                self.fit_intercept))
-                if not inner:
-                    raise ValueError(
-                        "alpha='optimal' is chosen inside each fold on the other folds, but "
-                        f"fold {split}'s training part meets no other fold's held-out part: "
-                        "use a cv with at least 3 folds or drop 'optimal' from alphas."
-                    )
-                schedules[split] = pooled_spectral_schedules(inner, lambdas, max_steps,
-                                                             self.clip_alpha)
-            held_out = fold.held_out[0]
-            for index, reg_lambda in enumerate(lambdas):
-                weights = _candidate_weights(fold.eigenvalues, grid, reg_lambda,
-                                             schedules[split, index] if with_optimal else None)
-                unique, inverse = unique_columns(weights)
-                errors = heldout_squared_errors(held_out, fold.coefficients(unique))
-                grid.scatter(index, scorer(errors, held_out)[inverse], scores[:, split])
-        cv_results = grid_results(grid.params(), scores)
-        best_index = int(cv_results["rank_test_score"].argmin())
-        result = {"cv_results": cv_results, "best_index": best_index,
-                  "best_score": float(cv_results["mean_test_score"][best_index]),
-                  "best_params": dict(cv_results["params"][best_index])}
-        if with_optimal:
-            result["optimal_alphas"] = schedules
-        return result
-
     def predict(self, X):
         """Predict with ``best_estimator_``.
 
@@ -866,31 +723,6 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         """
         X = self._prediction_input(X)
         return self.best_estimator_.predict(X)
-
-
-def _spectral_fold(cell_moments, train_cells, test_cells, m, fit_intercept):
-    train_moments = _sum_cells(cell_moments, train_cells)
-    mu, nu = moment_centre(train_moments, m, fit_intercept)
-    return SpectralFold(quadratic_statistics(train_moments, m, mu, nu),
-                        [quadratic_statistics(_sum_cells(cell_moments, test_cells), m, mu, nu)])
-
-
-def _candidate_weights(eigenvalues, grid, reg_lambda, schedule):
-    """Eigen-coordinates per unit of ``U^T r`` of every row of one penalty
-    (see :class:`~selfdistill_sklearn._candidates.CandidateGrid`), shape (m,
-    n_rows)."""
-    d = eigenvalues
-    steps = limits = optimal = None
-    if grid.fixed:
-        constant = np.repeat(np.asarray(grid.fixed)[:, None], grid.max_steps - 1, axis=1)
-        steps = step_weights(d, reg_lambda, constant).reshape(d.size, -1)
-        limits = np.zeros((d.size, len(grid.fixed)))
-        for index, alpha in enumerate(grid.fixed):
-            if alpha > 0 and np.isfinite(reg_lambda / alpha):
-                limits[:, index] = 1.0 / (d + reg_lambda / alpha)
-    if schedule is not None:
-        optimal = step_weights(d, reg_lambda, schedule[None, :])[:, 0]
-    return grid.rows(steps, limits, optimal)
 
 
 def _finish(model, fitted, shift, target_shift, y_ndim, feature_map, m, source):
