@@ -243,6 +243,13 @@ class TrainingPart:
             # About the origin: C + w mean mean^T, a sum of positive terms.
             matrix = matrix + moments.weight * np.outer(centre, centre)
             centre = np.zeros_like(centre)
+        if not np.all(np.isfinite(matrix)):
+            # QR roots stay finite where their products overflow.
+            raise ValueError(
+                "The features or targets of the training rows are too large: their weighted "
+                "squares overflow float64. Scale X or y, or the output of feature_map, "
+                "before fitting."
+            )
         matrix = 0.5 * (matrix + matrix.T)
         self.gram, self.cross = matrix[:m, :m], matrix[:m, m:]
         self.feature_mean, self.target_mean = centre[:m], centre[m:]

@@ -139,10 +139,12 @@ def check_block(X, Y, sample_weight, where, offset=0):
     return X, Y.reshape(Y.shape[0], -1), sample_weight
 
 
-def check_cell_memory(n_cells, p, source="cv"):
-    """Refuse cells whose moments would exceed :data:`MAX_CELL_BYTES`."""
+def check_cell_memory(n_cells, p, splitter=None):
+    """Refuse cells whose moments would exceed :data:`MAX_CELL_BYTES`, naming the
+    ``cv`` splitter."""
     needed = n_cells * p * p * 8
     if n_cells > 1 and needed > MAX_CELL_BYTES:
+        source = f"cv={splitter!r}" if hasattr(splitter, "split") else "cv"
         raise ValueError(
             f"The splits of {source} cut the rows into {n_cells} distinct cells (rows with "
             f"the same role in every split), whose {p} x {p} moments would take "
@@ -243,7 +245,7 @@ def _check_total_weight(cells, sample_weight):
 
 
 def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_features,
-            root=False):
+            root=False, splitter=None):
     """Moments of every cell, streamed in row blocks.
 
     Parameters
@@ -262,6 +264,8 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
         ``m``, the number of features the feature map gives.
     root : bool, default=False
         Keep QR roots (for held-out errors as norms) instead of co-moments.
+    splitter : object, default=None
+        The ``cv`` that made the cells, named when they are too many.
 
     Returns
     -------
@@ -276,7 +280,7 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
         a chunk that fails the in-memory checks, naming the chunk.
     """
     p = n_features + Y.shape[1]
-    check_cell_memory(n_cells, p)
+    check_cell_memory(n_cells, p, splitter)
     if not is_dask_array(X):
         cells = _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
                                n_features, root)

@@ -140,9 +140,10 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def _splits(self, cv, X, Y, y_ndim, groups):
         """The folds of ``cv`` as a list of (train, test) index arrays."""
         n = X.shape[0]
-        y_split = None
-        if not streaming.is_dask_array(Y):
-            y_split = Y[:, 0] if y_ndim == 1 else Y
+        # A splitter sees y as in memory (StratifiedKFold needs it): n numbers
+        # computed from a dask array.
+        Y_split = Y.compute() if streaming.is_dask_array(Y) else Y
+        y_split = Y_split[:, 0] if y_ndim == 1 else Y_split
         if groups is not None:
             groups = np.asarray(groups)
             if groups.shape[0] != n:
@@ -370,7 +371,8 @@ class SelfDistilledRidge(_PrimalRegressor):
             n_cells = 1 if labels is None else cell_roles.shape[0]
             # Folds need held-out errors as norms: QR roots of their cells.
             cell_moments = streaming.moments(feature_map, X, Y, sample_weight, labels, n_cells,
-                                             block_size, m, root=labels is not None)
+                                             block_size, m, root=labels is not None,
+                                             splitter=self.cv)
             validation_moments = None
             if validation is not None and alpha.is_optimal:
                 validation_moments = streaming.moments(
@@ -676,7 +678,8 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
             splits = self._splits(self.cv, X, Y, y_ndim, groups)
             cell_roles, labels = split_cells(splits, X.shape[0])
             cell_moments = streaming.moments(feature_map, X, Y, sample_weight, labels,
-                                             cell_roles.shape[0], block_size, m, root=True)
+                                             cell_roles.shape[0], block_size, m, root=True,
+                                             splitter=self.cv)
             with _algebra_threads():
                 result = search(cell_moments, cell_roles, m, grid, scorer, self.fit_intercept,
                                 self.clip_alpha)
