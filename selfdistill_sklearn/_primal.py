@@ -41,6 +41,7 @@ import warnings
 
 import numpy as np
 from scipy import linalg
+from scipy.linalg import lapack
 
 from ._solvers import negligible_eigenvalues
 from .closed_forms import optimal_alpha_from_terms
@@ -102,22 +103,37 @@ class Moments:
     @classmethod
     def empty(cls, p, root=False):
         return cls(0.0, 0, 0, np.zeros(p), None if root else np.zeros((p, p)),
-                   np.zeros((0, p)) if root else None)
+                   np.zeros((p, p)) if root else None)
+
+    def _replace_count(self, count):
+        self.count = count
+        return self
 
     def __reduce__(self):
         return (Moments, (self.weight, self.count, self.positive, self.mean,
                           None if self.root is not None else self._comoment, self.root))
 
 
-def _qr_root(stacked):
-    """``R`` of the QR factorisation of ``stacked`` (rows beyond ``p`` are zero)."""
-    if stacked.shape[0] == 0:
-        return stacked
-    r = linalg.qr(stacked, mode="r", overwrite_a=True, check_finite=False)[0]
-    return np.triu(r[:min(stacked.shape)])
+def _merge_root(root, rows):
+    """The triangular ``R`` of the QR factorisation of ``[root; rows]``.
+
+    LAPACK's triangular-pentagonal QR (``tpqrt``) updates the ``p x p``
+    triangle with the new rows at ``2 b p^2`` flops, without the work on the
+    triangle's zeros that a QR of the stacked matrix would spend.
+    """
+    if rows.shape[0] == 0:
+        return root
+    p = root.shape[1]
+    a = np.asfortranarray(root, dtype=float)
+    b = np.asfortranarray(rows, dtype=float)
+    a, _, _, info = lapack.dtpqrt(0, max(1, min(64, p)), a, b, overwrite_a=True,
+                                  overwrite_b=True)
+    if info != 0:  # pragma: no cover - only for invalid arguments
+        raise np.linalg.LinAlgError(f"LAPACK dtpqrt failed with info={info}.")
+    return np.triu(a)
 
 
-def block_moments(Z, sample_weight=None, root=False, into=None):
+def block_moments(Z, sample_weight=None, root=False, into=None, overwrite=False):
     """Moments of the rows of ``Z``, merged into ``into`` when given.
 
     The block is centred at its own weighted mean before any product, so
@@ -132,45 +148,56 @@ def block_moments(Z, sample_weight=None, root=False, into=None):
         Keep a QR root instead of the co-moments (about three times the
         flops; the held-out errors are then norms).
     into : Moments or None
+        Moments of other rows, owned by the caller (updated in place).
+    overwrite : bool
+        ``Z`` may be overwritten.
 
     Returns
     -------
     moments : Moments
     """
     b, p = Z.shape
+    count = b + (0 if into is None else into.count)
     if sample_weight is None:
         weight, positive = float(b), b
         mean = Z.mean(axis=0) if b else np.zeros(p)
-        scaled = Z - mean
+        scaled = np.subtract(Z, mean, out=Z if overwrite else None)
     else:
         w = np.asarray(sample_weight, dtype=float)
         weight, positive = float(w.sum()), int(np.count_nonzero(w))
         if not weight > 0:
-            block = Moments(0.0, b, 0, np.zeros(p), None if root else np.zeros((p, p)),
-                            np.zeros((0, p)) if root else None)
-            return block if into is None else merge_moments(into, block)
+            if into is not None:
+                into.count = count
+                return into
+            return Moments.empty(p, root)._replace_count(b)
         mean = (w @ Z) / weight
         # Zero-weight rows become exact zeros, whatever their values.
-        scaled = (Z - mean) * np.sqrt(w)[:, None]
-    if not root:
-        block = Moments(weight, b, positive, mean, comoment=scaled.T @ scaled)
-        return block if into is None else merge_moments(into, block)
+        scaled = np.subtract(Z, mean, out=Z if overwrite else None)
+        scaled *= np.sqrt(w)[:, None]
     if into is None or not into.weight > 0:
-        block = Moments(weight, b + (0 if into is None else into.count),
-                        positive + (0 if into is None else into.positive), mean,
-                        root=_qr_root(scaled))
-        return block
-    # One QR of [R_a; block; correction]: the merge and the block at once.
+        positive += 0 if into is None else into.positive
+        if root:
+            return Moments(weight, count, positive, mean,
+                           root=_merge_root(np.zeros((p, p)), scaled))
+        return Moments(weight, count, positive, mean, comoment=scaled.T @ scaled)
     total = into.weight + weight
     delta = mean - into.mean
     correction = math.sqrt(into.weight * weight / total) * delta
-    stacked = np.concatenate([into.root, scaled, correction[None, :]])
-    return Moments(total, into.count + b, into.positive + positive,
-                   into.mean + (weight / total) * delta, root=_qr_root(stacked))
+    into.weight, into.count, into.positive = total, count, into.positive + positive
+    into.mean = into.mean + (weight / total) * delta
+    if root:
+        # One QR of [R; block; correction]: the merge and the block at once.
+        into.root = _merge_root(into.root, np.concatenate([scaled, correction[None, :]]))
+        into._comoment = None
+    else:
+        comoment = into.comoment
+        comoment += scaled.T @ scaled
+        comoment += np.outer(correction, correction)
+    return into
 
 
 def merge_moments(a, b):
-    """Chan, Golub and LeVeque's pairwise merge of two sets of rows."""
+    """Chan, Golub and LeVeque's pairwise merge of two sets of rows (new Moments)."""
     if not (a.weight > 0 and b.weight > 0):
         # A set of weight 0 has no mean: it adds its rows' count, nothing else.
         kept = a if a.weight > 0 else b
@@ -179,12 +206,11 @@ def merge_moments(a, b):
     total = a.weight + b.weight
     delta = b.mean - a.mean
     mean = a.mean + (b.weight / total) * delta
-    factor = a.weight * b.weight / total
+    correction = math.sqrt(a.weight * b.weight / total) * delta
     if a.root is not None and b.root is not None:
-        stacked = np.concatenate([a.root, b.root, math.sqrt(factor) * delta[None, :]])
-        return Moments(total, a.count + b.count, a.positive + b.positive, mean,
-                       root=_qr_root(stacked))
-    comoment = a.comoment + b.comoment + factor * np.outer(delta, delta)
+        root = _merge_root(a.root, np.concatenate([b.root, correction[None, :]]))
+        return Moments(total, a.count + b.count, a.positive + b.positive, mean, root=root)
+    comoment = a.comoment + b.comoment + np.outer(correction, correction)
     return Moments(total, a.count + b.count, a.positive + b.positive, mean, comoment=comoment)
 
 
@@ -379,7 +405,7 @@ class SpectralFold:
     ``U^T r`` (:func:`step_weights`), and held-out errors are norms of
     ``F U`` times those coordinates. Directions with ``d`` below rounding
     (:func:`~selfdistill_sklearn._solvers.negligible_eigenvalues`) have
-    ``U^T r`` set to zero: there it is rounding in exact arithmetic zero.
+    ``d`` and ``U^T r`` set to zero: both are rounding of an exact zero.
 
     Parameters
     ----------
@@ -391,9 +417,11 @@ class SpectralFold:
     def __init__(self, train, held_out=()):
         # Divide and conquer: the fastest LAPACK driver for all eigenpairs.
         d, U = linalg.eigh(train.gram, check_finite=False, driver="evd")
-        self.eigenvalues = d
-        self.vectors = U
         self.negligible = negligible_eigenvalues(d)
+        # Rounding of an exact zero (of either sign): no row reaches these
+        # directions, and Lemma 4.2's shrinkage there is 0, not noise.
+        self.eigenvalues = np.where(self.negligible, 0.0, d)
+        self.vectors = U
         projected = U.T @ train.cross
         projected[self.negligible] = 0.0
         self.projected = projected  # (m, k)

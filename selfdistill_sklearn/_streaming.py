@@ -181,7 +181,7 @@ def _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size
                       else [(cell, block_labels == cell) for cell in present])
         for cell, rows in groups:
             cells[cell] = block_moments(Z[rows], None if weights is None else weights[rows],
-                                        root=root, into=cells[cell])
+                                        root=root, into=cells[cell], overwrite=True)
             check_finite_moments(cells[cell], where)
     return cells
 

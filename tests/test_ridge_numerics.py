@@ -204,6 +204,21 @@ def test_wide_data_with_a_tiny_penalty_is_exact(reg_lambda):
     assert_allclose(first.predict(X_new), ridge.predict(X_new), atol=1e-8 * scale)
 
 
+def test_spectral_shrinkage_of_wide_data_is_the_kernel_estimators():
+    X, y, _ = wide_data()
+    reg_lambda = 1e-12
+    model = SelfDistilledRidge(alpha=0.5, n_steps=3, reg_lambda=reg_lambda).fit(X, y)
+    kernel = SelfDistilledKernelRidge(alpha=0.5, n_steps=3, reg_lambda=reg_lambda,
+                                      kernel="linear", fit_intercept=True).fit(X, y)
+    ours, theirs = model.spectral_shrinkage(), kernel.spectral_shrinkage()
+    rank = X.shape[0] - 1  # centred rows
+    assert_allclose(ours.eigenvalues[-rank:], theirs.eigenvalues[-rank:], rtol=1e-9)
+    assert_allclose(ours.diagonals[:, -rank:], theirs.diagonals[:, -rank:], rtol=1e-9)
+    # The directions no row reaches are zero, with no shrinkage factor beyond [0, 1].
+    assert np.all(ours.eigenvalues[:-rank] == 0.0)
+    assert np.all((ours.diagonals >= 0) & (ours.diagonals <= 1))
+
+
 def test_a_singular_system_falls_back_to_minimum_norm_least_squares_with_a_warning():
     rng = np.random.default_rng(0)
     base = rng.normal(size=(80, 4))
