@@ -114,18 +114,23 @@ class Moments:
                           None if self.root is not None else self._comoment, self.root))
 
 
-def _merge_root(root, rows):
-    """The triangular ``R`` of the QR factorisation of ``[root; rows]``.
+def _merge_root(root, *blocks):
+    """The triangular ``R`` of the QR factorisation of ``[root; blocks...]``.
 
     LAPACK's triangular-pentagonal QR (``tpqrt``) updates the ``p x p``
     triangle with the new rows at ``2 b p^2`` flops, without the work on the
     triangle's zeros that a QR of the stacked matrix would spend.
     """
-    if rows.shape[0] == 0:
+    n_rows = sum(block.shape[0] for block in blocks)
+    if n_rows == 0:
         return root
     p = root.shape[1]
     a = np.asfortranarray(root, dtype=float)
-    b = np.asfortranarray(rows, dtype=float)
+    b = np.empty((n_rows, p), order="F")
+    start = 0
+    for block in blocks:
+        b[start:start + block.shape[0]] = block
+        start += block.shape[0]
     a, _, _, info = lapack.dtpqrt(0, max(1, min(64, p)), a, b, overwrite_a=True,
                                   overwrite_b=True)
     if info != 0:  # pragma: no cover - only for invalid arguments
@@ -187,7 +192,7 @@ def block_moments(Z, sample_weight=None, root=False, into=None, overwrite=False)
     into.mean = into.mean + (weight / total) * delta
     if root:
         # One QR of [R; block; correction]: the merge and the block at once.
-        into.root = _merge_root(into.root, np.concatenate([scaled, correction[None, :]]))
+        into.root = _merge_root(into.root, scaled, correction[None, :])
         into._comoment = None
     else:
         comoment = into.comoment
@@ -208,7 +213,7 @@ def merge_moments(a, b):
     mean = a.mean + (b.weight / total) * delta
     correction = math.sqrt(a.weight * b.weight / total) * delta
     if a.root is not None and b.root is not None:
-        root = _merge_root(a.root, np.concatenate([b.root, correction[None, :]]))
+        root = _merge_root(a.root, b.root, correction[None, :])
         return Moments(total, a.count + b.count, a.positive + b.positive, mean, root=root)
     comoment = a.comoment + b.comoment + np.outer(correction, correction)
     return Moments(total, a.count + b.count, a.positive + b.positive, mean, comoment=comoment)
