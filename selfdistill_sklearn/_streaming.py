@@ -203,12 +203,12 @@ def _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size
 
 
 def _chunk_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_features,
-                   root, chunk_index, offset):
+                   root, chunk_index, offset, name):
     """:func:`_block_moments` of one dask chunk, checked where it is computed."""
-    where = f"block {chunk_index} of X (rows {offset} to {offset + X.shape[0] - 1})"
+    where = f"block {chunk_index} of {name} (rows {offset} to {offset + X.shape[0] - 1})"
     X, Y, sample_weight = check_block(X, Y, sample_weight, where, offset)
     return _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
-                          n_features, root, offset=offset, name=f"X (block {chunk_index})")
+                          n_features, root, offset=offset, name=f"{name} (block {chunk_index})")
 
 
 def _merge_cells(first, second):
@@ -262,7 +262,7 @@ def _check_total_weight(cells, sample_weight):
 
 
 def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_features,
-            root=False, splitter=None):
+            root=False, splitter=None, name="X"):
     """Moments of every cell, streamed in row blocks.
 
     Parameters
@@ -283,6 +283,8 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
         Keep QR roots (for held-out errors as norms) instead of co-moments.
     splitter : object, default=None
         The ``cv`` that made the cells, named when they are too many.
+    name : str, default="X"
+        The data's name in errors ("X_val").
 
     Returns
     -------
@@ -300,7 +302,7 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
     check_cell_memory(n_cells, p, splitter)
     if not is_dask_array(X):
         cells = _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
-                               n_features, root)
+                               n_features, root, name=name)
         _check_total_weight(cells, sample_weight)
         return cells
     import dask
@@ -325,7 +327,7 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
         block_labels = None if labels is None else labels[offsets[index]:offsets[index + 1]]
         parts.append(dask.delayed(_chunk_moments, pure=True)(
             shared_map, X_parts[index], Y_parts[index], w_parts[index], block_labels, n_cells,
-            block_size, n_features, root, index, int(offsets[index])))
+            block_size, n_features, root, index, int(offsets[index]), name))
     merge = dask.delayed(_merge_cells, pure=True)
     while len(parts) > 1:
         parts = [merge(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]

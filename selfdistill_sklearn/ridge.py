@@ -377,7 +377,7 @@ class SelfDistilledRidge(_PrimalRegressor):
             if validation is not None and alpha.is_optimal:
                 validation_moments = streaming.moments(
                     feature_map, validation[0], validation[1], None, None, 1, block_size, m,
-                    root=True)[0]
+                    root=True, name="X_val")[0]
             with _algebra_threads():
                 fitted = fit_from_moments(cell_moments, cell_roles, validation_moments, m,
                                           self.fit_intercept, alpha, n_steps, reg_lambda,

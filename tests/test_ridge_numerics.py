@@ -252,7 +252,8 @@ def test_non_finite_features_are_named_in_fit_validation_and_predict():
     with pytest.raises(ValueError, match="NaN or infinity for rows 128 to 191 of X, first at "
                                          "row 150"):
         SelfDistilledRidge(feature_map=exploding_map(), block_size=64).fit(X_bad, y)
-    with pytest.raises(ValueError, match="NaN or infinity .* first at row 10"):
+    with pytest.raises(ValueError, match="NaN or infinity for rows 0 to 59 of X_val, first at "
+                                         "row 10"):
         SelfDistilledRidge(alpha="optimal", feature_map=exploding_map()).fit(
             X[:150], y[:150], X_val=X_bad[140:], y_val=y[140:])
     with pytest.raises(ValueError, match="NaN or infinity .* first at row 7"):
