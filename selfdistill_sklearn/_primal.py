@@ -56,12 +56,20 @@ __all__ = [
     "held_out_part",
     "heldout_squared_errors",
     "merge_moments",
+    "pool_moments",
     "pooled_spectral_schedules",
     "spectral_coefficients",
     "split_cells",
     "step_weights",
     "training_part",
+    "warn_if_singular",
 ]
+
+
+def _overflow_checked():
+    """Products whose overflow is detected afterwards and raised as an error
+    (:func:`check_finite_moments`, :class:`TrainingPart`), not warned about."""
+    return np.errstate(over="ignore", invalid="ignore")
 
 
 class Moments:
@@ -97,7 +105,8 @@ class Moments:
     @property
     def comoment(self):
         if self._comoment is None:
-            self._comoment = self.root.T @ self.root
+            with _overflow_checked():
+                self._comoment = self.root.T @ self.root
         return self._comoment
 
     @classmethod
@@ -184,7 +193,8 @@ def block_moments(Z, sample_weight=None, root=False, into=None, overwrite=False)
         if root:
             return Moments(weight, count, positive, mean,
                            root=_merge_root(np.zeros((p, p)), scaled))
-        return Moments(weight, count, positive, mean, comoment=scaled.T @ scaled)
+        with _overflow_checked():
+            return Moments(weight, count, positive, mean, comoment=scaled.T @ scaled)
     total = into.weight + weight
     delta = mean - into.mean
     correction = math.sqrt(into.weight * weight / total) * delta
@@ -196,8 +206,9 @@ def block_moments(Z, sample_weight=None, root=False, into=None, overwrite=False)
         into._comoment = None
     else:
         comoment = into.comoment
-        comoment += scaled.T @ scaled
-        comoment += np.outer(correction, correction)
+        with _overflow_checked():
+            comoment += scaled.T @ scaled
+            comoment += np.outer(correction, correction)
     return into
 
 
@@ -232,9 +243,10 @@ def pool_moments(parts):
         return Moments(0.0, count, positive, np.zeros(p), comoment=np.zeros((p, p)))
     means = np.array([part.mean for part in parts])
     mean = weights @ means / total
-    comoment = sum(part.comoment for part in parts if part.weight > 0)
     deltas = (means - mean) * np.sqrt(weights)[:, None]
-    return Moments(total, count, positive, mean, comoment=comoment + deltas.T @ deltas)
+    with _overflow_checked():
+        comoment = sum(part.comoment for part in parts if part.weight > 0)
+        return Moments(total, count, positive, mean, comoment=comoment + deltas.T @ deltas)
 
 
 def check_finite_moments(moments, where):

@@ -269,11 +269,13 @@ def test_non_finite_features_are_named_in_fit_validation_and_predict():
 def test_features_whose_squares_overflow_are_an_error():
     X, y = linear_data(100)
     huge = FunctionTransformer(lambda Z: Z * 1e160)
-    for kwargs in ({}, {"alpha": "optimal"}):
-        with pytest.raises(ValueError, match="too large: their weighted squares overflow"):
-            SelfDistilledRidge(feature_map=huge, **kwargs).fit(X, y)
-    with pytest.raises(ValueError, match="overflow"):
-        SelfDistilledRidgeCV(feature_map=huge).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # an error, not a warning and inf
+        for kwargs in ({}, {"alpha": "optimal"}):
+            with pytest.raises(ValueError, match="too large: their weighted squares overflow"):
+                SelfDistilledRidge(feature_map=huge, **kwargs).fit(X, y)
+        with pytest.raises(ValueError, match="overflow"):
+            SelfDistilledRidgeCV(feature_map=huge).fit(X, y)
 
 
 # -- 5. sparse output of a feature map -------------------------------------------------------
