@@ -185,6 +185,7 @@ def _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size
         Z = np.empty((stop - start, p))
         Z[:, :n_features] = features
         Z[:, n_features:] = Y[start:stop]
+        del features  # the block is held once, not also while the next one is formed
         weights = None if sample_weight is None else sample_weight[start:stop]
         if labels is None:
             groups = [(0, slice(None))]
@@ -199,6 +200,7 @@ def _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size
                                             None if weights is None else weights[rows],
                                             root=root, into=cells[cell], overwrite=True)
                 check_finite_moments(cells[cell], where)
+        del Z
     return cells
 
 
