@@ -190,3 +190,17 @@ def test_stratified_folds_see_y_on_dask():
     expected = SelfDistilledRidge(alpha="optimal", n_steps=3, cv=cv).fit(X, labels)
     model = SelfDistilledRidge(alpha="optimal", n_steps=3, cv=cv).fit(*to_dask(X, labels))
     assert_allclose(model.alphas_, expected.alphas_, rtol=RTOL)
+
+
+def test_zero_weight_rows_with_huge_features_change_nothing_on_dask():
+    from sklearn.linear_model import Ridge
+
+    X, y = make_data(n=240)
+    w = np.ones(240)
+    X[100:150] = 1e8  # inside the third chunk and the start of the fourth
+    w[100:150] = 0.0
+    Xd, yd = to_dask(X, y, chunks=60)
+    model = SelfDistilledRidge(n_steps=1).fit(Xd, yd, sample_weight=da.from_array(w, chunks=60))
+    ridge = Ridge(alpha=1.0).fit(X, y, sample_weight=w)
+    assert_allclose(model.coef_, ridge.coef_, rtol=1e-10)
+    assert_allclose(model.intercept_, ridge.intercept_, rtol=1e-10)

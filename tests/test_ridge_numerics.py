@@ -219,6 +219,19 @@ def test_spectral_shrinkage_of_wide_data_is_the_kernel_estimators():
     assert np.all((ours.diagonals >= 0) & (ours.diagonals <= 1))
 
 
+def test_search_on_wide_data_with_a_tiny_penalty_scores_as_the_kernel_estimator():
+    X, y, _ = wide_data()
+    cv = KFold(3)
+    search = SelfDistilledRidgeCV(reg_lambdas=[1e-12, 1e-3], alphas=[0.0, 0.5], max_steps=2,
+                                  cv=cv).fit(X, y)
+    grid = GridSearchCV(SelfDistilledKernelRidge(kernel="linear", fit_intercept=True),
+                        search.param_grid_, cv=cv, scoring="neg_mean_squared_error").fit(X, y)
+    by_params = dict(zip(map(repr, grid.cv_results_["params"]),
+                         grid.cv_results_["mean_test_score"], strict=True))
+    expected = [by_params[repr(params)] for params in search.cv_results_["params"]]
+    assert_allclose(search.cv_results_["mean_test_score"], expected, rtol=1e-7)
+
+
 def test_a_singular_system_falls_back_to_minimum_norm_least_squares_with_a_warning():
     rng = np.random.default_rng(0)
     base = rng.normal(size=(80, 4))
