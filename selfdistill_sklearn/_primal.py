@@ -123,8 +123,11 @@ class Moments:
                           None if self.root is not None else self._comoment, self.root))
 
 
-def _merge_root(root, *blocks):
+def _merge_root(root, *blocks, triangular=0):
     """The triangular ``R`` of the QR factorisation of ``[root; blocks...]``.
+
+    ``triangular`` is the number of trailing rows that form an upper
+    triangle (another root), whose zeros LAPACK then skips.
 
     LAPACK's triangular-pentagonal QR (``tpqrt``) updates the ``p x p``
     triangle with the new rows at ``2 b p^2`` flops, without the work on the
@@ -140,7 +143,7 @@ def _merge_root(root, *blocks):
     for block in blocks:
         b[start:start + block.shape[0]] = block
         start += block.shape[0]
-    a, _, _, info = lapack.dtpqrt(0, max(1, min(64, p)), a, b, overwrite_a=True,
+    a, _, _, info = lapack.dtpqrt(triangular, max(1, min(64, p)), a, b, overwrite_a=True,
                                   overwrite_b=True)
     if info != 0:  # pragma: no cover - only for invalid arguments
         raise np.linalg.LinAlgError(f"LAPACK dtpqrt failed with info={info}.")
@@ -224,7 +227,8 @@ def merge_moments(a, b):
     mean = a.mean + (b.weight / total) * delta
     correction = math.sqrt(a.weight * b.weight / total) * delta
     if a.root is not None and b.root is not None:
-        root = _merge_root(a.root, b.root, correction[None, :])
+        # The correction first, so that b's triangle closes the pentagon.
+        root = _merge_root(a.root, correction[None, :], b.root, triangular=b.root.shape[0])
         return Moments(total, a.count + b.count, a.positive + b.positive, mean, root=root)
     comoment = a.comoment + b.comoment + np.outer(correction, correction)
     return Moments(total, a.count + b.count, a.positive + b.positive, mean, comoment=comoment)

@@ -96,6 +96,33 @@ def test_zero_weight_rows_change_nothing_in_the_optimal_weights():
     assert_allclose(search.optimal_alphas_, expected.optimal_alphas_, rtol=1e-8)
 
 
+@pytest.mark.parametrize("root", [False, True])
+def test_moments_merged_pairwise_are_the_centred_sums_in_any_grouping(root):
+    from selfdistill_sklearn._primal import block_moments, merge_moments, pool_moments
+
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(300, 6)) + 1e6
+    w = rng.uniform(size=300)
+    w[40:90] = 0.0  # one whole block of weight zero, with absurd values
+    Z[40:90] = 1e12
+    mean = np.average(Z, axis=0, weights=w)
+    centred = (Z - mean) * np.sqrt(w)[:, None]
+    expected = centred.T @ centred
+    edges = [(0, 40), (40, 90), (90, 170), (170, 300)]
+    blocks = [block_moments(Z[a:b], w[a:b], root=root) for a, b in edges]
+    streamed = None
+    for a, b in edges:
+        streamed = block_moments(Z[a:b].copy(), w[a:b], root=root, into=streamed,
+                                 overwrite=True)
+    tree = merge_moments(merge_moments(blocks[0], blocks[1]),
+                         merge_moments(blocks[2], blocks[3]))
+    for result in (streamed, tree, pool_moments(blocks)):
+        assert result.count == 300 and result.positive == 250
+        assert_allclose(result.weight, w.sum(), rtol=1e-14)
+        assert_allclose(result.mean, mean, rtol=1e-14)
+        assert_allclose(result.comoment, expected, rtol=1e-9, atol=1e-9 * np.abs(expected).max())
+
+
 def test_a_large_common_offset_costs_no_digits_whatever_the_blocks():
     # Features near 1e7 with unit spread, sorted so that no block resembles another:
     # every block size gives Ridge's coefficients.
