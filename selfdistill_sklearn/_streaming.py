@@ -41,10 +41,12 @@ __all__ = [
     "transform_block",
 ]
 
-#: Most bytes the moments of the cross-validation cells may take (per dask
-#: chunk too): a splitter whose splits cut the rows into more distinct cells
-#: (``ShuffleSplit``, ``RepeatedKFold``) is refused above it.
-MAX_CELL_BYTES = 2 ** 29
+#: Most bytes the moments of the cross-validation cells may take (in this
+#: process, and on every dask chunk): 1 GiB, that is five folds of up to
+#: 5000 features, 125 cells of 1000. Splitters whose held-out parts overlap
+#: from split to split (``ShuffleSplit``, ``RepeatedKFold``) cut the rows
+#: into many more cells than they have splits, and are refused above it.
+MAX_CELL_BYTES = 2 ** 30
 
 
 @cache
