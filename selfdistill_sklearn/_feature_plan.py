@@ -28,21 +28,12 @@ __all__ = [
     "feature_map_input_tags",
     "fit_feature_plan",
     "is_dataframe",
-    "take_rows",
 ]
 
 
 def is_dataframe(X):
     """Whether ``X`` is a pandas DataFrame (or another frame with ``iloc``)."""
     return hasattr(X, "iloc") and hasattr(X, "columns")
-
-
-def take_rows(X, index):
-    """Rows ``index`` (a slice or an integer array) of an ndarray, sparse
-    matrix, DataFrame or dask array."""
-    if is_dataframe(X):
-        return X.iloc[index]
-    return X[index]
 
 
 def check_block_size(block_size):
@@ -97,10 +88,6 @@ class FeaturePlan:
         ``m``, the number of features it gives.
     block_size : int
         Rows whose features are formed at once.
-    shift : ndarray of shape (m,)
-        Subtracted from the features before their sums are formed.
-    target_shift : ndarray of shape (k,)
-        Subtracted from the targets before their sums are formed.
     n_fitted_rows : int or None
         The number of rows the map was fitted on when it was fitted on a
         random sample (``feature_map_samples``), else ``None``.
@@ -111,8 +98,6 @@ class FeaturePlan:
     feature_map: object
     n_features: int
     block_size: int
-    shift: np.ndarray
-    target_shift: np.ndarray
     n_fitted_rows: int | None = None
     n_rows: int = 0
 
@@ -153,8 +138,7 @@ class _SampleFittedMap:
             ) from exc
 
 
-def fit_feature_plan(feature_map, X, Y, y_ndim, *, block_size, samples, random_state,
-                     fit_intercept):
+def fit_feature_plan(feature_map, X, Y, y_ndim, *, block_size, samples, random_state):
     """Fit a clone of ``feature_map`` and fix the features of a fit.
 
     Parameters
@@ -170,7 +154,6 @@ def fit_feature_plan(feature_map, X, Y, y_ndim, *, block_size, samples, random_s
         ``feature_map_samples``: most rows the map is fitted on, drawn with
         ``random_state``.
     random_state : int, RandomState instance or None
-    fit_intercept : bool
 
     Returns
     -------
@@ -193,7 +176,7 @@ def fit_feature_plan(feature_map, X, Y, y_ndim, *, block_size, samples, random_s
             rng = check_random_state(random_state)
             rows = np.sort(rng.choice(n, size=samples, replace=False))
             n_fitted_rows = samples
-        X_fit, y_fit = _computed(take_rows(X, rows), Y[rows])
+        X_fit, y_fit = _computed(streaming.take_rows(X, rows), Y[rows])
         if not is_dataframe(X_fit):
             X_fit = X_fit.astype(np.float64)  # the pass casts blocks so
         y_fit = np.asarray(y_fit)
@@ -203,23 +186,12 @@ def fit_feature_plan(feature_map, X, Y, y_ndim, *, block_size, samples, random_s
         fitted.fit(X_fit, y_fit[:, 0] if y_ndim == 1 else y_fit)
         feature_map = fitted
     first = slice(0, min(n, block_size))
-    first_X, first_y = _computed(take_rows(X, first), Y[first])
+    (first_X,) = _computed(streaming.take_rows(X, first))
     streamed = (feature_map if n_fitted_rows is None
                 else _SampleFittedMap(feature_map, n_fitted_rows, n))
+    # transform_block refuses a map that does not give one row per sample.
     features = streaming.transform_block(streamed, first_X)
-    if features.ndim != 2 or features.shape[0] != first_X.shape[0]:
-        raise ValueError(f"feature_map must give one row of features per sample, got shape "
-                         f"{features.shape} for {first_X.shape[0]} samples.")
-    m = features.shape[1]
-    if fit_intercept:
-        # Sums of features and targets around a point near their means keep
-        # the centred statistics accurate when the means are large.
-        shift, target_shift = features.mean(axis=0), np.asarray(first_y).mean(axis=0)
-    else:
-        shift, target_shift = np.zeros(m), np.zeros(Y.shape[1])
-    for array in (shift, target_shift):
-        array.setflags(write=False)
-    return FeaturePlan(feature_map, m, block_size, shift, target_shift, n_fitted_rows, n)
+    return FeaturePlan(feature_map, features.shape[1], block_size, n_fitted_rows, n)
 
 
 def _computed(*arrays):

@@ -2,295 +2,495 @@
 
 The paper states the model with explicit features, ``f(x, beta) = phi(x)^T
 beta`` (eq. (1)). With ``Phi`` the ``n x m`` features of the training data,
-``W`` the sample weights, ``G = Phi^T W Phi`` and ``r = Phi^T W y``:
+``W`` the sample weights, ``G = Phi^T W Phi`` and ``r = Phi^T W y`` (both
+centred at the weighted means for an unpenalised intercept):
 
     beta(1) = (G + lambda I)^-1 r
     beta(t) = alpha(t) beta(1) + (1 - alpha(t)) M beta(t-1),   M = (G + lambda I)^-1 G
     beta(inf) = (G + (lambda / alpha) I)^-1 r                  (Theorem 4.5)
 
 which is eq. (7) of Theorem 4.1 with the dual coefficients replaced by
-``beta``: the map from targets to coefficients is linear, and the training
-predictions of ``beta`` enter the next step only through ``G beta``. Every
-quantity is a function of sums over rows, which this module receives as
-*moments*: for ``Z = [phi(x) - c, 1, y - c_y]`` (a constant shift ``c``,
-``c_y`` that keeps the sums well conditioned), the ``p x p`` matrix
-``Z^T W Z`` with ``p = m + 1 + k`` holds ``G``, ``Phi^T W 1``, ``1^T W 1``,
-``r``, ``1^T W y`` and ``y^T W y`` at once. Moments of disjoint row sets add,
-so the moments of cross-validation cells give every fold's training part and
-held-out part.
+``beta``. In the eigenbasis ``G = U diag(d) U^T`` every step is the
+diagonal scaling of Lemma 4.2 (eqs. (12)-(13)) of ``U^T r``.
 
-An unpenalised intercept is the centring of ``Phi`` and ``y`` by their
-weighted means; the held-out squared error of any ``beta`` is the quadratic
-form ``s - 2 beta^T r_h + beta^T G_h beta`` of held-out statistics centred at
-the training means. Nothing here knows about scikit-learn or where the rows
-come from.
+Every quantity is a function of sums over rows of ``z = [phi(x), y]``,
+which this module receives as :class:`Moments`: a set of rows keeps its
+weighted count, its weighted mean and its co-moments CENTRED at that mean
+(or a triangular root ``R`` of them, ``R^T R``, from a QR factorisation of
+the centred, weighted rows). Two sets merge by the pairwise update of Chan,
+Golub and LeVeque, ``C = C_a + C_b + (w_a w_b / (w_a + w_b)) delta
+delta^T`` with ``delta`` the difference of their means: no sum is ever
+formed around a point far from the data, so zero-weight rows, large means or
+an unrepresentative first block cost no digits, and rows of zero weight
+affect nothing. Held-out squared errors are norms ``||F [beta; -1]||^2`` of
+a root ``F`` of the held-out rows' co-moments about the training means,
+never the difference ``s - 2 beta^T r + beta^T G beta``, which cancels when
+the errors are small.
+
+Directions of ``G`` below rounding (``d <= m eps max d``: a feature that
+duplicates others, more features than rows) are given coefficient zero:
+``r`` has no component there in exact arithmetic, so this is the exact
+solution where ``lambda`` is above rounding and the least-squares solution
+of minimum norm where it is not, as the kernel estimators' solver gives it
+(:func:`~selfdistill_sklearn._solvers.negligible_eigenvalues`, shared).
+Nothing here knows about scikit-learn or where the rows come from.
 """
 
-from typing import NamedTuple
+import math
+import warnings
 
 import numpy as np
 from scipy import linalg
+from scipy.linalg import lapack
 
-from .closed_forms import (
-    SelfDistillationChain,
-    limit_reg_lambda,
-    optimal_alpha_from_terms,
-)
+from ._solvers import negligible_eigenvalues
+from .closed_forms import optimal_alpha_from_terms
 
 __all__ = [
-    "QuadraticStatistics",
+    "HeldOut",
+    "Moments",
     "SpectralFold",
-    "augmented_moments",
+    "TrainingPart",
+    "block_moments",
+    "check_finite_moments",
+    "held_out_part",
     "heldout_squared_errors",
-    "limit_coefficients",
-    "moment_centre",
-    "pooled_optimal_alpha",
+    "merge_moments",
+    "pool_moments",
     "pooled_spectral_schedules",
-    "primal_chain",
-    "quadratic_optimal_alpha_terms",
-    "quadratic_statistics",
+    "spectral_coefficients",
     "split_cells",
     "step_weights",
+    "training_part",
+    "warn_if_singular",
 ]
 
 
-class QuadraticStatistics(NamedTuple):
-    """Sums over a set of rows, centred at ``(feature_mean, target_mean)``.
+def _overflow_checked():
+    """Products whose overflow is detected afterwards and raised as an error
+    (:func:`check_finite_moments`, :class:`TrainingPart`), not warned about."""
+    return np.errstate(over="ignore", invalid="ignore")
+
+
+class Moments:
+    """Weighted count, mean and centred co-moments of a set of rows of ``z``.
+
+    Parameters
+    ----------
+    weight : float
+        ``w = sum_i w_i``.
+    count : int
+        Rows, whatever their weight.
+    positive : int
+        Rows of positive weight.
+    mean : ndarray of shape (p,)
+        ``sum_i w_i z_i / w`` (zeros when ``w = 0``: then undefined and unused).
+    comoment : ndarray of shape (p, p) or None
+        ``sum_i w_i (z_i - mean)(z_i - mean)^T``.
+    root : ndarray of shape (q, p) or None
+        Upper triangular ``R`` with ``R^T R`` the co-moments (one of the two
+        is given; the co-moments of a root are formed when first asked for).
+    """
+
+    __slots__ = ("_comoment", "count", "mean", "positive", "root", "weight")
+
+    def __init__(self, weight, count, positive, mean, comoment=None, root=None):
+        self.weight = float(weight)
+        self.count = int(count)
+        self.positive = int(positive)
+        self.mean = mean
+        self._comoment = comoment
+        self.root = root
+
+    @property
+    def comoment(self):
+        if self._comoment is None:
+            with _overflow_checked():
+                self._comoment = self.root.T @ self.root
+        return self._comoment
+
+    @classmethod
+    def empty(cls, p, root=False):
+        return cls(0.0, 0, 0, np.zeros(p), None if root else np.zeros((p, p)),
+                   np.zeros((p, p)) if root else None)
+
+    def _replace_count(self, count):
+        self.count = count
+        return self
+
+    def __reduce__(self):
+        return (Moments, (self.weight, self.count, self.positive, self.mean,
+                          None if self.root is not None else self._comoment, self.root))
+
+
+def _merge_root(root, *blocks, triangular=0):
+    """The triangular ``R`` of the QR factorisation of ``[root; blocks...]``.
+
+    ``triangular`` is the number of trailing rows that form an upper
+    triangle (another root), whose zeros LAPACK then skips.
+
+    LAPACK's triangular-pentagonal QR (``tpqrt``) updates the ``p x p``
+    triangle with the new rows at ``2 b p^2`` flops, without the work on the
+    triangle's zeros that a QR of the stacked matrix would spend.
+    """
+    n_rows = sum(block.shape[0] for block in blocks)
+    if n_rows == 0:
+        return root
+    p = root.shape[1]
+    a = np.asfortranarray(root, dtype=float)
+    b = np.empty((n_rows, p), order="F")
+    start = 0
+    for block in blocks:
+        b[start:start + block.shape[0]] = block
+        start += block.shape[0]
+    a, _, _, info = lapack.dtpqrt(triangular, max(1, min(64, p)), a, b, overwrite_a=True,
+                                  overwrite_b=True)
+    if info != 0:  # pragma: no cover - only for invalid arguments
+        raise np.linalg.LinAlgError(f"LAPACK dtpqrt failed with info={info}.")
+    return np.triu(a)
+
+
+def block_moments(Z, sample_weight=None, root=False, into=None, overwrite=False):
+    """Moments of the rows of ``Z``, merged into ``into`` when given.
+
+    The block is centred at its own weighted mean before any product, so
+    the result does not depend on where the rows lie; rows of weight 0
+    contribute nothing but their count.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (b, p)
+    sample_weight : ndarray of shape (b,) or None
+    root : bool
+        Keep a QR root instead of the co-moments (about three times the
+        flops; the held-out errors are then norms).
+    into : Moments or None
+        Moments of other rows, owned by the caller (updated in place).
+    overwrite : bool
+        ``Z`` may be overwritten.
+
+    Returns
+    -------
+    moments : Moments
+    """
+    b, p = Z.shape
+    count = b + (0 if into is None else into.count)
+    if sample_weight is None:
+        weight, positive = float(b), b
+        mean = Z.mean(axis=0) if b else np.zeros(p)
+        scaled = np.subtract(Z, mean, out=Z if overwrite else None)
+    else:
+        w = np.asarray(sample_weight, dtype=float)
+        weight, positive = float(w.sum()), int(np.count_nonzero(w))
+        if not weight > 0:
+            if into is not None:
+                into.count = count
+                return into
+            return Moments.empty(p, root)._replace_count(b)
+        mean = (w @ Z) / weight
+        # Zero-weight rows become exact zeros, whatever their values.
+        scaled = np.subtract(Z, mean, out=Z if overwrite else None)
+        scaled *= np.sqrt(w)[:, None]
+    if into is None or not into.weight > 0:
+        positive += 0 if into is None else into.positive
+        if root:
+            return Moments(weight, count, positive, mean,
+                           root=_merge_root(np.zeros((p, p)), scaled))
+        with _overflow_checked():
+            return Moments(weight, count, positive, mean, comoment=scaled.T @ scaled)
+    total = into.weight + weight
+    delta = mean - into.mean
+    correction = math.sqrt(into.weight * weight / total) * delta
+    into.weight, into.count, into.positive = total, count, into.positive + positive
+    into.mean = into.mean + (weight / total) * delta
+    if root:
+        # One QR of [R; block; correction]: the merge and the block at once.
+        into.root = _merge_root(into.root, scaled, correction[None, :])
+        into._comoment = None
+    else:
+        comoment = into.comoment
+        with _overflow_checked():
+            comoment += scaled.T @ scaled
+            comoment += np.outer(correction, correction)
+    return into
+
+
+def merge_moments(a, b):
+    """Chan, Golub and LeVeque's pairwise merge of two sets of rows (new Moments)."""
+    if not (a.weight > 0 and b.weight > 0):
+        # A set of weight 0 has no mean: it adds its rows' count, nothing else.
+        kept = a if a.weight > 0 else b
+        return Moments(kept.weight, a.count + b.count, a.positive + b.positive, kept.mean,
+                       kept._comoment, kept.root)
+    total = a.weight + b.weight
+    delta = b.mean - a.mean
+    mean = a.mean + (b.weight / total) * delta
+    correction = math.sqrt(a.weight * b.weight / total) * delta
+    if a.root is not None and b.root is not None:
+        # The correction first, so that b's triangle closes the pentagon.
+        root = _merge_root(a.root, correction[None, :], b.root, triangular=b.root.shape[0])
+        return Moments(total, a.count + b.count, a.positive + b.positive, mean, root=root)
+    comoment = a.comoment + b.comoment + np.outer(correction, correction)
+    return Moments(total, a.count + b.count, a.positive + b.positive, mean, comoment=comoment)
+
+
+def pool_moments(parts):
+    """Weight, count, positive rows, mean and co-moments of a union of sets
+    (the many-way form of the pairwise merge, one product for the means)."""
+    parts = list(parts)
+    weights = np.array([part.weight for part in parts])
+    count = sum(part.count for part in parts)
+    positive = sum(part.positive for part in parts)
+    total = float(weights.sum())
+    p = parts[0].mean.size
+    if not total > 0:
+        return Moments(0.0, count, positive, np.zeros(p), comoment=np.zeros((p, p)))
+    means = np.array([part.mean for part in parts])
+    mean = weights @ means / total
+    deltas = (means - mean) * np.sqrt(weights)[:, None]
+    with _overflow_checked():
+        comoment = sum(part.comoment for part in parts if part.weight > 0)
+        return Moments(total, count, positive, mean, comoment=comoment + deltas.T @ deltas)
+
+
+def check_finite_moments(moments, where):
+    """Raise when the co-moments overflowed: finite features whose squares do not fit
+    in float64."""
+    matrix = moments.root if moments.root is not None else moments._comoment
+    if not (np.all(np.isfinite(matrix)) and np.all(np.isfinite(moments.mean))):
+        raise ValueError(
+            f"The features or targets of {where} are too large: their weighted squares "
+            "overflow float64. Scale X or y, or the output of feature_map, before fitting."
+        )
+
+
+class TrainingPart:
+    """``G``, ``r`` and the centre of a training set, from its moments.
 
     Attributes
     ----------
     gram : ndarray of shape (m, m)
-        ``sum_i w_i (phi_i - mu)(phi_i - mu)^T``.
     cross : ndarray of shape (m, k)
-        ``sum_i w_i (phi_i - mu)(y_i - nu)^T``.
-    squares : ndarray of shape (k,)
-        ``sum_i w_i (y_ij - nu_j)^2`` for each output ``j``.
-    feature_sum : ndarray of shape (m,)
-        ``sum_i w_i (phi_i - mu)``.
-    target_sum : ndarray of shape (k,)
-        ``sum_i w_i (y_i - nu)``.
+    feature_mean, target_mean : ndarray of shape (m,) and (k,)
+        The weighted means with an intercept, zeros without.
     weight : float
-        ``sum_i w_i``.
-    feature_mean, target_mean : ndarray of shape (m,) and (k,)
-        The centre ``mu``, ``nu`` (in the shifted coordinates of the moments).
+    positive : int
+        Rows of positive weight.
+    fit_intercept : bool
     """
 
-    gram: np.ndarray
-    cross: np.ndarray
-    squares: np.ndarray
-    feature_sum: np.ndarray
-    target_sum: np.ndarray
-    weight: float
-    feature_mean: np.ndarray
-    target_mean: np.ndarray
+    def __init__(self, moments, n_features, fit_intercept):
+        m = n_features
+        if not moments.weight > 0:
+            raise ValueError("The training rows carry no weight: sample_weight is zero on "
+                             "every one of them.")
+        matrix = moments.comoment
+        centre = moments.mean
+        if not fit_intercept:
+            # About the origin: C + w mean mean^T, a sum of positive terms.
+            matrix = matrix + moments.weight * np.outer(centre, centre)
+            centre = np.zeros_like(centre)
+        if not np.all(np.isfinite(matrix)):
+            # QR roots stay finite where their products overflow.
+            raise ValueError(
+                "The features or targets of the training rows are too large: their weighted "
+                "squares overflow float64. Scale X or y, or the output of feature_map, "
+                "before fitting."
+            )
+        matrix = 0.5 * (matrix + matrix.T)
+        self.gram, self.cross = matrix[:m, :m], matrix[:m, m:]
+        self.feature_mean, self.target_mean = centre[:m], centre[m:]
+        self.weight, self.positive = moments.weight, moments.positive
+        self.fit_intercept = fit_intercept
 
 
-def augmented_moments(features, targets, sample_weight=None):
-    """``Z^T W Z`` for ``Z = [features, 1, targets]``.
+def training_part(parts, n_features, fit_intercept):
+    """:class:`TrainingPart` of the union of ``parts`` (a list of Moments)."""
+    return TrainingPart(pool_moments(parts), n_features, fit_intercept)
 
-    Parameters
+
+class HeldOut:
+    """A held-out set seen from a training part's centre.
+
+    ``F = [R_c; sqrt(w_c) (mean_c - centre)^T]`` over the held-out cells
+    ``c`` has ``F^T F = sum_i w_i (z_i - centre)(z_i - centre)^T``: for
+    coefficients ``beta``, ``F [beta; -e_j]`` has the norm of the weighted
+    held-out residuals of output ``j``.
+
+    Attributes
     ----------
-    features : ndarray of shape (b, m)
-    targets : ndarray of shape (b, k)
-    sample_weight : ndarray of shape (b,), default=None
-
-    Returns
-    -------
-    moments : ndarray of shape (m + 1 + k, m + 1 + k)
+    features : ndarray of shape (q, m)
+        The feature columns of ``F`` (replaced by ``F U`` in an eigenbasis).
+    targets : ndarray of shape (q, k)
+    feature_sum : ndarray of shape (m,)
+        ``sum_i w_i (phi_i - feature centre)``.
+    target_mean : ndarray of shape (k,)
+        The training target centre (predictions are ``(phi - mu)^T beta + nu``).
+    weight : float
+    count : int
+        Held-out rows, whatever their weight.
+    total : ndarray of shape (k,)
+        ``sum_i w_i (y_ij - ybar_j)^2`` about the held-out weighted mean.
     """
-    b, m = features.shape
-    Z = np.empty((b, m + 1 + targets.shape[1]))
-    Z[:, :m] = features
-    Z[:, m] = 1.0
-    Z[:, m + 1:] = targets
-    if sample_weight is not None:
-        Z *= np.sqrt(sample_weight)[:, None]
-    # Z^T Z of one buffer: BLAS computes the symmetric product (syrk), half
-    # the flops of a general product.
-    return np.dot(Z.T, Z)
+
+    def __init__(self, features, targets, feature_sum, target_mean, weight, count, total):
+        self.features, self.targets = features, targets
+        self.feature_sum, self.target_mean = feature_sum, target_mean
+        self.weight, self.count, self.total = weight, count, total
+
+    def rotated(self, vectors):
+        return HeldOut(self.features @ vectors, self.targets, self.feature_sum @ vectors,
+                       self.target_mean, self.weight, self.count, self.total)
 
 
-def moment_centre(moments, n_features, fit_intercept):
-    """The weighted means ``(mu, nu)`` of features and targets, or zeros.
-
-    Raises
-    ------
-    ValueError
-        If the rows carry no weight.
-    """
+def held_out_part(parts, train, n_features):
+    """:class:`HeldOut` of the union of ``parts`` (Moments with roots) about the
+    centre of ``train``."""
     m = n_features
-    k = moments.shape[0] - m - 1
-    if not fit_intercept:
-        return np.zeros(m), np.zeros(k)
-    weight = moments[m, m]
-    if not weight > 0:
-        raise ValueError("The training rows carry no weight: their means are not defined.")
-    return moments[:m, m] / weight, moments[m, m + 1:] / weight
+    centre = np.concatenate([train.feature_mean, train.target_mean])
+    count = sum(part.count for part in parts)
+    parts = [part for part in parts if part.weight > 0]
+    weight = sum(part.weight for part in parts)
+    rows, own_rows = [], []
+    p = centre.size
+    own_mean = (sum(part.weight * part.mean for part in parts) / weight if weight > 0
+                else np.zeros(p))
+    for part in parts:
+        if part.root is None:
+            raise ValueError("held-out statistics need the QR roots of their rows")
+        rows.append(part.root)
+        rows.append(math.sqrt(part.weight) * (part.mean - centre)[None, :])
+        own_rows.append(math.sqrt(part.weight) * (part.mean - own_mean)[None, :])
+    F = np.concatenate(rows) if rows else np.zeros((0, p))
+    spread = np.concatenate([part.root[:, m:] for part in parts] + [r[:, m:] for r in own_rows]) \
+        if parts else np.zeros((0, p - m))
+    return HeldOut(F[:, :m], F[:, m:], weight * (own_mean[:m] - centre[:m]) if weight > 0
+                   else np.zeros(m), train.target_mean, weight, count,
+                   np.sum(spread ** 2, axis=0))
 
 
-def quadratic_statistics(moments, n_features, feature_mean, target_mean):
-    """Centre the moments of a set of rows at ``(mu, nu)``.
-
-    Parameters
-    ----------
-    moments : ndarray of shape (p, p)
-        As returned by :func:`augmented_moments` (or a sum of such).
-    n_features : int
-        ``m``.
-    feature_mean, target_mean : ndarray of shape (m,) and (k,)
-        The centre: a training part's own means for its fit, the training
-        means for a held-out part (so that its squared errors are quadratic
-        forms of the training coefficients).
-
-    Returns
-    -------
-    statistics : QuadraticStatistics
-    """
-    m = n_features
-    A = moments
-    mu = np.asarray(feature_mean, dtype=float)
-    nu = np.asarray(target_mean, dtype=float)
-    gram_raw, feature_sum_raw, weight = A[:m, :m], A[:m, m], float(A[m, m])
-    cross_raw, target_sum_raw = A[:m, m + 1:], A[m, m + 1:]
-    gram = (gram_raw - np.outer(feature_sum_raw, mu) - np.outer(mu, feature_sum_raw)
-            + weight * np.outer(mu, mu))
-    gram = 0.5 * (gram + gram.T)
-    cross = (cross_raw - np.outer(feature_sum_raw, nu) - np.outer(mu, target_sum_raw)
-             + weight * np.outer(mu, nu))
-    squares = np.diag(A[m + 1:, m + 1:]) - 2.0 * target_sum_raw * nu + weight * nu ** 2
-    return QuadraticStatistics(gram, cross, np.maximum(squares, 0.0),
-                               feature_sum_raw - weight * mu, target_sum_raw - weight * nu,
-                               weight, mu, nu)
-
-
-def primal_chain(gram, cross, reg_lambda):
-    """A :class:`~selfdistill_sklearn.closed_forms.SelfDistillationChain` on
-    ``G + lambda I``, factored once (Theorem 4.1 in the primal form).
-
-    The chain's "dual coefficients" are the primal ``beta(t)`` and its
-    "fitted values" are ``G beta(t)``, the cross statistics of the training
-    predictions with the features: solving for them gives ``M beta(t)``.
+def heldout_squared_errors(held_out, coefs):
+    """Weighted held-out sums of squared errors of ``c`` candidates.
 
     Parameters
     ----------
-    gram : ndarray of shape (m, m)
-    cross : ndarray of shape (m, k)
-    reg_lambda : float
-
-    Returns
-    -------
-    chain : SelfDistillationChain
-    """
-    system = gram + reg_lambda * np.eye(gram.shape[0])
-    try:
-        factor = linalg.cho_factor(system, lower=False, check_finite=False)
-
-        def solve(u):
-            beta = linalg.cho_solve(factor, u, check_finite=False)
-            return beta, gram @ beta
-    except linalg.LinAlgError:
-        # G is positive semi-definite; only rounding of a centred G far below
-        # lambda can break Cholesky, and LU still solves the system.
-        lu = linalg.lu_factor(system, check_finite=False)
-
-        def solve(u):
-            beta = linalg.lu_solve(lu, u, check_finite=False)
-            return beta, gram @ beta
-    return SelfDistillationChain(solve, cross)
-
-
-def limit_coefficients(gram, cross, reg_lambda, alpha):
-    """``beta(inf) = (G + (lambda / alpha) I)^-1 r`` (Theorem 4.5, eq. (17));
-    zero for ``alpha = 0`` or a penalty that overflows."""
-    if alpha == 0 or not np.isfinite(reg_lambda / alpha):
-        return np.zeros_like(cross)
-    penalty = limit_reg_lambda(reg_lambda, alpha)
-    system = gram + penalty * np.eye(gram.shape[0])
-    return linalg.solve(system, cross, assume_a="pos", check_finite=False)
-
-
-def heldout_squared_errors(statistics, coefs):
-    """Weighted held-out sums of squared errors of coefficients ``coefs``.
-
-    Parameters
-    ----------
-    statistics : QuadraticStatistics
-        Held-out statistics centred at the training means.
+    held_out : HeldOut
     coefs : ndarray of shape (m, c, k)
-        ``c`` candidate coefficient matrices.
 
     Returns
     -------
     errors : ndarray of shape (c, k)
-        ``s - 2 beta^T r + beta^T G beta`` per candidate and output, never
-        below zero.
+        ``||F_phi beta - F_y||^2`` per candidate and output: norms of
+        residual images, exact to rounding relative to the errors themselves.
     """
     m, c, k = coefs.shape
-    flat = coefs.reshape(m, c * k)
-    quadratic = np.einsum("ij,ij->j", flat, statistics.gram @ flat).reshape(c, k)
-    linear = np.einsum("ick,ik->ck", coefs, statistics.cross)
-    return np.maximum(statistics.squares[None, :] - 2.0 * linear + quadratic, 0.0)
+    images = (held_out.features @ coefs.reshape(m, c * k)).reshape(-1, c, k)
+    images -= held_out.targets[:, None, :]
+    return np.einsum("qck,qck->ck", images, images)
 
 
-def quadratic_optimal_alpha_terms(first_coef, zero_coef, statistics):
-    """Numerator, denominator and scale of eq. (16) from held-out statistics.
+def _image(held_out, coefs):
+    m = coefs.shape[0]
+    return (held_out.features @ coefs.reshape(m, -1)).reshape((-1,) + coefs.shape[1:])
 
-    Step ``t`` predicts ``alpha y1 + (1 - alpha) y0`` with ``y1`` from
-    ``beta(1)`` and ``y0`` from ``M beta(t-1)`` (Theorem 4.4). With the
-    held-out statistics centred at the training means, ``<y1 - y0, y - y0>``
-    and ``||y1 - y0||^2`` are quadratic forms in ``d = beta(1) - M
-    beta(t-1)``: ``d^T (r - G beta0)`` and ``d^T G d``. The scale
-    ``||y1||^2 + ||y0||^2`` is what
+
+def _batched_terms(first, zero, first_image, held_out):
+    """Numerator, denominator and scale of eq. (16) for ``L`` penalties at once.
+
+    ``first`` and ``zero`` (m, L, k) are ``beta(1)`` and ``M beta(t-1)``;
+    with ``A = F_phi beta`` the residual-free images, ``<y1 - y0, y - y0>``
+    is ``<A1 - A0, F_y - A0>`` and ``||y1 - y0||^2`` is ``||A1 - A0||^2``
+    (Theorem 4.4). The scale ``||y1||^2 + ||y0||^2`` is what
     :func:`~selfdistill_sklearn.closed_forms.optimal_alpha_from_terms`
     compares the denominator with.
-
-    Parameters
-    ----------
-    first_coef, zero_coef : ndarray of shape (m, k)
-    statistics : QuadraticStatistics
-
-    Returns
-    -------
-    numerator, denominator, scale : float
     """
-    gram, cross = statistics.gram, statistics.cross
-    direction = first_coef - zero_coef
-    numerator = float(np.sum(direction * (cross - gram @ zero_coef)))
-    denominator = float(np.sum(direction * (gram @ direction)))
-
-    def squared_norm(coef):
-        # Predictions are (phi - mu)^T beta + nu on the held-out rows.
-        nu = statistics.target_mean
-        return (np.sum(coef * (gram @ coef)) + 2.0 * np.sum(nu * (statistics.feature_sum @ coef))
-                + statistics.weight * np.sum(nu ** 2))
-
-    scale = float(squared_norm(first_coef) + squared_norm(zero_coef))
+    zero_image = _image(held_out, zero)
+    direction = first_image - zero_image
+    numerator = np.einsum("qlk,qlk->l", direction,
+                          held_out.targets[:, None, :] - zero_image)
+    denominator = np.einsum("qlk,qlk->l", direction, direction)
+    nu = held_out.target_mean
+    offsets = np.einsum("m,mlk->lk", held_out.feature_sum, first + zero)
+    scale = (np.einsum("qlk,qlk->l", first_image, first_image)
+             + np.einsum("qlk,qlk->l", zero_image, zero_image)
+             + 2.0 * np.einsum("k,lk->l", nu, offsets)
+             + 2.0 * held_out.weight * np.sum(nu ** 2))
     return numerator, denominator, scale
 
 
-def pooled_optimal_alpha(chains, held_out, clip):
-    """Eq. (16) with numerators and denominators summed over validation sets.
+class SpectralFold:
+    """A training part in the eigenbasis of its ``G``, with held-out parts.
+
+    One eigendecomposition ``G = U diag(d) U^T`` serves every penalty,
+    weight and number of steps: candidates are diagonal scalings of
+    ``U^T r`` (:func:`step_weights`), and held-out errors are norms of
+    ``F U`` times those coordinates. Directions with ``d`` below rounding
+    (:func:`~selfdistill_sklearn._solvers.negligible_eigenvalues`) have
+    ``d`` and ``U^T r`` set to zero: both are rounding of an exact zero.
 
     Parameters
     ----------
-    chains : list of SelfDistillationChain
-        One chain per training part, advanced to the same step.
-    held_out : list of QuadraticStatistics
-        The matching held-out statistics, centred at each part's means.
-    clip : bool
-
-    Returns
-    -------
-    alpha : float
+    train : TrainingPart
+    held_out : list of HeldOut
+        Held-out parts about ``train``'s centre.
     """
-    numerator = denominator = scale = 0.0
-    for chain, statistics in zip(chains, held_out, strict=True):
-        num, den, sc = quadratic_optimal_alpha_terms(
-            chain.first_dual_coef, chain.zero_alpha_dual_coef(), statistics)
-        numerator += num
-        denominator += den
-        scale += sc
-    return optimal_alpha_from_terms(numerator, denominator, clip, scale)
+
+    def __init__(self, train, held_out=()):
+        # Divide and conquer: the fastest LAPACK driver for all eigenpairs.
+        d, U = linalg.eigh(train.gram, check_finite=False, driver="evd")
+        self.negligible = negligible_eigenvalues(d)
+        # Rounding of an exact zero (of either sign): no row reaches these
+        # directions, and Lemma 4.2's shrinkage there is 0, not noise.
+        self.eigenvalues = np.where(self.negligible, 0.0, d)
+        self.vectors = U
+        projected = U.T @ train.cross
+        projected[self.negligible] = 0.0
+        self.projected = projected  # (m, k)
+        self.train = train
+        self.held_out = [part.rotated(U) for part in held_out]
+
+    def coefficients(self, weights):
+        """``weights`` of shape (m, c) to eigen-coordinates (m, c, k)."""
+        return weights[:, :, None] * self.projected[:, None, :]
+
+    def singular(self, reg_lambda):
+        """Whether ``G + lambda I`` is numerically singular in a direction the
+        data could determine (more than the null space that a wide ``Phi``
+        or the intercept's centring forces), where the solution is then the
+        least-squares one of minimum norm."""
+        if not np.any(self.negligible):
+            return False
+        d = self.eigenvalues
+        if not negligible_eigenvalues(d + reg_lambda).any():
+            return False
+        determined = self.train.positive - int(self.train.fit_intercept)
+        return int(np.count_nonzero(~self.negligible)) < min(d.size, determined)
+
+
+def warn_if_singular(fold, reg_lambda):
+    if fold.singular(reg_lambda):
+        warnings.warn(
+            f"The primal ridge system G + lambda I with lambda={reg_lambda!r} is numerically "
+            "singular (features that are linear combinations of others): using its "
+            "least-squares solution of minimum norm, as Ridge and the kernel estimators do. "
+            "A larger reg_lambda avoids this.",
+            linalg.LinAlgWarning, stacklevel=4,
+        )
+
+
+def spectral_coefficients(fold, reg_lambda, schedule, limit_alpha=None):
+    """``beta(t)`` of every step (shape (T, m, k)), or of the limit (shape (1, m,
+    k)) for ``limit_alpha``, from one eigendecomposition (Lemma 4.2; Theorem
+    4.5 for the limit, zero for ``alpha = 0`` or a penalty that overflows)."""
+    d = fold.eigenvalues
+    if limit_alpha is not None:
+        if limit_alpha == 0 or not np.isfinite(reg_lambda / limit_alpha):
+            return np.zeros((1,) + fold.projected.shape)
+        weights = (1.0 / (d + reg_lambda / limit_alpha))[:, None, None]
+    else:
+        weights = step_weights(d, reg_lambda, np.asarray(schedule, dtype=float)[None, :])
+    coords = weights[:, 0, :, None] * fold.projected[:, None, :]  # (m, T, k)
+    return np.einsum("ij,jtk->tik", fold.vectors, coords)
 
 
 def step_weights(eigenvalues, reg_lambda, alphas):
@@ -324,62 +524,11 @@ def step_weights(eigenvalues, reg_lambda, alphas):
     return w * inverse[:, None, None]
 
 
-class SpectralFold:
-    """A training part in the eigenbasis of its ``G``, with held-out parts.
-
-    One eigendecomposition ``G = U diag(d) U^T`` serves every penalty,
-    weight and number of steps: candidates are diagonal scalings of
-    ``U^T r``, and the held-out squared errors are quadratic forms with
-    ``U^T G_h U`` and ``U^T r_h``.
-
-    Parameters
-    ----------
-    train : QuadraticStatistics
-        The training part, centred at its own means.
-    held_out : list of QuadraticStatistics
-        Held-out parts centred at the training means.
-    """
-
-    def __init__(self, train, held_out):
-        # Divide and conquer: the fastest LAPACK driver for all eigenpairs.
-        d, U = linalg.eigh(train.gram, check_finite=False, driver="evd")
-        self.eigenvalues = d
-        self.projected = U.T @ train.cross  # (m, k)
-        self.held_out = [
-            statistics._replace(gram=U.T @ statistics.gram @ U, cross=U.T @ statistics.cross,
-                                feature_sum=U.T @ statistics.feature_sum)
-            for statistics in held_out
-        ]
-
-    def coefficients(self, weights):
-        """``weights`` of shape (m, c) to coordinates (m, c, k)."""
-        return weights[:, :, None] * self.projected[:, None, :]
-
-
-def _batched_terms(first, zero, first_gram, statistics):
-    """:func:`quadratic_optimal_alpha_terms` for many penalties at once.
-
-    ``first`` and ``zero`` have shape (m, L, k), ``first_gram`` is ``G_h @
-    first``; one product ``G_h @ zero`` serves numerator, denominator and
-    scale of all ``L`` penalties. Returns three arrays of shape (L,).
-    """
-    m, n_lambdas, k = zero.shape
-    zero_gram = (statistics.gram @ zero.reshape(m, -1)).reshape(m, n_lambdas, k)
-    direction = first - zero
-    numerator = np.einsum("mlk,mlk->l", direction, statistics.cross[:, None, :] - zero_gram)
-    denominator = np.einsum("mlk,mlk->l", direction, first_gram - zero_gram)
-    nu = statistics.target_mean
-    offsets = np.einsum("m,mlk->lk", statistics.feature_sum, first + zero)
-    scale = (np.einsum("mlk,mlk->l", first, first_gram)
-             + np.einsum("mlk,mlk->l", zero, zero_gram)
-             + 2.0 * np.einsum("k,lk->l", nu, offsets)
-             + 2.0 * statistics.weight * np.sum(nu ** 2))
-    return numerator, denominator, scale
 
 
 def pooled_spectral_schedules(folds, reg_lambdas, n_steps, clip):
     """Algorithm 1 with eq. (16) pooled over several training parts (each a
-    :class:`SpectralFold` with its held-out part), for every penalty at once.
+    :class:`SpectralFold` with its held-out parts), for every penalty at once.
 
     Returns
     -------
@@ -389,27 +538,25 @@ def pooled_spectral_schedules(folds, reg_lambdas, n_steps, clip):
     schedules = np.empty((lambdas.size, max(n_steps - 1, 0)))
     if n_steps < 2:
         return schedules
-    firsts, shrinkages, first_grams = [], [], []
+    firsts, shrinkages, first_images = [], [], []
     for fold in folds:
         d = fold.eigenvalues[:, None]
         first = fold.projected[:, None, :] / (d + lambdas[None, :])[:, :, None]
         firsts.append(first)
         shrinkages.append((d / (d + lambdas[None, :]))[:, :, None])
-        m = first.shape[0]
-        first_grams.append([(statistics.gram @ first.reshape(m, -1)).reshape(first.shape)
-                            for statistics in fold.held_out])
+        first_images.append([_image(held_out, first) for held_out in fold.held_out])
     coefs = list(firsts)
     for step in range(n_steps - 1):
         numerator = np.zeros(lambdas.size)
         denominator = np.zeros(lambdas.size)
         scale = np.zeros(lambdas.size)
         zeros = []
-        for fold, first, shrinkage, grams, coef in zip(folds, firsts, shrinkages, first_grams,
-                                                       coefs, strict=True):
+        for fold, first, shrinkage, images, coef in zip(folds, firsts, shrinkages, first_images,
+                                                        coefs, strict=True):
             zero = shrinkage * coef
             zeros.append(zero)
-            for statistics, first_gram in zip(fold.held_out, grams, strict=True):
-                num, den, sc = _batched_terms(first, zero, first_gram, statistics)
+            for held_out, first_image in zip(fold.held_out, images, strict=True):
+                num, den, sc = _batched_terms(first, zero, first_image, held_out)
                 numerator += num
                 denominator += den
                 scale += sc

@@ -22,6 +22,7 @@ __all__ = [
     "TridiagonalForm",
     "centre_kernel",
     "factorize",
+    "negligible_eigenvalues",
     "weighted_centred_kernel_eigh",
     "weighted_kernel_eigh",
     "weighted_kernel_tridiagonal",
@@ -266,14 +267,31 @@ def _regular(condition):
     return info == 0 and rcond >= np.finfo(float).eps
 
 
+def negligible_eigenvalues(eigenvalues):
+    """Which eigenvalues of a symmetric ``n x n`` matrix are rounding: ``|m| <= n
+    eps max |m|``, the cutoff of :func:`scipy.linalg.lstsq` and of this
+    package's least-squares fallbacks.
+
+    Parameters
+    ----------
+    eigenvalues : ndarray of shape (n,)
+
+    Returns
+    -------
+    negligible : ndarray of bool, shape (n,)
+    """
+    eigenvalues = np.asarray(eigenvalues, dtype=float)
+    cutoff = eigenvalues.size * np.finfo(float).eps * np.max(np.abs(eigenvalues), initial=0.0)
+    return np.abs(eigenvalues) <= cutoff
+
+
 def _pseudo_inverse_factor(system):
     """``(V, 1 / m)`` of ``system = V diag(m) V^T``, zero where ``|m| <= n eps
     max |m|``: the least-squares solution of minimum norm is ``V diag(1 / m)
     V^T u``, as :func:`scipy.linalg.lstsq` gives it."""
     eigenvalues, vectors = linalg.eigh(system, check_finite=False)
-    cutoff = system.shape[0] * np.finfo(float).eps * np.max(np.abs(eigenvalues), initial=0.0)
     inverse = np.zeros_like(eigenvalues)
-    kept = np.abs(eigenvalues) > cutoff
+    kept = ~negligible_eigenvalues(eigenvalues)
     inverse[kept] = 1.0 / eigenvalues[kept]
     return vectors, inverse
 

@@ -1,32 +1,63 @@
 """Row-block streaming of feature-map statistics, in this process or on dask.
 
-Every statistic of the primal form is a sum over rows: the features
-``phi(X)`` of a block of ``b`` rows are formed, their moments ``Z^T W Z``
-(see :func:`~selfdistill_sklearn._primal.augmented_moments`) are added to
-those of the block's cross-validation cell, and the block is
-dropped. Memory is ``O(b m + cells m^2)`` whatever the number of rows.
+Every statistic of the primal form is a function of sums over rows: the
+features ``phi(X)`` of a block of ``b`` rows are formed, checked (one row of
+finite features per sample), and merged into the
+:class:`~selfdistill_sklearn._primal.Moments` of the block's
+cross-validation cell, centred at the cell's own weighted mean (the pairwise
+update of Chan, Golub and LeVeque); the block is then dropped. Memory is
+``O(b m + cells m^2)`` whatever the number of rows; the cells are bounded by
+:data:`MAX_CELL_BYTES`.
 
 On a dask array the same function runs on each chunk where the chunk lives,
 through dask's own scheduler (the active ``dask.distributed`` client, or
-dask's default scheduler without one); the chunks' moments are summed by a
-tree reduction and only ``p x p`` matrices travel. dask is imported only
-when a dask array is passed.
+dask's default scheduler without one); each chunk is checked as in-memory
+data are (:func:`check_block`), the chunks' moments are merged by a tree
+reduction and only ``p x p`` matrices travel. The fitted feature map is one
+key of the graph, sent to each worker once, in ``fit`` and in ``predict``.
+dask is imported only when a dask array is passed.
 """
 
 import sys
+from contextlib import nullcontext
+from functools import cache
 
 import numpy as np
 from scipy import sparse
+from sklearn.utils.validation import check_array
+from threadpoolctl import ThreadpoolController
 
-from ._primal import augmented_moments
+from ._primal import Moments, block_moments, check_finite_moments, merge_moments
 
 __all__ = [
+    "MAX_CELL_BYTES",
+    "check_block",
+    "check_cell_memory",
     "check_dask_training_data",
     "is_dask_array",
     "moments",
     "predict",
+    "take_rows",
     "transform_block",
 ]
+
+#: Most bytes the moments of the cross-validation cells may take (in this
+#: process, and on every dask chunk): 1 GiB, that is five folds of up to
+#: 5000 features, 125 cells of 1000. Splitters whose held-out parts overlap
+#: from split to split (``ShuffleSplit``, ``RepeatedKFold``) cut the rows
+#: into many more cells than they have splits, and are refused above it.
+MAX_CELL_BYTES = 2 ** 30
+
+
+@cache
+def _controller():
+    return ThreadpoolController()
+
+
+def _one_blas_thread(root):
+    """One BLAS thread for QR updates: LAPACK's tpqrt of a few thousand rows ran
+    8 times slower with two OpenBLAS threads than with one on two shared cores."""
+    return _controller().limit(limits=1, user_api="blas") if root else nullcontext()
 
 
 def is_dask_array(X):
@@ -35,80 +66,159 @@ def is_dask_array(X):
     return module is not None and isinstance(X, module.Array)
 
 
-def transform_block(feature_map, X_block):
-    """Features of a block of rows as a dense float64 array.
+def take_rows(X, index):
+    """Rows ``index`` (a slice or an integer array) of an ndarray, sparse
+    matrix, pandas DataFrame or dask array."""
+    if hasattr(X, "iloc"):
+        return X.iloc[index]
+    return X[index]
 
-    The block is cast to float64 before the feature map sees it, so that
-    float32 input gives float64 statistics.
+
+def transform_block(feature_map, X_block, where=None, n_features=None, offset=0):
+    """Features of a block of rows as a dense float64 array, checked.
+
+    Arrays are cast to float64 before the feature map sees them (float32
+    input gives float64 statistics); DataFrames reach it as they are.
+    Sparse output is densified, one block at a time.
+
+    Raises
+    ------
+    ValueError
+        If the map gives a number of rows other than the block's, another
+        number of features than ``n_features``, or, when ``where`` names the
+        rows, NaN or infinity (naming ``where`` and the first bad row,
+        counted from ``offset``).
     """
+    described = where or "the rows"
+    n = X_block.shape[0]
     if sparse.issparse(X_block):
         X_block = X_block.astype(np.float64)
-        features = X_block if feature_map is None else feature_map.transform(X_block)
-        if sparse.issparse(features):
-            features = features.toarray()
-    else:
+    elif not hasattr(X_block, "iloc"):
         X_block = np.asarray(X_block, dtype=np.float64)
-        features = X_block if feature_map is None else feature_map.transform(X_block)
-    return np.asarray(features, dtype=np.float64)
+    features = X_block if feature_map is None else feature_map.transform(X_block)
+    if sparse.issparse(features):
+        features = features.toarray()
+    features = np.asarray(features, dtype=np.float64)
+    if features.ndim != 2 or features.shape[0] != n:
+        raise ValueError(
+            f"feature_map gave features of shape {features.shape} for the {n} samples of "
+            f"{described}: it must map every sample to one row of features."
+        )
+    if n_features is not None and features.shape[1] != n_features:
+        raise ValueError(
+            f"feature_map gave {features.shape[1]} features for {described}, but {n_features} "
+            "for the first rows: it must map every block to the same number of features."
+        )
+    if where is None:
+        return features
+    finite = np.isfinite(features)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite.all(axis=1))[0])
+        raise ValueError(
+            f"feature_map gave NaN or infinity for {where}, first at row {offset + bad}: "
+            "its output must be finite."
+        )
+    return features
 
 
-def _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, shift, target_shift,
-                   block_size, n_features, where=None):
-    """Moments of the rows of ``X`` (in memory), cell by cell."""
+def check_block(X, Y, sample_weight, where, offset=0):
+    """The checks of in-memory training data, applied to one block (a dask chunk).
+
+    ``X`` as ``validate_data`` checks it (numbers, finite, CSR/CSC if
+    sparse), ``Y`` finite numbers, ``sample_weight`` finite and
+    non-negative. That not every weight is zero is checked on the total.
+
+    Returns
+    -------
+    X, Y (float64, shape (b, k)), sample_weight (float64 or None)
+    """
+    if not sparse.issparse(X):
+        X = np.asarray(X)
+        if X.ndim == 2 and X.dtype.kind in "fc" and not np.all(np.isfinite(X)):
+            bad = int(np.flatnonzero(~np.all(np.isfinite(X), axis=1))[0])
+            raise ValueError(f"Input X holds NaN or infinity in {where}, first at row "
+                             f"{offset + bad}.")
+    Y = np.asarray(Y)
+    if Y.dtype.kind in "fc" and not np.all(np.isfinite(Y)):
+        raise ValueError(f"Input y holds NaN or infinity in {where}.")
+    try:
+        X = check_array(X, accept_sparse=("csr", "csc"), dtype="numeric",
+                        ensure_min_samples=0, input_name="X")
+        Y = check_array(Y, ensure_2d=False, dtype=np.float64, ensure_min_samples=0,
+                        input_name="y")
+        if sample_weight is not None:
+            sample_weight = check_array(sample_weight, ensure_2d=False, dtype=np.float64,
+                                        ensure_min_samples=0, input_name="sample_weight")
+            if np.any(sample_weight < 0):
+                raise ValueError("sample_weight must be non-negative.")
+    except ValueError as exc:
+        raise ValueError(f"In {where}: {exc}") from exc
+    return X, Y.reshape(Y.shape[0], -1), sample_weight
+
+
+def check_cell_memory(n_cells, p, splitter=None):
+    """Refuse cells whose moments would exceed :data:`MAX_CELL_BYTES`, naming the
+    ``cv`` splitter."""
+    needed = n_cells * p * p * 8
+    if n_cells > 1 and needed > MAX_CELL_BYTES:
+        source = f"cv={splitter!r}" if hasattr(splitter, "split") else "cv"
+        raise ValueError(
+            f"The splits of {source} cut the rows into {n_cells} distinct cells (rows with "
+            f"the same role in every split), whose {p} x {p} moments would take "
+            f"{needed / 2 ** 30:.2f} GiB, more than the {MAX_CELL_BYTES / 2 ** 30:.2f} GiB "
+            "this estimator allows (on every dask chunk too). Splitters whose held-out parts "
+            "overlap from split to split (ShuffleSplit, RepeatedKFold, ...) do this; use "
+            "KFold, GroupKFold or StratifiedKFold (K cells), fewer splits or repeats, or "
+            "fewer features."
+        )
+
+
+def _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
+                   n_features, root, offset=0, name="X"):
+    """Moments of the rows of in-memory ``X``, cell by cell (a list of Moments)."""
     n = X.shape[0]
-    p = n_features + 1 + Y.shape[1]
-    out = np.zeros((n_cells, p, p))
+    k = Y.shape[1]
+    p = n_features + k
+    cells = [Moments.empty(p, root) for _ in range(n_cells)]
     for start in range(0, n, block_size):
         stop = min(start + block_size, n)
-        features = transform_block(feature_map, X[start:stop])
-        if where is not None and not np.all(np.isfinite(features)):
-            raise ValueError(f"The features of {where} (rows {start} to {stop - 1} of that "
-                             "block) hold NaN or infinity.")
-        if features.shape[1] != n_features:
-            raise ValueError(
-                f"feature_map gave {features.shape[1]} features for rows {start} to "
-                f"{stop - 1}, but {n_features} for the first rows: it must map every block "
-                "to the same number of features."
-            )
-        features = features - shift  # never in place: the block may be a view of X
-        targets = Y[start:stop] - target_shift
+        where = f"rows {offset + start} to {offset + stop - 1} of {name}"
+        features = transform_block(feature_map, take_rows(X, slice(start, stop)), where, n_features,
+                                   offset + start)
+        Z = np.empty((stop - start, p))
+        Z[:, :n_features] = features
+        Z[:, n_features:] = Y[start:stop]
+        del features  # the block is held once, not also while the next one is formed
         weights = None if sample_weight is None else sample_weight[start:stop]
         if labels is None:
-            out[0] += augmented_moments(features, targets, weights)
-            continue
-        block_labels = labels[start:stop]
-        present = np.unique(block_labels)
-        if present.size == 1:
-            out[present[0]] += augmented_moments(features, targets, weights)
-            continue
-        for cell in present:
-            rows = block_labels == cell
-            out[cell] += augmented_moments(features[rows], targets[rows],
-                                           None if weights is None else weights[rows])
-    return out
+            groups = [(0, slice(None))]
+        else:
+            block_labels = labels[start:stop]
+            present = np.unique(block_labels)
+            groups = ([(present[0], slice(None))] if present.size == 1
+                      else [(cell, block_labels == cell) for cell in present])
+        with _one_blas_thread(root):
+            for cell, rows in groups:
+                cells[cell] = block_moments(Z[rows],
+                                            None if weights is None else weights[rows],
+                                            root=root, into=cells[cell], overwrite=True)
+                check_finite_moments(cells[cell], where)
+        del Z
+    return cells
 
 
-def _chunk_moments(feature_map, X, Y, sample_weight, labels, n_cells, shift, target_shift,
-                   block_size, n_features, chunk_index, offset):
+def _chunk_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_features,
+                   root, chunk_index, offset, name):
     """:func:`_block_moments` of one dask chunk, checked where it is computed."""
-    where = f"block {chunk_index} of X (rows {offset} to {offset + X.shape[0] - 1})"
-    X = X.toarray() if sparse.issparse(X) else np.asarray(X)
-    if not np.all(np.isfinite(X)):
-        bad = int(np.flatnonzero(~np.all(np.isfinite(X), axis=1))[0])
-        raise ValueError(f"Input X holds NaN or infinity in {where}, first at row "
-                         f"{offset + bad}.")
-    Y = np.asarray(Y, dtype=np.float64)
-    Y = Y.reshape(Y.shape[0], -1)
-    if not np.all(np.isfinite(Y)):
-        raise ValueError(f"Input y holds NaN or infinity in block {chunk_index} (rows {offset} "
-                         f"to {offset + Y.shape[0] - 1}).")
-    if sample_weight is not None:
-        sample_weight = np.asarray(sample_weight, dtype=np.float64)
-        if not (np.all(np.isfinite(sample_weight)) and np.all(sample_weight >= 0)):
-            raise ValueError(f"sample_weight holds a negative, NaN or infinite value in block "
-                             f"{chunk_index} (rows {offset} to {offset + X.shape[0] - 1}).")
-    return _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, shift,
-                          target_shift, block_size, n_features, where=where)
+    where = f"block {chunk_index} of {name} (rows {offset} to {offset + X.shape[0] - 1})"
+    X, Y, sample_weight = check_block(X, Y, sample_weight, where, offset)
+    return _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
+                          n_features, root, offset=offset, name=f"{name} (block {chunk_index})")
+
+
+def _merge_cells(first, second):
+    with _one_blas_thread(True):
+        return [merge_moments(a, b) for a, b in zip(first, second, strict=True)]
 
 
 def check_dask_training_data(X, y, sample_weight=None):
@@ -117,18 +227,25 @@ def check_dask_training_data(X, y, sample_weight=None):
     Raises
     ------
     ValueError
-        If ``X`` is not two-dimensional, is chunked along features, or its
-        row chunks differ from those of ``y`` or of a dask ``sample_weight``.
+        If ``X`` is not two-dimensional, has no rows or no columns, is chunked
+        along features or has unknown chunk sizes, or its row chunks differ
+        from those of ``y`` or of a dask ``sample_weight``.
     """
     if X.ndim != 2:
         raise ValueError(f"X must be a two-dimensional dask array, got {X.ndim} dimensions.")
+    if any(np.isnan(size) for size in X.chunks[0]):
+        raise ValueError("X has unknown chunk sizes: call X.compute_chunk_sizes() first.")
+    if X.shape[0] < 1:
+        raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of "
+                         "1 is required.")
+    if X.shape[1] < 1:
+        raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum "
+                         "of 1 is required.")
     if len(X.chunks[1]) != 1:
         raise ValueError(
             f"X must be chunked along rows only, but its {X.shape[1]} features lie in "
             f"{len(X.chunks[1])} chunks {X.chunks[1]}: rechunk with X.rechunk({{1: -1}})."
         )
-    if any(np.isnan(size) for size in X.chunks[0]):
-        raise ValueError("X has unknown chunk sizes: call X.compute_chunk_sizes() first.")
     if X.dtype.kind not in "fiub":
         raise ValueError(f"X must hold numbers, got dtype {X.dtype}.")
     for name, other in (("y", y), ("sample_weight", sample_weight)):
@@ -144,36 +261,56 @@ def check_dask_training_data(X, y, sample_weight=None):
             )
 
 
-def moments(feature_map, X, Y, sample_weight, labels, n_cells, shift, target_shift,
-            block_size, n_features):
-    """Moments ``Z^T W Z`` of every cell, streamed in row blocks.
+def _check_total_weight(cells, sample_weight):
+    if sample_weight is not None and not any(cell.weight > 0 for cell in cells):
+        raise ValueError("sample_weight must not be all zero: some weight must be positive.")
+
+
+def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_features,
+            root=False, splitter=None, name="X"):
+    """Moments of every cell, streamed in row blocks.
 
     Parameters
     ----------
     feature_map : fitted transformer or None
         ``None`` uses the columns of ``X``.
-    X : {ndarray, sparse matrix, dask array} of shape (n, d)
+    X : {ndarray, sparse matrix, DataFrame, dask array} of shape (n, d)
     Y : {ndarray, dask array} of shape (n, k)
     sample_weight : {ndarray, dask array} of shape (n,) or None
     labels : ndarray of shape (n,) or None
         Cell of each row (``None``: one cell).
     n_cells : int
-    shift, target_shift : ndarray of shape (m,) and (k,)
-        Subtracted from the features and targets before the sums.
     block_size : int
         Rows transformed at once (within each dask chunk).
     n_features : int
         ``m``, the number of features the feature map gives.
+    root : bool, default=False
+        Keep QR roots (for held-out errors as norms) instead of co-moments.
+    splitter : object, default=None
+        The ``cv`` that made the cells, named when they are too many.
+    name : str, default="X"
+        The data's name in errors ("X_val").
 
     Returns
     -------
-    moments : ndarray of shape (n_cells, m + 1 + k, m + 1 + k)
+    cells : list of Moments
+        Of ``z = [phi(x), y]``, one per cell.
+
+    Raises
+    ------
+    ValueError
+        For bad features (see :func:`transform_block`), co-moments that
+        overflow, too many cells (:func:`check_cell_memory`), and on dask for
+        a chunk that fails the in-memory checks, naming the chunk.
     """
+    p = n_features + Y.shape[1]
+    check_cell_memory(n_cells, p, splitter)
     if not is_dask_array(X):
-        return _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, shift,
-                              target_shift, block_size, n_features)
+        cells = _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
+                               n_features, root, name=name)
+        _check_total_weight(cells, sample_weight)
+        return cells
     import dask
-    import dask.array as da
 
     chunks = X.chunks[0]
     offsets = np.concatenate([[0], np.cumsum(chunks)]).astype(int)
@@ -188,34 +325,47 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, shift, target_shi
         w_parts = sample_weight.to_delayed().reshape(-1)
     else:
         w_parts = [sample_weight[offsets[i]:offsets[i + 1]] for i in range(len(chunks))]
-    p = n_features + 1 + Y.shape[1]
     parts = []
     for index in range(len(chunks)):
+        if chunks[index] == 0:
+            continue  # an empty chunk (boolean filtering) holds no statistics
         block_labels = None if labels is None else labels[offsets[index]:offsets[index + 1]]
-        task = dask.delayed(_chunk_moments, pure=True)(
+        parts.append(dask.delayed(_chunk_moments, pure=True)(
             shared_map, X_parts[index], Y_parts[index], w_parts[index], block_labels, n_cells,
-            shift, target_shift, block_size, n_features, index, int(offsets[index]))
-        parts.append(da.from_delayed(task, shape=(n_cells, p, p), dtype=np.float64))
-    return da.stack(parts).sum(axis=0).compute()
+            block_size, n_features, root, index, int(offsets[index]), name))
+    merge = dask.delayed(_merge_cells, pure=True)
+    while len(parts) > 1:
+        parts = [merge(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
+                 for i in range(0, len(parts), 2)]
+    (cells,) = dask.compute(parts[0])
+    _check_total_weight(cells, sample_weight)
+    return cells
 
 
-def _predict_rows(feature_map, coef, intercept, block_size, X):
+def _predict_rows(feature_map, coef, intercept, block_size, X, offset=0, name="X"):
     """Predictions ``phi(X) coef^T + intercept`` of in-memory rows, block by block."""
     n = X.shape[0]
     out = np.empty((n, coef.shape[0]))
+    n_features = coef.shape[1]
     for start in range(0, n, block_size):
         stop = min(start + block_size, n)
-        out[start:stop] = transform_block(feature_map, X[start:stop]) @ coef.T + intercept
+        where = f"rows {offset + start} to {offset + stop - 1} of {name}"
+        features = transform_block(feature_map, take_rows(X, slice(start, stop)), where, n_features,
+                                   offset + start)
+        out[start:stop] = features @ coef.T + intercept
     return out
 
 
-def _predict_chunk(feature_map, coef, intercept, block_size, squeeze, X, block_info=None):
-    if block_info is not None and not np.all(np.isfinite(X)):
+def _predict_chunk(X, feature_map, coef, intercept, block_size, squeeze, block_info=None):
+    offset, location = 0, 0
+    if block_info is not None:
         location = block_info[0]["chunk-location"][0]
-        rows = block_info[0]["array-location"][0]
+        offset = block_info[0]["array-location"][0][0]
+    name = f"X (block {location})"
+    if X.shape[0] and not (sparse.issparse(X) or np.all(np.isfinite(X))):
         raise ValueError(f"Input X holds NaN or infinity in block {location} of X (rows "
-                         f"{rows[0]} to {rows[1] - 1}).")
-    out = _predict_rows(feature_map, coef, intercept, block_size, X)
+                         f"{offset} to {offset + X.shape[0] - 1}).")
+    out = _predict_rows(feature_map, coef, intercept, block_size, X, offset, name)
     return out[:, 0] if squeeze else out
 
 
@@ -231,11 +381,15 @@ def predict(feature_map, coef, intercept, block_size, X, squeeze):
         Return shape (n,) instead of (n, 1).
     """
     if is_dask_array(X):
-        from functools import partial
+        import dask
 
-        function = partial(_predict_chunk, feature_map, coef, intercept, block_size, squeeze)
+        # The map as one delayed key: every task refers to it instead of
+        # carrying a pickled copy.
+        shared_map = dask.delayed(feature_map, pure=True) if feature_map is not None else None
         if squeeze:
-            return X.map_blocks(function, drop_axis=1, dtype=np.float64)
-        return X.map_blocks(function, chunks=(X.chunks[0], (coef.shape[0],)), dtype=np.float64)
+            return X.map_blocks(_predict_chunk, shared_map, coef, intercept, block_size,
+                                squeeze, drop_axis=1, dtype=np.float64)
+        return X.map_blocks(_predict_chunk, shared_map, coef, intercept, block_size, squeeze,
+                            chunks=(X.chunks[0], (coef.shape[0],)), dtype=np.float64)
     out = _predict_rows(feature_map, coef, intercept, block_size, X)
     return out[:, 0] if squeeze else out

@@ -5,7 +5,6 @@ import time
 
 import numpy as np
 from joblib import effective_n_jobs
-from scipy import linalg
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.model_selection import check_cv
 from sklearn.utils import Bunch, metadata_routing
@@ -18,25 +17,15 @@ from sklearn.utils.validation import (
 from threadpoolctl import threadpool_limits
 
 from . import _streaming as streaming
-from ._candidates import check_grid, grid_results, unique_columns
+from ._candidates import check_grid
 from ._feature_plan import (
     check_block_size,
     feature_map_input_tags,
     fit_feature_plan,
     is_dataframe,
 )
-from ._primal import (
-    SpectralFold,
-    heldout_squared_errors,
-    limit_coefficients,
-    moment_centre,
-    pooled_optimal_alpha,
-    pooled_spectral_schedules,
-    primal_chain,
-    quadratic_statistics,
-    split_cells,
-    step_weights,
-)
+from ._primal import split_cells
+from ._primal_search import PRIMAL_SCORINGS, fit_from_moments, search
 from ._validation import (
     _takes_groups,
     check_alpha,
@@ -146,15 +135,15 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def _fit_plan(self, X, Y, y_ndim, block_size):
         return fit_feature_plan(self.feature_map, X, Y, y_ndim, block_size=block_size,
                                 samples=self.feature_map_samples,
-                                random_state=self.random_state,
-                                fit_intercept=self.fit_intercept)
+                                random_state=self.random_state)
 
     def _splits(self, X, Y, y_ndim, groups):
         """The folds of ``cv`` as a list of (train, test) index arrays, checked."""
         n = X.shape[0]
-        y_split = None
-        if not streaming.is_dask_array(Y):
-            y_split = Y[:, 0] if y_ndim == 1 else Y
+        # A splitter sees y as in memory (StratifiedKFold needs it): n numbers
+        # computed from a dask array.
+        Y_split = Y.compute() if streaming.is_dask_array(Y) else Y
+        y_split = Y_split[:, 0] if y_ndim == 1 else Y_split
         if groups is not None:
             groups = np.asarray(groups)
             if groups.shape[0] != n:
@@ -188,10 +177,11 @@ def _algebra_threads(n_jobs=None):
                              user_api="blas")
 
 
-def _stream(plan, X, Y, sample_weight, labels, n_cells):
-    """The moments of every cell of the training rows, in one pass."""
+def _stream(plan, X, Y, sample_weight, labels, n_cells, **options):
+    """The moments of every cell of the rows, in one pass (``options``: those
+    of :func:`~selfdistill_sklearn._streaming.moments`)."""
     return streaming.moments(plan.streamed_map, X, Y, sample_weight, labels, n_cells,
-                             plan.shift, plan.target_shift, plan.block_size, plan.n_features)
+                             plan.block_size, plan.n_features, **options)
 
 
 class SelfDistilledRidge(_PrimalRegressor):
@@ -406,24 +396,26 @@ class SelfDistilledRidge(_PrimalRegressor):
                                  "samples for its cv folds.")
             cell_roles, labels = split_cells(splits, X.shape[0])
         n_cells = 1 if labels is None else cell_roles.shape[0]
-        cell_moments = _stream(plan, X, Y, sample_weight, labels, n_cells)
+        # Folds need held-out errors as norms: QR roots of their cells.
+        cell_moments = _stream(plan, X, Y, sample_weight, labels, n_cells,
+                               root=labels is not None, splitter=self.cv)
         validation_moments = None
         if validation is not None and alpha.is_optimal:
-            validation_moments = _stream(plan, validation[0], validation[1], None, None, 1)[0]
+            validation_moments = _stream(plan, validation[0], validation[1], None, None, 1,
+                                         root=True, name="X_val")[0]
         with _algebra_threads():
-            fitted = _fit_from_moments(cell_moments, cell_roles, validation_moments,
-                                       plan.n_features, self.fit_intercept, alpha, n_steps,
+            fitted = fit_from_moments(cell_moments, cell_roles, validation_moments,
+                                      plan.n_features, self.fit_intercept, alpha, n_steps,
                                        reg_lambda, self.clip_alpha)
         self._set_fitted(fitted, plan, alpha, n_steps, reg_lambda, y_ndim)
         return self
 
     def _set_fitted(self, fitted, plan, alpha, n_steps, reg_lambda, y_ndim):
-        """The fitted attributes from :func:`_fit_from_moments` (betas (T, m, k)
-        and intercepts (T, k) in the plan's shifted coordinates), in
-        ``Ridge``'s layout."""
+        """The fitted attributes from
+        :func:`~selfdistill_sklearn._primal_search.fit_from_moments` (betas
+        (T, m, k) and intercepts (T, k)), in ``Ridge``'s layout."""
         betas, intercepts, alphas, eigenvalues = fitted
         coefs = betas.transpose(0, 2, 1)  # (T, k, m)
-        intercepts = intercepts + plan.target_shift[None, :] - coefs @ plan.shift
         if coefs.shape[1] == 1:
             coefs = coefs[:, 0]
         if y_ndim == 1:
@@ -565,96 +557,6 @@ class SelfDistilledRidge(_PrimalRegressor):
                  else None)
         return Bunch(eigenvalues=eigenvalues, diagonals=diagonals,
                      ratios=shrinkage_ratios(diagonals), limit=limit, alphas=alphas)
-
-
-
-def _sum_cells(cell_moments, mask):
-    return cell_moments[mask].sum(axis=0)
-
-
-def _fit_from_moments(cell_moments, cell_roles, validation_moments, m, fit_intercept, alpha,
-                      n_steps, reg_lambda, clip):
-    """Every step of a fit from the moments of the cells.
-
-    Returns ``(betas (T, m, k), intercepts (T, k) in shifted coordinates,
-    alphas_, eigenvalues of G)``.
-    """
-    total = cell_moments.sum(axis=0)
-    mu, nu = moment_centre(total, m, fit_intercept)
-    train = quadratic_statistics(total, m, mu, nu)
-    eigenvalues = linalg.eigvalsh(train.gram, check_finite=False)
-    if n_steps == math.inf:
-        betas = limit_coefficients(train.gram, train.cross, reg_lambda, alpha.value)[None]
-        alphas = np.array([alpha.value])
-    else:
-        schedule = None
-        if alpha.is_optimal and validation_moments is None and n_steps > 1:
-            schedule = _cross_validated_alphas(cell_moments, cell_roles, m, fit_intercept,
-                                               n_steps, reg_lambda, clip)
-        chain = primal_chain(train.gram, train.cross, reg_lambda)
-        held_out = None
-        if alpha.is_optimal and validation_moments is not None:
-            held_out = [quadratic_statistics(validation_moments, m, mu, nu)]
-        staged = [chain.first_dual_coef]
-        alphas = np.empty(n_steps - 1)
-        for step in range(n_steps - 1):
-            if schedule is not None:
-                alphas[step] = schedule[step]
-            elif held_out is not None:
-                alphas[step] = pooled_optimal_alpha([chain], held_out, clip)
-            else:
-                alphas[step] = alpha.weight(step)
-            staged.append(chain.advance(alphas[step]))
-        betas = np.stack(staged)
-    intercepts = nu[None, :] - np.einsum("m,tmk->tk", mu, betas)
-    return betas, intercepts, alphas, eigenvalues
-
-
-def _cross_validated_alphas(cell_moments, cell_roles, m, fit_intercept, n_steps, reg_lambda,
-                            clip):
-    """Algorithm 1 on the folds, eq. (16) pooled over them at every step; each
-    fold's parts are sums of cells."""
-    chains, held_out = [], []
-    for split in range(cell_roles.shape[1]):
-        train_moments = _sum_cells(cell_moments, cell_roles[:, split] == 1)
-        mu, nu = moment_centre(train_moments, m, fit_intercept)
-        statistics = quadratic_statistics(train_moments, m, mu, nu)
-        chains.append(primal_chain(statistics.gram, statistics.cross, reg_lambda))
-        held_out.append(quadratic_statistics(
-            _sum_cells(cell_moments, cell_roles[:, split] == 2), m, mu, nu))
-    alphas = np.empty(n_steps - 1)
-    for step in range(n_steps - 1):
-        alphas[step] = pooled_optimal_alpha(chains, held_out, clip)
-        for chain in chains:
-            chain.advance(alphas[step])
-    return alphas
-
-
-def _neg_mse(errors, statistics):
-    return -np.mean(errors / statistics.weight, axis=-1)
-
-
-def _neg_rmse(errors, statistics):
-    return -np.mean(np.sqrt(errors / statistics.weight), axis=-1)
-
-
-def _r2(errors, statistics):
-    total = statistics.squares - statistics.target_sum ** 2 / statistics.weight
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scores = np.where(total > 0, 1.0 - errors / total,
-                          np.where(errors == 0, 1.0, 0.0))
-    return np.mean(scores, axis=-1)
-
-
-#: Scorings that :class:`SelfDistilledRidgeCV` computes from the held-out
-#: sufficient statistics, with scikit-learn's names and signs; several
-#: outputs are averaged uniformly, as the scorers do.
-PRIMAL_SCORINGS = {
-    "neg_mean_squared_error": _neg_mse,
-    "neg_root_mean_squared_error": _neg_rmse,
-    "r2": _r2,
-}
-
 
 
 class SelfDistilledRidgeCV(_PrimalRegressor):
@@ -887,16 +789,18 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         plan = self._fit_plan(X, Y, y_ndim, block_size)
         splits = self._splits(X, Y, y_ndim, groups)
         cell_roles, labels = split_cells(splits, X.shape[0])
-        cell_moments = _stream(plan, X, Y, sample_weight, labels, cell_roles.shape[0])
+        cell_moments = _stream(plan, X, Y, sample_weight, labels, cell_roles.shape[0],
+                               root=True, splitter=self.cv)
         self._report(f"pass over {X.shape[0]} rows ({plan.n_features} features, "
                      f"{cell_roles.shape[0]} cells)", start)
         start = time.perf_counter()
         with _algebra_threads(self.n_jobs):
-            result = self._search(cell_moments, cell_roles, plan.n_features, grid, scorer)
+            result = search(cell_moments, cell_roles, plan.n_features, grid, scorer,
+                            self.fit_intercept, self.clip_alpha)
             params = result["best_params"]
             n_steps = check_n_steps(params["n_steps"])
             alpha = check_alpha(params["alpha"], n_steps)
-            fitted = _fit_from_moments(cell_moments, cell_roles, None, plan.n_features,
+            fitted = fit_from_moments(cell_moments, cell_roles, None, plan.n_features,
                                        self.fit_intercept, alpha, n_steps,
                                        params["reg_lambda"], self.clip_alpha)
         self._report(f"{grid.n_candidates} candidates scored on {len(splits)} folds, the best "
@@ -927,52 +831,6 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
             print(f"[SelfDistilledRidgeCV] {what} in {time.perf_counter() - start:.2f} s",
                   flush=True)
 
-    def _search(self, cell_moments, cell_roles, m, grid, scorer):
-        lambdas, max_steps, with_optimal = grid.lambdas, grid.max_steps, grid.with_optimal
-        n_splits = cell_roles.shape[1]
-        scores = np.empty((grid.n_candidates, n_splits))
-        schedules = np.empty((n_splits, lambdas.size, max_steps - 1))
-        for split in range(n_splits):
-            train_cells = cell_roles[:, split] == 1
-            test_cells = cell_roles[:, split] == 2
-            fold = _spectral_fold(cell_moments, train_cells, test_cells, m, self.fit_intercept)
-            if not fold.held_out[0].weight > 0:
-                raise ValueError(f"Held-out fold {split} has only zero sample weights: its "
-                                 "weighted error is not defined.")
-            if with_optimal and max_steps > 1:
-                inner = []
-                for other in range(n_splits):
-                    inner_train = train_cells & (cell_roles[:, other] == 1)
-                    inner_test = train_cells & (cell_roles[:, other] == 2)
-                    if other == split or not inner_train.any() or not inner_test.any():
-                        continue
-                    inner.append(_spectral_fold(cell_moments, inner_train, inner_test, m,
-                                                self.fit_intercept))
-                if not inner:
-                    raise ValueError(
-                        "alpha='optimal' is chosen inside each fold on the other folds, but "
-                        f"fold {split}'s training part meets no other fold's held-out part: "
-                        "use a cv with at least 3 folds or drop 'optimal' from alphas."
-                    )
-                schedules[split] = pooled_spectral_schedules(inner, lambdas, max_steps,
-                                                             self.clip_alpha)
-            held_out = fold.held_out[0]
-            for index, reg_lambda in enumerate(lambdas):
-                weights = _candidate_weights(fold.eigenvalues, grid, reg_lambda,
-                                             schedules[split, index] if with_optimal else None)
-                unique, inverse = unique_columns(weights)
-                errors = heldout_squared_errors(held_out, fold.coefficients(unique))
-                grid.scatter(index, scorer(errors, held_out)[inverse], scores[:, split])
-        cv_results = grid_results(grid.params(), scores)
-        best_index = int(cv_results["rank_test_score"].argmin())
-        result = {"cv_results": cv_results, "best_index": best_index,
-                  "best_score": float(cv_results["mean_test_score"][best_index]),
-                  "best_params": dict(cv_results["params"][best_index])}
-        if with_optimal:
-            result["optimal_alphas"] = schedules
-        return result
-
-
     def predict(self, X):
         """Predict with ``best_estimator_``.
 
@@ -988,31 +846,5 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         """
         check_is_fitted(self)
         return self.best_estimator_.predict(X)
-
-
-def _spectral_fold(cell_moments, train_cells, test_cells, m, fit_intercept):
-    train_moments = _sum_cells(cell_moments, train_cells)
-    mu, nu = moment_centre(train_moments, m, fit_intercept)
-    return SpectralFold(quadratic_statistics(train_moments, m, mu, nu),
-                        [quadratic_statistics(_sum_cells(cell_moments, test_cells), m, mu, nu)])
-
-
-def _candidate_weights(eigenvalues, grid, reg_lambda, schedule):
-    """Eigen-coordinates per unit of ``U^T r`` of every row of one penalty
-    (see :class:`~selfdistill_sklearn._candidates.CandidateGrid`), shape (m,
-    n_rows)."""
-    d = eigenvalues
-    steps = limits = optimal = None
-    if grid.fixed:
-        constant = np.repeat(np.asarray(grid.fixed)[:, None], grid.max_steps - 1, axis=1)
-        steps = step_weights(d, reg_lambda, constant).reshape(d.size, -1)
-        limits = np.zeros((d.size, len(grid.fixed)))
-        for index, alpha in enumerate(grid.fixed):
-            if alpha > 0 and np.isfinite(reg_lambda / alpha):
-                limits[:, index] = 1.0 / (d + reg_lambda / alpha)
-    if schedule is not None:
-        optimal = step_weights(d, reg_lambda, schedule[None, :])[:, 0]
-    return grid.rows(steps, limits, optimal)
-
 
 

@@ -47,7 +47,17 @@ def section_names(cls, title):
 
 
 def fitted_attributes(estimator):
-    return {name for name in vars(estimator) if name.endswith("_") and not name.startswith("_")}
+    """Public attributes ending in ``_``: set by fit, or properties computed
+    from the fitted state (those that do not raise)."""
+    names = {name for name in vars(estimator) if name.endswith("_") and not name.startswith("_")}
+    for name, value in vars(type(estimator)).items():
+        if isinstance(value, property) and name.endswith("_") and not name.startswith("_"):
+            try:
+                getattr(estimator, name)
+            except AttributeError:
+                continue
+            names.add(name)
+    return names
 
 
 X, y = make_friedman1(n_samples=60, random_state=0)

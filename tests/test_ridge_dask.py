@@ -131,3 +131,76 @@ def test_importing_the_package_does_not_import_dask():
     code = ("import sys, selfdistill_sklearn; "
             "sys.exit(any(name.split('.')[0] in ('dask', 'distributed') for name in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def _graph_bytes(collection):
+    import pickle
+
+    return sum(len(pickle.dumps(task)) for task in dict(collection.__dask_graph__()).values())
+
+
+def test_predict_sends_the_feature_map_once_not_once_per_task():
+    X, y = make_data(n=600)
+    Xd, yd = to_dask(X, y, chunks=50)  # 12 chunks
+    model = SelfDistilledRidge(n_steps=3, feature_map=Nystroem(n_components=200, random_state=0))
+    model.fit(Xd, yd)
+    import pickle
+
+    map_bytes = len(pickle.dumps(model.feature_map_))
+    assert map_bytes > 100_000
+    lazy = model.predict(Xd)
+    assert _graph_bytes(lazy) < 2 * map_bytes
+    assert_allclose(lazy.compute(), model.predict(X), rtol=RTOL)
+    for step, expected in zip(model.staged_predict(Xd), model.staged_predict(X), strict=True):
+        assert _graph_bytes(step) < 2 * map_bytes
+        assert_allclose(step.compute(), expected, rtol=RTOL)
+
+
+def test_empty_chunks_zero_weights_and_empty_arrays_on_dask():
+    X, y = make_data(n=200)
+    keep = np.ones(200, dtype=bool)
+    keep[50:100] = False  # one chunk of 50 rows filtered away entirely
+    Xd, yd = to_dask(X, y)
+    Xf, yf = Xd[da.from_array(keep, chunks=50)], yd[da.from_array(keep, chunks=50)]
+    Xf.compute_chunk_sizes()
+    yf.compute_chunk_sizes()
+    assert 0 in Xf.chunks[0]
+    expected = SelfDistilledRidge(alpha="optimal", n_steps=3, cv=KFold(3)).fit(X[keep], y[keep])
+    model = SelfDistilledRidge(alpha="optimal", n_steps=3, cv=KFold(3)).fit(Xf, yf)
+    assert_allclose(model.coef_, expected.coef_, rtol=RTOL)
+    assert_allclose(model.predict(Xf).compute(), expected.predict(X[keep]), rtol=RTOL)
+    with pytest.raises(ValueError, match="sample_weight must not be all zero"):
+        SelfDistilledRidge().fit(Xd, yd, sample_weight=da.zeros(200, chunks=50))
+    with pytest.raises(ValueError, match="sample_weight must not be all zero"):
+        SelfDistilledRidge(fit_intercept=False).fit(Xd, yd, sample_weight=np.zeros(200))
+    with pytest.raises(ValueError, match="0 feature"):
+        SelfDistilledRidge().fit(Xd[:, :0], yd)
+    with pytest.raises(ValueError, match="0 sample"):
+        SelfDistilledRidge().fit(Xd[:0], yd[:0])
+    with pytest.raises(ValueError, match=r"sample_weight must be non-negative"):
+        SelfDistilledRidge().fit(Xd, yd, sample_weight=-da.ones(200, chunks=50))
+
+
+def test_stratified_folds_see_y_on_dask():
+    from sklearn.model_selection import StratifiedKFold
+
+    X, y = make_data(n=150)
+    labels = (y > np.median(y)).astype(float)
+    cv = StratifiedKFold(3)
+    expected = SelfDistilledRidge(alpha="optimal", n_steps=3, cv=cv).fit(X, labels)
+    model = SelfDistilledRidge(alpha="optimal", n_steps=3, cv=cv).fit(*to_dask(X, labels))
+    assert_allclose(model.alphas_, expected.alphas_, rtol=RTOL)
+
+
+def test_zero_weight_rows_with_huge_features_change_nothing_on_dask():
+    from sklearn.linear_model import Ridge
+
+    X, y = make_data(n=240)
+    w = np.ones(240)
+    X[100:150] = 1e8  # inside the third chunk and the start of the fourth
+    w[100:150] = 0.0
+    Xd, yd = to_dask(X, y, chunks=60)
+    model = SelfDistilledRidge(n_steps=1).fit(Xd, yd, sample_weight=da.from_array(w, chunks=60))
+    ridge = Ridge(alpha=1.0).fit(X, y, sample_weight=w)
+    assert_allclose(model.coef_, ridge.coef_, rtol=1e-10)
+    assert_allclose(model.intercept_, ridge.intercept_, rtol=1e-10)

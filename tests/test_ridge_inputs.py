@@ -150,7 +150,7 @@ class _DropsARow(TransformerMixin, BaseEstimator):
 @pytest.mark.parametrize("Estimator", [SelfDistilledRidge, SelfDistilledRidgeCV])
 def test_a_map_that_changes_the_rows_is_refused(Estimator):
     X, y = make_data()
-    with pytest.raises(ValueError, match="one row of features per sample"):
+    with pytest.raises(ValueError, match="one row of features"):
         Estimator(feature_map=_DropsARow()).fit(X, y)
 
 

@@ -184,18 +184,9 @@ test_ridge_shapes_type = _single("test_ridge_shapes_type", None)
 test_ridge_intercept = _single("test_ridge_intercept", None)
 test_ridge_vs_lstsq = _single("test_ridge_vs_lstsq", None, _ALPHA_ZERO)
 test_ridge_individual_penalties = _single("test_ridge_individual_penalties", None, _PER_TARGET)
-_WIDE_TINY_PENALTY = (
-    "wide data with a penalty of 1e-16: the normal equations G + lambda I of the primal "
-    "form lose the minimum-norm solution that Ridge finds (a numerics fault of the moments, "
-    "repaired with the stable moments and the dual form for wide data; remove this mark "
-    "once they are merged).")
-
-
-def test_regularization_limits_ridge(alpha, solver, fit_intercept, X_shape, X_container,
-                                     request):
-    """scikit-learn's test_regularization_limits_ridge."""
-    if alpha < 1 and X_shape[0] < X_shape[1]:
-        request.applymarker(pytest.mark.xfail(reason=_WIDE_TINY_PENALTY, strict=False))
+def test_regularization_limits_ridge(alpha, solver, fit_intercept, X_shape, X_container):
+    """scikit-learn's test_regularization_limits_ridge, wide data with a
+    penalty of 1e-16 included (the eigen-form fit of the stable moments)."""
     _sk.test_regularization_limits_ridge(alpha, solver, fit_intercept, X_shape, X_container)
 
 

@@ -1,0 +1,212 @@
+"""Fits and cross-validated searches of the primal form from the moments of cells.
+
+One pass over the data gives the :class:`~selfdistill_sklearn._primal.Moments`
+of every cell (rows with the same role in every split); a fold's training
+part pools its cells, its held-out part is seen from the training part's
+centre (:func:`~selfdistill_sklearn._primal.held_out_part`), and every
+candidate is a diagonal scaling in the eigenbasis of the fold's ``G``
+(Lemma 4.2; Theorem 4.5 for the limit; Theorem 4.4, eq. (16) pooled over
+folds for ``"optimal"``). Functions of arrays: the estimators in
+:mod:`selfdistill_sklearn.ridge` call them after the pass.
+"""
+
+import math
+import warnings
+
+import numpy as np
+from sklearn.exceptions import UndefinedMetricWarning
+
+from ._candidates import grid_results, unique_columns
+from ._primal import (
+    SpectralFold,
+    held_out_part,
+    heldout_squared_errors,
+    pooled_spectral_schedules,
+    spectral_coefficients,
+    step_weights,
+    training_part,
+    warn_if_singular,
+)
+
+__all__ = [
+    "PRIMAL_SCORINGS",
+    "cross_validated_alphas",
+    "fit_from_moments",
+    "search",
+    "spectral_fold",
+]
+
+
+def _select(cells, mask):
+    return [cells[index] for index in np.flatnonzero(mask)]
+
+
+def spectral_fold(cells, train_cells, test_cells, m, fit_intercept):
+    """A :class:`~selfdistill_sklearn._primal.SpectralFold` on the cells of
+    ``train_cells`` with the cells of ``test_cells`` held out (boolean masks)."""
+    train = training_part(_select(cells, train_cells), m, fit_intercept)
+    return SpectralFold(train, [held_out_part(_select(cells, test_cells), train, m)])
+
+
+def fit_from_moments(cells, cell_roles, validation, m, fit_intercept, alpha, n_steps,
+                     reg_lambda, clip):
+    """Every step of a fit from the moments of the cells.
+
+    Parameters
+    ----------
+    cells : list of Moments
+        Of ``[phi(x), y]``; their union is the training data.
+    cell_roles : ndarray of shape (n_cells, n_splits) or None
+        Roles of the cells in the folds of ``alpha="optimal"``.
+    validation : Moments or None
+        Of the validation data (with a QR root), for ``alpha="optimal"``.
+    alpha : CheckedAlpha
+    n_steps : int or math.inf
+
+    Returns
+    -------
+    betas : ndarray of shape (T, m, k)
+    intercepts : ndarray of shape (T, k)
+    alphas : ndarray
+        ``alphas_``.
+    eigenvalues : ndarray of shape (m,)
+        Of ``G`` (centred with an intercept).
+
+    Warns
+    -----
+    scipy.linalg.LinAlgWarning
+        When ``G + lambda I`` is numerically singular beyond what a wide
+        ``Phi`` forces (see :meth:`SpectralFold.singular`).
+    """
+    train = training_part(cells, m, fit_intercept)
+    held = [] if validation is None else [held_out_part([validation], train, m)]
+    fold = SpectralFold(train, held)
+    warn_if_singular(fold, reg_lambda)
+    if n_steps == math.inf:
+        betas = spectral_coefficients(fold, reg_lambda, None, limit_alpha=alpha.value)
+        alphas = np.array([alpha.value])
+    else:
+        if alpha.is_optimal and n_steps > 1:
+            if validation is not None:
+                schedule = pooled_spectral_schedules([fold], [reg_lambda], n_steps, clip)[0]
+            else:
+                schedule = cross_validated_alphas(cells, cell_roles, m, fit_intercept, n_steps,
+                                                  reg_lambda, clip)
+        else:
+            schedule = np.array([alpha.weight(step) for step in range(n_steps - 1)],
+                                dtype=float)
+        betas = spectral_coefficients(fold, reg_lambda, schedule)
+        alphas = schedule
+    intercepts = train.target_mean[None, :] - np.einsum("m,tmk->tk", train.feature_mean, betas)
+    return betas, intercepts, alphas, fold.eigenvalues
+
+
+def cross_validated_alphas(cells, cell_roles, m, fit_intercept, n_steps, reg_lambda, clip):
+    """Algorithm 1 on the folds, eq. (16) pooled over them at every step; each
+    fold's parts are unions of cells."""
+    folds = [spectral_fold(cells, cell_roles[:, split] == 1, cell_roles[:, split] == 2, m,
+                           fit_intercept)
+             for split in range(cell_roles.shape[1])]
+    return pooled_spectral_schedules(folds, [reg_lambda], n_steps, clip)[0]
+
+
+def candidate_weights(eigenvalues, grid, reg_lambda, schedule):
+    """Eigen-coordinates per unit of ``U^T r`` of every row of one penalty
+    (see :class:`~selfdistill_sklearn._candidates.CandidateGrid`), shape (m,
+    n_rows)."""
+    d = eigenvalues
+    steps = limits = optimal = None
+    if grid.fixed:
+        constant = np.repeat(np.asarray(grid.fixed)[:, None], grid.max_steps - 1, axis=1)
+        steps = step_weights(d, reg_lambda, constant).reshape(d.size, -1)
+        limits = np.zeros((d.size, len(grid.fixed)))
+        for index, alpha in enumerate(grid.fixed):
+            if alpha > 0 and np.isfinite(reg_lambda / alpha):
+                limits[:, index] = 1.0 / (d + reg_lambda / alpha)
+    if schedule is not None:
+        optimal = step_weights(d, reg_lambda, schedule[None, :])[:, 0]
+    return grid.rows(steps, limits, optimal)
+
+
+def search(cells, cell_roles, m, grid, scorer, fit_intercept, clip):
+    """Score every candidate of ``grid`` on every split; see
+    :class:`~selfdistill_sklearn.ridge.SelfDistilledRidgeCV`.
+
+    Returns
+    -------
+    result : dict
+        ``cv_results``, ``best_index``, ``best_score``, ``best_params`` and,
+        with ``"optimal"`` in the grid, ``optimal_alphas``.
+    """
+    lambdas, max_steps, with_optimal = grid.lambdas, grid.max_steps, grid.with_optimal
+    n_splits = cell_roles.shape[1]
+    scores = np.empty((grid.n_candidates, n_splits))
+    schedules = np.empty((n_splits, lambdas.size, max_steps - 1))
+    for split in range(n_splits):
+        train_cells = cell_roles[:, split] == 1
+        test_cells = cell_roles[:, split] == 2
+        fold = spectral_fold(cells, train_cells, test_cells, m, fit_intercept)
+        if not fold.held_out[0].weight > 0:
+            raise ValueError(f"Held-out fold {split} has only zero sample weights: its "
+                             "weighted error is not defined.")
+        if with_optimal and max_steps > 1:
+            inner = []
+            for other in range(n_splits):
+                inner_train = train_cells & (cell_roles[:, other] == 1)
+                inner_test = train_cells & (cell_roles[:, other] == 2)
+                if other == split or not inner_train.any() or not inner_test.any():
+                    continue
+                inner.append(spectral_fold(cells, inner_train, inner_test, m, fit_intercept))
+            if not inner:
+                raise ValueError(
+                    "alpha='optimal' is chosen inside each fold on the other folds, but "
+                    f"fold {split}'s training part meets no other fold's held-out part: "
+                    "use a cv with at least 3 folds or drop 'optimal' from alphas."
+                )
+            schedules[split] = pooled_spectral_schedules(inner, lambdas, max_steps, clip)
+        held_out = fold.held_out[0]
+        for index, reg_lambda in enumerate(lambdas):
+            weights = candidate_weights(fold.eigenvalues, grid, reg_lambda,
+                                        schedules[split, index] if with_optimal else None)
+            unique, inverse = unique_columns(weights)
+            errors = heldout_squared_errors(held_out, fold.coefficients(unique))
+            grid.scatter(index, scorer(errors, held_out)[inverse], scores[:, split])
+    cv_results = grid_results(grid.params(), scores)
+    best_index = int(cv_results["rank_test_score"].argmin())
+    result = {"cv_results": cv_results, "best_index": best_index,
+              "best_score": float(cv_results["mean_test_score"][best_index]),
+              "best_params": dict(cv_results["params"][best_index])}
+    if with_optimal:
+        result["optimal_alphas"] = schedules
+    return result
+
+
+def neg_mse(errors, held_out):
+    return -np.mean(errors / held_out.weight, axis=-1)
+
+
+def neg_rmse(errors, held_out):
+    return -np.mean(np.sqrt(errors / held_out.weight), axis=-1)
+
+
+def r2(errors, held_out):
+    """``r2_score`` from held-out errors: NaN with scikit-learn's warning for
+    fewer than two samples; 1 (perfect) or 0 for constant targets."""
+    if held_out.count < 2:
+        warnings.warn("R^2 score is not well-defined with less than two samples.",
+                      UndefinedMetricWarning, stacklevel=2)
+        return np.full(errors.shape[:-1], np.nan)
+    total = held_out.total
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scores = np.where(total > 0, 1.0 - errors / total, np.where(errors == 0, 1.0, 0.0))
+    return np.mean(scores, axis=-1)
+
+
+#: Scorings that :class:`~selfdistill_sklearn.ridge.SelfDistilledRidgeCV`
+#: computes from the held-out statistics, with scikit-learn's names and
+#: signs; several outputs are averaged uniformly, as the scorers do.
+PRIMAL_SCORINGS = {
+    "neg_mean_squared_error": neg_mse,
+    "neg_root_mean_squared_error": neg_rmse,
+    "r2": r2,
+}
