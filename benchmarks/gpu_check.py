@@ -70,6 +70,7 @@ def parse_args(argv):
     parser.add_argument("--chain-epochs", type=int, default=10)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--out", default=None, help="write the report (markdown) here")
     args = parser.parse_args(argv)
     args.image_size = 32
@@ -209,7 +210,7 @@ def digits_chain(args, lines):
               f"{chain.best_step_}, test accuracy {chain.score(X_test, y_test):.4f}", "",
               "```", table.to_string(index=False, float_format=lambda v: f"{v:.4f}"), "```", ""]
     print("\n".join(lines[-8:]), flush=True)
-    return chain, X_test
+    return chain, table, X_test
 
 
 _LOAD_ON_CPU = """
@@ -248,10 +249,13 @@ def pickle_to_cpu(args, chain, X_test, lines):
                     f"{bool(np.array_equal(cpu.argmax(1), proba.argmax(1)))}")
     lines += ["## Pickled on the GPU, loaded on the CPU", "", text, ""]
     print(text, flush=True)
+    return done.returncode == 0 and bool(np.array_equal(cpu.argmax(1), proba.argmax(1)))
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("No CUDA device here; run with --device cpu --tiny.")
     name = (torch.cuda.get_device_name(args.device) if torch.device(args.device).type == "cuda"
@@ -261,13 +265,13 @@ def main(argv=None):
              f"`python benchmarks/gpu_check.py {' '.join(argv or sys.argv[1:])}`", ""]
     print(lines[0], lines[2], flush=True)
     start = time.perf_counter()
-    results = throughput(args, lines)
-    chain, X_test = digits_chain(args, lines)
-    pickle_to_cpu(args, chain, X_test, lines)
+    rates = throughput(args, lines)
+    chain, table, X_test = digits_chain(args, lines)
+    loads_on_cpu = pickle_to_cpu(args, chain, X_test, lines)
     lines.append(f"Whole check: {time.perf_counter() - start:.0f} s.")
     if args.out:
         Path(args.out).write_text("\n".join(lines) + "\n")
-    return results
+    return dict(rates=rates, alphas=chain.alphas_, table=table, loads_on_cpu=loads_on_cpu)
 
 
 if __name__ == "__main__":
