@@ -322,7 +322,7 @@ _ENCODING_NOTE = """The labels are encoded by ``LabelBinarizer(pos_label=1, neg_
     (two classes: one column, ``+1`` for ``classes_[1]``; otherwise one
     column per class) and the regressor is fitted on them:
     :meth:`decision_function` is its prediction, :meth:`predict` the class
-    of the largest decision value (two classes: its sign), :meth:`score`
+    of the largest decision value (two classes: its sign), ``score``
     the accuracy. The optimal weight of Theorem 4.4, eq. (16), is chosen for
     all class columns at once: its numerator ``<y1 - y0, ytilde - y0>`` and
     denominator ``||y1 - y0||^2`` are Frobenius inner products over samples
