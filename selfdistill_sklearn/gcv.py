@@ -158,7 +158,7 @@ def kernel_spectrum(eigenvalues, eigenvectors, y, sample_weight=None, fit_interc
     ----------
     eigenvalues : array-like of shape (q,)
         Eigenvalues of ``S K_c S`` (with an intercept, ``q = n - 1`` from
-        :func:`~selfdistill_sklearn._solvers.weighted_centred_kernel_eigh`)
+        ``_solvers.weighted_centred_kernel_eigh``)
         or of ``S K S`` (without, ``q = n``).
     eigenvectors : array-like of shape (n, q)
         The matching orthonormal eigenvectors (with an intercept, orthogonal
@@ -490,7 +490,7 @@ def gcv_optimal_alpha_from_terms(A, B, C, D0, D1, clip=False):
     better of ``0`` and ``1`` (those with ``tr H < n``): the minimiser of
     GCV over ``[0, 1]``. When GCV does not depend on ``alpha`` at all
     (``E`` and ``F`` vanish, as when the step cannot change the fit) it is
-    :data:`~selfdistill_sklearn.closed_forms.DEGENERATE_ALPHA`, 1, as for
+    ``closed_forms.DEGENERATE_ALPHA``, 1, as for
     Theorem 4.4.
 
     Parameters
