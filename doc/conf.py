@@ -165,17 +165,8 @@ TEMPORARILY_NOT_VALIDATED = [
     "selfdistill_sklearn.networks.adapt_first_layer",  # PR07 model
     "selfdistill_sklearn.networks.classification_model_names",  # SS05
     "selfdistill_sklearn.networks.random_crop_flip",  # PR07 images, padding, flip
-    # gcv.py and classification.py were merged after the site: their docstrings
+    # classification.py was merged after the site: its docstrings
     # are still to be completed (parameters described, one-line summaries).
-    "selfdistill_sklearn.gcv.effective_dof",  # PR07; RT03
-    "selfdistill_sklearn.gcv.equivalent_reg_lambda",  # PR07
-    "selfdistill_sklearn.gcv.gcv_grid",  # PR07
-    "selfdistill_sklearn.gcv.gcv_optimal_schedules",  # PR07; RT03
-    "selfdistill_sklearn.gcv.gcv_schedule",  # PR07; RT03
-    "selfdistill_sklearn.gcv.gcv_value",  # PR07; RT03
-    "selfdistill_sklearn.gcv.kernel_eigenvalues",  # PR07; SS05; SS06
-    "selfdistill_sklearn.gcv.kernel_matrix_spectrum",  # PR04; RT03
-    "selfdistill_sklearn.gcv.limit_effective_dof",  # PR01; RT01; SS06
     "selfdistill_sklearn.SelfDistilledKernelRidgeClassifier",  # PR07; SA03; SS06
     "selfdistill_sklearn.SelfDistilledKernelRidgeClassifier.fit",  # RT03
     "selfdistill_sklearn.SelfDistilledKernelRidgeClassifier.predict",  # RT03; SS06
@@ -258,7 +249,6 @@ CLASS_CHECKS = {"ES01", "SA01", "EX01"}
 CLASS_SECTIONS_NOT_VALIDATED = [
     "selfdistill_sklearn.networks.MLP",  # SA01, EX01
     "selfdistill_sklearn.networks.SmallCNN",  # SA01, EX01
-    "selfdistill_sklearn.gcv.GCVSpectrum",  # SA01, EX01 (gcv.py, merged after the site)
 ]
 
 
