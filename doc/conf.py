@@ -152,7 +152,7 @@ numpydoc_attributes_as_param_list = True
 numpydoc_validation_checks = {"all", "GL01", "GL02", "RT02", "ES01", "SA01", "EX01"}
 
 # TEMPORARY: docstrings that fail the checks above in modules being reworked
-# elsewhere (the network estimator and networks) or merged after the site. Remove each name as its
+# elsewhere (the network estimator and networks). Remove each name as its
 # docstring is fixed; the build then validates it.
 TEMPORARILY_NOT_VALIDATED = [
     # PR01 criterion, train_split; PR02 classes; PR07 batch_size, optimizer; SA03
@@ -165,20 +165,6 @@ TEMPORARILY_NOT_VALIDATED = [
     "selfdistill_sklearn.networks.adapt_first_layer",  # PR07 model
     "selfdistill_sklearn.networks.classification_model_names",  # SS05
     "selfdistill_sklearn.networks.random_crop_flip",  # PR07 images, padding, flip
-    # classification.py was merged after the site: its docstrings
-    # are still to be completed (parameters described, one-line summaries).
-    "selfdistill_sklearn.SelfDistilledKernelRidgeClassifier",  # PR07; SA03; SS06
-    "selfdistill_sklearn.SelfDistilledKernelRidgeClassifier.fit",  # RT03
-    "selfdistill_sklearn.SelfDistilledKernelRidgeClassifier.predict",  # RT03; SS06
-    "selfdistill_sklearn.SelfDistilledKernelRidgeClassifierCV",  # PR07; SS06
-    "selfdistill_sklearn.SelfDistilledKernelRidgeClassifierCV.fit",  # RT03
-    "selfdistill_sklearn.SelfDistilledKernelRidgeClassifierCV.predict",  # RT03; SS06
-    "selfdistill_sklearn.SelfDistilledRidgeClassifier",  # PR07; SA03; SS06
-    "selfdistill_sklearn.SelfDistilledRidgeClassifier.fit",  # RT03
-    "selfdistill_sklearn.SelfDistilledRidgeClassifier.predict",  # RT03; SS06
-    "selfdistill_sklearn.SelfDistilledRidgeClassifierCV",  # PR07; SS06
-    "selfdistill_sklearn.SelfDistilledRidgeClassifierCV.fit",  # RT03; SS06
-    "selfdistill_sklearn.SelfDistilledRidgeClassifierCV.predict",  # RT03; SS06
 ]
 
 numpydoc_validation_exclude = {
