@@ -32,6 +32,13 @@ SECTIONS = [
         "limit of Theorem 4.5. See :ref:`chain`.",
     ),
     (
+        "Generalised cross-validation",
+        "selfdistill_sklearn.gcv",
+        "Generalised cross-validation over the whole chain: every (lambda, alpha, tau) and "
+        "the limit from one decomposition, the GCV-optimal weight in closed form, effective "
+        "degrees of freedom. See :ref:`choosing`.",
+    ),
+    (
         "Constrained formulation",
         "selfdistill_sklearn.constrained",
         "The constrained formulation of the paper's Appendix D and its three regimes.",

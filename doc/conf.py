@@ -152,7 +152,7 @@ numpydoc_attributes_as_param_list = True
 numpydoc_validation_checks = {"all", "GL01", "GL02", "RT02", "ES01", "SA01", "EX01"}
 
 # TEMPORARY: docstrings that fail the checks above in modules being reworked
-# elsewhere (ridge.py; the network estimator and networks). Remove each name as its
+# elsewhere (the network estimator and networks). Remove each name as its
 # docstring is fixed; the build then validates it.
 TEMPORARILY_NOT_VALIDATED = [
     # PR01 criterion, train_split; PR02 classes; PR07 batch_size, optimizer; SA03
@@ -162,13 +162,6 @@ TEMPORARILY_NOT_VALIDATED = [
     "selfdistill_sklearn.SelfDistilledNeuralNet.partial_fit",
     "selfdistill_sklearn.SelfDistilledNeuralNet.predict",  # PR07 X; RT03
     "selfdistill_sklearn.SelfDistilledNeuralNet.predict_proba",  # PR07 X
-    "selfdistill_sklearn.SelfDistilledRidge",  # SA03; SS06
-    "selfdistill_sklearn.SelfDistilledRidge.fit",  # RT03
-    "selfdistill_sklearn.SelfDistilledRidge.spectral_shrinkage",  # SS05
-    "selfdistill_sklearn.SelfDistilledRidge.staged_predict",  # SS05; SS06
-    "selfdistill_sklearn.SelfDistilledRidgeCV",  # PR07 x7; SS06
-    "selfdistill_sklearn.SelfDistilledRidgeCV.fit",  # PR07 sample_weight; RT03; SS06
-    "selfdistill_sklearn.SelfDistilledRidgeCV.predict",  # RT03
     "selfdistill_sklearn.networks.adapt_first_layer",  # PR07 model
     "selfdistill_sklearn.networks.classification_model_names",  # SS05
     "selfdistill_sklearn.networks.random_crop_flip",  # PR07 images, padding, flip

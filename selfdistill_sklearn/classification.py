@@ -237,8 +237,9 @@ class _SelfDistilledClassifierMixin(ClassifierMixin):
         return self._decision(X)
 
     def predict(self, X):
-        """Class labels: the class of the largest decision value (for two
-        classes, ``classes_[1]`` where the decision value is positive).
+        """Predict class labels: the class of the largest decision value.
+
+        For two classes, ``classes_[1]`` where the decision value is positive.
 
         Parameters
         ----------
@@ -247,6 +248,7 @@ class _SelfDistilledClassifierMixin(ClassifierMixin):
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
+            Labels among ``classes_``.
         """
         return self._labels(self.decision_function(X))
 
@@ -322,7 +324,7 @@ _ENCODING_NOTE = """The labels are encoded by ``LabelBinarizer(pos_label=1, neg_
     (two classes: one column, ``+1`` for ``classes_[1]``; otherwise one
     column per class) and the regressor is fitted on them:
     :meth:`decision_function` is its prediction, :meth:`predict` the class
-    of the largest decision value (two classes: its sign), :meth:`score`
+    of the largest decision value (two classes: its sign), ``score``
     the accuracy. The optimal weight of Theorem 4.4, eq. (16), is chosen for
     all class columns at once: its numerator ``<y1 - y0, ytilde - y0>`` and
     denominator ``||y1 - y0||^2`` are Frobenius inner products over samples
@@ -340,8 +342,9 @@ def _fill_docstring(cls):
 
 class SelfDistilledKernelRidgeClassifier(_SelfDistilledClassifierMixin,
                                          SelfDistilledKernelRidge):
-    """Classifier by self-distilled kernel ridge regression on labels encoded
-    in {-1, 1}.
+    """Classifier by self-distilled kernel ridge regression on encoded labels.
+
+    The labels are encoded in {-1, 1}.
 
     :class:`~selfdistill_sklearn.SelfDistilledKernelRidge` fitted on the
     encoded labels, as :class:`sklearn.linear_model.RidgeClassifier` is
@@ -366,8 +369,12 @@ class SelfDistilledKernelRidgeClassifier(_SelfDistilledClassifierMixin,
         As in :class:`sklearn.kernel_ridge.KernelRidge`, ``"precomputed"``
         included.
     gamma : float >= 0, default=None
+        Parameter of the rbf, laplacian, polynomial, exponential chi2 and
+        sigmoid kernels.
     degree : float >= 0, default=3
+        Degree of the polynomial kernel.
     coef0 : float, default=1
+        Zero coefficient of the polynomial and sigmoid kernels.
     kernel_params : dict, default=None
         Parameters of the kernel, as in :class:`sklearn.kernel_ridge.KernelRidge`.
     clip_alpha : bool, default=False
@@ -400,8 +407,8 @@ class SelfDistilledKernelRidgeClassifier(_SelfDistilledClassifierMixin,
     See Also
     --------
     SelfDistilledKernelRidge : The regressor fitted on the encoded labels.
-    SelfDistilledKernelRidgeClassifierCV : lambda, alpha and tau chosen by
-        cross-validation.
+    SelfDistilledKernelRidgeClassifierCV : The penalty, weights and steps chosen
+        by cross-validation.
     sklearn.linear_model.RidgeClassifier : One step with the linear kernel.
 
     Notes
@@ -464,6 +471,7 @@ class SelfDistilledKernelRidgeClassifier(_SelfDistilledClassifierMixin,
         Returns
         -------
         self : object
+            The fitted classifier.
 
         Raises
         ------
@@ -487,8 +495,9 @@ _fill_docstring(SelfDistilledKernelRidgeClassifier)
 
 
 class SelfDistilledRidgeClassifier(_SelfDistilledClassifierMixin, SelfDistilledRidge):
-    """Classifier by self-distilled ridge regression on features, labels
-    encoded in {-1, 1}, streamed over row blocks.
+    """Classifier by self-distilled ridge regression on features, streamed.
+
+    The labels are encoded in {-1, 1}; the features are formed over row blocks.
 
     :class:`~selfdistill_sklearn.SelfDistilledRidge` fitted on the encoded
     labels (see Notes): one pass over the data forms the moments ``G =
@@ -503,19 +512,29 @@ class SelfDistilledRidgeClassifier(_SelfDistilledClassifierMixin, SelfDistilledR
         As in :class:`~selfdistill_sklearn.SelfDistilledRidge`; ``"optimal"``
         chooses one weight per step for all classes.
     n_steps : int >= 1 or float("inf"), default=2
+        Number of fits ``tau`` including the first, as in
+        :class:`~selfdistill_sklearn.SelfDistilledRidge`.
     reg_lambda : float > 0, default=1.0
+        Ridge penalty ``lambda`` on ``beta``.
     fit_intercept : bool, default=True
+        Fit an unpenalised intercept per class column at every step.
     feature_map : transformer or None, default=None
         Map ``phi`` (``Nystroem``, ``RBFSampler``, a ``Pipeline`` ...), as in
         :class:`~selfdistill_sklearn.SelfDistilledRidge`; fitted on the
         samples and, for supervised maps, their encoded labels.
     clip_alpha : bool, default=False
+        Clip the weights of ``"optimal"`` to ``[0, 1]`` (footnote 10).
     cv : int, cross-validation generator or iterable, default=5
         Folds of ``alpha="optimal"`` without validation data. An integer is
         that many stratified folds; a splitter receives the class labels.
     block_size : int, default=4096
+        Rows whose features are formed at once, as in
+        :class:`~selfdistill_sklearn.SelfDistilledRidge`.
     feature_map_samples : int or None, default=100_000
+        Most rows the feature map is fitted on; ``None`` fits it on all rows.
     random_state : int, RandomState instance or None, default=None
+        Draw of the rows the feature map is fitted on, when there are more
+        than ``feature_map_samples``.
     {class_weight}
 
     Attributes
@@ -537,7 +556,7 @@ class SelfDistilledRidgeClassifier(_SelfDistilledClassifierMixin, SelfDistilledR
     See Also
     --------
     SelfDistilledRidge : The regressor fitted on the encoded labels.
-    SelfDistilledRidgeClassifierCV : lambda, alpha and tau chosen in one pass.
+    SelfDistilledRidgeClassifierCV : The penalty, weights and steps chosen in one pass.
     sklearn.linear_model.RidgeClassifier : One step on raw features.
 
     Notes
@@ -598,6 +617,7 @@ class SelfDistilledRidgeClassifier(_SelfDistilledClassifierMixin, SelfDistilledR
         Returns
         -------
         self : object
+            The fitted classifier.
 
         Raises
         ------
@@ -617,8 +637,9 @@ _fill_docstring(SelfDistilledRidgeClassifier)
 
 
 class SelfDistilledKernelRidgeClassifierCV(_SearchClassifierMixin, SelfDistilledKernelRidgeCV):
-    """Self-distilled kernel ridge classification with lambda, alpha and tau
-    chosen by cross-validation, from one decomposition per fold.
+    """Self-distilled kernel ridge classification with lambda, alpha and tau by CV.
+
+    Every candidate is scored from one decomposition per fold.
 
     :class:`~selfdistill_sklearn.SelfDistilledKernelRidgeCV` on the labels
     encoded in {-1, 1}, as :class:`sklearn.linear_model.RidgeClassifierCV`
@@ -631,18 +652,31 @@ class SelfDistilledKernelRidgeClassifierCV(_SearchClassifierMixin, SelfDistilled
     Parameters
     ----------
     reg_lambdas : array-like of float > 0, default=(0.1, 1.0, 10.0)
+        Ridge penalties ``lambda`` to try.
     alphas : array-like of float in [0, 1] and "optimal", default=(0.0, 0.25, 0.5, 0.75, 1.0)
         ``"optimal"`` is the step-wise weight of eq. (16), pooled over the
         class columns, chosen inside each fold's training part on its
         ``alpha_cv`` splits.
     max_steps : int in [1, 1000], default=4
+        Largest number of steps ``tau`` tried; every ``tau`` from 1 to
+        ``max_steps`` is a candidate.
     include_limit : bool, default=True
+        Whether the limit ``tau = inf`` of every fixed ``alpha`` (Theorem
+        4.5) is a candidate.
     kernel : str or callable, default="linear"
+        Kernel as in :class:`sklearn.kernel_ridge.KernelRidge`, including
+        ``"precomputed"`` (then ``X`` is the kernel matrix).
     gamma : float >= 0, default=None
+        Parameter of the rbf, laplacian, polynomial, exponential chi2 and
+        sigmoid kernels.
     degree : float >= 0, default=3
+        Degree of the polynomial kernel.
     coef0 : float, default=1
+        Zero coefficient of the polynomial and sigmoid kernels.
     kernel_params : dict, default=None
+        Parameters of a callable kernel.
     clip_alpha : bool, default=False
+        Clip the weights of ``"optimal"`` to ``[0, 1]`` (footnote 10).
     cv : int, cross-validation generator, iterable or None, default=5
         Folds on which the candidates are scored. An integer is that many
         stratified folds (as ``GridSearchCV`` makes them for a classifier);
@@ -661,8 +695,13 @@ class SelfDistilledKernelRidgeClassifierCV(_SearchClassifierMixin, SelfDistilled
         where the regressor's search scores without folds, ``cv=None``).
         Both are weighted by ``sample_weight`` and ``class_weight``.
     n_jobs : int, default=None
+        Number of folds scored at once, in joblib's worker processes, as in
+        :class:`~selfdistill_sklearn.SelfDistilledKernelRidgeCV`.
     verbose : int, default=0
+        When positive, print a line as each fold has been scored.
     fit_intercept : bool, default=True
+        Fit an unpenalised intercept per class column at every step of
+        every candidate.
     {class_weight}
 
     Attributes
@@ -750,6 +789,7 @@ class SelfDistilledKernelRidgeClassifierCV(_SearchClassifierMixin, SelfDistilled
         Returns
         -------
         self : object
+            The fitted classifier.
 
         Raises
         ------
@@ -794,8 +834,9 @@ _fill_docstring(SelfDistilledKernelRidgeClassifierCV)
 
 
 class SelfDistilledRidgeClassifierCV(_SearchClassifierMixin, SelfDistilledRidgeCV):
-    """Self-distilled ridge classification on features with lambda, alpha and
-    tau chosen by cross-validation, every candidate scored after one pass.
+    """Self-distilled ridge classification with lambda, alpha and tau by CV.
+
+    On features, every candidate scored after one pass over the data.
 
     :class:`~selfdistill_sklearn.SelfDistilledRidgeCV` on the labels encoded
     in {-1, 1}: the pass sums the moments of ``[phi(x), 1, Y]`` per cell of
@@ -806,11 +847,23 @@ class SelfDistilledRidgeClassifierCV(_SearchClassifierMixin, SelfDistilledRidgeC
     Parameters
     ----------
     reg_lambdas : array-like of float > 0, default=(0.1, 1.0, 10.0)
+        Ridge penalties ``lambda`` to try.
     alphas : array-like of float in [0, 1] and "optimal", default=(0.0, 0.25, 0.5, 0.75, 1.0)
+        Weights of the ground truth to try, each used at every later step;
+        ``"optimal"`` is the step-wise weight of eq. (16), pooled over the
+        class columns, chosen inside each fold's training part.
     max_steps : int >= 1, default=4
+        Largest number of steps ``tau`` tried; every ``tau`` from 1 to
+        ``max_steps`` is a candidate, and so is the limit of every fixed
+        ``alpha``.
     fit_intercept : bool, default=True
+        Fit an unpenalised intercept per class column at every step of
+        every candidate.
     feature_map : transformer or None, default=None
+        Map ``phi``, as in :class:`~selfdistill_sklearn.SelfDistilledRidgeCV`;
+        fitted once on the training data and shared by the folds.
     clip_alpha : bool, default=False
+        Clip the weights of ``"optimal"`` to ``[0, 1]`` (footnote 10).
     cv : int, cross-validation generator, iterable or None, default=5
         Folds. An integer is that many stratified folds; a splitter receives
         the class labels; ``None`` and index pairs go to
@@ -827,8 +880,13 @@ class SelfDistilledRidgeClassifierCV(_SearchClassifierMixin, SelfDistilledRidgeC
         predictions) or ``GridSearchCV`` over
         :class:`SelfDistilledRidgeClassifier` for accuracy.
     block_size : int, default=4096
+        Rows whose features are formed at once, as in
+        :class:`~selfdistill_sklearn.SelfDistilledRidge`.
     feature_map_samples : int or None, default=100_000
+        Most rows the feature map is fitted on; ``None`` fits it on all rows.
     random_state : int, RandomState instance or None, default=None
+        Draw of the rows the feature map is fitted on, when there are more
+        than ``feature_map_samples``.
     {class_weight}
 
     Attributes
@@ -895,8 +953,10 @@ class SelfDistilledRidgeClassifierCV(_SearchClassifierMixin, SelfDistilledRidgeC
         self.class_weight = class_weight
 
     def fit(self, X, y, sample_weight=None, groups=None):
-        """Score every candidate on the folds of ``cv`` after one pass, and
-        fit the best on all the data.
+        """Score every candidate on the folds of ``cv``, then fit the best.
+
+        One pass scores every candidate, and the best is then fitted on all
+        the data.
 
         Parameters
         ----------
@@ -911,6 +971,7 @@ class SelfDistilledRidgeClassifierCV(_SearchClassifierMixin, SelfDistilledRidgeC
         Returns
         -------
         self : object
+            The fitted classifier.
 
         Raises
         ------

@@ -128,6 +128,27 @@ class GCVSpectrum:
     fit_intercept : bool
         Whether the smoother includes the unpenalised intercept (one more
         degree of freedom).
+
+    See Also
+    --------
+    kernel_matrix_spectrum : The spectrum of a kernel matrix, from one decomposition.
+    primal_spectrum : The spectrum of the centred moments of the primal form.
+    gcv_grid : GCV of every step and of the limit over a grid.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.metrics.pairwise import rbf_kernel
+    >>> from selfdistill_sklearn.gcv import gcv_grid, kernel_matrix_spectrum
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(size=(50, 1))
+    >>> y = np.sin(6 * X[:, 0]) + rng.normal(scale=0.1, size=50)
+    >>> spectrum = kernel_matrix_spectrum(rbf_kernel(X, gamma=10.0), y)
+    >>> spectrum.eigenvalues.shape, spectrum.n_samples
+    ((49,), 50)
+    >>> scores, dof, limit_scores, limit_dof = gcv_grid(spectrum, [0.1, 1.0], [0.5], n_steps=3)
+    >>> scores.shape, limit_scores.shape
+    ((2, 1, 3), (2, 1))
     """
 
     eigenvalues: np.ndarray
@@ -158,7 +179,7 @@ def kernel_spectrum(eigenvalues, eigenvectors, y, sample_weight=None, fit_interc
     ----------
     eigenvalues : array-like of shape (q,)
         Eigenvalues of ``S K_c S`` (with an intercept, ``q = n - 1`` from
-        :func:`~selfdistill_sklearn._solvers.weighted_centred_kernel_eigh`)
+        ``_solvers.weighted_centred_kernel_eigh``)
         or of ``S K S`` (without, ``q = n``).
     eigenvectors : array-like of shape (n, q)
         The matching orthonormal eigenvectors (with an intercept, orthogonal
@@ -247,12 +268,18 @@ def kernel_matrix_spectrum(kernel_matrix, y, sample_weight=None, fit_intercept=T
     ----------
     kernel_matrix : ndarray of shape (n, n)
         Symmetric training kernel matrix ``K`` (not modified).
-    y, sample_weight, fit_intercept
-        As in :func:`kernel_spectrum`.
+    y : array-like of shape (n,) or (n, k)
+        Targets.
+    sample_weight : array-like of shape (n,), default=None
+        Non-negative weights, at least one positive.
+    fit_intercept : bool, default=True
+        Whether the targets are centred by their weighted mean and the
+        intercept counted as a degree of freedom.
 
     Returns
     -------
     spectrum : GCVSpectrum
+        As :func:`kernel_spectrum` gives it for the same kernel matrix.
     """
     y = np.asarray(y, dtype=float)
     n = y.shape[0]
@@ -286,15 +313,22 @@ def kernel_matrix_spectrum(kernel_matrix, y, sample_weight=None, fit_intercept=T
 
 
 def kernel_eigenvalues(kernel_matrix, sample_weight=None, fit_intercept=True):
-    """Eigenvalues of ``S K S`` (with an intercept, of ``S K_c S`` on the
-    complement of ``sqrt(w)``), without eigenvectors: a tridiagonal reduction
-    and the eigenvalues of ``T``.
+    """Return the eigenvalues of the weighted kernel matrix, without eigenvectors.
+
+    The eigenvalues of ``S K S`` (with an intercept, of ``S K_c S`` on the
+    complement of ``sqrt(w)``): a tridiagonal reduction and the eigenvalues
+    of ``T``.
 
     Parameters
     ----------
     kernel_matrix : ndarray of shape (n, n)
+        Symmetric training kernel matrix ``K`` (not modified).
     sample_weight : array-like of shape (n,), default=None
+        Non-negative weights ``w``, ``S = diag(sqrt(w))``; ``None`` weighs
+        every sample 1.
     fit_intercept : bool, default=True
+        Whether the kernel matrix is centred (the intercept's direction
+        removed).
 
     Returns
     -------
@@ -371,10 +405,13 @@ def gcv_value(rss, dof, spectrum):
     dof : array-like
         Effective degrees of freedom ``tr H`` (broadcast with ``rss``).
     spectrum : GCVSpectrum
+        The training set's spectrum, from :func:`kernel_spectrum`,
+        :func:`kernel_matrix_spectrum` or :func:`primal_spectrum`.
 
     Returns
     -------
     gcv : ndarray
+        The GCV criterion, of the broadcast shape of ``rss`` and ``dof``.
     """
     rss = np.asarray(rss, dtype=float)
     dof = np.asarray(dof, dtype=float)
@@ -403,6 +440,8 @@ def gcv_grid(spectrum, reg_lambdas, alphas, n_steps):
     Parameters
     ----------
     spectrum : GCVSpectrum
+        The training set's spectrum, from :func:`kernel_spectrum`,
+        :func:`kernel_matrix_spectrum` or :func:`primal_spectrum`.
     reg_lambdas : array-like of shape (n_lambdas,)
         Penalties ``lambda > 0``.
     alphas : array-like of shape (n_alphas,)
@@ -448,13 +487,17 @@ def gcv_schedule(spectrum, reg_lambda, schedule):
     Parameters
     ----------
     spectrum : GCVSpectrum
+        The training set's spectrum, from :func:`kernel_spectrum`,
+        :func:`kernel_matrix_spectrum` or :func:`primal_spectrum`.
     reg_lambda : float
+        The penalty ``lambda > 0`` of every step.
     schedule : array-like of shape (T - 1,)
         ``alpha(2), ..., alpha(T)``.
 
     Returns
     -------
     scores, dof : ndarray of shape (T,)
+        GCV and effective degrees of freedom ``tr H`` of steps ``1, ..., T``.
     """
     d = spectrum.eigenvalues
     a, abar = _factors(d, float(reg_lambda))
@@ -490,7 +533,7 @@ def gcv_optimal_alpha_from_terms(A, B, C, D0, D1, clip=False):
     better of ``0`` and ``1`` (those with ``tr H < n``): the minimiser of
     GCV over ``[0, 1]``. When GCV does not depend on ``alpha`` at all
     (``E`` and ``F`` vanish, as when the step cannot change the fit) it is
-    :data:`~selfdistill_sklearn.closed_forms.DEGENERATE_ALPHA`, 1, as for
+    ``closed_forms.DEGENERATE_ALPHA``, 1, as for
     Theorem 4.4.
 
     Parameters
@@ -545,7 +588,10 @@ def gcv_optimal_schedules(spectrum, reg_lambdas, n_steps, clip=False):
     Parameters
     ----------
     spectrum : GCVSpectrum
+        The training set's spectrum, from :func:`kernel_spectrum`,
+        :func:`kernel_matrix_spectrum` or :func:`primal_spectrum`.
     reg_lambdas : array-like of shape (n_lambdas,)
+        Penalties ``lambda > 0``, one chain each.
     n_steps : int
         ``T >= 1``; ``T - 1`` weights are chosen.
     clip : bool, default=False
@@ -554,6 +600,7 @@ def gcv_optimal_schedules(spectrum, reg_lambdas, n_steps, clip=False):
     Returns
     -------
     alphas : ndarray of shape (n_lambdas, n_steps - 1)
+        The chosen weights ``alpha(2), ..., alpha(T)`` of each penalty.
     scores, dof : ndarray of shape (n_lambdas, n_steps)
         GCV and ``tr H`` of every step of the chosen chain.
     is_minimum : ndarray of bool of shape (n_lambdas, n_steps - 1)
@@ -600,12 +647,16 @@ def effective_dof(eigenvalues, reg_lambda, schedule, fit_intercept=True):
     eigenvalues : array-like of shape (q,)
         As in :class:`GCVSpectrum`.
     reg_lambda : float
+        The penalty ``lambda > 0`` of every step.
     schedule : array-like of shape (T - 1,)
+        The weights ``alpha(2), ..., alpha(T)``.
     fit_intercept : bool, default=True
+        Whether the intercept counts as one more degree of freedom.
 
     Returns
     -------
     dof : ndarray of shape (T,)
+        ``tr H`` of steps ``1, ..., T``.
     """
     d = np.asarray(eigenvalues, dtype=float)
     a, _ = _factors(d, float(reg_lambda))
@@ -618,8 +669,28 @@ def effective_dof(eigenvalues, reg_lambda, schedule, fit_intercept=True):
 
 
 def limit_effective_dof(eigenvalues, reg_lambda, alpha, fit_intercept=True):
-    """``tr H`` of the limit ``tau = inf`` for a fixed ``alpha`` (Theorem 4.5):
-    ``[intercept] + sum_k alpha d_k / (alpha d_k + lambda)``."""
+    """Effective degrees of freedom of the limit ``tau = inf`` (Theorem 4.5).
+
+    ``tr H = [intercept] + sum_k alpha d_k / (alpha d_k + lambda)``: the
+    limit of a fixed ``alpha`` is kernel ridge regression with penalty
+    ``lambda / alpha``.
+
+    Parameters
+    ----------
+    eigenvalues : array-like of shape (q,)
+        As in :class:`GCVSpectrum`.
+    reg_lambda : float
+        The penalty ``lambda > 0``.
+    alpha : float
+        The fixed weight of every step.
+    fit_intercept : bool, default=True
+        Whether the intercept counts as one more degree of freedom.
+
+    Returns
+    -------
+    dof : float
+        ``tr H`` of the limit.
+    """
     d = np.asarray(eigenvalues, dtype=float)
     return float(np.sum(alpha * d / (alpha * d + reg_lambda))) + (1.0 if fit_intercept else 0.0)
 
@@ -642,7 +713,9 @@ def equivalent_reg_lambda(eigenvalues, dof, fit_intercept=True):
         Only the positive ones count (an indefinite kernel's negative
         eigenvalues are ignored).
     dof : float or array-like
+        Target effective degrees of freedom.
     fit_intercept : bool, default=True
+        Whether the intercept counts as one more degree of freedom.
 
     Returns
     -------

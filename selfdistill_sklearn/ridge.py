@@ -185,7 +185,9 @@ def _stream(plan, X, Y, sample_weight, labels, n_cells, **options):
 
 
 class SelfDistilledRidge(_PrimalRegressor):
-    """Ridge regression on features ``phi(X)`` refitted on its own predictions,
+    """Ridge regression on features refitted on its own predictions, streamed.
+
+    Ridge regression on features ``phi(X)`` refitted on its own predictions,
     in closed form and streamed over row blocks.
 
     The primal form of self-distillation (Borup & Andersen, 2021, eq. (1):
@@ -287,7 +289,7 @@ class SelfDistilledRidge(_PrimalRegressor):
     See Also
     --------
     SelfDistilledKernelRidge : The same model on the n x n kernel matrix.
-    SelfDistilledRidgeCV : lambda, alpha and tau chosen in one pass.
+    SelfDistilledRidgeCV : The penalty, weights and steps chosen in one pass.
     sklearn.linear_model.Ridge : The first step alone.
 
     Notes
@@ -485,8 +487,9 @@ class SelfDistilledRidge(_PrimalRegressor):
         return plan.predict(X, coef, intercept, squeeze=np.ndim(self.coef_) == 1)
 
     def staged_predict(self, X):
-        """Predictions of every step, step 1 first; the features are formed
-        once for all steps.
+        """Predict with every step, step 1 first.
+
+        The features are formed once for all steps.
 
         Parameters
         ----------
@@ -521,7 +524,7 @@ class SelfDistilledRidge(_PrimalRegressor):
             yield block[:, 0] if np.ndim(self.coef_) == 1 else block
 
     def spectral_shrinkage(self, n_steps=None):
-        """Eigenvalues of ``G`` and the shrinkage of each step (Section 4.2).
+        """Return the eigenvalues of ``G`` and each step's shrinkage (Section 4.2).
 
         The eigenvalues of the ``m x m`` matrix ``G = Phi^T W Phi`` (centred
         when ``fit_intercept``) are the non-zero eigenvalues of the kernel
@@ -560,8 +563,10 @@ class SelfDistilledRidge(_PrimalRegressor):
 
 
 class SelfDistilledRidgeCV(_PrimalRegressor):
-    """Self-distilled ridge regression with lambda, alpha and tau chosen by
-    cross-validation, every candidate on every fold scored after ONE pass.
+    """Self-distilled ridge regression with lambda, alpha and tau chosen by CV.
+
+    Lambda, alpha and tau are chosen by cross-validation, every candidate on
+    every fold scored after ONE pass.
 
     The candidates are those of a grid search of :class:`SelfDistilledRidge`
     over ``reg_lambda`` in ``reg_lambdas``, ``alpha`` in ``alphas`` and
@@ -700,7 +705,7 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
     1000 took 2.5 s with two BLAS threads and 0.45 s with one, hence the
     default of one thread.
 
-    :meth:`score` is the coefficient of determination of
+    ``score`` is the coefficient of determination of
     ``best_estimator_``, as for every regressor.
 
     References
@@ -746,8 +751,10 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
 
     @fit_atomically()
     def fit(self, X, y, sample_weight=None, groups=None):
-        """Score every candidate on the folds of ``cv`` after one pass, and
-        fit the best on all the data.
+        """Score every candidate on the folds of ``cv``, then fit the best.
+
+        One pass scores every candidate on the folds; the best is then fitted
+        on all the data.
 
         Parameters
         ----------
