@@ -29,7 +29,7 @@ import torch
 __all__ = ["CHECKPOINT_FILE", "ChainState", "check_writable", "fingerprint"]
 
 CHECKPOINT_FILE = "selfdistill_checkpoint.pt"
-FORMAT = 2
+FORMAT = 3
 
 
 def _stable_repr(value):
@@ -141,6 +141,9 @@ class ChainState:
         with alpha-hat is not.
     first_valid_proba : torch.Tensor or None
         The first network's validation probabilities (``alpha="optimal"``).
+    first_state : dict or None
+        Weights of the first network (on the CPU): a later step with
+        ``alpha = 1`` is this network (Theorem 4.1, eq. (7)).
     teacher_state : dict or None
         Weights of the last network of the chain (on the CPU).
     valid_scores : list of float
@@ -161,6 +164,7 @@ class ChainState:
     pending_alpha: float | None = None
     pending_unclipped: float | None = None
     first_valid_proba: torch.Tensor | None = None
+    first_state: dict | None = None
     teacher_state: dict | None = None
     valid_scores: list = dataclasses.field(default_factory=list)
     best_state: dict | None = None
@@ -194,6 +198,8 @@ class ChainState:
             self.alphas = [*self.alphas, float(alpha)]
             self.alphas_unclipped = [*self.alphas_unclipped, float(unclipped)]
         self.teacher_state = _cpu_state(module)
+        if self.first_state is None:
+            self.first_state = self.teacher_state
         if valid_score is not None:
             best = max(self.valid_scores, default=-np.inf)
             self.valid_scores = [*self.valid_scores, float(valid_score)]

@@ -705,21 +705,22 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         for epoch in self.history:
             if "fit" not in epoch:
                 continue
-            row = rows.setdefault(epoch["fit"], {"epochs": 0})
-            row["epochs"] += 1
+            row = rows.setdefault(epoch["fit"], {"epochs": 0, "reused": False})
+            row["epochs"] += not epoch.get("reused", False)
             for key, value in epoch.items():
                 if key in ("batches", "epoch") or key.endswith("_best"):
                     continue
                 if isinstance(value, (numbers.Number, np.generic)):
                     row[key] = value
         frame = pd.DataFrame([rows[k] for k in sorted(rows)])
-        first = ["fit", "step", "probe", "alpha", "epochs"]
+        first = ["fit", "step", "probe", "alpha", "reused", "epochs"]
         known = ["train_loss", "train_acc", "valid_loss", "valid_acc", "fit_time"]
         order = first + [c for c in known if c in frame] + sorted(
             c for c in frame if c not in first + known and c != "dur"
         )
         frame = frame[order]
         frame["probe"] = frame["probe"].astype(bool)
+        frame["reused"] = frame["reused"].astype(bool)
         return frame.reset_index(drop=True)
 
     # ---------------------------------------------------------------- the chain
@@ -819,17 +820,27 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
             kind = "alpha = 0 fit of Algorithm 1" if probe else f"alpha = {step_alpha:.4g}"
             self._say(f"Self-distillation step {step}/{n_steps} (network {index}/{len(plan)}"
                       + ("" if step == 1 else f", {kind}") + ")")
-            if index != remaining[0][0]:
+            reused = step > 1 and not probe and step_alpha == 1
+            if reused:
+                # alpha = 1 is the ground truth alone: by Theorem 4.1, eq. (7), the
+                # step is the first fit. Its network is the first, not another seed's.
+                self.module_.load_state_dict(state.first_state)
+                self.history = History([{"step": step, "fit": index, "alpha": step_alpha,
+                                         "probe": False, "reused": True}])
+            elif index != remaining[0][0]:
                 torch.manual_seed(_step_seed(state.seed, step))
                 self.initialize_module()
                 self.initialize_optimizer()
                 if self.callbacks != "disable":
                     self.initialize_callbacks()
                 self.initialize_history()
-            self._network = _Network(step, index, step_alpha, probe, teacher,
-                                     self._new_scaler(), valid)
-            self._train_network(train)
+            if not reused:
+                self._network = _Network(step, index, step_alpha, probe, teacher,
+                                         self._new_scaler(), valid)
+                self._train_network(train)
             proba = None if valid is None else self._proba(valid)
+            if reused and proba is not None:
+                self.history.record("valid_acc", float(np.mean(proba.argmax(axis=1) == valid.y)))
             if alpha.is_optimal and step == 1:
                 state.first_valid_proba = torch.from_numpy(proba)  # Algorithm 1's Y~(1)
             if probe:
