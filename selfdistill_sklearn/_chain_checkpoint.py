@@ -48,7 +48,10 @@ def _stable_repr(value):
         ) + "}"
     if isinstance(value, type) or callable(value) and hasattr(value, "__qualname__"):
         return f"{getattr(value, '__module__', '')}.{value.__qualname__}"
-    if hasattr(value, "get_params") and not isinstance(value, torch.nn.Module):
+    # get_params of the class: a Mock answers any attribute, get_params too.
+    if callable(getattr(type(value), "get_params", None)) and not isinstance(
+        value, torch.nn.Module
+    ):
         return f"{type(value).__qualname__}({_stable_repr(value.get_params(deep=False))})"
     return f"{type(value).__qualname__}:" + re.sub(r"0x[0-9a-fA-F]+", "", repr(value))
 

@@ -13,6 +13,7 @@ import numpy as np
 from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, column_or_1d, validate_data
+from torch import nn
 
 from ._validation import check_alpha, check_n_steps, check_reg_lambda
 
@@ -63,6 +64,13 @@ def check_params(net):
             "image_shape must be None or (channels, height, width) of positive ints, got "
             f"{net.image_shape!r}."
         )
+    if not (_is_whole(net.batch_size, 1) or (_is_whole(net.batch_size, -1)
+                                              and net.batch_size == -1)):
+        raise ValueError(
+            f"batch_size must be an int >= 1, or -1 for the whole data set, got "
+            f"{net.batch_size!r}."
+        )
+    _check_skorch_parts(net)
     if not _is_whole(net.max_epochs, 1):
         raise ValueError(f"max_epochs must be an int >= 1, got {net.max_epochs!r}.")
     if net.classes is not None:
@@ -97,6 +105,44 @@ def check_params(net):
         )
     return n_steps, alpha
 
+
+def _check_skorch_parts(net):
+    """skorch parameters that the chain replaces: refused by name, not ignored."""
+    from skorch.dataset import Dataset
+
+    from .neural_net import SelfDistillationLoss
+
+    criterion = net.criterion
+    if not (isinstance(criterion, type) and issubclass(criterion, SelfDistillationLoss)):
+        raise ValueError(
+            "criterion must be SelfDistillationLoss (or a subclass): every network "
+            "minimises eq. (18), the squared error of its softmax to the labels and to the "
+            f"previous network; got criterion={criterion!r}. A module that ends in "
+            "nn.Softmax or nn.LogSoftmax is detected and needs no other criterion."
+        )
+    routed = {
+        "criterion": "eq. (18) has no parameters besides alpha and reg_lambda",
+        "dataset": "fit holds the arrays in memory, split and fingerprinted",
+    }
+    for prefix, reason in routed.items():
+        given = sorted(net.get_params_for(prefix))
+        if given:
+            raise ValueError(
+                f"{prefix}__{given[0]} is not used by SelfDistilledNeuralNet: {reason}."
+            )
+    if net.dataset is not Dataset:
+        raise ValueError(
+            f"dataset={net.dataset!r} is not used by SelfDistilledNeuralNet: fit takes X "
+            "and y as arrays (it splits, validates and fingerprints them) and builds its "
+            "own in-memory dataset."
+        )
+    module_params = sorted(net.get_params_for("module"))
+    if module_params and isinstance(net.module, nn.Module):
+        raise ValueError(
+            f"module__{module_params[0]} needs a module class or factory to call, but "
+            f"module is an instance of {type(net.module).__name__}, which is copied and "
+            "re-initialised as it is. Pass the class, or build the instance with it."
+        )
 
 
 def check_samples(net, X, name):

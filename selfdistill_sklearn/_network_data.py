@@ -12,9 +12,10 @@ import warnings
 import torch
 from skorch.callbacks import Callback
 from skorch.dataset import Dataset, unpack_data
+from torch.utils.data import Dataset as TorchDataset
 from torch.utils.data import Sampler
 
-__all__ = ["ArrayDataset", "BatchIndices", "EpochAccuracy"]
+__all__ = ["ArrayDataset", "BatchIndices", "EpochAccuracy", "WholeBatches", "whole_batch"]
 
 
 class EpochAccuracy(Callback):
@@ -64,6 +65,34 @@ class ArrayDataset(Dataset):
 
     def __getitem__(self, index):
         return self.X_tensor[index], self.y_tensor[index]
+
+
+
+class WholeBatches(TorchDataset):
+    """An :class:`ArrayDataset` seen by a data loader with a batch sampler.
+
+    The loader hands each batch's indices to ``__getitems__`` at once, which
+    cuts the batch with one tensor index; :func:`whole_batch` is its collate
+    function. A batch sampler, not ``batch_size=None``, so that wrappers of
+    the loader (accelerate's) keep the batches whole.
+    """
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        return self.dataset[index]
+
+    def __getitems__(self, indices):
+        return self.dataset[torch.as_tensor(indices)]
+
+
+def whole_batch(batch):
+    """The collate function of :class:`WholeBatches`: a batch already collated."""
+    return batch
 
 
 class BatchIndices(Sampler):

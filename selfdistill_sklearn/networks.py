@@ -27,6 +27,8 @@ __all__ = [
     "adapt_first_layer",
     "build_network",
     "classification_model_names",
+    "is_probabilities",
+    "outputs_probabilities",
     "random_crop_flip",
 ]
 
@@ -202,6 +204,14 @@ def _accepts(factory, name):
     )
 
 
+def _requires(factory, name):
+    try:
+        parameter = inspect.signature(factory).parameters.get(name)
+    except (TypeError, ValueError):
+        return False
+    return parameter is not None and parameter.default is inspect.Parameter.empty
+
+
 def _reset_parameters(model):
     for m in model.modules():
         if hasattr(m, "reset_parameters") and callable(m.reset_parameters):
@@ -228,11 +238,12 @@ def build_network(module, input_shape, num_classes, *, small_input="auto", **kwa
           does not set them;
         * a module instance: deep-copied and re-initialised with each
           submodule's ``reset_parameters``.
-    input_shape : tuple of int
+    input_shape : tuple of int or None
         Shape of one sample: ``(n_features,)`` or ``(channels, height,
-        width)``. torchvision models need the latter.
-    num_classes : int
-        Number of output logits.
+        width)``. torchvision models need the latter. None when not known
+        yet (a net initialised before ``fit``): not passed to the factory.
+    num_classes : int or None
+        Number of output logits; None as ``input_shape``.
     small_input : bool or "auto", default="auto"
         Small-image stem for torchvision models (see
         :func:`adapt_first_layer`); ``"auto"`` uses it for images whose
@@ -253,7 +264,8 @@ def build_network(module, input_shape, num_classes, *, small_input="auto", **kwa
         torchvision model, or a network whose output does not have the
         shape ``(n, num_classes)`` (checked on two zero samples).
     """
-    input_shape = tuple(int(s) for s in input_shape)
+    if input_shape is not None:
+        input_shape = tuple(int(s) for s in input_shape)
     if isinstance(module, str):
         names = classification_model_names()
         if module not in names:
@@ -262,6 +274,11 @@ def build_network(module, input_shape, num_classes, *, small_input="auto", **kwa
             raise ValueError(
                 f"module={module!r} is not a torchvision classification model.{hint} "
                 "See selfdistill_sklearn.networks.classification_model_names()."
+            )
+        if input_shape is None or num_classes is None:
+            raise ValueError(
+                f"module={module!r} is built for the shape of the images and the number of "
+                "classes: fit first, or set image_shape and classes to initialize before fit."
             )
         if len(input_shape) != 3:
             raise ValueError(
@@ -284,10 +301,17 @@ def build_network(module, input_shape, num_classes, *, small_input="auto", **kwa
         _reset_parameters(network)
     elif callable(module):
         kwargs = dict(kwargs)
-        if "num_classes" not in kwargs and _accepts(module, "num_classes"):
-            kwargs["num_classes"] = num_classes
-        if "input_shape" not in kwargs and _accepts(module, "input_shape"):
-            kwargs["input_shape"] = input_shape
+        for name, value, remedy in (("num_classes", num_classes, "classes"),
+                                    ("input_shape", input_shape, "image_shape")):
+            if name in kwargs or not _accepts(module, name):
+                continue
+            if value is not None:
+                kwargs[name] = value
+            elif _requires(module, name):
+                raise ValueError(
+                    f"module={module!r} needs {name}, known once fit has seen the data: "
+                    f"fit first, or set {remedy} or module__{name} to initialize before fit."
+                )
         network = module(**kwargs)
         if not isinstance(network, nn.Module):
             raise TypeError(
@@ -299,8 +323,48 @@ def build_network(module, input_shape, num_classes, *, small_input="auto", **kwa
             "module must be a torchvision model name, a torch.nn.Module class or factory, "
             f"or a torch.nn.Module; got {module!r}."
         )
-    _check_output_shape(network, input_shape, num_classes)
+    if input_shape is not None and num_classes is not None:
+        _check_output_shape(network, input_shape, num_classes)
     return network.train()
+
+
+def outputs_probabilities(network, input_shape):
+    """Whether ``network`` ends in a softmax: its outputs are probabilities.
+
+    skorch's classifier modules usually end in ``nn.Softmax``; the
+    self-distillation loss takes logits. On two zero samples in evaluation
+    mode (no random draw, no running statistics updated), outputs that are
+    non-negative and sum to 1 in every row are probabilities; logits of a
+    freshly initialised network practically never are.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+    input_shape : tuple of int
+        Shape of one sample.
+
+    Returns
+    -------
+    bool
+    """
+    training = network.training
+    network.eval()
+    try:
+        parameter = next(network.parameters(), None)
+        device = None if parameter is None else parameter.device
+        with torch.no_grad():
+            out = network(torch.zeros((2, *input_shape), device=device)).float()
+    finally:
+        network.train(training)
+    return is_probabilities(out)
+
+
+def is_probabilities(out):
+    """Whether the rows of ``out`` (n, k) are non-negative and sum to 1."""
+    out = out.float()
+    return bool(torch.all(out >= 0)) and bool(
+        torch.allclose(out.sum(dim=1), torch.ones(len(out), device=out.device), atol=1e-5)
+    )
 
 
 def _check_output_shape(network, input_shape, num_classes):

@@ -27,9 +27,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import sparse
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
+    check_array,
     check_consistent_length,
     check_is_fitted,
     validate_data,
@@ -51,9 +53,14 @@ from ._network_checks import (
     encode_labels,
     validation_split,
 )
-from ._network_data import ArrayDataset, BatchIndices, EpochAccuracy
+from ._network_data import ArrayDataset, BatchIndices, EpochAccuracy, WholeBatches, whole_batch
 from .closed_forms import optimal_alpha
-from .networks import build_network, random_crop_flip
+from .networks import (
+    build_network,
+    is_probabilities,
+    outputs_probabilities,
+    random_crop_flip,
+)
 
 __all__ = ["SelfDistillationLoss", "SelfDistilledNeuralNet", "self_distillation_loss"]
 
@@ -368,6 +375,11 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         verbose=1,
         **kwargs,
     ):
+        if kwargs.get("history") is not None:
+            raise TypeError(
+                "history is not a parameter of SelfDistilledNeuralNet: every fit records "
+                "the epochs of every network of the chain in a new History."
+            )
         super().__init__(
             module,
             criterion=criterion,
@@ -464,15 +476,32 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         return callbacks
 
     def initialize_module(self):
-        """Build a fresh network for the current step on the device."""
+        """Build a fresh network for the current step on the device.
+
+        Before ``fit`` (skorch's ``initialize()``, e.g. to ``load_params``),
+        the shape of the samples and the number of classes come from
+        ``image_shape`` and ``classes`` or the ``module__*`` parameters.
+        A network that ends in a softmax (skorch's usual classifier module)
+        is detected: its outputs are taken as probabilities, their logarithm
+        as logits (``outputs_probabilities_``).
+        """
         self.module_ = self._new_network()
+        shape = self._network_input_shape()
+        # Unknown before fit: found from the first batch the network sees.
+        self.outputs_probabilities_ = None if shape is None else outputs_probabilities(
+            self.module_, shape
+        )
         return self
 
     def _new_network(self):
-        network = build_network(
-            self.module, self._network_input_shape(), len(self.classes_),
-            small_input=self.small_input, **self.get_params_for("module"),
-        )
+        classes = getattr(self, "classes_inferred_", None) if self.classes is None else (
+            self.classes)
+        params = self.get_params_for("module")
+        # module__input_shape and module__num_classes, when given, are the network's.
+        shape = params.pop("input_shape", self._network_input_shape())
+        n_classes = params.pop("num_classes", None if classes is None else len(classes))
+        network = build_network(self.module, shape, n_classes, small_input=self.small_input,
+                                **params)
         return network if self.device is None else network.to(self.device)
 
     def initialize_optimizer(self, triggered_directly=None):
@@ -512,11 +541,21 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         ):
             batches = BatchIndices(len(dataset), batch_size, shuffle,
                                     kwargs.pop("drop_last", False), kwargs.pop("generator", None))
-            return DataLoader(dataset, batch_size=None, sampler=batches, **kwargs)
+            return DataLoader(WholeBatches(dataset), batch_sampler=batches,
+                              collate_fn=whole_batch, **kwargs)
         return iterator(dataset, batch_size=batch_size, shuffle=shuffle, **kwargs)
 
     def infer(self, x, **fit_params):
-        return self.module_(self._as_input(x), **fit_params)
+        return self._logits(self.module_, self._as_input(x), **fit_params)
+
+    def _logits(self, network, x, **fit_params):
+        out = network(x, **fit_params)
+        if getattr(self, "outputs_probabilities_", False) is None:
+            self.outputs_probabilities_ = is_probabilities(out.detach())
+        if getattr(self, "outputs_probabilities_", False):
+            # softmax(log p) = p: eq. (18) sees the module's own probabilities.
+            return torch.log(out.clamp_min(torch.finfo(out.dtype).tiny))
+        return out
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Eq. (18) on a batch: labels and the frozen teacher on the same inputs."""
@@ -531,7 +570,7 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         if network is None or network.teacher is None:
             return None
         with torch.no_grad():
-            return torch.softmax(network.teacher(self._as_input(X)).float(), dim=1)
+            return torch.softmax(self._logits(network.teacher, self._as_input(X)).float(), dim=1)
 
     def train_step_single(self, batch, **fit_params):
         """One forward and backward pass, with augmentation and mixed precision."""
@@ -667,7 +706,11 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         """
         check_is_fitted(self)
         if not is_dataset(X):
-            X = check_samples(self, X, "X")
+            if hasattr(self, "input_shape_"):
+                X = check_samples(self, X, "X")
+            else:  # initialised, not fitted (skorch's initialize() and load_params)
+                X = check_array(X, allow_nd=True, dtype=np.float32, order="C",
+                                input_name="X")
             X = ArrayDataset(X)
         return self._proba(X)
 
@@ -683,6 +726,8 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         y : ndarray of shape (n_samples,)
         """
         proba = self.predict_proba(X)
+        if self.classes is None and not hasattr(self, "classes_inferred_"):
+            return proba.argmax(axis=1)  # initialised, not fitted: skorch's class indices
         return self.classes_[proba.argmax(axis=1)]
 
     def step_scores(self):
@@ -930,7 +975,8 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
     def _network_input_shape(self):
         if self.image_shape is not None:
             return tuple(self.image_shape)
-        return tuple(self.input_shape_)
+        shape = getattr(self, "input_shape_", None)
+        return None if shape is None else tuple(shape)
 
     def _as_input(self, x):
         x = to_tensor(x, device=self.device)
@@ -951,6 +997,13 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
                 "torch Dataset, because it splits, validates and fingerprints them; pass e.g. "
                 "X = np.stack([x for x, _ in ds]) and y = np.array([t for _, t in ds])."
             )
+        for name, value in (("X", X), ("X_val", X_val)):
+            if isinstance(value, dict) and not sparse.issparse(value):  # dok is a dict
+                raise TypeError(
+                    f"{name} must be an array, not a dict: a dict of several inputs, "
+                    "skorch's recipe for modules with several arguments, is not supported "
+                    "(the chain splits, validates and fingerprints one array of samples)."
+                )
         if (X_val is None) != (y_val is None):
             raise ValueError("Pass both X_val and y_val to fit, or neither.")
         X, y = validate_data(
