@@ -18,6 +18,7 @@ from sklearn.model_selection import GridSearchCV  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+from skorch import NeuralNetClassifier  # noqa: E402
 from skorch.callbacks import ProgressBar  # noqa: E402
 
 from selfdistill_sklearn import SelfDistilledNeuralNet  # noqa: E402
@@ -269,7 +270,7 @@ def test_resume_after_interruption_at_step_two_equals_uninterrupted(
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         trained.append(self._network.fit)
-        return SelfDistilledNeuralNet.__mro__[1].fit_loop(self, X, y, epochs, **fit_params)
+        return NeuralNetClassifier.fit_loop(self, X, y, epochs, **fit_params)
 
     monkeypatch.setattr(SelfDistilledNeuralNet, "train_step", train_step)
     monkeypatch.setattr(SelfDistilledNeuralNet, "fit_loop", fit_loop)

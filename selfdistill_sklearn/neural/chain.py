@@ -11,10 +11,11 @@ file is :mod:`selfdistill_sklearn.neural.checkpoint`.
 """
 
 import dataclasses
+import numbers
 
 import numpy as np
 
-__all__ = ["ChainState", "fit_plan"]
+__all__ = ["ChainState", "fit_plan", "step_table"]
 
 
 def fit_plan(n_steps, optimal):
@@ -194,3 +195,43 @@ class ChainState:
             done = len(self.alphas)
             return np.array_equal(np.asarray(self.alphas), np.asarray(schedule)[:done])
         return True
+
+
+def step_table(history):
+    """One row per network of a chain, from the last epoch of each.
+
+    Parameters
+    ----------
+    history : iterable of dict
+        skorch's history rows of the chain: each has ``fit``, ``step``,
+        ``alpha``, ``probe``, and ``reused`` for a step that is the first
+        network (one row, no epoch).
+
+    Returns
+    -------
+    scores : pandas.DataFrame
+        See :meth:`~selfdistill_sklearn.SelfDistilledNeuralNet.step_scores`.
+    """
+    import pandas as pd
+
+    rows = {}
+    for epoch in history:
+        if "fit" not in epoch:
+            continue
+        row = rows.setdefault(epoch["fit"], {"epochs": 0, "reused": False})
+        row["epochs"] += not epoch.get("reused", False)
+        for key, value in epoch.items():
+            if key in ("batches", "epoch") or key.endswith("_best"):
+                continue
+            if isinstance(value, (numbers.Number, np.generic)):
+                row[key] = value
+    frame = pd.DataFrame([rows[k] for k in sorted(rows)])
+    first = ["fit", "step", "probe", "alpha", "reused", "epochs"]
+    known = ["train_loss", "train_acc", "valid_loss", "valid_acc", "fit_time"]
+    order = first + [c for c in known if c in frame] + sorted(
+        c for c in frame if c not in first + known and c != "dur"
+    )
+    frame = frame[order]
+    frame["probe"] = frame["probe"].astype(bool)
+    frame["reused"] = frame["reused"].astype(bool)
+    return frame.reset_index(drop=True)

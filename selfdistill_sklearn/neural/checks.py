@@ -1,23 +1,31 @@
 """Checks of the parameters and data of :class:`~selfdistill_sklearn.SelfDistilledNeuralNet`.
 
 Each check names the parameter or the argument and what was expected;
-nothing is coerced silently. The estimator's parameters are read, never set
-(scikit-learn's ``validate_data`` records ``n_features_in_`` and
-``feature_names_in_`` on the estimator, as everywhere in scikit-learn).
+nothing is coerced silently. The estimator's parameters are read, never set;
+:func:`check_fit_data` records what fit learns of the data (``input_shape_``,
+``classes_inferred_``, and through scikit-learn's ``validate_data``
+``n_features_in_`` and ``feature_names_in_``).
 """
 
 import math
 import numbers
 
 import numpy as np
+from scipy import sparse
 from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_array, column_or_1d, validate_data
+from sklearn.utils.validation import (
+    check_array,
+    check_consistent_length,
+    column_or_1d,
+    validate_data,
+)
+from skorch.utils import is_dataset
 from torch import nn
 
 from .._validation import check_alpha, check_n_steps, check_reg_lambda
 
-__all__ = ["check_every_class", "check_labels", "check_params", "check_samples",
+__all__ = ["check_every_class", "check_fit_data", "check_labels", "check_params", "check_samples",
            "check_shape", "encode_labels", "validation_split"]
 
 
@@ -248,3 +256,50 @@ def check_every_class(net, y_val):
             f"{net.classes_[missing].tolist()}. Pass X_val and y_val holding every "
             "class, or a larger validation_fraction."
         )
+
+
+def check_fit_data(net, X, y, X_val, y_val):
+    """Validated samples and labels encoded by their position in ``classes_``.
+
+    Records ``input_shape_`` and ``classes_inferred_`` on ``net`` (with
+    scikit-learn's ``n_features_in_`` and ``feature_names_in_``).
+    """
+    if is_dataset(X) or is_dataset(X_val):
+        raise TypeError(
+            "fit needs the samples and labels as arrays (X, y and X_val, y_val), not a "
+            "torch Dataset, because it splits, validates and fingerprints them; pass e.g. "
+            "X = np.stack([x for x, _ in ds]) and y = np.array([t for _, t in ds])."
+        )
+    for name, value in (("X", X), ("X_val", X_val)):
+        if isinstance(value, dict) and not sparse.issparse(value):  # dok is a dict
+            raise TypeError(
+                f"{name} must be an array, not a dict: a dict of several inputs, "
+                "skorch's recipe for modules with several arguments, is not supported "
+                "(the chain splits, validates and fingerprints one array of samples)."
+            )
+    if (X_val is None) != (y_val is None):
+        raise ValueError("Pass both X_val and y_val to fit, or neither.")
+    X, y = validate_data(
+        net, X, y, allow_nd=True, dtype=np.float32, ensure_min_samples=2, order="C",
+    )
+    X = check_shape(net, X, "X", reset=True)
+    y = check_labels(y, "y")
+    net.input_shape_ = tuple(X.shape[1:])
+    net.classes_inferred_ = np.unique(y)
+    if len(net.classes_) < 2:
+        raise ValueError(
+            f"{type(net).__name__} needs at least 2 classes in y, got 1 class "
+            f"({net.classes_.tolist()})."
+        )
+    if net.augment and len(net._network_input_shape()) != 3:
+        raise ValueError(
+            "augment=True needs images: X of shape (n_samples, channels, height, width) "
+            "or image_shape."
+        )
+    y_enc = encode_labels(net, y, "y")
+    if X_val is None:
+        return X, y_enc, None, None
+    X_val = check_samples(net, X_val, "X_val")
+    y_val = check_labels(y_val, "y_val")
+    check_consistent_length(X_val, y_val)
+    return X, y_enc, X_val, encode_labels(net, y_val, "y_val")

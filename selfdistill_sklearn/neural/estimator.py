@@ -21,30 +21,26 @@ import numbers
 import textwrap
 import time
 import warnings
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import sparse
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
     check_array,
-    check_consistent_length,
     check_is_fitted,
-    validate_data,
 )
 from skorch import NeuralNet, NeuralNetClassifier
 from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog, ProgressBar
 from skorch.dataset import Dataset, unpack_data
 from skorch.history import History
-from skorch.utils import TeeGenerator, is_dataset, to_tensor
+from skorch.utils import is_dataset, to_tensor
 from torch import nn
 from torch.utils.data import DataLoader
 
 from ..closed_forms import optimal_alpha
-from .chain import ChainState, fit_plan
+from .chain import ChainState, fit_plan, step_table
 from .checkpoint import (
     CHECKPOINT_FILE,
     check_writable,
@@ -55,14 +51,13 @@ from .checkpoint import (
 )
 from .checks import (
     check_every_class,
-    check_labels,
+    check_fit_data,
     check_params,
     check_samples,
-    check_shape,
-    encode_labels,
     validation_split,
 )
 from .data import ArrayDataset, BatchIndices, EpochAccuracy, WholeBatches, whole_batch
+from .device import AutoDevice
 from .loss import SelfDistillationLoss, self_distillation_loss
 from .networks import (
     build_network,
@@ -70,6 +65,7 @@ from .networks import (
     outputs_probabilities,
     random_crop_flip,
 )
+from .precision import MixedPrecision
 
 __all__ = ["SelfDistillationLoss", "SelfDistilledNeuralNet", "self_distillation_loss"]
 
@@ -103,7 +99,6 @@ class _EndOfTraining(Exception):
     """A callback ended the current network's training (skorch's KeyboardInterrupt)."""
 
 
-_NO_AUTOCAST = nullcontext()  # reusable: entering it does nothing
 
 
 def _step_seed(base_seed, step):
@@ -113,13 +108,7 @@ def _step_seed(base_seed, step):
     return int(np.random.SeedSequence([base_seed, step]).generate_state(1)[0])
 
 
-def _resolve_device(device):
-    if isinstance(device, str) and device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
-class SelfDistilledNeuralNet(NeuralNetClassifier):
+class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
     """Self-distilled neural network classifier (Borup & Andersen, Section 5).
 
     Trains ``n_steps`` networks one after the other. Step 1 fits the one-hot
@@ -384,45 +373,6 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         return textwrap.fill(text, 79, subsequent_indent=" " * (len(type(self).__name__) + 1),
                              break_long_words=False, break_on_hyphens=False)
 
-    # ------------------------------------------------------------------ device
-    # skorch reads ``net.device`` wherever it moves modules and tensors
-    # (initialisation, set_params, scoring callbacks, load_params, unpickling)
-    # and keeps it as ``vars(net)["device"]``; scikit-learn reads the parameter
-    # through get_params. "auto" is resolved once, when the parameter is set,
-    # so that skorch only ever sees a concrete device.
-    @property
-    def device(self):
-        """The device skorch trains and predicts on: ``"auto"`` resolved."""
-        return vars(self)["device"]
-
-    @device.setter
-    def device(self, value):
-        vars(self)["_device_param"] = value
-        vars(self)["device"] = _resolve_device(value)
-
-    def get_params(self, deep=True, **kwargs):
-        """Parameters as passed: ``device`` is ``"auto"`` if it was given so."""
-        params = super().get_params(deep=deep, **kwargs)
-        params["device"] = vars(self)["_device_param"]
-        return params
-
-    def load_params(self, *args, **kwargs):
-        """As skorch; a device that stays the same keeps the ``"auto"`` request."""
-        requested, device = vars(self)["_device_param"], self.device
-        super().load_params(*args, **kwargs)
-        if self.device == device:
-            vars(self)["_device_param"] = requested
-
-    def __setstate__(self, state):
-        # A state without the request is skorch's or an older version's.
-        state = dict(state, _device_param=state.get("_device_param", state.get("device")))
-        state["device"] = saved = _resolve_device(state.get("device"))
-        super().__setstate__(state)  # skorch maps a missing CUDA to the CPU
-        if self.device != saved and vars(self).get("_device_param") != "auto":
-            vars(self)["_device_param"] = self.device
-        if "device_" in vars(self):
-            self.device_ = self.device
-
     # ------------------------------------------------------------------ skorch
     @property
     def _default_callbacks(self):
@@ -550,31 +500,6 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         (scaler.scale(loss) if scaler is not None else loss).backward()
         return {"loss": loss, "y_pred": y_pred}
 
-    def train_step(self, batch, **fit_params):
-        scaler = self._network.scaler
-        if scaler is None:
-            return super().train_step(batch, **fit_params)
-        # A gradient scaler cannot go through an optimiser closure.
-        self.optimizer_.zero_grad()
-        step = self.train_step_single(batch, **fit_params)
-        self.notify(
-            "on_grad_computed",
-            named_parameters=TeeGenerator(self.get_all_learnable_params()),
-            batch=batch,
-            training=True,
-        )
-        scaler.step(self.optimizer_)
-        scaler.update()
-        return step
-
-    def validation_step(self, batch, **fit_params):
-        with self._autocast():
-            return super().validation_step(batch, **fit_params)
-
-    def evaluation_step(self, batch, training=False):
-        with self._autocast():
-            return super().evaluation_step(batch, training=training)
-
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
         network = getattr(self, "_network", None)
@@ -693,47 +618,26 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
         return self.classes_[proba.argmax(axis=1)]
 
     def step_scores(self):
-        """One row per trained network, from the last epoch of each.
+        """One row per network, from the last epoch of each.
 
         Returns
         -------
         scores : pandas.DataFrame
             Columns ``fit``, ``step``, ``probe`` (the ``alpha = 0`` fit of
-            Algorithm 1), ``alpha``, ``epochs``, the recorded losses and
-            accuracies (``train_loss``, ``train_acc``, ``valid_loss``,
-            ``valid_acc`` when there was validation data), ``fit_time`` in
-            seconds and whatever else callbacks recorded. The rows with
-            ``probe`` False are the chain itself.
+            Algorithm 1), ``alpha``, ``reused`` (a step with ``alpha = 1``,
+            the first network itself, not trained), ``epochs``, the recorded
+            losses and accuracies (``train_loss``, ``train_acc``,
+            ``valid_loss``, ``valid_acc`` when there was validation data),
+            ``fit_time`` in seconds and whatever else callbacks recorded. The
+            rows with ``probe`` False are the chain itself.
         """
-        import pandas as pd
-
         check_is_fitted(self)
-        rows = {}
-        for epoch in self.history:
-            if "fit" not in epoch:
-                continue
-            row = rows.setdefault(epoch["fit"], {"epochs": 0, "reused": False})
-            row["epochs"] += not epoch.get("reused", False)
-            for key, value in epoch.items():
-                if key in ("batches", "epoch") or key.endswith("_best"):
-                    continue
-                if isinstance(value, (numbers.Number, np.generic)):
-                    row[key] = value
-        frame = pd.DataFrame([rows[k] for k in sorted(rows)])
-        first = ["fit", "step", "probe", "alpha", "reused", "epochs"]
-        known = ["train_loss", "train_acc", "valid_loss", "valid_acc", "fit_time"]
-        order = first + [c for c in known if c in frame] + sorted(
-            c for c in frame if c not in first + known and c != "dur"
-        )
-        frame = frame[order]
-        frame["probe"] = frame["probe"].astype(bool)
-        frame["reused"] = frame["reused"].astype(bool)
-        return frame.reset_index(drop=True)
+        return step_table(self.history)
 
     # ---------------------------------------------------------------- the chain
     def _fit(self, X, y, X_val, y_val):
         n_steps, alpha = check_params(self)
-        X, y_enc, X_val, y_val_enc = self._check_fit_data(X, y, X_val, y_val)
+        X, y_enc, X_val, y_val_enc = check_fit_data(self, X, y, X_val, y_val)
         if self.checkpoint_dir is not None:
             check_writable(self.checkpoint_dir)
         state = self._initial_state(n_steps, alpha, X, y_enc, X_val, y_val_enc)
@@ -915,23 +819,6 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
                 stacklevel=5,
             )
 
-    def _cuda_devices(self):
-        device = None if self.device is None else torch.device(self.device)
-        if device is None or device.type != "cuda":
-            return []
-        return [device.index if device.index is not None else torch.cuda.current_device()]
-
-    def _new_scaler(self):
-        return torch.amp.GradScaler("cuda") if self._amp_enabled() else None
-
-    def _amp_enabled(self):
-        return bool(self.mixed_precision) and str(self.device).startswith("cuda")
-
-    def _autocast(self):
-        if self.mixed_precision and self._amp_enabled():
-            return torch.autocast("cuda", dtype=torch.float16)
-        return _NO_AUTOCAST
-
     def _network_input_shape(self):
         if self.image_shape is not None:
             return tuple(self.image_shape)
@@ -947,46 +834,3 @@ class SelfDistilledNeuralNet(NeuralNetClassifier):
     def _say(self, message):
         if self.verbose:
             print(message, flush=True)
-
-    # ------------------------------------------------------------------ checks
-    def _check_fit_data(self, X, y, X_val, y_val):
-        """Validated samples and labels encoded by their position in ``classes_``."""
-        if is_dataset(X) or is_dataset(X_val):
-            raise TypeError(
-                "fit needs the samples and labels as arrays (X, y and X_val, y_val), not a "
-                "torch Dataset, because it splits, validates and fingerprints them; pass e.g. "
-                "X = np.stack([x for x, _ in ds]) and y = np.array([t for _, t in ds])."
-            )
-        for name, value in (("X", X), ("X_val", X_val)):
-            if isinstance(value, dict) and not sparse.issparse(value):  # dok is a dict
-                raise TypeError(
-                    f"{name} must be an array, not a dict: a dict of several inputs, "
-                    "skorch's recipe for modules with several arguments, is not supported "
-                    "(the chain splits, validates and fingerprints one array of samples)."
-                )
-        if (X_val is None) != (y_val is None):
-            raise ValueError("Pass both X_val and y_val to fit, or neither.")
-        X, y = validate_data(
-            self, X, y, allow_nd=True, dtype=np.float32, ensure_min_samples=2, order="C",
-        )
-        X = check_shape(self, X, "X", reset=True)
-        y = check_labels(y, "y")
-        self.input_shape_ = tuple(X.shape[1:])
-        self.classes_inferred_ = np.unique(y)
-        if len(self.classes_) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs at least 2 classes in y, got 1 class "
-                f"({self.classes_.tolist()})."
-            )
-        if self.augment and len(self._network_input_shape()) != 3:
-            raise ValueError(
-                "augment=True needs images: X of shape (n_samples, channels, height, width) "
-                "or image_shape."
-            )
-        y_enc = encode_labels(self, y, "y")
-        if X_val is None:
-            return X, y_enc, None, None
-        X_val = check_samples(self, X_val, "X_val")
-        y_val = check_labels(y_val, "y_val")
-        check_consistent_length(X_val, y_val)
-        return X, y_enc, X_val, encode_labels(self, y_val, "y_val")
