@@ -12,10 +12,11 @@ import warnings
 import torch
 from skorch.callbacks import Callback
 from skorch.dataset import Dataset, unpack_data
+from torch.utils.data import DataLoader, Sampler
 from torch.utils.data import Dataset as TorchDataset
-from torch.utils.data import Sampler
 
-__all__ = ["ArrayDataset", "BatchIndices", "EpochAccuracy", "WholeBatches", "whole_batch"]
+__all__ = ["ArrayDataset", "BatchIndices", "EpochAccuracy", "WholeBatches", "batch_iterator",
+           "whole_batch"]
 
 
 class EpochAccuracy(Callback):
@@ -125,3 +126,30 @@ class BatchIndices(Sampler):
 
     def __len__(self):
         return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+
+def batch_iterator(net, dataset, training=False):
+    """skorch's data loader for ``dataset``, fast for an :class:`ArrayDataset`.
+
+    As skorch's ``get_iterator`` (``iterator_train__*`` / ``iterator_valid__*``
+    routed), shuffling the training batches unless
+    ``iterator_train__shuffle=False``; batches of an :class:`ArrayDataset`
+    are cut with one index (:class:`BatchIndices`, :class:`WholeBatches`)
+    unless a sampler or collate function of one's own is given.
+    """
+    prefix = "iterator_train" if training else "iterator_valid"
+    iterator = net.iterator_train if training else net.iterator_valid
+    kwargs = net.get_params_for(prefix)
+    shuffle = kwargs.pop("shuffle", training)
+    batch_size = kwargs.pop("batch_size", net.batch_size)
+    if batch_size == -1:
+        batch_size = len(dataset)
+    if (
+        isinstance(dataset, ArrayDataset) and iterator is DataLoader
+        and not {"sampler", "batch_sampler", "collate_fn"} & kwargs.keys()
+    ):
+        batches = BatchIndices(len(dataset), batch_size, shuffle,
+                           kwargs.pop("drop_last", False), kwargs.pop("generator", None))
+        return DataLoader(WholeBatches(dataset), batch_sampler=batches,
+                          collate_fn=whole_batch, **kwargs)
+    return iterator(dataset, batch_size=batch_size, shuffle=shuffle, **kwargs)

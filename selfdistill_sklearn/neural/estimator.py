@@ -4,12 +4,17 @@
 that trains a chain of networks, each one on a blend of the one-hot labels
 and the softmax outputs of the previous, frozen network (eq. (18)), with
 the blend weight fixed, scheduled or estimated at every step by the
-adapted Algorithm 1 (Theorem 4.4 on validation probabilities). What the
-chain carries from one network to the next, and its checkpoint file, are
-in :mod:`selfdistill_sklearn._chain_checkpoint`; the networks are built by
-:func:`selfdistill_sklearn.networks.build_network`; the checks of parameters
-and data are in :mod:`selfdistill_sklearn._network_checks`, and the batches of
-in-memory data in :mod:`selfdistill_sklearn._network_data`.
+adapted Algorithm 1 (Theorem 4.4 on validation probabilities); a step with
+weight 1 is the first network itself (Theorem 4.1, eq. (7)). What the chain
+carries from one network to the next is in
+:mod:`~selfdistill_sklearn.neural.chain`, its file in
+:mod:`~selfdistill_sklearn.neural.checkpoint`, the loss in
+:mod:`~selfdistill_sklearn.neural.loss`, the networks in
+:mod:`~selfdistill_sklearn.neural.networks`, the checks in
+:mod:`~selfdistill_sklearn.neural.checks`, the batches in
+:mod:`~selfdistill_sklearn.neural.data`, and the ``"auto"`` device and mixed
+precision in :mod:`~selfdistill_sklearn.neural.device` and
+:mod:`~selfdistill_sklearn.neural.precision`.
 
 Needs the ``torch`` extra (torch, torchvision and skorch).
 """
@@ -21,6 +26,7 @@ import numbers
 import textwrap
 import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +43,6 @@ from skorch.dataset import Dataset, unpack_data
 from skorch.history import History
 from skorch.utils import is_dataset, to_tensor
 from torch import nn
-from torch.utils.data import DataLoader
 
 from ..closed_forms import optimal_alpha
 from .chain import ChainState, fit_plan, step_table
@@ -56,7 +61,7 @@ from .checks import (
     check_samples,
     validation_split,
 )
-from .data import ArrayDataset, BatchIndices, EpochAccuracy, WholeBatches, whole_batch
+from .data import ArrayDataset, EpochAccuracy, batch_iterator
 from .device import AutoDevice
 from .loss import SelfDistillationLoss, self_distillation_loss
 from .networks import (
@@ -148,7 +153,7 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
     ----------
     module : str, torch.nn.Module class, callable or torch.nn.Module, default="resnet50"
         The network of every step, built afresh for each one by
-        :func:`selfdistill_sklearn.networks.build_network`: a torchvision
+        :func:`selfdistill_sklearn.neural.networks.build_network`: a torchvision
         classification model name (no pretrained weights; the first layer
         adapted to the channels of the images and, below 64 pixels, to their
         size: a 3x3 stride-1 convolution and no max pooling, the usual CIFAR
@@ -157,7 +162,10 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
     alpha : float in [0, 1], sequence of n_steps - 1 floats, or "optimal", default=0.5
         Weight of the ground truth at steps ``2 .. n_steps``: one value for
         all, a schedule ``alpha(2), ..., alpha(n_steps)``, or ``"optimal"``
-        for the estimate of Algorithm 1 at every step.
+        for the estimate of Algorithm 1 at every step. A step whose weight is
+        1 (alpha-hat clipped to 1, say) weighs the ground truth alone: by
+        Theorem 4.1, eq. (7), it is the first fit, and the first network is
+        reused rather than a fresh one of another seed trained.
     n_steps : int >= 1, default=2
         Number of networks in the chain, the first included. The limit of
         infinitely many steps (Theorem 4.5) is a kernel ridge result and is
@@ -248,9 +256,10 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         The step (from 1) whose network has the highest validation accuracy;
         None without validation data.
     n_fits_ : int
-        Networks trained for the chain: ``n_steps``, or
-        ``2 (n_steps - 1) + 1`` for ``"optimal"`` (those restored from a
-        checkpoint included).
+        Fits of the chain: ``n_steps``, or ``2 (n_steps - 1) + 1`` for
+        ``"optimal"`` (those restored from a checkpoint included). A step
+        whose weight is 1 counts as one but is not trained: it is the first
+        network (``reused`` in :meth:`step_scores`).
     module_ : torch.nn.Module
         The network that ``predict`` and ``predict_proba`` use (see
         ``keep_step``).
@@ -357,21 +366,7 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         self.mixed_precision = mixed_precision
 
     def __repr__(self):
-        # skorch's repr lists the module only. As scikit-learn's: the parameters
-        # that differ from their defaults, ours or skorch's (which scikit-learn's
-        # repr cannot see behind **kwargs).
-        defaults = {}
-        for cls in (NeuralNet, NeuralNetClassifier, SelfDistilledNeuralNet):
-            for name, parameter in inspect.signature(cls.__init__).parameters.items():
-                if parameter.default is not inspect.Parameter.empty:
-                    defaults[name] = parameter.default
-        parts = [
-            f"{name}={value!r}" for name, value in self.get_params(deep=False).items()
-            if name not in defaults or repr(value) != repr(defaults[name])
-        ]
-        text = f"{type(self).__name__}(" + ", ".join(parts) + ")"
-        return textwrap.fill(text, 79, subsequent_indent=" " * (len(type(self).__name__) + 1),
-                             break_long_words=False, break_on_hyphens=False)
+        return _parameter_repr(self)
 
     # ------------------------------------------------------------------ skorch
     @property
@@ -439,23 +434,8 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
 
     def get_iterator(self, dataset, training=False):
         """As skorch, shuffling the training batches by default and cutting
-        each batch of in-memory data with one index."""
-        prefix = "iterator_train" if training else "iterator_valid"
-        iterator = self.iterator_train if training else self.iterator_valid
-        kwargs = self.get_params_for(prefix)
-        shuffle = kwargs.pop("shuffle", training)
-        batch_size = kwargs.pop("batch_size", self.batch_size)
-        if batch_size == -1:
-            batch_size = len(dataset)
-        if (
-            isinstance(dataset, ArrayDataset) and iterator is DataLoader
-            and not {"sampler", "batch_sampler", "collate_fn"} & kwargs.keys()
-        ):
-            batches = BatchIndices(len(dataset), batch_size, shuffle,
-                                    kwargs.pop("drop_last", False), kwargs.pop("generator", None))
-            return DataLoader(WholeBatches(dataset), batch_sampler=batches,
-                              collate_fn=whole_batch, **kwargs)
-        return iterator(dataset, batch_size=batch_size, shuffle=shuffle, **kwargs)
+        each batch of in-memory data with one index (:func:`~.data.batch_iterator`)."""
+        return batch_iterator(self, dataset, training)
 
     def infer(self, x, **fit_params):
         return self._logits(self.module_, self._as_input(x), **fit_params)
@@ -566,18 +546,8 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         the previous chain, or unfitted). With ``checkpoint_dir``, calling
         ``fit`` again resumes after the last completed network.
         """
-        before = {key: value for key, value in vars(self).items() if key.endswith("_")}
-        try:
+        with _fitted_state_kept(self):
             return self._fit(X, y, X_val, y_val)
-        except BaseException:
-            # skorch keeps its fitted state in the attributes ending in "_".
-            state = vars(self)
-            for key in [k for k in state if k.endswith("_") and k not in before]:
-                del state[key]
-            state.update(before)
-            raise
-        finally:
-            vars(self).pop("_network", None)
 
     def predict_proba(self, X):
         """Class probabilities of the kept network (softmax of its logits).
@@ -711,7 +681,7 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         # one); the chain's rows are gathered here and become history_ at the end.
         rows = list(state.history)
         if remaining:
-            self._warn_if_slow(len(remaining))
+            _warn_if_slow(self, len(remaining))
         for index, step, probe in remaining:
             weights = state.weights_for(step, probe, alpha)
             self._say_network(index, step, probe, weights[0], plan)
@@ -805,20 +775,6 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         ]
         return np.concatenate(probas, axis=0)
 
-    def _warn_if_slow(self, n_networks):
-        device = torch.device("cpu" if self.device is None else self.device)
-        size = sum(p.numel() for p in self.module_.parameters())
-        if device.type == "cpu" and size > LARGE_NETWORK:
-            name = self.module if isinstance(self.module, str) else type(self.module_).__name__
-            warnings.warn(
-                f"module={name!r} has {size / 1e6:.1f} million parameters and trains on the "
-                f"CPU: {n_networks} network(s) of {self.max_epochs} epochs may take hours. "
-                "Train on a GPU (device='cuda'; the default 'auto' picks one when present) "
-                "or choose a smaller network, e.g. selfdistill_sklearn.networks.SmallCNN.",
-                UserWarning,
-                stacklevel=5,
-            )
-
     def _network_input_shape(self):
         if self.image_shape is not None:
             return tuple(self.image_shape)
@@ -834,3 +790,54 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
     def _say(self, message):
         if self.verbose:
             print(message, flush=True)
+
+
+@contextmanager
+def _fitted_state_kept(net):
+    """A fit that raises leaves ``net`` as it was: fitted before, or unfitted."""
+    # skorch keeps its fitted state in the attributes ending in "_".
+    before = {key: value for key, value in vars(net).items() if key.endswith("_")}
+    try:
+        yield
+    except BaseException:
+        state = vars(net)
+        for key in [k for k in state if k.endswith("_") and k not in before]:
+            del state[key]
+        state.update(before)
+        raise
+    finally:
+        vars(net).pop("_network", None)
+
+
+def _parameter_repr(net):
+    # skorch's repr lists the module only. As scikit-learn's: the parameters
+    # that differ from their defaults, ours or skorch's (which scikit-learn's
+    # repr cannot see behind **kwargs).
+    defaults = {}
+    for cls in (NeuralNet, NeuralNetClassifier, SelfDistilledNeuralNet):
+        for name, parameter in inspect.signature(cls.__init__).parameters.items():
+            if parameter.default is not inspect.Parameter.empty:
+                defaults[name] = parameter.default
+    parts = [
+        f"{name}={value!r}" for name, value in net.get_params(deep=False).items()
+        if name not in defaults or repr(value) != repr(defaults[name])
+    ]
+    text = f"{type(net).__name__}(" + ", ".join(parts) + ")"
+    return textwrap.fill(text, 79, subsequent_indent=" " * (len(type(net).__name__) + 1),
+                         break_long_words=False, break_on_hyphens=False)
+
+
+def _warn_if_slow(net, n_networks):
+    device = torch.device("cpu" if net.device is None else net.device)
+    size = sum(p.numel() for p in net.module_.parameters())
+    if device.type == "cpu" and size > LARGE_NETWORK:
+        name = net.module if isinstance(net.module, str) else type(net.module_).__name__
+        warnings.warn(
+            f"module={name!r} has {size / 1e6:.1f} million parameters and trains on the "
+            f"CPU: {n_networks} network(s) of {net.max_epochs} epochs may take hours. "
+            "Train on a GPU (device='cuda'; the default 'auto' picks one when present) "
+            "or choose a smaller network, e.g. selfdistill_sklearn.networks.SmallCNN.",
+            UserWarning,
+            stacklevel=5,
+        )
+
