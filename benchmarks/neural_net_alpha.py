@@ -45,7 +45,7 @@ from sklearn.model_selection import train_test_split  # noqa: E402
 from skorch.callbacks import Callback  # noqa: E402
 
 from selfdistill_sklearn import SelfDistilledNeuralNet  # noqa: E402
-from selfdistill_sklearn.cifar10 import load_cifar10  # noqa: E402
+from selfdistill_sklearn.datasets import load_cifar10  # noqa: E402
 from selfdistill_sklearn.networks import MLP, SmallCNN  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"

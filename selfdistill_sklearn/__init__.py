@@ -40,7 +40,7 @@ __all__ = [
     "__version__",
 ]
 
-_TORCH_NAMES = {"SelfDistilledNeuralNet": ".neural_net"}
+_TORCH_NAMES = {"SelfDistilledNeuralNet": ".neural.estimator"}
 
 
 def __getattr__(name):

@@ -9,14 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cifar10_fake import make_fake_cifar10
 
-from selfdistill_sklearn.cifar10 import (
-    CLASS_NAMES,
-    FOLDER,
-    TRAIN_FILES,
-    load_cifar10,
-    make_fake_cifar10,
-)
+from selfdistill_sklearn.datasets import CLASS_NAMES, FOLDER, TRAIN_FILES, load_cifar10
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -137,3 +132,21 @@ def test_gpu_check_script_runs_on_the_cpu():
     assert len(result["alphas"]) == 2  # a 3-step chain
     assert len(result["table"]) == 5  # 2 (n_steps - 1) + 1 networks
     assert result["loads_on_cpu"]
+
+
+def test_the_reader_needs_no_torch_and_the_old_module_still_exports_it(fake_root):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from selfdistill_sklearn.datasets import load_cifar10\n"
+        f"print(load_cifar10({str(fake_root)!r}).X_train.shape, 'torch' in sys.modules)"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "(60, 3, 32, 32) False"
+    from selfdistill_sklearn import cifar10, datasets
+
+    assert cifar10.load_cifar10 is datasets.load_cifar10

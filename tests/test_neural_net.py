@@ -18,6 +18,7 @@ from sklearn.model_selection import GridSearchCV  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+from skorch import NeuralNetClassifier  # noqa: E402
 from skorch.callbacks import ProgressBar  # noqa: E402
 
 from selfdistill_sklearn import SelfDistilledNeuralNet  # noqa: E402
@@ -193,8 +194,9 @@ def test_n_fits_alphas_and_history(digits, alpha, n_steps, n_fits, alphas):
         np.testing.assert_allclose(net.alphas_, alphas)
     assert len(net.history) == n_fits * net.max_epochs
     for row in net.history:
-        for key in ("step", "fit", "alpha", "probe", "train_loss", "train_acc", "valid_loss",
-                    "valid_acc", "dur"):
+        # A step with alpha = 1 reuses the first network: it has no training row.
+        trained = () if row.get("reused") else ("train_loss", "train_acc", "valid_loss", "dur")
+        for key in ("step", "fit", "alpha", "probe", "valid_acc", *trained):
             assert key in row
     table = net.step_scores()
     assert list(table["fit"]) == list(range(1, n_fits + 1))
@@ -253,7 +255,9 @@ def test_resume_after_interruption_at_step_two_equals_uninterrupted(
     digits, tmp_path, monkeypatch, alpha, interrupt_fit
 ):
     X, y, _, _ = digits
-    params = dict(alpha=alpha, n_steps=3, validation_fraction=0.2)
+    # Unclipped, alpha-hat is not 1 and every network trains (one with alpha = 1 is
+    # the first network, not trained).
+    params = dict(alpha=alpha, n_steps=3, validation_fraction=0.2, clip_alpha=alpha != "optimal")
     reference = make_net(**params).fit(X, y)
 
     original = SelfDistilledNeuralNet.train_step
@@ -266,7 +270,7 @@ def test_resume_after_interruption_at_step_two_equals_uninterrupted(
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         trained.append(self._network.fit)
-        return SelfDistilledNeuralNet.__mro__[1].fit_loop(self, X, y, epochs, **fit_params)
+        return NeuralNetClassifier.fit_loop(self, X, y, epochs, **fit_params)
 
     monkeypatch.setattr(SelfDistilledNeuralNet, "train_step", train_step)
     monkeypatch.setattr(SelfDistilledNeuralNet, "fit_loop", fit_loop)

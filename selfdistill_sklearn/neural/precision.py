@@ -1,0 +1,55 @@
+"""Mixed precision for :class:`~selfdistill_sklearn.SelfDistilledNeuralNet`.
+
+With ``mixed_precision=True`` on CUDA, training and prediction run under
+``torch.autocast`` with float16, and the loss goes through a gradient
+scaler (one per network, ``net._network.scaler``); elsewhere float32.
+"""
+
+from contextlib import nullcontext
+
+import torch
+from skorch.utils import TeeGenerator
+
+__all__ = ["MixedPrecision"]
+
+_NO_AUTOCAST = nullcontext()  # reusable: entering it does nothing
+
+
+class MixedPrecision:
+    """Mixin for a skorch net with a ``mixed_precision`` parameter."""
+
+    def train_step(self, batch, **fit_params):
+        scaler = self._network.scaler
+        if scaler is None:
+            return super().train_step(batch, **fit_params)
+        # A gradient scaler cannot go through an optimiser closure.
+        self.optimizer_.zero_grad()
+        step = self.train_step_single(batch, **fit_params)
+        self.notify(
+            "on_grad_computed",
+            named_parameters=TeeGenerator(self.get_all_learnable_params()),
+            batch=batch,
+            training=True,
+        )
+        scaler.step(self.optimizer_)
+        scaler.update()
+        return step
+
+    def validation_step(self, batch, **fit_params):
+        with self._autocast():
+            return super().validation_step(batch, **fit_params)
+
+    def evaluation_step(self, batch, training=False):
+        with self._autocast():
+            return super().evaluation_step(batch, training=training)
+
+    def _new_scaler(self):
+        return torch.amp.GradScaler("cuda") if self._amp_enabled() else None
+
+    def _amp_enabled(self):
+        return bool(self.mixed_precision) and str(self.device).startswith("cuda")
+
+    def _autocast(self):
+        if self.mixed_precision and self._amp_enabled():
+            return torch.autocast("cuda", dtype=torch.float16)
+        return _NO_AUTOCAST

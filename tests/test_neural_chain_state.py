@@ -1,0 +1,67 @@
+"""The chain's bookkeeping, without torch: the plan, the weights, reuse, resume."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from selfdistill_sklearn._validation import check_alpha
+from selfdistill_sklearn.neural.chain import ChainState, fit_plan
+
+
+def test_the_chain_module_imports_no_torch():
+    code = ("import sys\nfrom selfdistill_sklearn.neural.chain import ChainState\n"
+            "print('torch' in sys.modules, 'skorch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False False"
+
+
+@pytest.mark.parametrize(("n_steps", "optimal", "plan"), [
+    (1, False, [(1, False)]),
+    (3, False, [(1, False), (2, False), (3, False)]),
+    (3, True, [(1, False), (2, True), (2, False), (3, True), (3, False)]),
+])
+def test_the_plan_has_an_alpha_zero_fit_before_each_estimated_step(n_steps, optimal, plan):
+    assert fit_plan(n_steps, optimal) == plan
+    assert len(plan) == (2 * (n_steps - 1) + 1 if optimal else n_steps)
+
+
+def test_the_weight_of_each_fit_and_when_it_is_the_first_network():
+    state = ChainState(fingerprint="", seed=0)
+    schedule = check_alpha([0.2, 1.0], 3)
+    assert state.weights_for(1, False, schedule) == (1.0, 1.0)
+    assert state.weights_for(2, False, schedule) == (0.2, 0.2)
+    assert state.weights_for(3, False, schedule) == (1.0, 1.0)
+    optimal = check_alpha("optimal", 3)
+    assert state.weights_for(2, True, optimal) == (0.0, 0.0)
+    state.record_estimate(2.5, clip=True)
+    assert state.weights_for(2, False, optimal) == (1.0, 2.5)
+    state.record_estimate(2.5, clip=False)
+    assert state.weights_for(2, False, optimal) == (2.5, 2.5)
+    state.record_estimate(-0.5, clip=True)
+    assert state.weights_for(2, False, optimal) == (0.0, -0.5)
+    # alpha = 1 after the first step is the first network (Theorem 4.1, eq. (7)).
+    assert ChainState.reuses_first(2, False, 1.0)
+    assert not ChainState.reuses_first(1, False, 1.0)  # the first network itself trains
+    assert not ChainState.reuses_first(2, True, 1.0)
+    assert not ChainState.reuses_first(3, False, 0.999)
+
+
+def test_networks_recorded_give_teacher_first_best_and_resume_rules():
+    state = ChainState(fingerprint="", seed=0)
+    first, second, third = {"w": 1}, {"w": 2}, {"w": 3}
+    state.complete_network(first, valid_score=0.8)
+    state.complete_network(second, alpha=0.4, unclipped=0.4, valid_score=0.9)
+    state.complete_network(third, alpha=0.2, unclipped=0.2, valid_score=0.9)
+    assert state.first_state is first and state.teacher_state is third
+    assert state.best_state is second and state.best_step == 2  # the earliest of equals
+    assert state.completed_steps == 3 and state.alphas == [0.4, 0.2]
+    assert state.accepts(3, None) and state.accepts(5, None) and not state.accepts(2, None)
+    assert state.accepts(4, [0.4, 0.2, 0.7]) and not state.accepts(4, [0.4, 0.3, 0.7])
+    state.record_fit(3, [{"epoch": 1}])
+    assert state.completed_fits == 3 and state.history == [{"epoch": 1}]
+    assert ChainState(fingerprint="", seed=0).best_step is None
+    assert np.isclose(max(state.valid_scores), 0.9)

@@ -1,0 +1,90 @@
+"""The chain against its first network: a step with alpha = 1 is the first fit.
+
+By Theorem 4.1, eq. (7), alpha = 1 weighs the ground truth alone, and the
+step is the first fit. A chain whose alpha-hat is clipped to 1 must not
+become a series of fresh networks of other seeds, each as good or as bad as
+the spread of a single network allows. Wine, a small MLP, two epochs a
+network: seconds on the CPU.
+"""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("skorch")
+
+from sklearn.datasets import load_wine  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+from selfdistill_sklearn import SelfDistilledNeuralNet  # noqa: E402
+from selfdistill_sklearn.networks import MLP  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def wine():
+    X, y = load_wine(return_X_y=True)
+    X = StandardScaler().fit_transform(X).astype(np.float32)
+    return train_test_split(X, y, test_size=0.3, random_state=0, stratify=y)
+
+
+def wine_net(**params):
+    return SelfDistilledNeuralNet(MLP, lr=1e-2, max_epochs=2, verbose=0, device="cpu",
+                                  **params)
+
+
+def chain_scores(net):
+    table = net.step_scores()
+    return table.loc[~table["probe"], "valid_acc"].to_numpy()
+
+
+@pytest.fixture(scope="module")
+def single_network_spread(wine):
+    # The run-to-run spread of one network: the same data, five seeds.
+    X, X_val, y, y_val = wine
+    scores = [chain_scores(wine_net(n_steps=1, random_state=seed).fit(X, y, X_val, y_val))[0]
+              for seed in range(5)]
+    return float(np.std(scores))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 4, 5, 6])
+def test_the_alpha_hat_chain_ends_within_the_spread_of_its_first_network(
+    wine, single_network_spread, seed
+):
+    X, X_val, y, y_val = wine
+    net = wine_net(alpha="optimal", n_steps=4, random_state=seed).fit(X, y, X_val, y_val)
+    scores = chain_scores(net)
+    assert 0 < single_network_spread < 0.1
+    assert scores[-1] >= scores[0] - single_network_spread, (net.alphas_, scores)
+
+
+def test_a_step_with_alpha_one_is_the_first_network_not_another_seed(wine):
+    X, X_val, y, y_val = wine
+    # random_state=4: alpha-hat is above 1 at every step, clipped to 1.
+    net = wine_net(alpha="optimal", n_steps=4, random_state=4).fit(X, y, X_val, y_val)
+    np.testing.assert_array_equal(net.alphas_, [1, 1, 1])
+    first = wine_net(n_steps=1, random_state=4).fit(X, y, X_val, y_val)
+    np.testing.assert_array_equal(net.predict_proba(X_val), first.predict_proba(X_val))
+    table = net.step_scores()
+    chain = table[~table["probe"]]
+    assert list(chain["reused"]) == [False, True, True, True]
+    assert list(chain["epochs"]) == [2, 0, 0, 0]  # reused, not trained
+    assert list(table.loc[table["probe"], "epochs"]) == [2, 2, 2]  # alpha-hat needs them
+    assert len(set(chain["valid_acc"])) == 1
+    # A fixed alpha = 1 is the first network too.
+    ones = wine_net(alpha=[1.0, 0.5], n_steps=3, random_state=4).fit(X, y, X_val, y_val)
+    assert list(ones.step_scores()["reused"]) == [False, True, False]
+    assert ones.step_scores()["valid_acc"].iloc[1] == chain_scores(first)[0]
+
+
+def test_a_chain_of_reused_steps_is_extended_from_its_checkpoint(wine, tmp_path):
+    X, X_val, y, y_val = wine
+    short = wine_net(alpha="optimal", n_steps=2, random_state=4, checkpoint_dir=tmp_path)
+    short.fit(X, y, X_val, y_val)
+    assert list(short.step_scores()["reused"]) == [False, False, True]
+    extended = wine_net(alpha="optimal", n_steps=4, random_state=4, checkpoint_dir=tmp_path)
+    extended.fit(X, y, X_val, y_val)
+    fresh = wine_net(alpha="optimal", n_steps=4, random_state=4).fit(X, y, X_val, y_val)
+    np.testing.assert_array_equal(extended.predict_proba(X_val), fresh.predict_proba(X_val))
+    assert extended.step_scores().equals(fresh.step_scores().assign(
+        fit_time=extended.step_scores()["fit_time"]))
