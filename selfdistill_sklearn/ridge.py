@@ -17,7 +17,8 @@ from sklearn.utils.validation import (
 from threadpoolctl import threadpool_limits
 
 from . import _streaming as streaming
-from ._candidates import check_grid
+from . import gcv
+from ._candidates import check_gcv_scoring, check_grid
 from ._feature_plan import (
     check_block_size,
     feature_map_input_tags,
@@ -25,7 +26,7 @@ from ._feature_plan import (
     is_dataframe,
 )
 from ._primal import split_cells
-from ._primal_search import PRIMAL_SCORINGS, fit_from_moments, search
+from ._primal_search import PRIMAL_SCORINGS, fit_from_moments, gcv_search, search
 from ._validation import (
     _takes_groups,
     check_alpha,
@@ -45,7 +46,8 @@ __all__ = ["PRIMAL_SCORINGS", "SelfDistilledRidge", "SelfDistilledRidgeCV"]
 
 #: Fitted attributes without a trailing underscore, replaced or rolled back
 #: with the others by every fit.
-_PRIVATE_STATE = ("_feature_plan", "_gram_eigenvalues", "_fitted_alpha", "_fitted_reg_lambda")
+_PRIVATE_STATE = ("_feature_plan", "_gram_eigenvalues", "_fitted_alpha", "_fitted_reg_lambda",
+                  "_fitted_fit_intercept")
 
 
 class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
@@ -175,6 +177,16 @@ def _algebra_threads(n_jobs=None):
     one)."""
     return threadpool_limits(limits=1 if n_jobs is None else effective_n_jobs(n_jobs),
                              user_api="blas")
+
+
+def _effective_dof(eigenvalues, reg_lambda, alphas, staged, fit_intercept):
+    """``tr H`` of every step (``staged``) or of the limit, from the eigenvalues
+    of the centred weighted ``G``: the non-zero eigenvalues of the weighted
+    kernel matrix, so the kernel estimator's definition unchanged."""
+    if staged:
+        return gcv.effective_dof(eigenvalues, reg_lambda, alphas, fit_intercept)
+    return np.array([gcv.limit_effective_dof(eigenvalues, reg_lambda, alphas[0],
+                                             fit_intercept)])
 
 
 def _stream(plan, X, Y, sample_weight, labels, n_cells, **options):
@@ -389,7 +401,8 @@ class SelfDistilledRidge(_PrimalRegressor):
         validation = self._validation_data(X_val, y_val, Y)
         plan = self._fit_plan(X, Y, y_ndim, block_size)
         cell_roles = labels = None
-        if alpha.is_optimal and validation is None and n_steps > 1:
+        by_gcv = self._chooses_by_gcv(alpha, validation)
+        if alpha.is_optimal and validation is None and n_steps > 1 and not by_gcv:
             splits = self._splits(X, Y, y_ndim, groups)
             if X.shape[0] < 2:
                 raise ValueError("alpha='optimal' without X_val, y_val needs at least 2 "
@@ -406,7 +419,7 @@ class SelfDistilledRidge(_PrimalRegressor):
         with _algebra_threads():
             fitted = fit_from_moments(cell_moments, cell_roles, validation_moments,
                                       plan.n_features, self.fit_intercept, alpha, n_steps,
-                                       reg_lambda, self.clip_alpha)
+                                       reg_lambda, self.clip_alpha, by_gcv=by_gcv)
         self._set_fitted(fitted, plan, alpha, n_steps, reg_lambda, y_ndim)
         return self
 
@@ -433,6 +446,23 @@ class SelfDistilledRidge(_PrimalRegressor):
         self._gram_eigenvalues = eigenvalues
         self._fitted_alpha = alpha
         self._fitted_reg_lambda = reg_lambda
+        self._fitted_fit_intercept = self.fit_intercept
+
+    def _chooses_by_gcv(self, alpha, validation):
+        """Whether ``alpha="optimal"`` is chosen by generalised cross-validation:
+        ``cv=None`` and no validation data."""
+        return alpha.is_optimal and validation is None and self.cv is None
+
+    @property
+    def effective_dof_(self):
+        check_is_fitted(self)
+        return _effective_dof(self._gram_eigenvalues, self._fitted_reg_lambda, self.alphas_,
+                              hasattr(self, "staged_coef_"), self._fitted_fit_intercept)
+
+    @property
+    def equivalent_reg_lambda_(self):
+        return np.atleast_1d(gcv.equivalent_reg_lambda(
+            self._gram_eigenvalues, self.effective_dof_, self._fitted_fit_intercept))
 
     def _validation_data(self, X_val, y_val, Y):
         if X_val is None and y_val is None:
@@ -783,10 +813,14 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
                           PRIMAL_SCORINGS, n_jobs=self.n_jobs, verbose=self.verbose,
                           scored_from="held-out sufficient statistics")
         block_size, groups = self._check_settings(groups)
+        if self.cv is None:
+            check_gcv_scoring(self.scoring)
         scorer = PRIMAL_SCORINGS[self.scoring or "neg_mean_squared_error"]
         start = time.perf_counter()
         X, Y, sample_weight, y_ndim = self._training_data(X, y, sample_weight)
         plan = self._fit_plan(X, Y, y_ndim, block_size)
+        if self.cv is None:
+            return self._fit_gcv(X, Y, sample_weight, y_ndim, plan, grid, start)
         splits = self._splits(X, Y, y_ndim, groups)
         cell_roles, labels = split_cells(splits, X.shape[0])
         cell_moments = _stream(plan, X, Y, sample_weight, labels, cell_roles.shape[0],
@@ -823,6 +857,42 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         if "optimal_alphas" in result:
             self.optimal_alphas_ = result["optimal_alphas"]
         self.n_splits_ = len(splits)
+        self.feature_map_ = plan.feature_map
+        return self
+
+    def _fit_gcv(self, X, Y, sample_weight, y_ndim, plan, grid, start):
+        """``cv=None``: every candidate scored by generalised cross-validation
+        from the moments of all the rows (one cell, one pass), and the best
+        fitted from the same decomposition of ``G``."""
+        cell_moments = _stream(plan, X, Y, sample_weight, None, 1)
+        self._report(f"pass over {X.shape[0]} rows ({plan.n_features} features)", start)
+        start = time.perf_counter()
+        with _algebra_threads(self.n_jobs):
+            result = gcv_search(cell_moments, plan.n_features, grid, self.fit_intercept,
+                                self.clip_alpha)
+            params = result["best_params"]
+            n_steps = check_n_steps(params["n_steps"])
+            alpha = check_alpha(params["alpha"], n_steps)
+            fitted = fit_from_moments(cell_moments, None, None, plan.n_features,
+                                      self.fit_intercept, alpha, n_steps, params["reg_lambda"],
+                                      self.clip_alpha, by_gcv=True, fold=result["fold"])
+        self._report(f"GCV of {grid.n_candidates} candidates, the best refitted", start)
+        best = SelfDistilledRidge(
+            **params, fit_intercept=self.fit_intercept, feature_map=self.feature_map,
+            clip_alpha=self.clip_alpha, cv=None, block_size=plan.block_size,
+            feature_map_samples=self.feature_map_samples, random_state=self.random_state)
+        best._set_fitted(fitted, plan, alpha, n_steps, params["reg_lambda"], y_ndim)
+        best.n_features_in_ = self.n_features_in_
+        if hasattr(self, "feature_names_in_"):
+            best.feature_names_in_ = self.feature_names_in_
+        self.best_estimator_ = best
+        self.cv_results_ = result["cv_results"]
+        self.best_index_ = result["best_index"]
+        self.best_score_ = result["best_score"]
+        self.best_params_ = params
+        self.param_grid_ = grid.param_grid()
+        if "optimal_alphas" in result:
+            self.optimal_alphas_ = result["optimal_alphas"]
         self.feature_map_ = plan.feature_map
         return self
 
