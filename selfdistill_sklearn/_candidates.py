@@ -9,6 +9,12 @@ schedule (Theorem 4.4). Candidates that give the same predictions in exact
 arithmetic (``tau = 1`` for every weight, ``alpha = 1`` for every ``tau``)
 share a row, and the candidates themselves are listed in
 ``GridSearchCV``'s order. :class:`CandidateGrid` owns both orders.
+
+With ``cv=None`` both searches score the candidates by generalised
+cross-validation from one :class:`~selfdistill_sklearn.gcv.GCVSpectrum` of
+all the data (:func:`gcv_candidate_scores`, :func:`gcv_search_results`):
+the kernel search's from the kernel matrix, the primal search's from the
+moments of one pass.
 """
 
 import dataclasses
@@ -17,9 +23,19 @@ import numbers
 
 import numpy as np
 
+from . import gcv
 from ._validation import OPTIMAL, check_alpha, check_n_steps, check_reg_lambda
 
-__all__ = ["CandidateGrid", "as_list", "check_grid", "grid_results", "unique_columns"]
+__all__ = [
+    "CandidateGrid",
+    "as_list",
+    "check_gcv_scoring",
+    "check_grid",
+    "gcv_candidate_scores",
+    "gcv_search_results",
+    "grid_results",
+    "unique_columns",
+]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -248,3 +264,80 @@ def grid_results(params, scores):
         ranks = rankdata(-np.nan_to_num(means, nan=np.nanmin(means) - 1), method="min")
     results["rank_test_score"] = np.asarray(ranks, dtype=np.int32)
     return results
+
+
+def check_gcv_scoring(scoring):
+    """GCV estimates the mean squared error and gives no held-out predictions:
+    no other scoring can be computed from it."""
+    if scoring not in (None, "neg_mean_squared_error"):
+        raise ValueError(
+            "With cv=None the candidates are scored by generalised cross-validation, an "
+            "estimate of the mean squared error without held-out predictions: scoring must "
+            f"be None or 'neg_mean_squared_error', got {scoring!r}. Pass a cv to score "
+            "held-out predictions otherwise."
+        )
+
+
+def gcv_candidate_scores(spectrum, grid, clip):
+    """GCV, ``tr H`` of every candidate of ``grid`` in ``GridSearchCV``'s order,
+    and the GCV-optimal schedules (n_lambdas, max_steps - 1) when ``"optimal"``
+    is searched. Candidates that are the same smoother in exact arithmetic
+    (``tau = 1`` for every weight, ``alpha = 1`` for every ``tau`` and the
+    limit) share the value of step 1, so that they tie exactly."""
+    n_lambdas, n_fixed, max_steps = grid.lambdas.size, len(grid.fixed), grid.max_steps
+    row_scores = np.empty((n_lambdas, grid.n_rows))
+    row_dof = np.empty_like(row_scores)
+    schedules = None
+    parts_scores, parts_dof = [], []
+    if n_fixed:
+        steps, steps_dof, limits, limits_dof = gcv.gcv_grid(spectrum, grid.lambdas, grid.fixed,
+                                                            max_steps)
+        ones = np.asarray(grid.fixed) == 1.0
+        for values, limit in ((steps, limits), (steps_dof, limits_dof)):
+            values[:, :, :] = np.where(ones[None, :, None], values[:, :1, :1], values)
+            values[:, :, 0] = values[:, :1, 0]
+            limit[:, ones] = values[:, :1, 0][:, [0] * int(ones.sum())]
+        parts_scores += [steps.reshape(n_lambdas, -1), limits]
+        parts_dof += [steps_dof.reshape(n_lambdas, -1), limits_dof]
+    if grid.with_optimal:
+        schedules, optimal, optimal_dof, _ = gcv.gcv_optimal_schedules(
+            spectrum, grid.lambdas, max_steps, clip)
+        if n_fixed:
+            optimal[:, 0], optimal_dof[:, 0] = parts_scores[0][:, 0], parts_dof[0][:, 0]
+        parts_scores.append(optimal)
+        parts_dof.append(optimal_dof)
+    row_scores[:] = np.concatenate(parts_scores, axis=1)
+    row_dof[:] = np.concatenate(parts_dof, axis=1)
+    scores = np.empty(grid.n_candidates)
+    dof = np.empty(grid.n_candidates)
+    for lambda_index in range(n_lambdas):
+        grid.scatter(lambda_index, row_scores[lambda_index], scores)
+        grid.scatter(lambda_index, row_dof[lambda_index], dof)
+    return scores, dof, schedules
+
+
+def gcv_search_results(spectrum, grid, clip):
+    """What a search with ``cv=None`` reports: GCV of every candidate as its
+    score, in the layout of :func:`grid_results` without split entries.
+
+    Returns
+    -------
+    result : dict
+        ``cv_results`` (``mean_test_score`` the negative GCV,
+        ``std_test_score`` 0, ``rank_test_score``, the ``param_*`` columns
+        and ``params``, and ``effective_dof``, each candidate's ``tr H``),
+        ``best_index``, ``best_score``, ``best_params`` and, with
+        ``"optimal"`` in the grid, ``optimal_alphas`` of shape (n_lambdas,
+        max_steps - 1).
+    """
+    scores, dof, schedules = gcv_candidate_scores(spectrum, grid, clip)
+    cv_results = grid_results(grid.params(), -scores[:, None])
+    del cv_results["split0_test_score"]
+    cv_results["effective_dof"] = dof
+    best_index = int(cv_results["rank_test_score"].argmin())
+    result = {"cv_results": cv_results, "best_index": best_index,
+              "best_score": float(cv_results["mean_test_score"][best_index]),
+              "best_params": dict(cv_results["params"][best_index])}
+    if grid.with_optimal:
+        result["optimal_alphas"] = schedules
+    return result

@@ -276,6 +276,9 @@ class TrainingPart:
     weight : float
     positive : int
         Rows of positive weight.
+    target_sum_of_squares : ndarray of shape (k,)
+        ``s = y_c^T W y_c``, the diagonal of the targets' block of the
+        (centred) co-moments.
     fit_intercept : bool
     """
 
@@ -299,6 +302,8 @@ class TrainingPart:
             )
         matrix = 0.5 * (matrix + matrix.T)
         self.gram, self.cross = matrix[:m, :m], matrix[:m, m:]
+        # s = y_c^T W y_c per target (about the origin without an intercept), for GCV.
+        self.target_sum_of_squares = np.diag(matrix)[m:].copy()
         self.feature_mean, self.target_mean = centre[:m], centre[m:]
         self.weight, self.positive = moments.weight, moments.positive
         self.fit_intercept = fit_intercept

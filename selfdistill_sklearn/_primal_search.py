@@ -16,7 +16,8 @@ import warnings
 import numpy as np
 from sklearn.exceptions import UndefinedMetricWarning
 
-from ._candidates import grid_results, unique_columns
+from . import gcv
+from ._candidates import gcv_search_results, grid_results, unique_columns
 from ._primal import (
     SpectralFold,
     held_out_part,
@@ -32,6 +33,9 @@ __all__ = [
     "PRIMAL_SCORINGS",
     "cross_validated_alphas",
     "fit_from_moments",
+    "gcv_alphas",
+    "gcv_search",
+    "gcv_spectrum",
     "search",
     "spectral_fold",
 ]
@@ -49,7 +53,7 @@ def spectral_fold(cells, train_cells, test_cells, m, fit_intercept):
 
 
 def fit_from_moments(cells, cell_roles, validation, m, fit_intercept, alpha, n_steps,
-                     reg_lambda, clip):
+                     reg_lambda, clip, *, by_gcv=False, fold=None):
     """Every step of a fit from the moments of the cells.
 
     Parameters
@@ -62,6 +66,14 @@ def fit_from_moments(cells, cell_roles, validation, m, fit_intercept, alpha, n_s
         Of the validation data (with a QR root), for ``alpha="optimal"``.
     alpha : CheckedAlpha
     n_steps : int or math.inf
+    by_gcv : bool, default=False
+        Choose the weights of ``alpha="optimal"`` by generalised
+        cross-validation on the training data (:func:`gcv_alphas`), without
+        folds or validation data.
+    fold : SpectralFold, default=None
+        The decomposition of the union of ``cells`` without held-out parts,
+        when the caller has already made it (a GCV search); it is not made
+        again.
 
     Returns
     -------
@@ -78,16 +90,20 @@ def fit_from_moments(cells, cell_roles, validation, m, fit_intercept, alpha, n_s
         When ``G + lambda I`` is numerically singular beyond what a wide
         ``Phi`` forces (see :meth:`SpectralFold.singular`).
     """
-    train = training_part(cells, m, fit_intercept)
-    held = [] if validation is None else [held_out_part([validation], train, m)]
-    fold = SpectralFold(train, held)
+    if fold is None:
+        train = training_part(cells, m, fit_intercept)
+        held = [] if validation is None else [held_out_part([validation], train, m)]
+        fold = SpectralFold(train, held)
+    train = fold.train
     warn_if_singular(fold, reg_lambda)
     if n_steps == math.inf:
         betas = spectral_coefficients(fold, reg_lambda, None, limit_alpha=alpha.value)
         alphas = np.array([alpha.value])
     else:
         if alpha.is_optimal and n_steps > 1:
-            if validation is not None:
+            if by_gcv:
+                schedule = gcv_alphas(fold, reg_lambda, n_steps, clip)
+            elif validation is not None:
                 schedule = pooled_spectral_schedules([fold], [reg_lambda], n_steps, clip)[0]
             else:
                 schedule = cross_validated_alphas(cells, cell_roles, m, fit_intercept, n_steps,
@@ -108,6 +124,40 @@ def cross_validated_alphas(cells, cell_roles, m, fit_intercept, n_steps, reg_lam
                            fit_intercept)
              for split in range(cell_roles.shape[1])]
     return pooled_spectral_schedules(folds, [reg_lambda], n_steps, clip)[0]
+
+
+def gcv_spectrum(fold):
+    """:class:`~selfdistill_sklearn.gcv.GCVSpectrum` of a fold's training part
+    from its decomposition (DESIGN §7): the eigenvalues of the centred
+    weighted ``G``, ``c_k^2 = (u_k^T r)^2 / d_k``, and the residual outside
+    the span of the features ``s - sum_k c_k^2`` (clipped at 0) from the
+    stable centred moments."""
+    train = fold.train
+    return gcv.primal_spectrum_from_eigh(fold.eigenvalues, fold.projected,
+                                         train.target_sum_of_squares, train.positive,
+                                         train.weight, train.fit_intercept)
+
+
+def gcv_alphas(fold, reg_lambda, n_steps, clip):
+    """The GCV-optimal weights ``alpha(2), ..., alpha(n_steps)`` of one penalty
+    (:func:`~selfdistill_sklearn.gcv.gcv_optimal_schedules`)."""
+    return gcv.gcv_optimal_schedules(gcv_spectrum(fold), [reg_lambda], n_steps, clip)[0][0]
+
+
+def gcv_search(cells, m, grid, fit_intercept, clip):
+    """Score every candidate of ``grid`` by GCV on the union of ``cells``; see
+    :class:`~selfdistill_sklearn.ridge.SelfDistilledRidgeCV` with ``cv=None``.
+
+    Returns
+    -------
+    result : dict
+        As :func:`~selfdistill_sklearn._candidates.gcv_search_results`, and
+        ``fold``, the :class:`SpectralFold` of all the data, for the refit.
+    """
+    fold = SpectralFold(training_part(cells, m, fit_intercept))
+    result = gcv_search_results(gcv_spectrum(fold), grid, clip)
+    result["fold"] = fold
+    return result
 
 
 def candidate_weights(eigenvalues, grid, reg_lambda, schedule):

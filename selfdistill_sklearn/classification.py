@@ -524,9 +524,12 @@ class SelfDistilledRidgeClassifier(_SelfDistilledClassifierMixin, SelfDistilledR
         samples and, for supervised maps, their encoded labels.
     clip_alpha : bool, default=False
         Clip the weights of ``"optimal"`` to ``[0, 1]`` (footnote 10).
-    cv : int, cross-validation generator or iterable, default=5
+    cv : int, cross-validation generator, iterable or None, default=5
         Folds of ``alpha="optimal"`` without validation data. An integer is
         that many stratified folds; a splitter receives the class labels.
+        ``None`` chooses the weights by generalised cross-validation on the
+        encoded labels, as :class:`~selfdistill_sklearn.SelfDistilledRidge`
+        does with ``cv=None``.
     block_size : int, default=4096
         Rows whose features are formed at once, as in
         :class:`~selfdistill_sklearn.SelfDistilledRidge`.
@@ -867,7 +870,9 @@ class SelfDistilledRidgeClassifierCV(_SearchClassifierMixin, SelfDistilledRidgeC
     cv : int, cross-validation generator, iterable or None, default=5
         Folds. An integer is that many stratified folds; a splitter receives
         the class labels; ``None`` and index pairs go to
-        :class:`~selfdistill_sklearn.SelfDistilledRidgeCV` unchanged.
+        :class:`~selfdistill_sklearn.SelfDistilledRidgeCV` unchanged:
+        ``None`` scores every candidate by generalised cross-validation of
+        the squared error on the encoded labels, without folds.
     scoring : {None, "neg_mean_squared_error"}, default=None
         The squared error of the decision values against the encoded labels,
         averaged over the class columns, weighted by ``sample_weight`` and

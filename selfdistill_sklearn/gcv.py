@@ -99,6 +99,7 @@ __all__ = [
     "kernel_spectrum",
     "limit_effective_dof",
     "primal_spectrum",
+    "primal_spectrum_from_eigh",
 ]
 
 
@@ -382,17 +383,41 @@ def primal_spectrum(gram, moment, target_sum_of_squares, n_samples, weight_sum=N
     r = np.asarray(moment, dtype=float)
     d, U = linalg.eigh(G, check_finite=False)
     tolerance = G.shape[0] * np.finfo(float).eps * max(abs(d[-1]), 0.0) if d.size else 0.0
-    positive = d > tolerance
-    d = np.where(positive, d, 0.0)
-    projected = U.T @ r
+    d = np.where(d > tolerance, d, 0.0)
+    return primal_spectrum_from_eigh(d, U.T @ r, target_sum_of_squares, n_samples, weight_sum,
+                                     fit_intercept)
+
+
+def primal_spectrum_from_eigh(eigenvalues, projected_moment, target_sum_of_squares, n_samples,
+                              weight_sum=None, fit_intercept=True):
+    """:class:`GCVSpectrum` from an eigendecomposition ``G = U diag(d) U^T``
+    already made (as a primal fit makes it), as :func:`primal_spectrum`.
+
+    Parameters
+    ----------
+    eigenvalues : array-like of shape (m,)
+        ``d``, with the eigenvalues at rounding level already set to 0:
+        only ``d_k > 0`` count as inside the span of the features.
+    projected_moment : array-like of shape (m,) or (m, k)
+        ``U^T r``.
+    target_sum_of_squares, n_samples, weight_sum, fit_intercept
+        As in :func:`primal_spectrum`.
+
+    Returns
+    -------
+    spectrum : GCVSpectrum
+    """
+    d = np.asarray(eigenvalues, dtype=float)
+    projected = np.asarray(projected_moment, dtype=float)
+    positive = d > 0
     squares = projected ** 2 if projected.ndim == 1 else np.sum(projected ** 2, axis=1)
     z2 = np.zeros_like(d)
     z2[positive] = squares[positive] / d[positive]
     total = float(np.sum(target_sum_of_squares))
     residual = max(total - float(np.sum(z2)), 0.0)
-    return GCVSpectrum(d, z2, residual, int(n_samples),
+    return GCVSpectrum(np.where(positive, d, 0.0), z2, residual, int(n_samples),
                        float(n_samples if weight_sum is None else weight_sum),
-                       1 if r.ndim == 1 else r.shape[1], bool(fit_intercept))
+                       1 if projected.ndim == 1 else projected.shape[1], bool(fit_intercept))
 
 
 def gcv_value(rss, dof, spectrum):

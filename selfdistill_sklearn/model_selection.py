@@ -23,7 +23,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
 from . import gcv
-from ._candidates import check_grid, grid_results, unique_columns
+from ._candidates import check_gcv_scoring as _check_gcv_scoring
+from ._candidates import check_grid, gcv_search_results, grid_results, unique_columns
 from ._kernels import KernelMixin
 from ._solvers import centre_kernel, weighted_kernel_tridiagonal
 from ._spectral_sweep import (
@@ -551,17 +552,16 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         spectrum = gcv.kernel_matrix_spectrum(kernel, y_float, sample_weight,
                                               self.fit_intercept)
         del kernel
-        scores, dof, schedules = _gcv_candidate_scores(spectrum, grid, self.clip_alpha)
+        result = gcv_search_results(spectrum, grid, self.clip_alpha)
         if self.verbose:
             print(f"[SelfDistilledKernelRidgeCV] GCV of {grid.n_candidates} candidates in "
                   f"{time.perf_counter() - start:.2f} s", flush=True)
-        self.cv_results_ = grid_results(grid.params(), -scores[:, None])
-        del self.cv_results_["split0_test_score"]
-        self.cv_results_["effective_dof"] = dof
-        self.best_index_ = int(self.cv_results_["rank_test_score"].argmin())
-        self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
-        self.best_params_ = dict(self.cv_results_["params"][self.best_index_])
+        self.cv_results_ = result["cv_results"]
+        self.best_index_ = result["best_index"]
+        self.best_score_ = result["best_score"]
+        self.best_params_ = result["best_params"]
         self.param_grid_ = grid.param_grid()
+        schedules = result.get("optimal_alphas")
         if grid.with_optimal:
             self.optimal_alphas_ = schedules
         params = {**self._fixed_params(), **self.best_params_, "cv": None}
@@ -687,56 +687,6 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse=("csr", "csc"), reset=False)
         return self.best_estimator_.predict(X)
-
-
-def _check_gcv_scoring(scoring):
-    """GCV estimates the mean squared error and gives no held-out predictions:
-    no other scoring can be computed from it."""
-    if scoring not in (None, "neg_mean_squared_error"):
-        raise ValueError(
-            "With cv=None the candidates are scored by generalised cross-validation, an "
-            "estimate of the mean squared error without held-out predictions: scoring must "
-            f"be None or 'neg_mean_squared_error', got {scoring!r}. Pass a cv to score "
-            "held-out predictions otherwise."
-        )
-
-
-def _gcv_candidate_scores(spectrum, grid, clip):
-    """GCV, ``tr H`` of every candidate of ``grid`` in ``GridSearchCV``'s order,
-    and the GCV-optimal schedules (n_lambdas, max_steps - 1) when ``"optimal"``
-    is searched. Candidates that are the same smoother in exact arithmetic
-    (``tau = 1`` for every weight, ``alpha = 1`` for every ``tau`` and the
-    limit) share the value of step 1, so that they tie exactly."""
-    n_lambdas, n_fixed, max_steps = grid.lambdas.size, len(grid.fixed), grid.max_steps
-    row_scores = np.empty((n_lambdas, grid.n_rows))
-    row_dof = np.empty_like(row_scores)
-    schedules = None
-    parts_scores, parts_dof = [], []
-    if n_fixed:
-        steps, steps_dof, limits, limits_dof = gcv.gcv_grid(spectrum, grid.lambdas, grid.fixed,
-                                                            max_steps)
-        ones = np.asarray(grid.fixed) == 1.0
-        for values, limit in ((steps, limits), (steps_dof, limits_dof)):
-            values[:, :, :] = np.where(ones[None, :, None], values[:, :1, :1], values)
-            values[:, :, 0] = values[:, :1, 0]
-            limit[:, ones] = values[:, :1, 0][:, [0] * int(ones.sum())]
-        parts_scores += [steps.reshape(n_lambdas, -1), limits]
-        parts_dof += [steps_dof.reshape(n_lambdas, -1), limits_dof]
-    if grid.with_optimal:
-        schedules, optimal, optimal_dof, _ = gcv.gcv_optimal_schedules(
-            spectrum, grid.lambdas, max_steps, clip)
-        if n_fixed:
-            optimal[:, 0], optimal_dof[:, 0] = parts_scores[0][:, 0], parts_dof[0][:, 0]
-        parts_scores.append(optimal)
-        parts_dof.append(optimal_dof)
-    row_scores[:] = np.concatenate(parts_scores, axis=1)
-    row_dof[:] = np.concatenate(parts_dof, axis=1)
-    scores = np.empty(grid.n_candidates)
-    dof = np.empty(grid.n_candidates)
-    for lambda_index in range(n_lambdas):
-        grid.scatter(lambda_index, row_scores[lambda_index], scores)
-        grid.scatter(lambda_index, row_dof[lambda_index], dof)
-    return scores, dof, schedules
 
 
 def _fold_tasks(n_splits, n_lambdas, n_workers):
