@@ -88,3 +88,42 @@ def test_a_chain_of_reused_steps_is_extended_from_its_checkpoint(wine, tmp_path)
     np.testing.assert_array_equal(extended.predict_proba(X_val), fresh.predict_proba(X_val))
     assert extended.step_scores().equals(fresh.step_scores().assign(
         fit_time=extended.step_scores()["fit_time"]))
+
+
+def test_pickled_state_holds_no_tensor_outside_skorchs_device_mapped_attributes():
+    """skorch maps the tensors of its cuda-dependent attributes to the CPU on
+    load; any other tensor in the pickle keeps its CUDA location and cannot be
+    loaded without a GPU (found by benchmarks/gpu_check.py on an H200)."""
+    import numpy as np
+    import torch
+    from sklearn.datasets import load_digits
+
+    from selfdistill_sklearn import SelfDistilledNeuralNet
+    from selfdistill_sklearn.networks import SmallCNN
+
+    X, y = load_digits(return_X_y=True)
+    X = (X[:200] / 16).astype(np.float32).reshape(-1, 1, 8, 8)
+    net = SelfDistilledNeuralNet(SmallCNN, alpha=0.5, n_steps=2, max_epochs=1, lr=1e-2,
+                                 verbose=0, random_state=0).fit(X, y[:200])
+    found = []
+
+    def walk(value, path, seen):
+        if id(value) in seen:
+            return
+        seen.add(id(value))
+        if isinstance(value, (torch.Tensor, torch.nn.Module)):
+            found.append(path)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{path}[{key!r}]", seen)
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                walk(item, f"{path}[{index}]", seen)
+        elif hasattr(value, "__dict__") and not isinstance(value, type):
+            for key, item in vars(value).items():
+                walk(item, f"{path}.{key}", seen)
+
+    for key, value in net.__getstate__().items():
+        if key != "__cuda_dependent_attributes__":
+            walk(value, key, set())
+    assert not found, found

@@ -43,6 +43,9 @@ class EpochAccuracy(Callback):
                 labels = torch.cat([y for _, y in self.batches_[training]])
                 correct = (predicted == labels.to(predicted.device)).sum()
                 net.history.record(name, int(correct) / len(predicted))
+        # Release the epoch's tensors: kept, they would hold device memory and
+        # make a net pickled on CUDA unloadable without a GPU.
+        self.batches_ = {True: [], False: []}
 
 
 class ArrayDataset(Dataset):
