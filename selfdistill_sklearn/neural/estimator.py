@@ -153,7 +153,7 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
     ----------
     module : str, torch.nn.Module class, callable or torch.nn.Module, default="resnet50"
         The network of every step, built afresh for each one by
-        :func:`selfdistill_sklearn.neural.networks.build_network`: a torchvision
+        :func:`selfdistill_sklearn.networks.build_network`: a torchvision
         classification model name (no pretrained weights; the first layer
         adapted to the channels of the images and, below 64 pixels, to their
         size: a 3x3 stride-1 convolution and no max pooling, the usual CIFAR
