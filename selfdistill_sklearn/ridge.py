@@ -915,10 +915,22 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
                                        params["reg_lambda"], self.clip_alpha)
         self._report(f"{grid.n_candidates} candidates scored on {len(splits)} folds, the best "
                      "refitted", start)
+        self._set_search_result(result, grid, fitted, plan, y_ndim,
+                                self.cv if _takes_groups(self.cv) else splits)
+        self.n_splits_ = len(splits)
+        self.feature_map_ = plan.feature_map
+        return self
+
+    def _set_search_result(self, result, grid, fitted, plan, y_ndim, cv):
+        """The search's attributes and its ``best_estimator_``, a
+        :class:`SelfDistilledRidge` with the best parameters, fitted from
+        ``fitted`` (whose weights came with ``cv``)."""
+        params = result["best_params"]
+        n_steps = check_n_steps(params["n_steps"])
+        alpha = check_alpha(params["alpha"], n_steps)
         best = SelfDistilledRidge(
             **params, fit_intercept=self.fit_intercept, feature_map=self.feature_map,
-            clip_alpha=self.clip_alpha,
-            cv=self.cv if _takes_groups(self.cv) else splits, block_size=block_size,
+            clip_alpha=self.clip_alpha, cv=cv, block_size=plan.block_size,
             feature_map_samples=self.feature_map_samples, random_state=self.random_state)
         best._set_fitted(fitted, plan, alpha, n_steps, params["reg_lambda"], y_ndim)
         best.n_features_in_ = self.n_features_in_
@@ -932,9 +944,6 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         self.param_grid_ = grid.param_grid()
         if "optimal_alphas" in result:
             self.optimal_alphas_ = result["optimal_alphas"]
-        self.n_splits_ = len(splits)
-        self.feature_map_ = plan.feature_map
-        return self
 
     def _fit_gcv(self, X, Y, sample_weight, y_ndim, plan, grid, start):
         """``cv=None``: every candidate scored by generalised cross-validation
@@ -953,22 +962,7 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
                                       self.fit_intercept, alpha, n_steps, params["reg_lambda"],
                                       self.clip_alpha, by_gcv=True, fold=result["fold"])
         self._report(f"GCV of {grid.n_candidates} candidates, the best refitted", start)
-        best = SelfDistilledRidge(
-            **params, fit_intercept=self.fit_intercept, feature_map=self.feature_map,
-            clip_alpha=self.clip_alpha, cv=None, block_size=plan.block_size,
-            feature_map_samples=self.feature_map_samples, random_state=self.random_state)
-        best._set_fitted(fitted, plan, alpha, n_steps, params["reg_lambda"], y_ndim)
-        best.n_features_in_ = self.n_features_in_
-        if hasattr(self, "feature_names_in_"):
-            best.feature_names_in_ = self.feature_names_in_
-        self.best_estimator_ = best
-        self.cv_results_ = result["cv_results"]
-        self.best_index_ = result["best_index"]
-        self.best_score_ = result["best_score"]
-        self.best_params_ = params
-        self.param_grid_ = grid.param_grid()
-        if "optimal_alphas" in result:
-            self.optimal_alphas_ = result["optimal_alphas"]
+        self._set_search_result(result, grid, fitted, plan, y_ndim, None)
         self.feature_map_ = plan.feature_map
         return self
 
