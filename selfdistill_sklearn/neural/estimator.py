@@ -125,7 +125,8 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
 
     where ``f(X)`` are softmax probabilities, ``Y`` the one-hot labels and
     ``Y(t-1)`` the probabilities of the previous network, frozen and
-    evaluated on the same (augmented) batch (:func:`self_distillation_loss`).
+    evaluated on the same (augmented) batch (``self_distillation_loss`` of
+    ``selfdistill_sklearn.neural.loss``).
     The penalty is Adam's weight decay ``reg_lambda``. With
     ``alpha="optimal"`` each weight is estimated by the adapted Algorithm 1:
     train step ``t`` with ``alpha = 0``, then ``alpha-hat(t)`` minimises
@@ -157,8 +158,11 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         classification model name (no pretrained weights; the first layer
         adapted to the channels of the images and, below 64 pixels, to their
         size: a 3x3 stride-1 convolution and no max pooling, the usual CIFAR
-        variant), or a class / factory called with ``module__*`` and, when
-        its signature takes them, ``num_classes`` and ``input_shape``.
+        variant), a class / factory called with ``module__*`` and, when
+        its signature takes them, ``num_classes`` and ``input_shape``, or an
+        instance, copied and re-initialised for every step. A network that
+        ends in a softmax (skorch's usual classifier module) is detected:
+        its outputs are taken as the probabilities of eq. (18).
     alpha : float in [0, 1], sequence of n_steps - 1 floats, or "optimal", default=0.5
         Weight of the ground truth at steps ``2 .. n_steps``: one value for
         all, a schedule ``alpha(2), ..., alpha(n_steps)``, or ``"optimal"``
@@ -224,12 +228,27 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
     classes : sequence of labels or None, default=None
         All the labels, in the order of the network's outputs and of
         ``predict_proba``'s columns; None takes the sorted labels of ``y``.
+        Given, a net can be initialised before ``fit`` (skorch's
+        ``initialize()``, then ``load_params``).
     optimizer : torch optimizer class, default=torch.optim.Adam
+        The optimiser of every network (Appendix B.1: Adam), built afresh
+        for each with ``lr``, ``optimizer__*`` and ``weight_decay=reg_lambda``.
     lr : float, default=1e-4
         Learning rate (Appendix B.1).
     max_epochs : int, default=75
         Epochs of every network (Appendix B.1).
-    batch_size : int, default=128
+    batch_size : int >= 1 or -1, default=128
+        Samples per training and prediction batch; -1 takes the whole data
+        set as one batch (as in skorch).
+    criterion : SelfDistillationLoss subclass, default=SelfDistillationLoss
+        The loss of eq. (18) (``selfdistill_sklearn.neural.loss``). Any
+        other criterion is refused by name: every network minimises eq.
+        (18). A module that ends in a softmax needs no other criterion (see
+        ``module``); ``criterion__*`` parameters are refused too.
+    train_split : None, default=None
+        Must stay None: the validation data are ``fit``'s ``X_val`` and
+        ``y_val`` or the ``validation_fraction`` held out, the same for
+        every network of the chain.
     device : str, torch.device or None, default="auto"
         ``"auto"`` is CUDA when available, else the CPU; it is resolved
         when set, and the resolved device is what skorch reads as
@@ -240,7 +259,9 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         epoch; 2 adds skorch's progress bar.
     **kwargs
         Any other :class:`skorch.NeuralNetClassifier` parameter
-        (``callbacks``, ``iterator_train__num_workers``, ``module__*``, ...).
+        (``callbacks``, ``iterator_train__num_workers``, ``module__*``, ...),
+        except ``history``, ``dataset``, ``warm_start=True`` and ``compile=True``,
+        which the chain replaces and refuses by name.
         The training batches are shuffled unless
         ``iterator_train__shuffle=False``.
 
@@ -286,8 +307,9 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
 
     See Also
     --------
-    selfdistill_sklearn.SelfDistilledKernelRidge : the closed forms this
+    selfdistill_sklearn.SelfDistilledKernelRidge : The closed forms this
         estimator approximates.
+    selfdistill_sklearn.networks.build_network : The network of each step.
 
     References
     ----------
@@ -325,6 +347,7 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         image_shape=None,
         small_input="auto",
         mixed_precision=False,
+        classes=None,
         optimizer=torch.optim.Adam,
         lr=1e-4,
         max_epochs=75,
@@ -343,6 +366,7 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         super().__init__(
             module,
             criterion=criterion,
+            classes=classes,
             optimizer=optimizer,
             lr=lr,
             max_epochs=max_epochs,
@@ -508,8 +532,34 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
 
     @available_if(_partial_fit_available)
     def partial_fit(self, X, y=None, classes=None, **fit_params):
-        """Not available: a chain of freshly initialised networks has no
-        incremental form. Use ``checkpoint_dir`` to resume or extend a fit."""
+        """Not available: a chain of fresh networks has no incremental form.
+
+        skorch's ``partial_fit`` trains the current network further; every
+        step of the chain starts from a fresh initialisation instead, so
+        ``hasattr(net, "partial_fit")`` is False. Use ``checkpoint_dir`` to
+        resume an interrupted fit or extend a finished chain.
+
+        Parameters
+        ----------
+        X : array-like
+            Unused.
+        y : array-like or None, default=None
+            Unused.
+        classes : array-like or None, default=None
+            Unused.
+        **fit_params : dict
+            Unused.
+
+        Returns
+        -------
+        self : SelfDistilledNeuralNet
+            Never returned.
+
+        Raises
+        ------
+        NotImplementedError
+            Always, when called through the class.
+        """
         raise NotImplementedError
 
     # --------------------------------------------------------------------- API
@@ -531,6 +581,8 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         Returns
         -------
         self : SelfDistilledNeuralNet
+            The fitted estimator, predicting with the network that
+            ``keep_step`` names.
 
         Raises
         ------
@@ -554,7 +606,9 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, ...) as in ``fit``, or a torch Dataset
+        X : array-like of shape (n_samples, ...) or torch Dataset
+            Samples of the shape (and, for a DataFrame, the columns) seen in
+            ``fit``, or a torch Dataset yielding such samples.
 
         Returns
         -------
@@ -576,11 +630,14 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, ...) as in ``fit``, or a torch Dataset
+        X : array-like of shape (n_samples, ...) or torch Dataset
+            Samples as for :meth:`predict_proba`.
 
         Returns
         -------
         y : ndarray of shape (n_samples,)
+            The labels of ``classes_`` with the highest probability (class
+            indices for a net initialised, not fitted, without ``classes``).
         """
         proba = self.predict_proba(X)
         if self.classes is None and not hasattr(self, "classes_inferred_"):
