@@ -15,7 +15,9 @@ import numbers
 
 import numpy as np
 
-__all__ = ["ChainState", "fit_plan", "step_table"]
+from ..closed_forms import optimal_alpha
+
+__all__ = ["ChainState", "describe_fit", "fit_plan", "step_table", "validation_needed_by"]
 
 
 def fit_plan(n_steps, optimal):
@@ -40,6 +42,52 @@ def fit_plan(n_steps, optimal):
     return plan
 
 
+def describe_fit(index, step, probe, alpha, plan):
+    """The line printed before fit ``index`` (from 1) of ``plan`` trains.
+
+    Parameters
+    ----------
+    index : int
+        The fit's position in ``plan``, from 1.
+    step : int
+        Its step (from 1).
+    probe : bool
+        Whether it is the ``alpha = 0`` fit of Algorithm 1.
+    alpha : float
+        The weight it trains with.
+    plan : list of (int, bool)
+        The chain's fits, from :func:`fit_plan`.
+
+    Returns
+    -------
+    line : str
+    """
+    kind = "alpha = 0 fit of Algorithm 1" if probe else f"alpha = {alpha:.4g}"
+    return (f"Self-distillation step {step}/{plan[-1][0]} (network {index}/{len(plan)}"
+            + ("" if step == 1 else f", {kind}") + ")")
+
+
+def validation_needed_by(optimal, keep_step):
+    """What needs validation data, named as the user set it, or None.
+
+    Parameters
+    ----------
+    optimal : bool
+        Whether alpha-hat is estimated (``alpha="optimal"``).
+    keep_step : str
+        The ``keep_step`` parameter.
+
+    Returns
+    -------
+    needs : str or None
+        ``"alpha='optimal'"`` or ``"keep_step='best'"``; None when
+        validation data are only monitored.
+    """
+    if optimal:
+        return "alpha='optimal'"
+    return "keep_step='best'" if keep_step == "best" else None
+
+
 @dataclasses.dataclass
 class ChainState:
     """Where a chain of networks stands, between two networks.
@@ -61,8 +109,9 @@ class ChainState:
     pending_alpha, pending_unclipped : float or None
         alpha-hat of a step whose ``alpha = 0`` fit is done and whose fit
         with alpha-hat is not.
-    first_valid_proba : array or None
-        The first network's validation probabilities (``alpha="optimal"``).
+    first_valid_proba : ndarray of shape (n_valid, n_classes) or None
+        The first network's validation probabilities, Algorithm 1's
+        ``Y~(1)`` (``alpha="optimal"``).
     first_state : dict or None
         Weights of the first network: a later step with ``alpha = 1`` is
         this network (Theorem 4.1, eq. (7)).
@@ -178,6 +227,36 @@ class ChainState:
         self.pending_unclipped = float(estimate)
         self.pending_alpha = float(np.clip(estimate, 0, 1)) if clip else float(estimate)
 
+    def record_probe(self, step, proba, y_valid, clip):
+        """Estimate alpha-hat of ``step`` from its ``alpha = 0`` fit (Algorithm 1).
+
+        alpha-hat minimises ``||Y~ - (alpha Y~(1) + (1 - alpha) Y~(t)_0)||_F^2``
+        over the validation probabilities (Theorem 4.4, eq. (16)) and is kept
+        by :meth:`record_estimate` for the step's fit that follows.
+
+        Parameters
+        ----------
+        step : int
+            The step (from 2).
+        proba : ndarray of shape (n_valid, n_classes)
+            Validation probabilities of the ``alpha = 0`` fit, ``Y~(t)_0``.
+        y_valid : ndarray of shape (n_valid,)
+            Validation labels, as positions in the classes.
+        clip : bool
+            Clip alpha-hat to [0, 1] (footnote 10).
+
+        Returns
+        -------
+        line : str
+            alpha-hat, and what it was clipped to, for the progress output.
+        """
+        targets = np.eye(proba.shape[1])[y_valid]
+        raw = optimal_alpha(np.asarray(self.first_valid_proba), proba, targets)
+        self.record_estimate(raw, clip)
+        clipped = self.pending_alpha != raw
+        return f"alpha-hat({step}) = {raw:.4f}" + (
+            f", clipped to {self.pending_alpha:.4g}" if clipped else "")
+
     def record_fit(self, index, history):
         """Count network ``index`` (from 1) as trained, with skorch's history so far."""
         self.completed_fits = index
@@ -195,6 +274,24 @@ class ChainState:
             done = len(self.alphas)
             return np.array_equal(np.asarray(self.alphas), np.asarray(schedule)[:done])
         return True
+
+    def continues(self, fingerprint, n_steps, schedule):
+        """Whether a fit of ``fingerprint`` resumes or extends this chain.
+
+        Parameters
+        ----------
+        fingerprint : str
+            The parameters and data of the new fit (see :meth:`accepts`).
+        n_steps : int
+            Its number of steps.
+        schedule : sequence of float or None
+            Its schedule of weights, None for a fixed weight or alpha-hat.
+
+        Returns
+        -------
+        bool
+        """
+        return self.fingerprint == fingerprint and self.accepts(n_steps, schedule)
 
 
 def step_table(history):

@@ -22,7 +22,6 @@ Needs the ``torch`` extra (torch, torchvision and skorch).
 import copy
 import dataclasses
 import inspect
-import numbers
 import textwrap
 import time
 import warnings
@@ -31,27 +30,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import (
-    check_array,
-    check_is_fitted,
-)
+from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet, NeuralNetClassifier
-from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog, ProgressBar
 from skorch.dataset import Dataset, unpack_data
 from skorch.history import History
 from skorch.utils import is_dataset, to_tensor
 from torch import nn
 
-from ..closed_forms import optimal_alpha
-from .chain import ChainState, fit_plan, step_table
+from .chain import describe_fit, fit_plan, step_table, validation_needed_by
 from .checkpoint import (
     CHECKPOINT_FILE,
+    RESUME_IGNORED,
     check_writable,
     cpu_state,
     fingerprint,
-    load_state,
+    initial_state,
     save_state,
 )
 from .checks import (
@@ -61,11 +55,12 @@ from .checks import (
     check_samples,
     validation_split,
 )
-from .data import ArrayDataset, EpochAccuracy, batch_iterator
+from .data import ArrayDataset, batch_iterator, default_callbacks
 from .device import AutoDevice
 from .loss import SelfDistillationLoss, self_distillation_loss
 from .networks import (
     build_network,
+    frozen,
     is_probabilities,
     outputs_probabilities,
     random_crop_flip,
@@ -74,10 +69,6 @@ from .precision import MixedPrecision
 
 __all__ = ["SelfDistillationLoss", "SelfDistilledNeuralNet", "self_distillation_loss"]
 
-# Parameters that change neither the networks nor the data they see, and
-# n_steps, by which a finished chain may be extended: a checkpoint is resumed
-# whatever their values.
-_RESUME_IGNORED = {"verbose", "checkpoint_dir", "device", "n_steps", "keep_step"}
 # Above this many parameters a network on the CPU takes minutes an epoch even
 # on small images (ResNet-18 has 11 million, ResNet-50 24 million).
 LARGE_NETWORK = 5_000_000
@@ -102,8 +93,6 @@ class _Network:
 
 class _EndOfTraining(Exception):
     """A callback ended the current network's training (skorch's KeyboardInterrupt)."""
-
-
 
 
 def _step_seed(base_seed, step):
@@ -135,20 +124,9 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
     trained again with ``alpha-hat(t)``: ``2 (n_steps - 1) + 1`` fits, against
     ``g (n_steps - 1) + 1`` for a grid of ``g`` values.
 
-    Everything else is :class:`skorch.NeuralNetClassifier`: ``module__*``,
-    ``optimizer__*``, ``iterator_train__*`` and ``callbacks`` are routed as
-    there, and ``history`` holds every epoch of every network, with its
-    ``step``, ``fit``, ``alpha`` and ``probe`` (the ``alpha = 0`` fit of
-    Algorithm 1); while a network trains, it holds that network's epochs.
-    Callbacks act on each network as on one skorch training run:
-    ``on_train_begin`` and ``on_train_end`` come once a network, the callbacks
-    are initialised afresh for each (so a ``Checkpoint`` or an
-    ``EpochScoring`` compares the epochs of one network only, and an
-    ``LRScheduler`` starts again from ``lr``), and a
-    callback that ends training (``EarlyStopping`` raises
-    ``KeyboardInterrupt`` at the end of an epoch) ends the current network's
-    training, after which the chain goes on. The labels that skorch's batches
-    and scoring callbacks see are positions in ``classes_``.
+    Everything else is :class:`skorch.NeuralNetClassifier`, each network of
+    the chain being one skorch training run (callbacks, ``history`` and
+    checkpoints: see the user guide, :ref:`networks`).
 
     Parameters
     ----------
@@ -180,15 +158,9 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         ``lambda theta`` to the gradient of the mean squared error.
     clip_alpha : bool, default=True
         Clip alpha-hat to [0, 1] before training with it (the paper's
-        footnote 10). Outside [0, 1] one of the two terms of eq. (18) has a
-        negative weight: above 1 the loss rewards disagreeing with the
-        teacher, below 0 with the labels. For kernel ridge that is still the
-        best blend, but a network trained for few epochs gives probabilities
-        far from their limit, alpha-hat then comes out large (9.5 and 2.1 on
-        digits with 3 epochs a network) and training against the teacher
-        wrecks the chain. Clipping is safe at the cost, says the paper, of
-        more steps. False trains with the estimate as it is;
-        ``alphas_unclipped_`` holds the estimates either way.
+        footnote 10; why, in the user guide). False trains with the
+        estimate as it is; ``alphas_unclipped_`` holds the estimates either
+        way.
     keep_step : {"last", "best"}, default="last"
         The network that ``predict`` uses: the last of the chain, as in the
         paper, or the one whose validation accuracy is highest
@@ -206,12 +178,10 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
     checkpoint_dir : str, path or None, default=None
         Where the state is saved after each completed network (checked to
         be writable before anything trains). A later ``fit`` with the same
-        parameters and data resumes after the last completed network; on
-        the CPU it ends in the same weights as an uninterrupted run. With a
-        larger ``n_steps`` (and, for a schedule, the same weights at the
-        steps done) a finished chain is extended. A checkpoint of other
-        parameters or data is replaced, with a warning; an unreadable one
-        is an error that names the file.
+        parameters and data resumes after the last completed network, or
+        extends a finished chain to a larger ``n_steps`` (see the user
+        guide). A checkpoint of other parameters or data is replaced, with a
+        warning; an unreadable one is an error that names the file.
     augment : bool, default=False
         Random crop after 4-pixel zero padding and a horizontal flip of
         every training batch, on the device (Appendix B.1). Needs images.
@@ -332,31 +302,11 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
     """
 
     def __init__(
-        self,
-        module="resnet50",
-        *,
-        alpha=0.5,
-        n_steps=2,
-        reg_lambda=1e-4,
-        clip_alpha=True,
-        keep_step="last",
-        random_state=None,
-        validation_fraction=0.1,
-        checkpoint_dir=None,
-        augment=False,
-        image_shape=None,
-        small_input="auto",
-        mixed_precision=False,
-        classes=None,
-        optimizer=torch.optim.Adam,
-        lr=1e-4,
-        max_epochs=75,
-        batch_size=128,
-        criterion=SelfDistillationLoss,
-        train_split=None,
-        device="auto",
-        verbose=1,
-        **kwargs,
+        self, module="resnet50", *, alpha=0.5, n_steps=2, reg_lambda=1e-4, clip_alpha=True,
+        keep_step="last", random_state=None, validation_fraction=0.1, checkpoint_dir=None,
+        augment=False, image_shape=None, small_input="auto", mixed_precision=False,
+        classes=None, optimizer=torch.optim.Adam, lr=1e-4, max_epochs=75, batch_size=128,
+        criterion=SelfDistillationLoss, train_split=None, device="auto", verbose=1, **kwargs,
     ):
         if kwargs.get("history") is not None:
             raise TypeError(
@@ -364,17 +314,9 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
                 "the epochs of every network of the chain in a new History."
             )
         super().__init__(
-            module,
-            criterion=criterion,
-            classes=classes,
-            optimizer=optimizer,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            train_split=train_split,
-            device=device,
-            verbose=verbose,
-            **kwargs,
+            module, criterion=criterion, classes=classes, optimizer=optimizer, lr=lr,
+            max_epochs=max_epochs, batch_size=batch_size, train_split=train_split,
+            device=device, verbose=verbose, **kwargs,
         )
         self.alpha = alpha
         self.n_steps = n_steps
@@ -395,16 +337,7 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
     # ------------------------------------------------------------------ skorch
     @property
     def _default_callbacks(self):
-        callbacks = [
-            ("epoch_timer", EpochTimer()),
-            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
-            ("valid_loss", PassthroughScoring(name="valid_loss")),
-            ("accuracy", EpochAccuracy()),
-            ("print_log", PrintLog()),
-        ]
-        if isinstance(self.verbose, numbers.Number) and self.verbose >= 2:
-            callbacks.insert(-1, ("progress_bar", ProgressBar()))
-        return callbacks
+        return default_callbacks(self.verbose)
 
     def initialize_module(self):
         """Build a fresh network for the current step on the device.
@@ -424,7 +357,7 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         )
         return self
 
-    def _new_network(self):
+    def _new_network(self, state_dict=None):
         classes = getattr(self, "classes_inferred_", None) if self.classes is None else (
             self.classes)
         params = self.get_params_for("module")
@@ -433,6 +366,8 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         n_classes = params.pop("num_classes", None if classes is None else len(classes))
         network = build_network(self.module, shape, n_classes, small_input=self.small_input,
                                 **params)
+        if state_dict is not None:
+            network.load_state_dict(state_dict)
         return network if self.device is None else network.to(self.device)
 
     def initialize_optimizer(self, triggered_directly=None):
@@ -541,19 +476,10 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like
-            Unused.
-        y : array-like or None, default=None
-            Unused.
-        classes : array-like or None, default=None
+        X, y, classes : object
             Unused.
         **fit_params : dict
             Unused.
-
-        Returns
-        -------
-        self : SelfDistilledNeuralNet
-            Never returned.
 
         Raises
         ------
@@ -617,12 +543,7 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         """
         check_is_fitted(self)
         if not is_dataset(X):
-            if hasattr(self, "input_shape_"):
-                X = check_samples(self, X, "X")
-            else:  # initialised, not fitted (skorch's initialize() and load_params)
-                X = check_array(X, allow_nd=True, dtype=np.float32, order="C",
-                                input_name="X")
-            X = ArrayDataset(X)
+            X = ArrayDataset(check_samples(self, X, "X"))
         return self._proba(X)
 
     def predict(self, X):
@@ -667,23 +588,17 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         X, y_enc, X_val, y_val_enc = check_fit_data(self, X, y, X_val, y_val)
         if self.checkpoint_dir is not None:
             check_writable(self.checkpoint_dir)
-        state = self._initial_state(n_steps, alpha, X, y_enc, X_val, y_val_enc)
+        state = self._initial_state(n_steps, alpha, [X, y_enc, X_val, y_val_enc])
         self.seed_ = state.seed
         if X_val is None:
-            needs = ("alpha='optimal'" if alpha.is_optimal
-                     else "keep_step='best'" if self.keep_step == "best" else None)
+            needs = validation_needed_by(alpha.is_optimal, self.keep_step)
             X, y_enc, X_val, y_val_enc = validation_split(self, X, y_enc, self.seed_, needs)
         if alpha.is_optimal:
             check_every_class(self, y_val_enc)
         plan = fit_plan(n_steps, alpha.is_optimal)
         self.n_fits_ = len(plan)
         self.device_ = self.device
-        if self.mixed_precision and not self._amp_enabled():
-            warnings.warn(
-                f"mixed_precision=True needs CUDA; training in float32 on {self.device}.",
-                UserWarning,
-                stacklevel=3,
-            )
+        self._warn_without_amp()
         data = (ArrayDataset(X, y_enc), None if X_val is None else ArrayDataset(X_val, y_val_enc))
         # The steps seed torch's generators; the caller's streams are restored.
         with torch.random.fork_rng(devices=self._cuda_devices()):
@@ -698,35 +613,21 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
     def _checkpoint_path(self):
         return None if self.checkpoint_dir is None else Path(self.checkpoint_dir) / CHECKPOINT_FILE
 
-    def _initial_state(self, n_steps, alpha, X, y, X_val, y_val):
+    def _initial_state(self, n_steps, alpha, arrays):
         """The checkpoint to resume, or a new chain."""
         params = {k: v for k, v in self.get_params(deep=False).items()
-                  if k not in _RESUME_IGNORED}
+                  if k not in RESUME_IGNORED}
         schedule = alpha.value if alpha.kind == "schedule" else None
         if schedule is not None:
             params["alpha"] = "schedule"  # compared step by step by ChainState.accepts
-        key = fingerprint(type(self).__qualname__, params, [X, y, X_val, y_val])
-        path = self._checkpoint_path()
-        state = None if path is None else load_state(path)
-        if state is not None and (state.fingerprint != key or not state.accepts(n_steps, schedule)):
-            warnings.warn(
-                f"The checkpoint in {path} was made with other parameters or data; "
-                "starting over and replacing it.",
-                UserWarning,
-                stacklevel=4,
-            )
-            state = None
-        if state is None:
-            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-            state = ChainState(fingerprint=key, seed=seed)
-        return state
+        key = fingerprint(type(self).__qualname__, params, arrays)
+        return initial_state(self._checkpoint_path(), key, n_steps, schedule, self.random_state)
 
     def _run_chain(self, plan, state, alpha, data):
         """Train (or reuse) every network of ``plan`` not in the checkpoint."""
-        train, valid = data
         teacher = None
         if state.teacher_state is not None:
-            teacher = self._frozen(self._built(state.teacher_state))
+            teacher = frozen(self._new_network(state.teacher_state))
         remaining = [(i, step, probe) for i, (step, probe) in enumerate(plan, start=1)
                      if i > state.completed_fits]
         # skorch's initialize builds the callbacks, the criterion and the first
@@ -739,20 +640,11 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         rows = list(state.history)
         if remaining:
             _warn_if_slow(self, len(remaining))
-        for index, step, probe in remaining:
-            weights = state.weights_for(step, probe, alpha)
-            self._say_network(index, step, probe, weights[0], plan)
-            if state.reuses_first(step, probe, weights[0]):
-                self._reuse_first(state, index, step, weights[0], valid)
-            else:
-                if index != remaining[0][0]:
-                    self._reinitialize(_step_seed(state.seed, step))
-                self._network = _Network(step, index, weights[0], probe, teacher,
-                                         self._new_scaler(), valid)
-                self._train_network(train)
-            teacher = self._record_network(state, alpha, valid, (step, probe), weights) or teacher
+        for fit in remaining:
+            teacher = self._one_fit(plan, state, alpha, data, fit, teacher,
+                                    initialized=fit is remaining[0])
             rows += self.history
-            state.record_fit(index, rows)
+            state.record_fit(fit[0], rows)
             if self._checkpoint_path() is not None:
                 save_state(state, self._checkpoint_path())
         if not remaining:
@@ -760,10 +652,20 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
             self.module_.load_state_dict(state.teacher_state)
         self.history_ = History(rows)
 
-    def _say_network(self, index, step, probe, alpha, plan):
-        kind = "alpha = 0 fit of Algorithm 1" if probe else f"alpha = {alpha:.4g}"
-        self._say(f"Self-distillation step {step}/{plan[-1][0]} (network {index}/{len(plan)}"
-                  + ("" if step == 1 else f", {kind}") + ")")
+    def _one_fit(self, plan, state, alpha, data, fit, teacher, initialized):
+        """Train (or reuse) one network of the chain; the teacher of the next."""
+        (index, step, probe), (train, valid) = fit, data
+        weights = state.weights_for(step, probe, alpha)
+        self._say(describe_fit(index, step, probe, weights[0], plan))
+        if state.reuses_first(step, probe, weights[0]):
+            self._reuse_first(state, index, step, weights[0])
+        else:
+            if not initialized:
+                self._reinitialize(_step_seed(state.seed, step))
+            self._network = _Network(step, index, weights[0], probe, teacher,
+                                     self._new_scaler(), valid)
+            self._train_network(train)
+        return self._record_network(state, alpha, valid, (step, probe), weights) or teacher
 
     def _reinitialize(self, seed):
         """A fresh network, optimiser, callbacks and history for the next fit."""
@@ -774,7 +676,7 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
             self.initialize_callbacks()
         self.initialize_history()
 
-    def _reuse_first(self, state, index, step, alpha, valid):
+    def _reuse_first(self, state, index, step, alpha):
         """A step with alpha = 1 is the first network (Theorem 4.1, eq. (7)): no training."""
         self.module_.load_state_dict(state.first_state)
         self.history = History([{"step": step, "fit": index, "alpha": alpha,
@@ -784,22 +686,17 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         """Record the network just trained (or reused); the new teacher, if any."""
         (step, probe), (step_alpha, unclipped) = fit, weights
         proba = None if valid is None else self._proba(valid)
+        if probe:
+            self._say(state.record_probe(step, proba, valid.y, self.clip_alpha))
+            return None
         accuracy = None if proba is None else float(np.mean(proba.argmax(axis=1) == valid.y))
         if self.history[-1].get("reused") and accuracy is not None:
             self.history.record("valid_acc", accuracy)
         if alpha.is_optimal and step == 1:
-            state.first_valid_proba = torch.from_numpy(proba)  # Algorithm 1's Y~(1)
-        if probe:
-            raw = optimal_alpha(state.first_valid_proba.numpy(), proba,
-                                np.eye(proba.shape[1])[valid.y])
-            state.record_estimate(raw, self.clip_alpha)
-            self._say(f"alpha-hat({step}) = {raw:.4f}"
-                      + (f", clipped to {state.pending_alpha:.4g}"
-                         if state.pending_alpha != raw else ""))
-            return None
+            state.first_valid_proba = proba  # Algorithm 1's Y~(1)
         state.complete_network(cpu_state(self.module_), None if step == 1 else step_alpha,
                                unclipped, accuracy)
-        return self._frozen(copy.deepcopy(self.module_))
+        return frozen(copy.deepcopy(self.module_))
 
     def _train_network(self, dataset):
         """One network as one skorch training run."""
@@ -811,18 +708,6 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
             pass
         self.notify("on_train_end", X=dataset.X, y=dataset.y)
         self.history.record("fit_time", time.perf_counter() - start)
-
-    def _built(self, state_dict):
-        network = self._new_network()
-        network.load_state_dict(state_dict)
-        return network
-
-    @staticmethod
-    def _frozen(network):
-        network = network.eval()
-        for parameter in network.parameters():
-            parameter.requires_grad_(False)
-        return network
 
     def _proba(self, X):
         probas = [

@@ -377,6 +377,26 @@ def build_network(module, input_shape, num_classes, *, small_input="auto", **kwa
     return network.train()
 
 
+def frozen(network):
+    """Put ``network`` in evaluation mode with its gradients off: a teacher.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        A trained network, changed in place.
+
+    Returns
+    -------
+    network : torch.nn.Module
+        The same object, in evaluation mode, every parameter with
+        ``requires_grad=False``.
+    """
+    network = network.eval()
+    for parameter in network.parameters():
+        parameter.requires_grad_(False)
+    return network
+
+
 def outputs_probabilities(network, input_shape):
     """Whether ``network`` ends in a softmax: its outputs are probabilities.
 

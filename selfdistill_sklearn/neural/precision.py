@@ -5,6 +5,7 @@ With ``mixed_precision=True`` on CUDA, training and prediction run under
 scaler (one per network, ``net._network.scaler``); elsewhere float32.
 """
 
+import warnings
 from contextlib import nullcontext
 
 import torch
@@ -88,6 +89,14 @@ class MixedPrecision:
         """
         with self._autocast():
             return super().evaluation_step(batch, training=training)
+
+    def _warn_without_amp(self):
+        if self.mixed_precision and not self._amp_enabled():
+            warnings.warn(
+                f"mixed_precision=True needs CUDA; training in float32 on {self.device}.",
+                UserWarning,
+                stacklevel=4,
+            )
 
     def _new_scaler(self):
         return torch.amp.GradScaler("cuda") if self._amp_enabled() else None
