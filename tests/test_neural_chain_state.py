@@ -110,3 +110,25 @@ def test_a_checkpoint_continues_only_the_same_parameters_and_data():
     assert not state.continues("abd", 2, None)  # other parameters or data
     assert not state.continues("abc", 1, None)  # fewer steps than done
     assert not state.continues("abc", 3, [0.4, 0.9])  # another weight at a step done
+
+
+def test_a_step_keeps_its_network_only_one_standard_error_better_than_the_first():
+    from scipy.stats import sem
+
+    def keeps(first, proba, y):
+        return ChainState(fingerprint="", seed=0, first_valid_proba=first).keeps_step(proba, y)
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, size=40)
+    onehot = np.eye(3)[y]
+    first = np.full((40, 3), 1 / 3)
+    assert keeps(first, 0.5 * onehot + 0.5 * first, y)  # better on every sample
+    assert not keeps(first, first, y)  # the first network itself
+    assert not keeps(first[:1], onehot[:1], y[:1])  # one sample shows nothing
+    kept = []
+    for weight in np.linspace(0, 0.4, 20):  # against the rule written with scipy
+        proba = (1 - weight) * rng.dirichlet(np.ones(3), size=40) + weight * onehot
+        d = np.sum((onehot - proba) ** 2, axis=1) - np.sum((onehot - first) ** 2, axis=1)
+        kept.append(keeps(first, proba, y))
+        assert kept[-1] == (d.mean() + sem(d) < 0)
+    assert 0 < sum(kept) < len(kept)  # both outcomes occur

@@ -4,10 +4,12 @@
 :class:`~selfdistill_sklearn.SelfDistilledNeuralNet` carries from one
 network of the chain to the next, and the rules that say what each network
 is: the plan of fits (Algorithm 1 adds an ``alpha = 0`` fit before each
-later step), the weight each one trains with, and whether a step is the
-first network itself (``alpha = 1``, Theorem 4.1 eq. (7)). Weights and
-probabilities are held as given (the estimator gives torch tensors); their
-file is :mod:`selfdistill_sklearn.neural.checkpoint`.
+later step), the weight each one trains with, alpha-hat, and whether a
+step is the first network itself (``alpha = 1``, Theorem 4.1 eq. (7), or a
+network trained with alpha-hat that validates no better than the first).
+Weights are held as given (the estimator gives state dicts of torch
+tensors), probabilities as NumPy arrays; their file is
+:mod:`selfdistill_sklearn.neural.checkpoint`.
 """
 
 import dataclasses
@@ -257,6 +259,45 @@ class ChainState:
         return f"alpha-hat({step}) = {raw:.4f}" + (
             f", clipped to {self.pending_alpha:.4g}" if clipped else "")
 
+    def keeps_step(self, proba, y_valid):
+        """Whether a network trained with alpha-hat validates better than the first.
+
+        alpha-hat minimises ``||Y~ - (alpha Y~(1) + (1 - alpha) Y~(t)_0)||_F^2``
+        over all alpha, ``alpha = 1`` included, whose error is the first
+        network's ``||Y~ - Y~(1)||_F^2`` (Theorem 4.4, eq. (16)); the network
+        trained with alpha-hat only approximates that blend, and the
+        validation data that judge it are few. The step keeps its network
+        when the network's squared error is below the first network's by more
+        than one standard error of their paired difference over the
+        validation samples (the one-standard-error rule: the simplest
+        candidate within one standard error, Hastie, Tibshirani and Friedman,
+        The Elements of Statistical Learning, Section 7.10). Otherwise the
+        step is the ``alpha = 1`` step, which is the first network (Theorem
+        4.1, eq. (7)) and costs nothing.
+
+        Parameters
+        ----------
+        proba : ndarray of shape (n_valid, n_classes)
+            Validation probabilities of the network trained with alpha-hat.
+        y_valid : ndarray of shape (n_valid,)
+            Validation labels, as positions in the classes.
+
+        Returns
+        -------
+        bool
+            True when the network validates better than the first by more
+            than one standard error; False (the step is then the first
+            network) otherwise, and always with a single validation sample.
+        """
+        targets = np.eye(proba.shape[1])[y_valid]
+        first = np.asarray(self.first_valid_proba)
+        difference = np.sum((targets - proba) ** 2, axis=1) - np.sum((targets - first) ** 2,
+                                                                      axis=1)
+        if len(difference) < 2:
+            return False
+        standard_error = np.std(difference, ddof=1) / np.sqrt(len(difference))
+        return bool(np.mean(difference) + standard_error < 0)
+
     def record_fit(self, index, history):
         """Count network ``index`` (from 1) as trained, with skorch's history so far."""
         self.completed_fits = index
@@ -301,8 +342,9 @@ def step_table(history):
     ----------
     history : iterable of dict
         skorch's history rows of the chain: each has ``fit``, ``step``,
-        ``alpha``, ``probe``, and ``reused`` for a step that is the first
-        network (one row, no epoch).
+        ``alpha``, ``probe``, ``reused`` for a step that is the first
+        network (one row, no epoch), and ``fallback`` on the last epoch of
+        a network replaced by the first (see :meth:`ChainState.keeps_step`).
 
     Returns
     -------
@@ -315,7 +357,7 @@ def step_table(history):
     for epoch in history:
         if "fit" not in epoch:
             continue
-        row = rows.setdefault(epoch["fit"], {"epochs": 0, "reused": False})
+        row = rows.setdefault(epoch["fit"], {"epochs": 0, "reused": False, "fallback": False})
         row["epochs"] += not epoch.get("reused", False)
         for key, value in epoch.items():
             if key in ("batches", "epoch") or key.endswith("_best"):
@@ -323,7 +365,7 @@ def step_table(history):
             if isinstance(value, (numbers.Number, np.generic)):
                 row[key] = value
     frame = pd.DataFrame([rows[k] for k in sorted(rows)])
-    first = ["fit", "step", "probe", "alpha", "reused", "epochs"]
+    first = ["fit", "step", "probe", "alpha", "reused", "fallback", "epochs"]
     known = ["train_loss", "train_acc", "valid_loss", "valid_acc", "fit_time"]
     order = first + [c for c in known if c in frame] + sorted(
         c for c in frame if c not in first + known and c != "dur"
@@ -331,4 +373,5 @@ def step_table(history):
     frame = frame[order]
     frame["probe"] = frame["probe"].astype(bool)
     frame["reused"] = frame["reused"].astype(bool)
+    frame["fallback"] = frame["fallback"].astype(bool)
     return frame.reset_index(drop=True)

@@ -5,7 +5,8 @@ that trains a chain of networks, each one on a blend of the one-hot labels
 and the softmax outputs of the previous, frozen network (eq. (18)), with
 the blend weight fixed, scheduled or estimated at every step by the
 adapted Algorithm 1 (Theorem 4.4 on validation probabilities); a step with
-weight 1 is the first network itself (Theorem 4.1, eq. (7)). What the chain
+weight 1 is the first network itself (Theorem 4.1, eq. (7)), and so is a
+step whose network trained with alpha-hat validates no better than the first. What the chain
 carries from one network to the next is in
 :mod:`~selfdistill_sklearn.neural.chain`, its file in
 :mod:`~selfdistill_sklearn.neural.checkpoint`, the loss in
@@ -35,7 +36,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet, NeuralNetClassifier
 from skorch.dataset import Dataset, unpack_data
 from skorch.history import History
-from skorch.utils import is_dataset, to_tensor
+from skorch.utils import is_dataset
 from torch import nn
 
 from .chain import describe_fit, fit_plan, step_table, validation_needed_by
@@ -57,11 +58,10 @@ from .checks import (
 )
 from .data import ArrayDataset, batch_iterator, default_callbacks
 from .device import AutoDevice
-from .loss import SelfDistillationLoss, self_distillation_loss
+from .loss import SelfDistillationLoss, TeacherLoss, self_distillation_loss
 from .networks import (
     build_network,
     frozen,
-    is_probabilities,
     outputs_probabilities,
     random_crop_flip,
 )
@@ -102,7 +102,7 @@ def _step_seed(base_seed, step):
     return int(np.random.SeedSequence([base_seed, step]).generate_state(1)[0])
 
 
-class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
+class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, TeacherLoss, NeuralNetClassifier):
     """Self-distilled neural network classifier (Borup & Andersen, Section 5).
 
     Trains ``n_steps`` networks one after the other. Step 1 fits the one-hot
@@ -141,13 +141,15 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         instance, copied and re-initialised for every step. A network that
         ends in a softmax (skorch's usual classifier module) is detected:
         its outputs are taken as the probabilities of eq. (18).
-    alpha : float in [0, 1], sequence of n_steps - 1 floats, or "optimal", default=0.5
-        Weight of the ground truth at steps ``2 .. n_steps``: one value for
-        all, a schedule ``alpha(2), ..., alpha(n_steps)``, or ``"optimal"``
-        for the estimate of Algorithm 1 at every step. A step whose weight is
+    alpha : "optimal", float in [0, 1] or sequence of n_steps - 1 floats, default="optimal"
+        Weight of the ground truth at steps ``2 .. n_steps``: ``"optimal"``
+        for the estimate of Algorithm 1 at every step, one value for all, or
+        a schedule ``alpha(2), ..., alpha(n_steps)``. A step whose weight is
         1 (alpha-hat clipped to 1, say) weighs the ground truth alone: by
         Theorem 4.1, eq. (7), it is the first fit, and the first network is
-        reused rather than a fresh one of another seed trained.
+        reused rather than a fresh one of another seed trained; so is, with
+        ``"optimal"``, a step whose network validates no better than the
+        first (see the user guide).
     n_steps : int >= 1, default=2
         Number of networks in the chain, the first included. The limit of
         infinitely many steps (Theorem 4.5) is a kernel ridge result and is
@@ -238,8 +240,9 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
     Attributes
     ----------
     alphas_ : ndarray of shape (n_steps - 1,)
-        The weights ``alpha(2), ..., alpha(n_steps)`` trained with
-        (alpha-hat, clipped when ``clip_alpha``, for ``"optimal"``).
+        The weights ``alpha(2), ..., alpha(n_steps)`` of the chain
+        (alpha-hat, clipped when ``clip_alpha``, for ``"optimal"``; 1 for a
+        step that fell back to the first network).
     alphas_unclipped_ : ndarray of shape (n_steps - 1,)
         For ``"optimal"`` the estimates of Algorithm 1 before clipping;
         otherwise ``alphas_``.
@@ -302,7 +305,7 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
     """
 
     def __init__(
-        self, module="resnet50", *, alpha=0.5, n_steps=2, reg_lambda=1e-4, clip_alpha=True,
+        self, module="resnet50", *, alpha="optimal", n_steps=2, reg_lambda=1e-4, clip_alpha=True,
         keep_step="last", random_state=None, validation_fraction=0.1, checkpoint_dir=None,
         augment=False, image_shape=None, small_input="auto", mixed_precision=False,
         classes=None, optimizer=torch.optim.Adam, lr=1e-4, max_epochs=75, batch_size=128,
@@ -395,33 +398,6 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         """As skorch, shuffling the training batches by default and cutting
         each batch of in-memory data with one index (:func:`~.data.batch_iterator`)."""
         return batch_iterator(self, dataset, training)
-
-    def infer(self, x, **fit_params):
-        return self._logits(self.module_, self._as_input(x), **fit_params)
-
-    def _logits(self, network, x, **fit_params):
-        out = network(x, **fit_params)
-        if getattr(self, "outputs_probabilities_", False) is None:
-            self.outputs_probabilities_ = is_probabilities(out.detach())
-        if getattr(self, "outputs_probabilities_", False):
-            # softmax(log p) = p: eq. (18) sees the module's own probabilities.
-            return torch.log(out.clamp_min(torch.finfo(out.dtype).tiny))
-        return out
-
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        """Eq. (18) on a batch: labels and the frozen teacher on the same inputs."""
-        y_true = to_tensor(y_true, device=self.device)
-        teacher_proba = self._teacher_proba(X)
-        alpha = 1.0 if teacher_proba is None else self._network.alpha
-        return self.criterion_(y_pred, y_true, teacher_proba, alpha)
-
-    def _teacher_proba(self, X):
-        """Softmax outputs of the frozen previous network on the batch ``X``."""
-        network = getattr(self, "_network", None)
-        if network is None or network.teacher is None:
-            return None
-        with torch.no_grad():
-            return torch.softmax(self._logits(network.teacher, self._as_input(X)).float(), dim=1)
 
     def train_step_single(self, batch, **fit_params):
         """One forward and backward pass, with augmentation and mixed precision."""
@@ -573,8 +549,10 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         scores : pandas.DataFrame
             Columns ``fit``, ``step``, ``probe`` (the ``alpha = 0`` fit of
             Algorithm 1), ``alpha``, ``reused`` (a step with ``alpha = 1``,
-            the first network itself, not trained), ``epochs``, the recorded
-            losses and accuracies (``train_loss``, ``train_acc``,
+            the first network itself, not trained), ``fallback`` (a network
+            trained with alpha-hat, its scores shown, replaced by the first
+            because it validated no better), ``epochs``,
+            the recorded losses and accuracies (``train_loss``, ``train_acc``,
             ``valid_loss``, ``valid_acc`` when there was validation data),
             ``fit_time`` in seconds and whatever else callbacks recorded. The
             rows with ``probe`` False are the chain itself.
@@ -590,10 +568,11 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
             check_writable(self.checkpoint_dir)
         state = self._initial_state(n_steps, alpha, [X, y_enc, X_val, y_val_enc])
         self.seed_ = state.seed
+        estimates = alpha.is_optimal and n_steps > 1
         if X_val is None:
-            needs = validation_needed_by(alpha.is_optimal, self.keep_step)
+            needs = validation_needed_by(estimates, self.keep_step)
             X, y_enc, X_val, y_val_enc = validation_split(self, X, y_enc, self.seed_, needs)
-        if alpha.is_optimal:
+        if estimates:
             check_every_class(self, y_val_enc)
         plan = fit_plan(n_steps, alpha.is_optimal)
         self.n_fits_ = len(plan)
@@ -689,14 +668,25 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         if probe:
             self._say(state.record_probe(step, proba, valid.y, self.clip_alpha))
             return None
+        reused = self.history[-1].get("reused", False)
+        if alpha.is_optimal and step > 1 and not reused and not state.keeps_step(proba, valid.y):
+            proba, step_alpha = self._fall_back_to_first(state, step)
         accuracy = None if proba is None else float(np.mean(proba.argmax(axis=1) == valid.y))
-        if self.history[-1].get("reused") and accuracy is not None:
+        if reused and accuracy is not None:
             self.history.record("valid_acc", accuracy)
         if alpha.is_optimal and step == 1:
             state.first_valid_proba = proba  # Algorithm 1's Y~(1)
         state.complete_network(cpu_state(self.module_), None if step == 1 else step_alpha,
                                unclipped, accuracy)
         return frozen(copy.deepcopy(self.module_))
+
+    def _fall_back_to_first(self, state, step):
+        """Step ``step`` did not validate better than the first network: it is the first."""
+        self._say(f"Step {step} validates no better than the first network (one standard "
+                  f"error): step {step} is the first network (alpha = 1)")
+        self.module_.load_state_dict(state.first_state)
+        self.history.record("fallback", True)
+        return np.asarray(state.first_valid_proba), 1.0
 
     def _train_network(self, dataset):
         """One network as one skorch training run."""
@@ -722,12 +712,6 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
             return tuple(self.image_shape)
         shape = getattr(self, "input_shape_", None)
         return None if shape is None else tuple(shape)
-
-    def _as_input(self, x):
-        x = to_tensor(x, device=self.device)
-        if self.image_shape is not None:
-            x = x.reshape(-1, *self.image_shape)
-        return x
 
     def _say(self, message):
         if self.verbose:
