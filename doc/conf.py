@@ -78,9 +78,6 @@ nitpick_ignore_regex = [
                r"matplotlib|pandas|joblib)(\..*)?"),
     (r"py:.*", r"(np|pd|plt|da)\..*"),
 ]
-# TEMPORARY: a reference in the network estimator's docstring to a private
-# function (neural_net.py, being moved); write it as ``...`` there and remove.
-nitpick_ignore = [("py:func", "self_distillation_loss")]
 
 # -- autodoc, autosummary, numpydoc -------------------------------------------
 
@@ -151,35 +148,6 @@ numpydoc_attributes_as_param_list = True
 # for a generator), SS* (summary line).
 numpydoc_validation_checks = {"all", "GL01", "GL02", "RT02", "ES01", "SA01", "EX01"}
 
-# TEMPORARY: docstrings that fail the checks above in modules being reworked
-# elsewhere (the network estimator and networks). Remove each name as its
-# docstring is fixed; the build then validates it.
-TEMPORARILY_NOT_VALIDATED = [
-    # PR01 criterion, train_split; PR02 classes; PR07 batch_size, optimizer; SA03
-    "selfdistill_sklearn.SelfDistilledNeuralNet",
-    "selfdistill_sklearn.SelfDistilledNeuralNet.fit",  # RT03
-    # PR01 X, y, classes, **fit_params; SS06
-    "selfdistill_sklearn.SelfDistilledNeuralNet.partial_fit",
-    "selfdistill_sklearn.SelfDistilledNeuralNet.predict",  # PR07 X; RT03
-    "selfdistill_sklearn.SelfDistilledNeuralNet.predict_proba",  # PR07 X
-    "selfdistill_sklearn.networks.adapt_first_layer",  # PR07 model
-    "selfdistill_sklearn.networks.classification_model_names",  # SS05
-    "selfdistill_sklearn.networks.random_crop_flip",  # PR07 images, padding, flip
-    # skorch's overrides and the softmax-output helpers of the neural subpackage
-    "selfdistill_sklearn.SelfDistilledNeuralNet.evaluation_step",
-    "selfdistill_sklearn.SelfDistilledNeuralNet.get_params",
-    "selfdistill_sklearn.SelfDistilledNeuralNet.load_params",
-    "selfdistill_sklearn.SelfDistilledNeuralNet.train_step",
-    "selfdistill_sklearn.SelfDistilledNeuralNet.validation_step",
-    "selfdistill_sklearn.networks.is_probabilities",  # PR01 out; RT01
-    "selfdistill_sklearn.networks.outputs_probabilities",  # PR07 network; RT03
-    "selfdistill_sklearn.gcv.primal_spectrum_from_eigh",  # SS06; PR04; RT03
-]
-
-numpydoc_validation_exclude = {
-    *(f"^{re.escape(name)}$" for name in TEMPORARILY_NOT_VALIDATED),
-}
-
 # -- sphinx-gallery ------------------------------------------------------------
 
 sphinx_gallery_conf = {
@@ -239,17 +207,11 @@ def quote_fitted_names_in_types(app, what, name, obj, options, lines):
 
 
 CLASS_CHECKS = {"ES01", "SA01", "EX01"}
-# TEMPORARY: classes without a See Also or Examples section in modules being
-# reworked elsewhere (networks). Remove each as it is fixed.
-CLASS_SECTIONS_NOT_VALIDATED = [
-    "selfdistill_sklearn.networks.MLP",  # SA01, EX01
-    "selfdistill_sklearn.networks.SmallCNN",  # SA01, EX01
-]
 
 
 def validate_class_sections(app, what, name, obj, options, lines):
     """Hold every documented class to scikit-learn's class-only checks."""
-    if what != "class" or name in CLASS_SECTIONS_NOT_VALIDATED:
+    if what != "class":
         return
     from numpydoc.validate import validate
 

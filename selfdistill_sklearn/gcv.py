@@ -390,8 +390,10 @@ def primal_spectrum(gram, moment, target_sum_of_squares, n_samples, weight_sum=N
 
 def primal_spectrum_from_eigh(eigenvalues, projected_moment, target_sum_of_squares, n_samples,
                               weight_sum=None, fit_intercept=True):
-    """:class:`GCVSpectrum` from an eigendecomposition ``G = U diag(d) U^T``
-    already made (as a primal fit makes it), as :func:`primal_spectrum`.
+    """:class:`GCVSpectrum` from an eigendecomposition already made.
+
+    As :func:`primal_spectrum`, given ``G = U diag(d) U^T`` (as a primal fit
+    makes it) instead of ``G``.
 
     Parameters
     ----------
@@ -400,12 +402,21 @@ def primal_spectrum_from_eigh(eigenvalues, projected_moment, target_sum_of_squar
         only ``d_k > 0`` count as inside the span of the features.
     projected_moment : array-like of shape (m,) or (m, k)
         ``U^T r``.
-    target_sum_of_squares, n_samples, weight_sum, fit_intercept
-        As in :func:`primal_spectrum`.
+    target_sum_of_squares : float or array-like of shape (k,)
+        ``s`` (per target column, or already summed).
+    n_samples : int
+        Number of samples with a positive weight.
+    weight_sum : float, default=None
+        ``sum(w)``; ``n_samples`` when None (no weights).
+    fit_intercept : bool, default=True
+        Whether the statistics are centred and the intercept counted.
 
     Returns
     -------
     spectrum : GCVSpectrum
+        Eigenvalues ``d_k > 0`` with squared projections ``c_k^2 = (u_k^T
+        r)^2 / d_k`` and the residual ``s - sum_k c_k^2`` clipped at 0, as
+        :func:`primal_spectrum` returns them.
     """
     d = np.asarray(eigenvalues, dtype=float)
     projected = np.asarray(projected_moment, dtype=float)

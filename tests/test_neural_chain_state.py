@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from selfdistill_sklearn._validation import check_alpha
-from selfdistill_sklearn.neural.chain import ChainState, fit_plan
+from selfdistill_sklearn.neural.chain import (
+    ChainState,
+    describe_fit,
+    fit_plan,
+    validation_needed_by,
+)
 
 
 def test_the_chain_module_imports_no_torch():
@@ -65,3 +70,65 @@ def test_networks_recorded_give_teacher_first_best_and_resume_rules():
     assert state.completed_fits == 3 and state.history == [{"epoch": 1}]
     assert ChainState(fingerprint="", seed=0).best_step is None
     assert np.isclose(max(state.valid_scores), 0.9)
+
+
+def test_alpha_hat_of_a_probe_minimises_the_validation_error_of_the_blend():
+    # Algorithm 1 on probabilities (Theorem 4.4, eq. (16)), against a brute
+    # force over a fine grid of weights, clipped to [0, 1] on request.
+    rng = np.random.default_rng(0)
+    first, probe = rng.dirichlet(np.ones(3), size=20), rng.dirichlet(np.ones(3), size=20)
+    y = rng.integers(0, 3, size=20)
+    grid = np.linspace(-3, 3, 60001)
+    errors = [np.sum((np.eye(3)[y] - (a * first + (1 - a) * probe)) ** 2) for a in grid]
+    expected = grid[int(np.argmin(errors))]
+    state = ChainState(fingerprint="", seed=0, first_valid_proba=first)
+    line = state.record_probe(2, probe, y, clip=False)
+    assert np.isclose(state.pending_alpha, expected, atol=1e-4)
+    assert state.pending_unclipped == state.pending_alpha
+    assert line == f"alpha-hat(2) = {state.pending_alpha:.4f}"
+    state.record_probe(2, first, y, clip=True)  # the first network itself: alpha-hat 1
+    assert np.isclose(state.pending_alpha, 1.0)
+
+
+def test_what_is_said_and_what_needs_validation_data():
+    plan = fit_plan(3, optimal=True)
+    assert describe_fit(1, 1, False, 1.0, plan) == "Self-distillation step 1/3 (network 1/5)"
+    assert describe_fit(2, 2, True, 0.0, plan) == (
+        "Self-distillation step 2/3 (network 2/5, alpha = 0 fit of Algorithm 1)")
+    assert describe_fit(3, 2, False, 0.25, plan) == (
+        "Self-distillation step 2/3 (network 3/5, alpha = 0.25)")
+    assert validation_needed_by(True, "last") == "alpha='optimal'"
+    assert validation_needed_by(False, "best") == "keep_step='best'"
+    assert validation_needed_by(False, "last") is None
+
+
+def test_a_checkpoint_continues_only_the_same_parameters_and_data():
+    state = ChainState(fingerprint="abc", seed=0)
+    state.complete_network({"w": 1}, valid_score=0.5)
+    state.complete_network({"w": 2}, alpha=0.3, unclipped=0.3)
+    assert state.continues("abc", 2, None) and state.continues("abc", 4, [0.3, 0.9, 0.1])
+    assert not state.continues("abd", 2, None)  # other parameters or data
+    assert not state.continues("abc", 1, None)  # fewer steps than done
+    assert not state.continues("abc", 3, [0.4, 0.9])  # another weight at a step done
+
+
+def test_a_step_keeps_its_network_only_one_standard_error_better_than_the_first():
+    from scipy.stats import sem
+
+    def keeps(first, proba, y):
+        return ChainState(fingerprint="", seed=0, first_valid_proba=first).keeps_step(proba, y)
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, size=40)
+    onehot = np.eye(3)[y]
+    first = np.full((40, 3), 1 / 3)
+    assert keeps(first, 0.5 * onehot + 0.5 * first, y)  # better on every sample
+    assert not keeps(first, first, y)  # the first network itself
+    assert not keeps(first[:1], onehot[:1], y[:1])  # one sample shows nothing
+    kept = []
+    for weight in np.linspace(0, 0.4, 20):  # against the rule written with scipy
+        proba = (1 - weight) * rng.dirichlet(np.ones(3), size=40) + weight * onehot
+        d = np.sum((onehot - proba) ** 2, axis=1) - np.sum((onehot - first) ** 2, axis=1)
+        kept.append(keeps(first, proba, y))
+        assert kept[-1] == (d.mean() + sem(d) < 0)
+    assert 0 < sum(kept) < len(kept)  # both outcomes occur

@@ -31,8 +31,9 @@ def data():
 
 
 def make_net(**params):
-    defaults = dict(lr=0.05, max_epochs=2, batch_size=32, random_state=0, verbose=0,
-                    device="cpu")
+    # A fixed weight unless a test sets one: the default alpha-hat needs validation data.
+    defaults = dict(alpha=0.5, lr=0.05, max_epochs=2, batch_size=32, random_state=0,
+                    verbose=0, device="cpu")
     if "module" not in params:
         defaults.update(module=MLP, module__hidden_layer_sizes=(8,))
     defaults.update(params)
@@ -166,5 +167,6 @@ def test_history_dataset_and_module_parameters_of_an_instance_are_refused(data):
     with pytest.raises(ValueError, match="module__hidden_layer_sizes needs a module class"):
         make_net(module=MLP((6,), 2), module__hidden_layer_sizes=(4,)).fit(X, y)
     # An instance alone is copied and re-initialised for every step.
-    instance = SelfDistilledNeuralNet(MLP((6,), 2), max_epochs=1, verbose=0, device="cpu")
+    instance = SelfDistilledNeuralNet(MLP((6,), 2), alpha=0.5, max_epochs=1, verbose=0,
+                                      device="cpu")
     assert instance.fit(X, y).n_fits_ == 2

@@ -4,10 +4,12 @@
 :class:`~selfdistill_sklearn.SelfDistilledNeuralNet` carries from one
 network of the chain to the next, and the rules that say what each network
 is: the plan of fits (Algorithm 1 adds an ``alpha = 0`` fit before each
-later step), the weight each one trains with, and whether a step is the
-first network itself (``alpha = 1``, Theorem 4.1 eq. (7)). Weights and
-probabilities are held as given (the estimator gives torch tensors); their
-file is :mod:`selfdistill_sklearn.neural.checkpoint`.
+later step), the weight each one trains with, alpha-hat, and whether a
+step is the first network itself (``alpha = 1``, Theorem 4.1 eq. (7), or a
+network trained with alpha-hat that validates no better than the first).
+Weights are held as given (the estimator gives state dicts of torch
+tensors), probabilities as NumPy arrays; their file is
+:mod:`selfdistill_sklearn.neural.checkpoint`.
 """
 
 import dataclasses
@@ -15,7 +17,9 @@ import numbers
 
 import numpy as np
 
-__all__ = ["ChainState", "fit_plan", "step_table"]
+from ..closed_forms import optimal_alpha
+
+__all__ = ["ChainState", "describe_fit", "fit_plan", "step_table", "validation_needed_by"]
 
 
 def fit_plan(n_steps, optimal):
@@ -40,6 +44,52 @@ def fit_plan(n_steps, optimal):
     return plan
 
 
+def describe_fit(index, step, probe, alpha, plan):
+    """The line printed before fit ``index`` (from 1) of ``plan`` trains.
+
+    Parameters
+    ----------
+    index : int
+        The fit's position in ``plan``, from 1.
+    step : int
+        Its step (from 1).
+    probe : bool
+        Whether it is the ``alpha = 0`` fit of Algorithm 1.
+    alpha : float
+        The weight it trains with.
+    plan : list of (int, bool)
+        The chain's fits, from :func:`fit_plan`.
+
+    Returns
+    -------
+    line : str
+    """
+    kind = "alpha = 0 fit of Algorithm 1" if probe else f"alpha = {alpha:.4g}"
+    return (f"Self-distillation step {step}/{plan[-1][0]} (network {index}/{len(plan)}"
+            + ("" if step == 1 else f", {kind}") + ")")
+
+
+def validation_needed_by(optimal, keep_step):
+    """What needs validation data, named as the user set it, or None.
+
+    Parameters
+    ----------
+    optimal : bool
+        Whether alpha-hat is estimated (``alpha="optimal"``).
+    keep_step : str
+        The ``keep_step`` parameter.
+
+    Returns
+    -------
+    needs : str or None
+        ``"alpha='optimal'"`` or ``"keep_step='best'"``; None when
+        validation data are only monitored.
+    """
+    if optimal:
+        return "alpha='optimal'"
+    return "keep_step='best'" if keep_step == "best" else None
+
+
 @dataclasses.dataclass
 class ChainState:
     """Where a chain of networks stands, between two networks.
@@ -61,8 +111,9 @@ class ChainState:
     pending_alpha, pending_unclipped : float or None
         alpha-hat of a step whose ``alpha = 0`` fit is done and whose fit
         with alpha-hat is not.
-    first_valid_proba : array or None
-        The first network's validation probabilities (``alpha="optimal"``).
+    first_valid_proba : ndarray of shape (n_valid, n_classes) or None
+        The first network's validation probabilities, Algorithm 1's
+        ``Y~(1)`` (``alpha="optimal"``).
     first_state : dict or None
         Weights of the first network: a later step with ``alpha = 1`` is
         this network (Theorem 4.1, eq. (7)).
@@ -178,6 +229,75 @@ class ChainState:
         self.pending_unclipped = float(estimate)
         self.pending_alpha = float(np.clip(estimate, 0, 1)) if clip else float(estimate)
 
+    def record_probe(self, step, proba, y_valid, clip):
+        """Estimate alpha-hat of ``step`` from its ``alpha = 0`` fit (Algorithm 1).
+
+        alpha-hat minimises ``||Y~ - (alpha Y~(1) + (1 - alpha) Y~(t)_0)||_F^2``
+        over the validation probabilities (Theorem 4.4, eq. (16)) and is kept
+        by :meth:`record_estimate` for the step's fit that follows.
+
+        Parameters
+        ----------
+        step : int
+            The step (from 2).
+        proba : ndarray of shape (n_valid, n_classes)
+            Validation probabilities of the ``alpha = 0`` fit, ``Y~(t)_0``.
+        y_valid : ndarray of shape (n_valid,)
+            Validation labels, as positions in the classes.
+        clip : bool
+            Clip alpha-hat to [0, 1] (footnote 10).
+
+        Returns
+        -------
+        line : str
+            alpha-hat, and what it was clipped to, for the progress output.
+        """
+        targets = np.eye(proba.shape[1])[y_valid]
+        raw = optimal_alpha(np.asarray(self.first_valid_proba), proba, targets)
+        self.record_estimate(raw, clip)
+        clipped = self.pending_alpha != raw
+        return f"alpha-hat({step}) = {raw:.4f}" + (
+            f", clipped to {self.pending_alpha:.4g}" if clipped else "")
+
+    def keeps_step(self, proba, y_valid):
+        """Whether a network trained with alpha-hat validates better than the first.
+
+        alpha-hat minimises ``||Y~ - (alpha Y~(1) + (1 - alpha) Y~(t)_0)||_F^2``
+        over all alpha, ``alpha = 1`` included, whose error is the first
+        network's ``||Y~ - Y~(1)||_F^2`` (Theorem 4.4, eq. (16)); the network
+        trained with alpha-hat only approximates that blend, and the
+        validation data that judge it are few. The step keeps its network
+        when the network's squared error is below the first network's by more
+        than one standard error of their paired difference over the
+        validation samples (the one-standard-error rule: the simplest
+        candidate within one standard error, Hastie, Tibshirani and Friedman,
+        The Elements of Statistical Learning, Section 7.10). Otherwise the
+        step is the ``alpha = 1`` step, which is the first network (Theorem
+        4.1, eq. (7)) and costs nothing.
+
+        Parameters
+        ----------
+        proba : ndarray of shape (n_valid, n_classes)
+            Validation probabilities of the network trained with alpha-hat.
+        y_valid : ndarray of shape (n_valid,)
+            Validation labels, as positions in the classes.
+
+        Returns
+        -------
+        bool
+            True when the network validates better than the first by more
+            than one standard error; False (the step is then the first
+            network) otherwise, and always with a single validation sample.
+        """
+        targets = np.eye(proba.shape[1])[y_valid]
+        first = np.asarray(self.first_valid_proba)
+        difference = np.sum((targets - proba) ** 2, axis=1) - np.sum((targets - first) ** 2,
+                                                                      axis=1)
+        if len(difference) < 2:
+            return False
+        standard_error = np.std(difference, ddof=1) / np.sqrt(len(difference))
+        return bool(np.mean(difference) + standard_error < 0)
+
     def record_fit(self, index, history):
         """Count network ``index`` (from 1) as trained, with skorch's history so far."""
         self.completed_fits = index
@@ -196,6 +316,24 @@ class ChainState:
             return np.array_equal(np.asarray(self.alphas), np.asarray(schedule)[:done])
         return True
 
+    def continues(self, fingerprint, n_steps, schedule):
+        """Whether a fit of ``fingerprint`` resumes or extends this chain.
+
+        Parameters
+        ----------
+        fingerprint : str
+            The parameters and data of the new fit (see :meth:`accepts`).
+        n_steps : int
+            Its number of steps.
+        schedule : sequence of float or None
+            Its schedule of weights, None for a fixed weight or alpha-hat.
+
+        Returns
+        -------
+        bool
+        """
+        return self.fingerprint == fingerprint and self.accepts(n_steps, schedule)
+
 
 def step_table(history):
     """One row per network of a chain, from the last epoch of each.
@@ -204,8 +342,9 @@ def step_table(history):
     ----------
     history : iterable of dict
         skorch's history rows of the chain: each has ``fit``, ``step``,
-        ``alpha``, ``probe``, and ``reused`` for a step that is the first
-        network (one row, no epoch).
+        ``alpha``, ``probe``, ``reused`` for a step that is the first
+        network (one row, no epoch), and ``fallback`` on the last epoch of
+        a network replaced by the first (see :meth:`ChainState.keeps_step`).
 
     Returns
     -------
@@ -218,7 +357,7 @@ def step_table(history):
     for epoch in history:
         if "fit" not in epoch:
             continue
-        row = rows.setdefault(epoch["fit"], {"epochs": 0, "reused": False})
+        row = rows.setdefault(epoch["fit"], {"epochs": 0, "reused": False, "fallback": False})
         row["epochs"] += not epoch.get("reused", False)
         for key, value in epoch.items():
             if key in ("batches", "epoch") or key.endswith("_best"):
@@ -226,7 +365,7 @@ def step_table(history):
             if isinstance(value, (numbers.Number, np.generic)):
                 row[key] = value
     frame = pd.DataFrame([rows[k] for k in sorted(rows)])
-    first = ["fit", "step", "probe", "alpha", "reused", "epochs"]
+    first = ["fit", "step", "probe", "alpha", "reused", "fallback", "epochs"]
     known = ["train_loss", "train_acc", "valid_loss", "valid_acc", "fit_time"]
     order = first + [c for c in known if c in frame] + sorted(
         c for c in frame if c not in first + known and c != "dur"
@@ -234,4 +373,5 @@ def step_table(history):
     frame = frame[order]
     frame["probe"] = frame["probe"].astype(bool)
     frame["reused"] = frame["reused"].astype(bool)
+    frame["fallback"] = frame["fallback"].astype(bool)
     return frame.reset_index(drop=True)

@@ -17,18 +17,24 @@ import numbers
 import os
 import re
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.utils import check_random_state
 
 from .chain import ChainState
 
-__all__ = ["CHECKPOINT_FILE", "ChainState", "check_writable", "cpu_state", "fingerprint",
-           "load_state", "save_state"]
+__all__ = ["CHECKPOINT_FILE", "RESUME_IGNORED", "ChainState", "check_writable", "cpu_state",
+           "fingerprint", "initial_state", "load_state", "save_state"]
 
 CHECKPOINT_FILE = "selfdistill_checkpoint.pt"
 FORMAT = 3
+# Parameters that change neither the networks nor the data they see, and
+# n_steps, by which a finished chain may be extended: a checkpoint is resumed
+# whatever their values.
+RESUME_IGNORED = {"verbose", "checkpoint_dir", "device", "n_steps", "keep_step"}
 
 
 def _stable_repr(value):
@@ -128,6 +134,9 @@ def save_state(state, path):
     payload = {
         field.name: getattr(state, field.name) for field in dataclasses.fields(state)
     }
+    # weights_only loading reads tensors, not NumPy arrays.
+    payload = {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v
+               for k, v in payload.items()}
     payload["history"] = json.dumps(state.history, default=_json_default)
     payload["format"] = FORMAT
     partial = path.with_name(path.name + ".partial")
@@ -153,6 +162,8 @@ def load_state(path):
             return ChainState(fingerprint="", seed=0)  # another format: not resumable
         payload = {k: v for k, v in payload.items() if k != "format"}
         payload["history"] = json.loads(payload["history"])
+        if isinstance(payload["first_valid_proba"], torch.Tensor):
+            payload["first_valid_proba"] = payload["first_valid_proba"].numpy()
         return ChainState(**payload)
     except Exception as exc:  # torch raises several kinds for a damaged file
         raise ValueError(
@@ -160,3 +171,40 @@ def load_state(path):
             "damaged or was not written by SelfDistilledNeuralNet. Delete it to train "
             "from the start, or give another checkpoint_dir."
         ) from exc
+
+
+def initial_state(path, key, n_steps, schedule, random_state):
+    """The checkpoint in ``path`` that a fit continues, or a new chain.
+
+    Parameters
+    ----------
+    path : path or None
+        The checkpoint file; None without ``checkpoint_dir``.
+    key : str
+        The new fit's :func:`fingerprint`.
+    n_steps : int
+        Its number of steps.
+    schedule : sequence of float or None
+        Its schedule of weights (see :meth:`ChainState.continues`).
+    random_state : int, RandomState instance or None
+        Draws the seed of a new chain.
+
+    Returns
+    -------
+    state : ChainState
+        The checkpoint's state when it continues; otherwise a new chain, with
+        a warning when a checkpoint of other parameters or data is replaced.
+    """
+    state = None if path is None else load_state(path)
+    if state is not None and not state.continues(key, n_steps, schedule):
+        warnings.warn(
+            f"The checkpoint in {path} was made with other parameters or data; "
+            "starting over and replacing it.",
+            UserWarning,
+            stacklevel=5,
+        )
+        state = None
+    if state is None:
+        seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+        state = ChainState(fingerprint=key, seed=seed)
+    return state

@@ -154,7 +154,13 @@ def _check_skorch_parts(net):
 
 
 def check_samples(net, X, name):
-    """Samples to predict on or validate with: an array of the fitted shape and columns."""
+    """Samples to predict on or validate with: an array of the fitted shape and columns.
+
+    A net initialised, not fitted (skorch's ``initialize()`` and
+    ``load_params``) knows no shape: any array of samples is taken.
+    """
+    if not hasattr(net, "input_shape_"):
+        return check_array(X, allow_nd=True, dtype=np.float32, order="C", input_name=name)
     columns = getattr(X, "columns", None)
     fitted = getattr(net, "feature_names_in_", None)
     if columns is not None and fitted is not None and list(columns) != list(fitted):

@@ -7,16 +7,17 @@ into collating samples one at a time); :class:`EpochAccuracy` records the
 accuracy of each epoch from the logits that training computed anyway.
 """
 
+import numbers
 import warnings
 
 import torch
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EpochTimer, PassthroughScoring, PrintLog, ProgressBar
 from skorch.dataset import Dataset, unpack_data
 from torch.utils.data import DataLoader, Sampler
 from torch.utils.data import Dataset as TorchDataset
 
 __all__ = ["ArrayDataset", "BatchIndices", "EpochAccuracy", "WholeBatches", "batch_iterator",
-           "whole_batch"]
+           "default_callbacks", "whole_batch"]
 
 
 class EpochAccuracy(Callback):
@@ -156,3 +157,29 @@ def batch_iterator(net, dataset, training=False):
         return DataLoader(WholeBatches(dataset), batch_sampler=batches,
                           collate_fn=whole_batch, **kwargs)
     return iterator(dataset, batch_size=batch_size, shuffle=shuffle, **kwargs)
+
+
+def default_callbacks(verbose):
+    """skorch's default callbacks of a classifier, with :class:`EpochAccuracy`.
+
+    Parameters
+    ----------
+    verbose : int
+        The net's ``verbose``: from 2, skorch's progress bar is added.
+
+    Returns
+    -------
+    callbacks : list of (str, Callback)
+        The epoch timer, the training and validation losses, the accuracy
+        of each epoch and the printed log.
+    """
+    callbacks = [
+        ("epoch_timer", EpochTimer()),
+        ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
+        ("valid_loss", PassthroughScoring(name="valid_loss")),
+        ("accuracy", EpochAccuracy()),
+        ("print_log", PrintLog()),
+    ]
+    if isinstance(verbose, numbers.Number) and verbose >= 2:
+        callbacks.insert(-1, ("progress_bar", ProgressBar()))
+    return callbacks

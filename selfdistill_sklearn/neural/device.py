@@ -34,13 +34,43 @@ class AutoDevice:
         vars(self)["device"] = resolve_device(value)
 
     def get_params(self, deep=True, **kwargs):
-        """Parameters as passed: ``device`` is ``"auto"`` if it was given so."""
+        """Get the parameters as passed: ``device`` stays ``"auto"`` if given so.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Also return the parameters of sub-objects (skorch's and
+            scikit-learn's meaning).
+        **kwargs : dict
+            Passed to skorch's ``get_params``.
+
+        Returns
+        -------
+        params : dict
+            Parameter names mapped to their values, as scikit-learn's
+            ``clone`` and ``set_params`` use them; ``params["device"]`` is
+            the device requested (``"auto"``, say), not the one resolved.
+        """
         params = super().get_params(deep=deep, **kwargs)
         params["device"] = vars(self)["_device_param"]
         return params
 
     def load_params(self, *args, **kwargs):
-        """As skorch; a device that stays the same keeps the ``"auto"`` request."""
+        """Load saved weights, optimiser state or history, as skorch does.
+
+        A device that stays the same keeps the ``"auto"`` request in
+        ``get_params``; one that changes (a CUDA file loaded without a GPU,
+        say) becomes the requested device.
+
+        Parameters
+        ----------
+        *args : tuple
+            The arguments of skorch's ``load_params`` (``f_params``,
+            ``f_optimizer``, ``f_criterion``, ``f_history``, ``checkpoint``,
+            ``use_safetensors``).
+        **kwargs : dict
+            The same, by name.
+        """
         requested, device = vars(self)["_device_param"], self.device
         super().load_params(*args, **kwargs)
         if self.device == device:

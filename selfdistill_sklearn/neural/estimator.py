@@ -5,7 +5,8 @@ that trains a chain of networks, each one on a blend of the one-hot labels
 and the softmax outputs of the previous, frozen network (eq. (18)), with
 the blend weight fixed, scheduled or estimated at every step by the
 adapted Algorithm 1 (Theorem 4.4 on validation probabilities); a step with
-weight 1 is the first network itself (Theorem 4.1, eq. (7)). What the chain
+weight 1 is the first network itself (Theorem 4.1, eq. (7)), and so is a
+step whose network trained with alpha-hat validates no better than the first. What the chain
 carries from one network to the next is in
 :mod:`~selfdistill_sklearn.neural.chain`, its file in
 :mod:`~selfdistill_sklearn.neural.checkpoint`, the loss in
@@ -22,7 +23,6 @@ Needs the ``torch`` extra (torch, torchvision and skorch).
 import copy
 import dataclasses
 import inspect
-import numbers
 import textwrap
 import time
 import warnings
@@ -31,27 +31,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import (
-    check_array,
-    check_is_fitted,
-)
+from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet, NeuralNetClassifier
-from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog, ProgressBar
 from skorch.dataset import Dataset, unpack_data
 from skorch.history import History
-from skorch.utils import is_dataset, to_tensor
+from skorch.utils import is_dataset
 from torch import nn
 
-from ..closed_forms import optimal_alpha
-from .chain import ChainState, fit_plan, step_table
+from .chain import describe_fit, fit_plan, step_table, validation_needed_by
 from .checkpoint import (
     CHECKPOINT_FILE,
+    RESUME_IGNORED,
     check_writable,
     cpu_state,
     fingerprint,
-    load_state,
+    initial_state,
     save_state,
 )
 from .checks import (
@@ -61,12 +56,12 @@ from .checks import (
     check_samples,
     validation_split,
 )
-from .data import ArrayDataset, EpochAccuracy, batch_iterator
+from .data import ArrayDataset, batch_iterator, default_callbacks
 from .device import AutoDevice
-from .loss import SelfDistillationLoss, self_distillation_loss
+from .loss import SelfDistillationLoss, TeacherLoss, self_distillation_loss
 from .networks import (
     build_network,
-    is_probabilities,
+    frozen,
     outputs_probabilities,
     random_crop_flip,
 )
@@ -74,10 +69,6 @@ from .precision import MixedPrecision
 
 __all__ = ["SelfDistillationLoss", "SelfDistilledNeuralNet", "self_distillation_loss"]
 
-# Parameters that change neither the networks nor the data they see, and
-# n_steps, by which a finished chain may be extended: a checkpoint is resumed
-# whatever their values.
-_RESUME_IGNORED = {"verbose", "checkpoint_dir", "device", "n_steps", "keep_step"}
 # Above this many parameters a network on the CPU takes minutes an epoch even
 # on small images (ResNet-18 has 11 million, ResNet-50 24 million).
 LARGE_NETWORK = 5_000_000
@@ -104,8 +95,6 @@ class _EndOfTraining(Exception):
     """A callback ended the current network's training (skorch's KeyboardInterrupt)."""
 
 
-
-
 def _step_seed(base_seed, step):
     # Seeds depend on the step alone: chains with different alphas share the
     # initialisation of each step (the paper's Appendix B, footnote 16), and
@@ -113,7 +102,7 @@ def _step_seed(base_seed, step):
     return int(np.random.SeedSequence([base_seed, step]).generate_state(1)[0])
 
 
-class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
+class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, TeacherLoss, NeuralNetClassifier):
     """Self-distilled neural network classifier (Borup & Andersen, Section 5).
 
     Trains ``n_steps`` networks one after the other. Step 1 fits the one-hot
@@ -125,7 +114,8 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
 
     where ``f(X)`` are softmax probabilities, ``Y`` the one-hot labels and
     ``Y(t-1)`` the probabilities of the previous network, frozen and
-    evaluated on the same (augmented) batch (:func:`self_distillation_loss`).
+    evaluated on the same (augmented) batch (``self_distillation_loss`` of
+    ``selfdistill_sklearn.neural.loss``).
     The penalty is Adam's weight decay ``reg_lambda``. With
     ``alpha="optimal"`` each weight is estimated by the adapted Algorithm 1:
     train step ``t`` with ``alpha = 0``, then ``alpha-hat(t)`` minimises
@@ -134,20 +124,9 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
     trained again with ``alpha-hat(t)``: ``2 (n_steps - 1) + 1`` fits, against
     ``g (n_steps - 1) + 1`` for a grid of ``g`` values.
 
-    Everything else is :class:`skorch.NeuralNetClassifier`: ``module__*``,
-    ``optimizer__*``, ``iterator_train__*`` and ``callbacks`` are routed as
-    there, and ``history`` holds every epoch of every network, with its
-    ``step``, ``fit``, ``alpha`` and ``probe`` (the ``alpha = 0`` fit of
-    Algorithm 1); while a network trains, it holds that network's epochs.
-    Callbacks act on each network as on one skorch training run:
-    ``on_train_begin`` and ``on_train_end`` come once a network, the callbacks
-    are initialised afresh for each (so a ``Checkpoint`` or an
-    ``EpochScoring`` compares the epochs of one network only, and an
-    ``LRScheduler`` starts again from ``lr``), and a
-    callback that ends training (``EarlyStopping`` raises
-    ``KeyboardInterrupt`` at the end of an epoch) ends the current network's
-    training, after which the chain goes on. The labels that skorch's batches
-    and scoring callbacks see are positions in ``classes_``.
+    Everything else is :class:`skorch.NeuralNetClassifier`, each network of
+    the chain being one skorch training run (callbacks, ``history`` and
+    checkpoints: see the user guide, :ref:`networks`).
 
     Parameters
     ----------
@@ -157,15 +136,20 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         classification model name (no pretrained weights; the first layer
         adapted to the channels of the images and, below 64 pixels, to their
         size: a 3x3 stride-1 convolution and no max pooling, the usual CIFAR
-        variant), or a class / factory called with ``module__*`` and, when
-        its signature takes them, ``num_classes`` and ``input_shape``.
-    alpha : float in [0, 1], sequence of n_steps - 1 floats, or "optimal", default=0.5
-        Weight of the ground truth at steps ``2 .. n_steps``: one value for
-        all, a schedule ``alpha(2), ..., alpha(n_steps)``, or ``"optimal"``
-        for the estimate of Algorithm 1 at every step. A step whose weight is
+        variant), a class / factory called with ``module__*`` and, when
+        its signature takes them, ``num_classes`` and ``input_shape``, or an
+        instance, copied and re-initialised for every step. A network that
+        ends in a softmax (skorch's usual classifier module) is detected:
+        its outputs are taken as the probabilities of eq. (18).
+    alpha : "optimal", float in [0, 1] or sequence of n_steps - 1 floats, default="optimal"
+        Weight of the ground truth at steps ``2 .. n_steps``: ``"optimal"``
+        for the estimate of Algorithm 1 at every step, one value for all, or
+        a schedule ``alpha(2), ..., alpha(n_steps)``. A step whose weight is
         1 (alpha-hat clipped to 1, say) weighs the ground truth alone: by
         Theorem 4.1, eq. (7), it is the first fit, and the first network is
-        reused rather than a fresh one of another seed trained.
+        reused rather than a fresh one of another seed trained; so is, with
+        ``"optimal"``, a step whose network validates no better than the
+        first (see the user guide).
     n_steps : int >= 1, default=2
         Number of networks in the chain, the first included. The limit of
         infinitely many steps (Theorem 4.5) is a kernel ridge result and is
@@ -176,15 +160,9 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         ``lambda theta`` to the gradient of the mean squared error.
     clip_alpha : bool, default=True
         Clip alpha-hat to [0, 1] before training with it (the paper's
-        footnote 10). Outside [0, 1] one of the two terms of eq. (18) has a
-        negative weight: above 1 the loss rewards disagreeing with the
-        teacher, below 0 with the labels. For kernel ridge that is still the
-        best blend, but a network trained for few epochs gives probabilities
-        far from their limit, alpha-hat then comes out large (9.5 and 2.1 on
-        digits with 3 epochs a network) and training against the teacher
-        wrecks the chain. Clipping is safe at the cost, says the paper, of
-        more steps. False trains with the estimate as it is;
-        ``alphas_unclipped_`` holds the estimates either way.
+        footnote 10; why, in the user guide). False trains with the
+        estimate as it is; ``alphas_unclipped_`` holds the estimates either
+        way.
     keep_step : {"last", "best"}, default="last"
         The network that ``predict`` uses: the last of the chain, as in the
         paper, or the one whose validation accuracy is highest
@@ -202,12 +180,10 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
     checkpoint_dir : str, path or None, default=None
         Where the state is saved after each completed network (checked to
         be writable before anything trains). A later ``fit`` with the same
-        parameters and data resumes after the last completed network; on
-        the CPU it ends in the same weights as an uninterrupted run. With a
-        larger ``n_steps`` (and, for a schedule, the same weights at the
-        steps done) a finished chain is extended. A checkpoint of other
-        parameters or data is replaced, with a warning; an unreadable one
-        is an error that names the file.
+        parameters and data resumes after the last completed network, or
+        extends a finished chain to a larger ``n_steps`` (see the user
+        guide). A checkpoint of other parameters or data is replaced, with a
+        warning; an unreadable one is an error that names the file.
     augment : bool, default=False
         Random crop after 4-pixel zero padding and a horizontal flip of
         every training batch, on the device (Appendix B.1). Needs images.
@@ -224,12 +200,27 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
     classes : sequence of labels or None, default=None
         All the labels, in the order of the network's outputs and of
         ``predict_proba``'s columns; None takes the sorted labels of ``y``.
+        Given, a net can be initialised before ``fit`` (skorch's
+        ``initialize()``, then ``load_params``).
     optimizer : torch optimizer class, default=torch.optim.Adam
+        The optimiser of every network (Appendix B.1: Adam), built afresh
+        for each with ``lr``, ``optimizer__*`` and ``weight_decay=reg_lambda``.
     lr : float, default=1e-4
         Learning rate (Appendix B.1).
     max_epochs : int, default=75
         Epochs of every network (Appendix B.1).
-    batch_size : int, default=128
+    batch_size : int >= 1 or -1, default=128
+        Samples per training and prediction batch; -1 takes the whole data
+        set as one batch (as in skorch).
+    criterion : SelfDistillationLoss subclass, default=SelfDistillationLoss
+        The loss of eq. (18) (``selfdistill_sklearn.neural.loss``). Any
+        other criterion is refused by name: every network minimises eq.
+        (18). A module that ends in a softmax needs no other criterion (see
+        ``module``); ``criterion__*`` parameters are refused too.
+    train_split : None, default=None
+        Must stay None: the validation data are ``fit``'s ``X_val`` and
+        ``y_val`` or the ``validation_fraction`` held out, the same for
+        every network of the chain.
     device : str, torch.device or None, default="auto"
         ``"auto"`` is CUDA when available, else the CPU; it is resolved
         when set, and the resolved device is what skorch reads as
@@ -240,15 +231,18 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         epoch; 2 adds skorch's progress bar.
     **kwargs
         Any other :class:`skorch.NeuralNetClassifier` parameter
-        (``callbacks``, ``iterator_train__num_workers``, ``module__*``, ...).
+        (``callbacks``, ``iterator_train__num_workers``, ``module__*``, ...),
+        except ``history``, ``dataset``, ``warm_start=True`` and ``compile=True``,
+        which the chain replaces and refuses by name.
         The training batches are shuffled unless
         ``iterator_train__shuffle=False``.
 
     Attributes
     ----------
     alphas_ : ndarray of shape (n_steps - 1,)
-        The weights ``alpha(2), ..., alpha(n_steps)`` trained with
-        (alpha-hat, clipped when ``clip_alpha``, for ``"optimal"``).
+        The weights ``alpha(2), ..., alpha(n_steps)`` of the chain
+        (alpha-hat, clipped when ``clip_alpha``, for ``"optimal"``; 1 for a
+        step that fell back to the first network).
     alphas_unclipped_ : ndarray of shape (n_steps - 1,)
         For ``"optimal"`` the estimates of Algorithm 1 before clipping;
         otherwise ``alphas_``.
@@ -286,8 +280,9 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
 
     See Also
     --------
-    selfdistill_sklearn.SelfDistilledKernelRidge : the closed forms this
+    selfdistill_sklearn.SelfDistilledKernelRidge : The closed forms this
         estimator approximates.
+    selfdistill_sklearn.networks.build_network : The network of each step.
 
     References
     ----------
@@ -310,30 +305,11 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
     """
 
     def __init__(
-        self,
-        module="resnet50",
-        *,
-        alpha=0.5,
-        n_steps=2,
-        reg_lambda=1e-4,
-        clip_alpha=True,
-        keep_step="last",
-        random_state=None,
-        validation_fraction=0.1,
-        checkpoint_dir=None,
-        augment=False,
-        image_shape=None,
-        small_input="auto",
-        mixed_precision=False,
-        optimizer=torch.optim.Adam,
-        lr=1e-4,
-        max_epochs=75,
-        batch_size=128,
-        criterion=SelfDistillationLoss,
-        train_split=None,
-        device="auto",
-        verbose=1,
-        **kwargs,
+        self, module="resnet50", *, alpha="optimal", n_steps=2, reg_lambda=1e-4, clip_alpha=True,
+        keep_step="last", random_state=None, validation_fraction=0.1, checkpoint_dir=None,
+        augment=False, image_shape=None, small_input="auto", mixed_precision=False,
+        classes=None, optimizer=torch.optim.Adam, lr=1e-4, max_epochs=75, batch_size=128,
+        criterion=SelfDistillationLoss, train_split=None, device="auto", verbose=1, **kwargs,
     ):
         if kwargs.get("history") is not None:
             raise TypeError(
@@ -341,16 +317,9 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
                 "the epochs of every network of the chain in a new History."
             )
         super().__init__(
-            module,
-            criterion=criterion,
-            optimizer=optimizer,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            train_split=train_split,
-            device=device,
-            verbose=verbose,
-            **kwargs,
+            module, criterion=criterion, classes=classes, optimizer=optimizer, lr=lr,
+            max_epochs=max_epochs, batch_size=batch_size, train_split=train_split,
+            device=device, verbose=verbose, **kwargs,
         )
         self.alpha = alpha
         self.n_steps = n_steps
@@ -371,16 +340,7 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
     # ------------------------------------------------------------------ skorch
     @property
     def _default_callbacks(self):
-        callbacks = [
-            ("epoch_timer", EpochTimer()),
-            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
-            ("valid_loss", PassthroughScoring(name="valid_loss")),
-            ("accuracy", EpochAccuracy()),
-            ("print_log", PrintLog()),
-        ]
-        if isinstance(self.verbose, numbers.Number) and self.verbose >= 2:
-            callbacks.insert(-1, ("progress_bar", ProgressBar()))
-        return callbacks
+        return default_callbacks(self.verbose)
 
     def initialize_module(self):
         """Build a fresh network for the current step on the device.
@@ -400,7 +360,7 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         )
         return self
 
-    def _new_network(self):
+    def _new_network(self, state_dict=None):
         classes = getattr(self, "classes_inferred_", None) if self.classes is None else (
             self.classes)
         params = self.get_params_for("module")
@@ -409,6 +369,8 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         n_classes = params.pop("num_classes", None if classes is None else len(classes))
         network = build_network(self.module, shape, n_classes, small_input=self.small_input,
                                 **params)
+        if state_dict is not None:
+            network.load_state_dict(state_dict)
         return network if self.device is None else network.to(self.device)
 
     def initialize_optimizer(self, triggered_directly=None):
@@ -436,33 +398,6 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         """As skorch, shuffling the training batches by default and cutting
         each batch of in-memory data with one index (:func:`~.data.batch_iterator`)."""
         return batch_iterator(self, dataset, training)
-
-    def infer(self, x, **fit_params):
-        return self._logits(self.module_, self._as_input(x), **fit_params)
-
-    def _logits(self, network, x, **fit_params):
-        out = network(x, **fit_params)
-        if getattr(self, "outputs_probabilities_", False) is None:
-            self.outputs_probabilities_ = is_probabilities(out.detach())
-        if getattr(self, "outputs_probabilities_", False):
-            # softmax(log p) = p: eq. (18) sees the module's own probabilities.
-            return torch.log(out.clamp_min(torch.finfo(out.dtype).tiny))
-        return out
-
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        """Eq. (18) on a batch: labels and the frozen teacher on the same inputs."""
-        y_true = to_tensor(y_true, device=self.device)
-        teacher_proba = self._teacher_proba(X)
-        alpha = 1.0 if teacher_proba is None else self._network.alpha
-        return self.criterion_(y_pred, y_true, teacher_proba, alpha)
-
-    def _teacher_proba(self, X):
-        """Softmax outputs of the frozen previous network on the batch ``X``."""
-        network = getattr(self, "_network", None)
-        if network is None or network.teacher is None:
-            return None
-        with torch.no_grad():
-            return torch.softmax(self._logits(network.teacher, self._as_input(X)).float(), dim=1)
 
     def train_step_single(self, batch, **fit_params):
         """One forward and backward pass, with augmentation and mixed precision."""
@@ -508,8 +443,25 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
 
     @available_if(_partial_fit_available)
     def partial_fit(self, X, y=None, classes=None, **fit_params):
-        """Not available: a chain of freshly initialised networks has no
-        incremental form. Use ``checkpoint_dir`` to resume or extend a fit."""
+        """Not available: a chain of fresh networks has no incremental form.
+
+        skorch's ``partial_fit`` trains the current network further; every
+        step of the chain starts from a fresh initialisation instead, so
+        ``hasattr(net, "partial_fit")`` is False. Use ``checkpoint_dir`` to
+        resume an interrupted fit or extend a finished chain.
+
+        Parameters
+        ----------
+        X, y, classes : object
+            Unused.
+        **fit_params : dict
+            Unused.
+
+        Raises
+        ------
+        NotImplementedError
+            Always, when called through the class.
+        """
         raise NotImplementedError
 
     # --------------------------------------------------------------------- API
@@ -531,6 +483,8 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         Returns
         -------
         self : SelfDistilledNeuralNet
+            The fitted estimator, predicting with the network that
+            ``keep_step`` names.
 
         Raises
         ------
@@ -554,7 +508,9 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, ...) as in ``fit``, or a torch Dataset
+        X : array-like of shape (n_samples, ...) or torch Dataset
+            Samples of the shape (and, for a DataFrame, the columns) seen in
+            ``fit``, or a torch Dataset yielding such samples.
 
         Returns
         -------
@@ -563,12 +519,7 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         """
         check_is_fitted(self)
         if not is_dataset(X):
-            if hasattr(self, "input_shape_"):
-                X = check_samples(self, X, "X")
-            else:  # initialised, not fitted (skorch's initialize() and load_params)
-                X = check_array(X, allow_nd=True, dtype=np.float32, order="C",
-                                input_name="X")
-            X = ArrayDataset(X)
+            X = ArrayDataset(check_samples(self, X, "X"))
         return self._proba(X)
 
     def predict(self, X):
@@ -576,11 +527,14 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, ...) as in ``fit``, or a torch Dataset
+        X : array-like of shape (n_samples, ...) or torch Dataset
+            Samples as for :meth:`predict_proba`.
 
         Returns
         -------
         y : ndarray of shape (n_samples,)
+            The labels of ``classes_`` with the highest probability (class
+            indices for a net initialised, not fitted, without ``classes``).
         """
         proba = self.predict_proba(X)
         if self.classes is None and not hasattr(self, "classes_inferred_"):
@@ -595,8 +549,10 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         scores : pandas.DataFrame
             Columns ``fit``, ``step``, ``probe`` (the ``alpha = 0`` fit of
             Algorithm 1), ``alpha``, ``reused`` (a step with ``alpha = 1``,
-            the first network itself, not trained), ``epochs``, the recorded
-            losses and accuracies (``train_loss``, ``train_acc``,
+            the first network itself, not trained), ``fallback`` (a network
+            trained with alpha-hat, its scores shown, replaced by the first
+            because it validated no better), ``epochs``,
+            the recorded losses and accuracies (``train_loss``, ``train_acc``,
             ``valid_loss``, ``valid_acc`` when there was validation data),
             ``fit_time`` in seconds and whatever else callbacks recorded. The
             rows with ``probe`` False are the chain itself.
@@ -610,23 +566,18 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         X, y_enc, X_val, y_val_enc = check_fit_data(self, X, y, X_val, y_val)
         if self.checkpoint_dir is not None:
             check_writable(self.checkpoint_dir)
-        state = self._initial_state(n_steps, alpha, X, y_enc, X_val, y_val_enc)
+        state = self._initial_state(n_steps, alpha, [X, y_enc, X_val, y_val_enc])
         self.seed_ = state.seed
+        estimates = alpha.is_optimal and n_steps > 1
         if X_val is None:
-            needs = ("alpha='optimal'" if alpha.is_optimal
-                     else "keep_step='best'" if self.keep_step == "best" else None)
+            needs = validation_needed_by(estimates, self.keep_step)
             X, y_enc, X_val, y_val_enc = validation_split(self, X, y_enc, self.seed_, needs)
-        if alpha.is_optimal:
+        if estimates:
             check_every_class(self, y_val_enc)
         plan = fit_plan(n_steps, alpha.is_optimal)
         self.n_fits_ = len(plan)
         self.device_ = self.device
-        if self.mixed_precision and not self._amp_enabled():
-            warnings.warn(
-                f"mixed_precision=True needs CUDA; training in float32 on {self.device}.",
-                UserWarning,
-                stacklevel=3,
-            )
+        self._warn_without_amp()
         data = (ArrayDataset(X, y_enc), None if X_val is None else ArrayDataset(X_val, y_val_enc))
         # The steps seed torch's generators; the caller's streams are restored.
         with torch.random.fork_rng(devices=self._cuda_devices()):
@@ -641,35 +592,21 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
     def _checkpoint_path(self):
         return None if self.checkpoint_dir is None else Path(self.checkpoint_dir) / CHECKPOINT_FILE
 
-    def _initial_state(self, n_steps, alpha, X, y, X_val, y_val):
+    def _initial_state(self, n_steps, alpha, arrays):
         """The checkpoint to resume, or a new chain."""
         params = {k: v for k, v in self.get_params(deep=False).items()
-                  if k not in _RESUME_IGNORED}
+                  if k not in RESUME_IGNORED}
         schedule = alpha.value if alpha.kind == "schedule" else None
         if schedule is not None:
             params["alpha"] = "schedule"  # compared step by step by ChainState.accepts
-        key = fingerprint(type(self).__qualname__, params, [X, y, X_val, y_val])
-        path = self._checkpoint_path()
-        state = None if path is None else load_state(path)
-        if state is not None and (state.fingerprint != key or not state.accepts(n_steps, schedule)):
-            warnings.warn(
-                f"The checkpoint in {path} was made with other parameters or data; "
-                "starting over and replacing it.",
-                UserWarning,
-                stacklevel=4,
-            )
-            state = None
-        if state is None:
-            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-            state = ChainState(fingerprint=key, seed=seed)
-        return state
+        key = fingerprint(type(self).__qualname__, params, arrays)
+        return initial_state(self._checkpoint_path(), key, n_steps, schedule, self.random_state)
 
     def _run_chain(self, plan, state, alpha, data):
         """Train (or reuse) every network of ``plan`` not in the checkpoint."""
-        train, valid = data
         teacher = None
         if state.teacher_state is not None:
-            teacher = self._frozen(self._built(state.teacher_state))
+            teacher = frozen(self._new_network(state.teacher_state))
         remaining = [(i, step, probe) for i, (step, probe) in enumerate(plan, start=1)
                      if i > state.completed_fits]
         # skorch's initialize builds the callbacks, the criterion and the first
@@ -682,20 +619,11 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         rows = list(state.history)
         if remaining:
             _warn_if_slow(self, len(remaining))
-        for index, step, probe in remaining:
-            weights = state.weights_for(step, probe, alpha)
-            self._say_network(index, step, probe, weights[0], plan)
-            if state.reuses_first(step, probe, weights[0]):
-                self._reuse_first(state, index, step, weights[0], valid)
-            else:
-                if index != remaining[0][0]:
-                    self._reinitialize(_step_seed(state.seed, step))
-                self._network = _Network(step, index, weights[0], probe, teacher,
-                                         self._new_scaler(), valid)
-                self._train_network(train)
-            teacher = self._record_network(state, alpha, valid, (step, probe), weights) or teacher
+        for fit in remaining:
+            teacher = self._one_fit(plan, state, alpha, data, fit, teacher,
+                                    initialized=fit is remaining[0])
             rows += self.history
-            state.record_fit(index, rows)
+            state.record_fit(fit[0], rows)
             if self._checkpoint_path() is not None:
                 save_state(state, self._checkpoint_path())
         if not remaining:
@@ -703,10 +631,20 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
             self.module_.load_state_dict(state.teacher_state)
         self.history_ = History(rows)
 
-    def _say_network(self, index, step, probe, alpha, plan):
-        kind = "alpha = 0 fit of Algorithm 1" if probe else f"alpha = {alpha:.4g}"
-        self._say(f"Self-distillation step {step}/{plan[-1][0]} (network {index}/{len(plan)}"
-                  + ("" if step == 1 else f", {kind}") + ")")
+    def _one_fit(self, plan, state, alpha, data, fit, teacher, initialized):
+        """Train (or reuse) one network of the chain; the teacher of the next."""
+        (index, step, probe), (train, valid) = fit, data
+        weights = state.weights_for(step, probe, alpha)
+        self._say(describe_fit(index, step, probe, weights[0], plan))
+        if state.reuses_first(step, probe, weights[0]):
+            self._reuse_first(state, index, step, weights[0])
+        else:
+            if not initialized:
+                self._reinitialize(_step_seed(state.seed, step))
+            self._network = _Network(step, index, weights[0], probe, teacher,
+                                     self._new_scaler(), valid)
+            self._train_network(train)
+        return self._record_network(state, alpha, valid, (step, probe), weights) or teacher
 
     def _reinitialize(self, seed):
         """A fresh network, optimiser, callbacks and history for the next fit."""
@@ -717,7 +655,7 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
             self.initialize_callbacks()
         self.initialize_history()
 
-    def _reuse_first(self, state, index, step, alpha, valid):
+    def _reuse_first(self, state, index, step, alpha):
         """A step with alpha = 1 is the first network (Theorem 4.1, eq. (7)): no training."""
         self.module_.load_state_dict(state.first_state)
         self.history = History([{"step": step, "fit": index, "alpha": alpha,
@@ -727,22 +665,28 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
         """Record the network just trained (or reused); the new teacher, if any."""
         (step, probe), (step_alpha, unclipped) = fit, weights
         proba = None if valid is None else self._proba(valid)
+        if probe:
+            self._say(state.record_probe(step, proba, valid.y, self.clip_alpha))
+            return None
+        reused = self.history[-1].get("reused", False)
+        if alpha.is_optimal and step > 1 and not reused and not state.keeps_step(proba, valid.y):
+            proba, step_alpha = self._fall_back_to_first(state, step)
         accuracy = None if proba is None else float(np.mean(proba.argmax(axis=1) == valid.y))
-        if self.history[-1].get("reused") and accuracy is not None:
+        if reused and accuracy is not None:
             self.history.record("valid_acc", accuracy)
         if alpha.is_optimal and step == 1:
-            state.first_valid_proba = torch.from_numpy(proba)  # Algorithm 1's Y~(1)
-        if probe:
-            raw = optimal_alpha(state.first_valid_proba.numpy(), proba,
-                                np.eye(proba.shape[1])[valid.y])
-            state.record_estimate(raw, self.clip_alpha)
-            self._say(f"alpha-hat({step}) = {raw:.4f}"
-                      + (f", clipped to {state.pending_alpha:.4g}"
-                         if state.pending_alpha != raw else ""))
-            return None
+            state.first_valid_proba = proba  # Algorithm 1's Y~(1)
         state.complete_network(cpu_state(self.module_), None if step == 1 else step_alpha,
                                unclipped, accuracy)
-        return self._frozen(copy.deepcopy(self.module_))
+        return frozen(copy.deepcopy(self.module_))
+
+    def _fall_back_to_first(self, state, step):
+        """Step ``step`` did not validate better than the first network: it is the first."""
+        self._say(f"Step {step} validates no better than the first network (one standard "
+                  f"error): step {step} is the first network (alpha = 1)")
+        self.module_.load_state_dict(state.first_state)
+        self.history.record("fallback", True)
+        return np.asarray(state.first_valid_proba), 1.0
 
     def _train_network(self, dataset):
         """One network as one skorch training run."""
@@ -754,18 +698,6 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
             pass
         self.notify("on_train_end", X=dataset.X, y=dataset.y)
         self.history.record("fit_time", time.perf_counter() - start)
-
-    def _built(self, state_dict):
-        network = self._new_network()
-        network.load_state_dict(state_dict)
-        return network
-
-    @staticmethod
-    def _frozen(network):
-        network = network.eval()
-        for parameter in network.parameters():
-            parameter.requires_grad_(False)
-        return network
 
     def _proba(self, X):
         probas = [
@@ -780,12 +712,6 @@ class SelfDistilledNeuralNet(AutoDevice, MixedPrecision, NeuralNetClassifier):
             return tuple(self.image_shape)
         shape = getattr(self, "input_shape_", None)
         return None if shape is None else tuple(shape)
-
-    def _as_input(self, x):
-        x = to_tensor(x, device=self.device)
-        if self.image_shape is not None:
-            x = x.reshape(-1, *self.image_shape)
-        return x
 
     def _say(self, message):
         if self.verbose:

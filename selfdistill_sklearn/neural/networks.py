@@ -42,13 +42,23 @@ _AUX_LOGIT_MODELS = {"googlenet", "inception_v3"}
 
 
 def classification_model_names():
-    """Names of the torchvision classification models that can be built.
+    """List the torchvision classification models that can be built.
 
     Returns
     -------
     names : list of str
         As ``torchvision.models.list_models(module=torchvision.models)``;
         detection, segmentation, video and quantised models are not in it.
+
+    See Also
+    --------
+    build_network : Builds a network from one of these names.
+
+    Examples
+    --------
+    >>> from selfdistill_sklearn.networks import classification_model_names
+    >>> "resnet50" in classification_model_names()
+    True
     """
     return list(torchvision.models.list_models(module=torchvision.models))
 
@@ -67,6 +77,19 @@ class MLP(nn.Module):
         Number of outputs (logits).
     hidden_layer_sizes : tuple of int, default=(100,)
         Widths of the hidden layers.
+
+    See Also
+    --------
+    SmallCNN : A small convolutional network for images.
+    build_network : Builds this or any other network for each step.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from selfdistill_sklearn.networks import MLP
+    >>> network = MLP((64,), num_classes=10, hidden_layer_sizes=(32,))
+    >>> network(torch.zeros(5, 64)).shape
+    torch.Size([5, 10])
     """
 
     def __init__(self, input_shape, num_classes, hidden_layer_sizes=(100,)):
@@ -98,6 +121,24 @@ class SmallCNN(nn.Module):
         Number of outputs (logits).
     channels : tuple of int, default=(16, 32)
         Output channels of the convolution blocks.
+
+    Raises
+    ------
+    ValueError
+        If ``input_shape`` is not ``(channels, height, width)``.
+
+    See Also
+    --------
+    MLP : A fully connected network, for feature vectors.
+    build_network : Builds this or any other network for each step.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from selfdistill_sklearn.networks import SmallCNN
+    >>> network = SmallCNN((1, 8, 8), num_classes=10)
+    >>> network(torch.zeros(5, 1, 8, 8)).shape
+    torch.Size([5, 10])
     """
 
     def __init__(self, input_shape, num_classes, channels=(16, 32)):
@@ -148,6 +189,8 @@ def adapt_first_layer(model, in_channels, small_input):
     Parameters
     ----------
     model : torch.nn.Module
+        A network whose first layer is a :class:`~torch.nn.Conv2d` (a
+        torchvision classification model, say).
     in_channels : int
         Channels of the input images (1 for grey scale, 3 for colour).
     small_input : bool
@@ -157,6 +200,12 @@ def adapt_first_layer(model, in_channels, small_input):
     -------
     model : torch.nn.Module
         The same object, adapted.
+
+    Raises
+    ------
+    ValueError
+        If ``model`` has no :class:`~torch.nn.Conv2d`, or its first one is
+        grouped and must change its input channels.
     """
     convs = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
     if not convs:
@@ -328,6 +377,26 @@ def build_network(module, input_shape, num_classes, *, small_input="auto", **kwa
     return network.train()
 
 
+def frozen(network):
+    """Put ``network`` in evaluation mode with its gradients off: a teacher.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        A trained network, changed in place.
+
+    Returns
+    -------
+    network : torch.nn.Module
+        The same object, in evaluation mode, every parameter with
+        ``requires_grad=False``.
+    """
+    network = network.eval()
+    for parameter in network.parameters():
+        parameter.requires_grad_(False)
+    return network
+
+
 def outputs_probabilities(network, input_shape):
     """Whether ``network`` ends in a softmax: its outputs are probabilities.
 
@@ -340,12 +409,20 @@ def outputs_probabilities(network, input_shape):
     Parameters
     ----------
     network : torch.nn.Module
+        A network mapping a batch of shape ``(n, *input_shape)`` to a tensor
+        of shape ``(n, k)``; its training mode is restored afterwards.
     input_shape : tuple of int
         Shape of one sample.
 
     Returns
     -------
     bool
+        True when the outputs are probabilities (see
+        :func:`is_probabilities`), False when they are logits.
+
+    See Also
+    --------
+    is_probabilities : The test applied to the outputs.
     """
     training = network.training
     network.eval()
@@ -360,7 +437,19 @@ def outputs_probabilities(network, input_shape):
 
 
 def is_probabilities(out):
-    """Whether the rows of ``out`` (n, k) are non-negative and sum to 1."""
+    """Whether the rows of ``out`` are non-negative and sum to 1.
+
+    Parameters
+    ----------
+    out : torch.Tensor of shape (n, k)
+        Outputs of a network on ``n`` samples.
+
+    Returns
+    -------
+    bool
+        True when every entry is non-negative and every row sums to 1
+        within 1e-5 (in float32): the outputs of a softmax.
+    """
     out = out.float()
     return bool(torch.all(out >= 0)) and bool(
         torch.allclose(out.sum(dim=1), torch.ones(len(out), device=out.device), atol=1e-5)
@@ -400,8 +489,12 @@ def random_crop_flip(images, padding=4, flip=True, generator=None):
     Parameters
     ----------
     images : torch.Tensor of shape (n, channels, height, width)
+        The batch, on any device.
     padding : int, default=4
+        Zero pixels added on every side before cropping; the offset of the
+        crop is drawn in ``0 .. 2 * padding`` along each axis.
     flip : bool, default=True
+        Whether to flip each image left-right with probability 1/2.
     generator : torch.Generator, default=None
         On the device of ``images``; torch's default generator if None.
 
@@ -409,6 +502,11 @@ def random_crop_flip(images, padding=4, flip=True, generator=None):
     -------
     augmented : torch.Tensor
         Same shape, dtype and device as ``images``.
+
+    Raises
+    ------
+    ValueError
+        If ``images`` is not 4-dimensional.
     """
     if images.ndim != 4:
         raise ValueError(

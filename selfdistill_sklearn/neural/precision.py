@@ -5,6 +5,7 @@ With ``mixed_precision=True`` on CUDA, training and prediction run under
 scaler (one per network, ``net._network.scaler``); elsewhere float32.
 """
 
+import warnings
 from contextlib import nullcontext
 
 import torch
@@ -19,6 +20,24 @@ class MixedPrecision:
     """Mixin for a skorch net with a ``mixed_precision`` parameter."""
 
     def train_step(self, batch, **fit_params):
+        """Run one optimisation step on a training batch.
+
+        As skorch's, except under mixed precision: the loss then goes
+        through the network's gradient scaler, outside an optimiser closure
+        (a gradient scaler cannot step through one).
+
+        Parameters
+        ----------
+        batch : tuple
+            The batch as the training iterator yields it, ``(X, y)``.
+        **fit_params : dict
+            Passed on to the network's forward call.
+
+        Returns
+        -------
+        step : dict
+            ``"loss"`` (scalar tensor) and ``"y_pred"`` (the logits).
+        """
         scaler = self._network.scaler
         if scaler is None:
             return super().train_step(batch, **fit_params)
@@ -36,12 +55,48 @@ class MixedPrecision:
         return step
 
     def validation_step(self, batch, **fit_params):
+        """Compute the loss on a validation batch, under autocast when on.
+
+        Parameters
+        ----------
+        batch : tuple
+            The batch as the validation iterator yields it, ``(X, y)``.
+        **fit_params : dict
+            Passed on to the network's forward call.
+
+        Returns
+        -------
+        step : dict
+            ``"loss"`` (scalar tensor) and ``"y_pred"`` (the logits).
+        """
         with self._autocast():
             return super().validation_step(batch, **fit_params)
 
     def evaluation_step(self, batch, training=False):
+        """Compute the network's outputs on a batch, under autocast when on.
+
+        Parameters
+        ----------
+        batch : tuple or array-like
+            The batch as the iterator yields it; its first element is ``X``.
+        training : bool, default=False
+            Whether to keep the network in training mode (and gradients).
+
+        Returns
+        -------
+        y_infer : torch.Tensor
+            The logits of the batch.
+        """
         with self._autocast():
             return super().evaluation_step(batch, training=training)
+
+    def _warn_without_amp(self):
+        if self.mixed_precision and not self._amp_enabled():
+            warnings.warn(
+                f"mixed_precision=True needs CUDA; training in float32 on {self.device}.",
+                UserWarning,
+                stacklevel=4,
+            )
 
     def _new_scaler(self):
         return torch.amp.GradScaler("cuda") if self._amp_enabled() else None
