@@ -112,16 +112,23 @@ def _parameter_hashes(estimator):
             if name.split("__")[0] not in FREE_PARAMETERS}
 
 
-def _feature_plan(feature_map, X, Y, y_ndim, *, block_size, samples, random_state):
+def _feature_plan(feature_map, X, Y, y_ndim, *, block_size, samples, random_state, progress):
     """The plan of the first batch, and whether its map was fitted on it.
 
     The map is fitted on the first batch, or, when it is fitted already
     (scikit-learn's ``check_is_fitted``; a stateless map such as a
     ``FunctionTransformer`` counts as fitted), a copy of it as it is."""
+    if feature_map is None:
+        return fit_feature_plan(None, X, Y, y_ndim, block_size=block_size, samples=samples,
+                                random_state=random_state), False
     if not _is_fitted(feature_map):
-        plan = fit_feature_plan(feature_map, X, Y, y_ndim, block_size=block_size,
-                                samples=samples, random_state=random_state)
-        return plan, feature_map is not None
+        rows = X.shape[0] if samples is None else min(samples, X.shape[0])
+        with progress.phase("feature map", f"fitting {type(feature_map).__name__} on {rows} "
+                            "rows of the first batch"):
+            plan = fit_feature_plan(feature_map, X, Y, y_ndim, block_size=block_size,
+                                    samples=samples, random_state=random_state)
+        return plan, True
+    progress.say(f"feature map: {type(feature_map).__name__} used as fitted")
     feature_map = copy.deepcopy(feature_map)  # the object passed is never changed
     first = streaming.take_rows(X, slice(0, min(X.shape[0], block_size)))
     features = streaming.transform_block(feature_map, first)
@@ -184,17 +191,19 @@ class MomentStream:
         self._map_fitted_here = map_fitted_here
 
     @classmethod
-    def start(cls, estimator, X, Y, sample_weight, y_ndim, n_folds, block_size):
+    def start(cls, estimator, X, Y, sample_weight, y_ndim, n_folds, block_size, progress):
         """The stream of a first batch; ``estimator`` is the one being fitted
-        (its parameters are copied, it is not changed)."""
+        (its parameters are copied, it is not changed); ``progress`` reports
+        the phases."""
         frozen = clone(estimator)  # unfitted: the map as passed is read below
         plan, fitted_here = _feature_plan(estimator.feature_map, X, Y, y_ndim,
                                           block_size=block_size,
                                           samples=frozen.feature_map_samples,
-                                          random_state=frozen.random_state)
+                                          random_state=frozen.random_state, progress=progress)
         stream = cls(frozen, _parameter_hashes(estimator), plan, n_folds, None, 0, Y.shape[1],
                      y_ndim, input_kind(X), fitted_here)
-        return stream._with_batch(X, Y, sample_weight, plan.streamed_map, plan.block_size)
+        return stream._with_batch(X, Y, sample_weight, plan.streamed_map, plan.block_size,
+                                  progress)
 
     def changed_parameters(self, estimator):
         """Names of the parameters that differ from those of the first batch."""
@@ -218,7 +227,7 @@ class MomentStream:
                 f"must come in the same kind of container (here {self.kind})."
             )
 
-    def add(self, X, Y, sample_weight, block_size, y_ndim):
+    def add(self, X, Y, sample_weight, block_size, y_ndim, progress):
         """A new stream with the rows of a checked batch added."""
         if Y.shape[1] != self.n_targets or y_ndim != self.y_ndim:
             raise ValueError(
@@ -230,16 +239,16 @@ class MomentStream:
         feature_map = self.plan.streamed_map
         if self._map_fitted_here:
             feature_map = _FirstBatchMap(feature_map, self.plan.n_rows)
-        return self._with_batch(X, Y, sample_weight, feature_map, block_size)
+        return self._with_batch(X, Y, sample_weight, feature_map, block_size, progress)
 
-    def _with_batch(self, X, Y, sample_weight, feature_map, block_size):
+    def _with_batch(self, X, Y, sample_weight, feature_map, block_size, progress):
         n = X.shape[0]
         n_cells = 1 if self.n_folds is None else self.n_folds
         labels = (None if self.n_folds is None
                   else position_labels(self.n_samples_seen, n, self.n_folds))
         batch = streaming.moments(feature_map, X, Y, sample_weight, labels, n_cells,
                                   block_size, self.plan.n_features,
-                                  root=self.n_folds is not None)
+                                  root=self.n_folds is not None, progress=progress)
         cells = batch if self.cells is None else streaming._merge_cells(self.cells, batch)
         return MomentStream(self.estimator, self._hashes, self.plan, self.n_folds, cells,
                             self.n_samples_seen + n, self.n_targets, self.y_ndim, self.kind,

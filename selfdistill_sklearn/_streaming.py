@@ -27,6 +27,7 @@ from scipy import sparse
 from sklearn.utils.validation import check_array
 from threadpoolctl import ThreadpoolController
 
+from . import _progress
 from ._primal import Moments, block_moments, check_finite_moments, merge_moments
 
 __all__ = [
@@ -174,8 +175,10 @@ def check_cell_memory(n_cells, p, splitter=None):
 
 
 def _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
-                   n_features, root, offset=0, name="X"):
-    """Moments of the rows of in-memory ``X``, cell by cell (a list of Moments)."""
+                   n_features, root, offset=0, name="X", counter=None):
+    """Moments of the rows of in-memory ``X``, cell by cell (a list of Moments);
+    ``counter`` (a :class:`~selfdistill_sklearn._progress.RowCounter`) is told
+    the rows done after each block."""
     n = X.shape[0]
     k = Y.shape[1]
     p = n_features + k
@@ -204,6 +207,8 @@ def _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size
                                             root=root, into=cells[cell], overwrite=True)
                 check_finite_moments(cells[cell], where)
         del Z
+        if counter is not None:
+            counter.update(stop)
     return cells
 
 
@@ -267,7 +272,7 @@ def _check_total_weight(cells, sample_weight):
 
 
 def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_features,
-            root=False, splitter=None, name="X"):
+            root=False, splitter=None, name="X", progress=None):
     """Moments of every cell, streamed in row blocks.
 
     Parameters
@@ -290,6 +295,9 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
         The ``cv`` that made the cells, named when they are too many.
     name : str, default="X"
         The data's name in errors ("X_val").
+    progress : Progress or None, default=None
+        Reports the rows done (:mod:`selfdistill_sklearn._progress`; dask's
+        progress bar on dask).
 
     Returns
     -------
@@ -305,9 +313,12 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
     """
     p = n_features + Y.shape[1]
     check_cell_memory(n_cells, p, splitter)
+    counter = None if progress is None else progress.rows(X.shape[0])
     if not is_dask_array(X):
         cells = _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
-                               n_features, root, name=name)
+                               n_features, root, name=name, counter=counter)
+        if counter is not None:
+            counter.close(X.shape[0])
         _check_total_weight(cells, sample_weight)
         return cells
     import dask
@@ -337,7 +348,9 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
     while len(parts) > 1:
         parts = [merge(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
                  for i in range(0, len(parts), 2)]
-    (cells,) = dask.compute(parts[0])
+    cells = _progress.compute(parts[0], progress)
+    if counter is not None:
+        counter.close(X.shape[0])
     _check_total_weight(cells, sample_weight)
     return cells
 

@@ -19,8 +19,8 @@ from sklearn.utils.validation import (
 from threadpoolctl import threadpool_limits
 
 from . import _incremental as incremental
+from . import _progress, gcv
 from . import _streaming as streaming
-from . import gcv
 from ._candidates import check_gcv_scoring, check_grid
 from ._feature_plan import (
     check_block_size,
@@ -100,11 +100,13 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 delattr(self, name)  # a first batch starts over, after fit too
         X, Y, sample_weight, y_ndim = self._training_data(X, y, sample_weight,
                                                           reset=stream is None)
+        progress = self._progress()
         if stream is None:
             stream = incremental.MomentStream.start(self, X, Y, sample_weight, y_ndim,
-                                                    n_folds, block_size)
+                                                    n_folds, block_size, progress)
         else:
-            stream = stream.add(X, Y, sample_weight, block_size, y_ndim)
+            stream = stream.add(X, Y, sample_weight, block_size, y_ndim, progress)
+        progress.say(f"partial_fit: {stream.n_samples_seen} rows seen")
         for name in self._LAZY_ATTRIBUTES:
             vars(self).pop(name, None)
         self._partial_stream = stream
@@ -207,9 +209,21 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         return X, Y, sample_weight, y_ndim
 
     def _fit_plan(self, X, Y, y_ndim, block_size):
-        return fit_feature_plan(self.feature_map, X, Y, y_ndim, block_size=block_size,
-                                samples=self.feature_map_samples,
-                                random_state=self.random_state)
+        if self.feature_map is None:
+            return fit_feature_plan(None, X, Y, y_ndim, block_size=block_size,
+                                    samples=self.feature_map_samples,
+                                    random_state=self.random_state)
+        rows = X.shape[0] if self.feature_map_samples is None else min(
+            X.shape[0], self.feature_map_samples)
+        with self._progress().phase("feature map", f"fitting {type(self.feature_map).__name__} "
+                                    f"on {rows} rows"):
+            return fit_feature_plan(self.feature_map, X, Y, y_ndim, block_size=block_size,
+                                    samples=self.feature_map_samples,
+                                    random_state=self.random_state)
+
+    def _progress(self):
+        """The :class:`~selfdistill_sklearn._progress.Progress` of ``verbose``."""
+        return _progress.Progress(type(self).__name__, getattr(self, "verbose", 0))
 
     def _splits(self, X, Y, y_ndim, groups):
         """The folds of ``cv`` as a list of (train, test) index arrays, checked."""
@@ -264,11 +278,15 @@ def _effective_dof(eigenvalues, reg_lambda, alphas, staged, fit_intercept):
                                              fit_intercept)])
 
 
-def _stream(plan, X, Y, sample_weight, labels, n_cells, **options):
+def _stream(plan, X, Y, sample_weight, labels, n_cells, progress=None, **options):
     """The moments of every cell of the rows, in one pass (``options``: those
-    of :func:`~selfdistill_sklearn._streaming.moments`)."""
+    of :func:`~selfdistill_sklearn._streaming.moments`), reported to
+    ``progress``."""
+    if progress is not None:
+        progress.say(f"moments: one pass over {X.shape[0]} rows ({plan.n_features} features, "
+                     f"{n_cells} cell{'s' if n_cells > 1 else ''})")
     return streaming.moments(plan.streamed_map, X, Y, sample_weight, labels, n_cells,
-                             plan.block_size, plan.n_features, **options)
+                             plan.block_size, plan.n_features, progress=progress, **options)
 
 
 class SelfDistilledRidge(_PrimalRegressor):
@@ -356,6 +374,16 @@ class SelfDistilledRidge(_PrimalRegressor):
     random_state : int, RandomState instance or None, default=None
         Draw of the rows the feature map is fitted on, when there are more
         than ``feature_map_samples``.
+    verbose : int, default=0
+        When positive, print which phase runs (``feature map``, ``moments``,
+        ``solve``) as it starts and ends, with its time, and during the pass
+        the rows done, the rows per second and the time left, every two
+        seconds (``verbose >= 2``: after every block). On a dask array
+        dask's own progress bar shows the pass
+        (:class:`dask.diagnostics.ProgressBar`, or
+        :func:`distributed.progress` with a ``dask.distributed`` client).
+        :meth:`partial_fit` prints each batch's rows and rate and the rows
+        seen. Nothing is printed by default.
 
     Attributes
     ----------
@@ -475,7 +503,7 @@ class SelfDistilledRidge(_PrimalRegressor):
 
     def __init__(self, alpha=0.5, n_steps=2, reg_lambda=1.0, *, fit_intercept=True,
                  feature_map=None, clip_alpha=False, cv=5, block_size=4096,
-                 feature_map_samples=100_000, random_state=None):
+                 feature_map_samples=100_000, random_state=None, verbose=0):
         self.alpha = alpha
         self.n_steps = n_steps
         self.reg_lambda = reg_lambda
@@ -486,6 +514,7 @@ class SelfDistilledRidge(_PrimalRegressor):
         self.block_size = block_size
         self.feature_map_samples = feature_map_samples
         self.random_state = random_state
+        self.verbose = verbose
 
     @fit_atomically(private=_PRIVATE_STATE)
     def fit(self, X, y, sample_weight=None, X_val=None, y_val=None, groups=None):
@@ -539,13 +568,14 @@ class SelfDistilledRidge(_PrimalRegressor):
             cell_roles, labels = split_cells(splits, X.shape[0])
         n_cells = 1 if labels is None else cell_roles.shape[0]
         # Folds need held-out errors as norms: QR roots of their cells.
-        cell_moments = _stream(plan, X, Y, sample_weight, labels, n_cells,
+        cell_moments = _stream(plan, X, Y, sample_weight, labels, n_cells, self._progress(),
                                root=labels is not None, splitter=self.cv)
         validation_moments = None
         if validation is not None and alpha.is_optimal:
             validation_moments = _stream(plan, validation[0], validation[1], None, None, 1,
                                          root=True, name="X_val")[0]
-        with _algebra_threads():
+        with _algebra_threads(), self._progress().phase("solve", f"{n_steps} step(s) from "
+                                                        f"the moments"):
             fitted = fit_from_moments(cell_moments, cell_roles, validation_moments,
                                       plan.n_features, self.fit_intercept, alpha, n_steps,
                                        reg_lambda, self.clip_alpha, by_gcv=by_gcv)
@@ -631,7 +661,8 @@ class SelfDistilledRidge(_PrimalRegressor):
         alpha = check_alpha(fresh.alpha, n_steps)
         reg_lambda = check_reg_lambda(fresh.reg_lambda)
         stream.check_folds("alpha='optimal'")
-        with _algebra_threads():
+        with _algebra_threads(), self._progress().phase(
+                "solve", f"{n_steps} step(s) from the moments of {stream.n_samples_seen} rows"):
             fitted = fit_from_moments(stream.cells, stream.cell_roles, None,
                                       stream.plan.n_features, fresh.fit_intercept, alpha,
                                       n_steps, reg_lambda, fresh.clip_alpha,
@@ -889,8 +920,12 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         processes, the folds here cost ``m x m`` algebra from statistics
         already in memory: threads, not processes, are what helps.
     verbose : int, default=0
-        When positive, print a line after the pass (rows, features, cells,
-        time) and after the search (candidates, folds, time).
+        When positive, print which phase runs (``feature map``, ``moments``,
+        ``search``) as it starts, a line after the pass (rows, features,
+        cells, time) and after the search (candidates, folds, time), and
+        during the pass the rows done, the rows per second and the time
+        left, as :class:`SelfDistilledRidge` does (dask's own progress bar
+        on dask).
     block_size : int >= 1, default=4096
         Rows whose features are formed at once, as in
         :class:`SelfDistilledRidge`.
@@ -1085,10 +1120,11 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         splits = self._splits(X, Y, y_ndim, groups)
         cell_roles, labels = split_cells(splits, X.shape[0])
         cell_moments = _stream(plan, X, Y, sample_weight, labels, cell_roles.shape[0],
-                               root=True, splitter=self.cv)
+                               self._progress(), root=True, splitter=self.cv)
         self._report(f"pass over {X.shape[0]} rows ({plan.n_features} features, "
                      f"{cell_roles.shape[0]} cells)", start)
         start = time.perf_counter()
+        self._progress().say(f"search: {grid.n_candidates} candidates on {len(splits)} folds")
         with _algebra_threads(self.n_jobs):
             result = search(cell_moments, cell_roles, plan.n_features, grid, scorer,
                             self.fit_intercept, self.clip_alpha)
@@ -1169,7 +1205,9 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
                           scored_from="held-out sufficient statistics")
         plan, y_ndim, cells = stream.plan, stream.y_ndim, stream.cells
         stream.check_folds("The search")
-        with _algebra_threads(self.n_jobs):
+        with _algebra_threads(self.n_jobs), self._progress().phase(
+                "search", f"{grid.n_candidates} candidates from the moments of "
+                f"{stream.n_samples_seen} rows"):
             if fresh.cv is None:
                 result = gcv_search(cells, plan.n_features, grid, fresh.fit_intercept,
                                     fresh.clip_alpha)
@@ -1219,9 +1257,10 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         """``cv=None``: every candidate scored by generalised cross-validation
         from the moments of all the rows (one cell, one pass), and the best
         fitted from the same decomposition of ``G``."""
-        cell_moments = _stream(plan, X, Y, sample_weight, None, 1)
+        cell_moments = _stream(plan, X, Y, sample_weight, None, 1, self._progress())
         self._report(f"pass over {X.shape[0]} rows ({plan.n_features} features)", start)
         start = time.perf_counter()
+        self._progress().say(f"search: GCV of {grid.n_candidates} candidates")
         with _algebra_threads(self.n_jobs):
             result = gcv_search(cell_moments, plan.n_features, grid, self.fit_intercept,
                                 self.clip_alpha)
@@ -1237,9 +1276,7 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         return self
 
     def _report(self, what, start):
-        if self.verbose:
-            print(f"[SelfDistilledRidgeCV] {what} in {time.perf_counter() - start:.2f} s",
-                  flush=True)
+        self._progress().say(f"{what} in {time.perf_counter() - start:.2f} s")
 
     def predict(self, X):
         """Predict with ``best_estimator_``.
