@@ -28,7 +28,7 @@ from sklearn.utils import get_tags
 from sklearn.utils.validation import NotFittedError, check_is_fitted
 
 from . import _streaming as streaming
-from ._feature_plan import FeaturePlan, fit_feature_plan, is_dataframe
+from ._feature_plan import FeaturePlan, _computed, fit_feature_plan, is_dataframe
 from ._validation import _fitted_attributes
 
 __all__ = [
@@ -130,7 +130,7 @@ def _feature_plan(feature_map, X, Y, y_ndim, *, block_size, samples, random_stat
         return plan, True
     progress.say(f"feature map: {type(feature_map).__name__} used as fitted")
     feature_map = copy.deepcopy(feature_map)  # the object passed is never changed
-    first = streaming.take_rows(X, slice(0, min(X.shape[0], block_size)))
+    (first,) = _computed(streaming.take_rows(X, slice(0, min(X.shape[0], block_size))))
     features = streaming.transform_block(feature_map, first)
     return FeaturePlan(feature_map, features.shape[1], block_size, None, X.shape[0]), False
 

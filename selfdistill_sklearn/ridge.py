@@ -18,6 +18,7 @@ from sklearn.utils.validation import (
 )
 from threadpoolctl import threadpool_limits
 
+from . import _dask_frames as dask_frames
 from . import _incremental as incremental
 from . import _progress, gcv
 from . import _streaming as streaming
@@ -160,8 +161,10 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         """Checked training data: ``X``, targets ``Y`` of shape (n, k), weights,
         and the number of dimensions of ``y``; ``reset=False`` checks ``X``
         against the features seen before (a later batch of partial_fit)."""
+        if dask_frames.is_dask_frame(X) or dask_frames.is_dask_frame(y):
+            return dask_frames.training_data(self, X, y, sample_weight, reset)
         if streaming.is_dask_array(X) or streaming.is_dask_array(y):
-            return self._dask_training_data(X, y, sample_weight)
+            return self._dask_training_data(X, y, sample_weight, reset)
         if self._passes_frames(X):
             if len(X) == 0:
                 raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a "
@@ -180,10 +183,13 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         Y = np.asarray(y, dtype=np.float64)
         return X, Y.reshape(X.shape[0], -1), sample_weight, Y.ndim
 
-    def _dask_training_data(self, X, y, sample_weight):
+    def _dask_training_data(self, X, y, sample_weight, reset=True):
         if not streaming.is_dask_array(X):
             raise TypeError("y is a dask array but X is not: pass X as a dask array too.")
         streaming.check_dask_training_data(X, y, sample_weight)
+        if not reset and X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
+                             f"expecting {self.n_features_in_} features as input.")
         n = X.shape[0]
         if streaming.is_dask_array(y):
             if y.ndim not in (1, 2) or y.shape[0] != n:
@@ -244,6 +250,8 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def _prediction_input(self, X, name="X"):
         """``X`` checked against the fit; a DataFrame stays one when the fitted
         map takes it."""
+        if dask_frames.is_dask_frame(X):
+            return dask_frames.prediction_input(self, X, name)
         if streaming.is_dask_array(X):
             if X.ndim != 2 or len(X.chunks[1]) != 1:
                 raise ValueError(f"{name} must be a two-dimensional dask array chunked along "
@@ -446,7 +454,16 @@ class SelfDistilledRidge(_PrimalRegressor):
     active ``dask.distributed`` client or dask's default scheduler, and only
     ``(m + 1 + k)^2`` numbers per chunk travel; a chunk holding NaN raises
     when it is computed, naming the chunk. :meth:`predict` then returns a
-    lazy dask array.
+    lazy dask array. A dask DataFrame (with ``y`` and ``sample_weight`` as
+    dask Series or DataFrames partitioned alike, or in memory) is read the
+    same way, partition by partition: each partition reaches the feature
+    map as the pandas DataFrame it is, so that a ``ColumnTransformer``
+    selects its columns by name, and ``feature_names_in_`` is kept. When
+    the partitions' lengths are unknown (after a filter, or reading Parquet
+    or CSV) they are computed first, ``len`` of every partition: the folds
+    and the rows the feature map is fitted on are positions. :meth:`predict`
+    returns a lazy dask array with one chunk per partition. Needs
+    ``dask[dataframe]``.
 
     **Fitted state.** Every :meth:`fit` replaces the whole fitted state, or,
     if it raises, leaves the previous one. :meth:`predict`,
@@ -523,8 +540,9 @@ class SelfDistilledRidge(_PrimalRegressor):
         Parameters
         ----------
         X : {array-like, sparse matrix, DataFrame, dask array} of shape (n_samples, n_features)
-            Training data; what the feature map takes.
-        y : {array-like, dask array} of shape (n_samples,) or (n_samples, n_targets)
+            Training data; what the feature map takes. A dask DataFrame too
+            (see Notes of :class:`SelfDistilledRidge`).
+        y : {array-like, dask array, dask Series} of shape (n_samples,) or (n_samples, n_targets)
             Targets.
         sample_weight : float or array-like of shape (n_samples,), default=None
             Non-negative weights of the squared errors.
@@ -716,6 +734,9 @@ class SelfDistilledRidge(_PrimalRegressor):
             return None
         if X_val is None or y_val is None:
             raise ValueError("X_val and y_val must be given together.")
+        if dask_frames.is_dask_frame(X_val) or dask_frames.is_dask_frame(y_val):
+            raise TypeError("X_val and y_val as dask DataFrames or Series are not supported: "
+                            "pass X_val.compute() and y_val.compute().")
         if streaming.is_dask_array(X_val):
             if X_val.ndim != 2 or X_val.shape[1] != self.n_features_in_:
                 raise ValueError(f"X_val must have {self.n_features_in_} features (as X), got "
@@ -1077,8 +1098,9 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         Parameters
         ----------
         X : {array-like, sparse matrix, DataFrame, dask array} of shape (n_samples, n_features)
-            Training data; what the feature map takes.
-        y : {array-like, dask array} of shape (n_samples,) or (n_samples, n_targets)
+            Training data; what the feature map takes. A dask DataFrame too
+            (see Notes of :class:`SelfDistilledRidge`).
+        y : {array-like, dask array, dask Series} of shape (n_samples,) or (n_samples, n_targets)
             Targets.
         sample_weight : float or array-like of shape (n_samples,), default=None
             Non-negative weights of the training samples, used in every fit
