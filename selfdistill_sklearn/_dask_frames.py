@@ -88,8 +88,13 @@ def _check_columns(estimator, X, reset):
                   reset=reset)
 
 
-def _partition_lengths(frame):
-    return tuple(int(length) for length in frame.map_partitions(len).compute())
+def _partition_lengths(frame, progress):
+    """Rows of every partition, counted by dask (a dask DataFrame keeps none)."""
+    from ._progress import compute
+
+    if progress is not None:
+        progress.say(f"moments: counting the rows of the {frame.npartitions} partitions")
+    return tuple(int(length) for length in compute(frame.map_partitions(len), progress))
 
 
 def _as_array(values, name, lengths, n_partitions):
@@ -110,12 +115,12 @@ def _as_array(values, name, lengths, n_partitions):
     return values
 
 
-def training_data(estimator, X, y, sample_weight, reset=True):
+def training_data(estimator, X, y, sample_weight, reset=True, progress=None):
     """Checked training data from a dask DataFrame ``X`` (and dask or
     in-memory ``y`` and weights), as ``_training_data`` returns it: ``X``
     (a :class:`PartitionedFrame`, or a dask array without a feature map),
     ``Y`` a dask array of shape (n, k), the weights and the dimensions of
-    ``y``.
+    ``y``. ``progress`` reports the count of the partitions' rows.
 
     Raises
     ------
@@ -130,7 +135,7 @@ def training_data(estimator, X, y, sample_weight, reset=True):
         raise TypeError(f"With a dask Series or DataFrame as y, X must be a dask DataFrame; "
                         f"got {type(X).__name__}.")
     _check_columns(estimator, X, reset)
-    lengths = _partition_lengths(X)
+    lengths = _partition_lengths(X, progress)
     n = sum(lengths)
     if n == 0:
         raise ValueError(f"Found array with 0 sample(s) (shape=(0, {len(X.columns)})) while a "

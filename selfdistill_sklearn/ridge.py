@@ -162,7 +162,7 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         and the number of dimensions of ``y``; ``reset=False`` checks ``X``
         against the features seen before (a later batch of partial_fit)."""
         if dask_frames.is_dask_frame(X) or dask_frames.is_dask_frame(y):
-            return dask_frames.training_data(self, X, y, sample_weight, reset)
+            return dask_frames.training_data(self, X, y, sample_weight, reset, self._progress())
         if streaming.is_dask_array(X) or streaming.is_dask_array(y):
             return self._dask_training_data(X, y, sample_weight, reset)
         if self._passes_frames(X):

@@ -196,3 +196,25 @@ def test_map_fitted_on_the_first_batch_is_named_when_it_fails():
     with pytest.raises(ValueError, match="fitted on the 2 rows of the first batch"):
         model.partial_fit(codes[2:], y[2:])
     assert model.n_samples_seen_ == 2
+
+
+def test_dask_array_batches_and_a_pickled_stream():
+    import pickle
+
+    da = pytest.importorskip("dask.array")
+    dask = pytest.importorskip("dask")
+    X, y = make_data(n_targets=2)
+    params = dict(alpha="optimal", n_steps=3, cv=4)
+    expected = SelfDistilledRidge(**params).fit(X, y)
+    model = SelfDistilledRidge(**params)
+    with dask.config.set(scheduler="synchronous"):
+        for rows in batches(N, 3):
+            model.partial_fit(da.from_array(X[rows], chunks=(7, -1)),
+                              da.from_array(y[rows], chunks=(7, -1)))
+        with pytest.raises(ValueError, match="X has 3 features.*expecting 4"):
+            model.partial_fit(da.from_array(X[:5, :3], chunks=(2, -1)),
+                              da.from_array(y[:5], chunks=(2, -1)))
+    restored = pickle.loads(pickle.dumps(model))  # the moments travel, not yet the model
+    assert "coef_" not in vars(restored)
+    assert_allclose(restored.coef_, expected.coef_, rtol=TOL)
+    assert_allclose(model.alphas_, expected.alphas_, rtol=TOL)

@@ -113,3 +113,13 @@ def test_dask_frames_refused_with_clear_errors():
     model.fit(X_d, dd.from_pandas(y["price"], npartitions=4))
     with pytest.raises(ValueError, match="feature names"):
         model.predict(X_d.rename(columns={"size": "area"}))
+
+
+def test_verbose_reports_the_count_of_rows_and_dask_progress(capsys):
+    frame, y, _ = make_frames()
+    (X_d, y_d, _), _ = filtered(frame, y, y["price"])
+    SelfDistilledRidge(feature_map=by_name(), verbose=1).fit(X_d, y_d["price"])
+    out = capsys.readouterr().out
+    assert "counting the rows of the 5 partitions" in out
+    assert "100% Completed" in out  # dask.diagnostics.ProgressBar
+    assert "rows/s" in out
