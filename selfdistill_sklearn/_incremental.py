@@ -36,6 +36,7 @@ __all__ = [
     "check_n_folds",
     "input_kind",
     "lazy_attribute",
+    "offers_partial_fit",
     "position_cell_roles",
     "position_labels",
     "position_splits",
@@ -313,7 +314,7 @@ def lazy_attribute(estimator, name, lazy_names, finish):
     raise AttributeError(f"{type(estimator).__name__!r} object has no attribute {name!r}")
 
 
-def tags_allow(estimator):
+def offers_partial_fit(estimator):
     """Whether ``partial_fit`` applies: regressors only (a classifier's
     classes would have to be known before the first batch)."""
     return get_tags(estimator).estimator_type == "regressor"

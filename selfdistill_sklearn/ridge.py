@@ -466,7 +466,9 @@ class SelfDistilledRidge(_PrimalRegressor):
     ``dask[dataframe]``.
 
     **Fitted state.** Every :meth:`fit` replaces the whole fitted state, or,
-    if it raises, leaves the previous one. :meth:`predict`,
+    if it raises, leaves the previous one; so does the first
+    :meth:`partial_fit` after it, and every later batch adds to the moments
+    or, if it raises, leaves them. :meth:`predict`,
     :meth:`staged_predict` and :meth:`spectral_shrinkage` use the settings
     of the last fit (its feature map, number of features and block size,
     its penalty and weights), not parameters set since.
@@ -601,7 +603,7 @@ class SelfDistilledRidge(_PrimalRegressor):
         self.n_samples_seen_ = X.shape[0]
         return self
 
-    @available_if(incremental.tags_allow)
+    @available_if(incremental.offers_partial_fit)
     def partial_fit(self, X, y, sample_weight=None):
         """Add a batch of rows to the model's moments (incremental fit).
 
@@ -655,8 +657,9 @@ class SelfDistilledRidge(_PrimalRegressor):
         TypeError, ValueError
             For a batch that is empty, has other columns, another kind of
             container or other targets than the first batch; for parameters
-            (other than ``block_size``) changed since the first batch; for a
-            ``cv`` that is not an int or ``None`` when ``alpha="optimal"``.
+            (other than ``verbose`` and ``block_size``) changed since the
+            first batch; for a ``cv`` that is not an int or ``None`` when
+            ``alpha="optimal"``.
             A batch that raises leaves the model as it was. Reading a fitted
             attribute raises a ``ValueError`` while the rows seen are fewer
             than the folds.
@@ -1164,7 +1167,7 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         self.feature_map_ = plan.feature_map
         return self
 
-    @available_if(incremental.tags_allow)
+    @available_if(incremental.offers_partial_fit)
     def partial_fit(self, X, y, sample_weight=None):
         """Add a batch of rows to the moments of the search (incremental fit).
 
