@@ -195,7 +195,8 @@ def fit_feature_plan(feature_map, X, Y, y_ndim, *, block_size, samples, random_s
 
 
 def _computed(*arrays):
-    if any(streaming.is_dask_array(array) for array in arrays):
+    # dask arrays, and the delayed rows of a dask DataFrame
+    if any(hasattr(array, "__dask_graph__") for array in arrays):
         import dask
 
         return dask.compute(*arrays)

@@ -27,6 +27,8 @@ from scipy import sparse
 from sklearn.utils.validation import check_array
 from threadpoolctl import ThreadpoolController
 
+from . import _progress
+from ._dask_frames import PartitionedFrame, is_dask_frame
 from ._primal import Moments, block_moments, check_finite_moments, merge_moments
 
 __all__ = [
@@ -68,7 +70,10 @@ def is_dask_array(X):
 
 def take_rows(X, index):
     """Rows ``index`` (a slice or an integer array) of an ndarray, sparse
-    matrix, pandas DataFrame or dask array."""
+    matrix, pandas DataFrame or dask array (a delayed pandas DataFrame of a
+    :class:`~selfdistill_sklearn._dask_frames.PartitionedFrame`)."""
+    if isinstance(X, PartitionedFrame):
+        return X.take(index)
     if hasattr(X, "iloc"):
         return X.iloc[index]
     return X[index]
@@ -127,12 +132,18 @@ def check_block(X, Y, sample_weight, where, offset=0):
     ``X`` as ``validate_data`` checks it (numbers, finite, CSR/CSC if
     sparse), ``Y`` finite numbers, ``sample_weight`` finite and
     non-negative. That not every weight is zero is checked on the total.
+    A pandas DataFrame (a partition of a dask DataFrame) is left to the
+    feature map, as in memory.
 
     Returns
     -------
     X, Y (float64, shape (b, k)), sample_weight (float64 or None)
     """
-    if not sparse.issparse(X):
+    frame = hasattr(X, "iloc")
+    if len(Y) != X.shape[0]:
+        raise ValueError(f"In {where}: X has {X.shape[0]} rows but y has {len(Y)}: the "
+                         "partitions of X and y must hold the same rows.")
+    if not (sparse.issparse(X) or frame):
         X = np.asarray(X)
         if X.ndim == 2 and X.dtype.kind in "fc" and not np.all(np.isfinite(X)):
             bad = int(np.flatnonzero(~np.all(np.isfinite(X), axis=1))[0])
@@ -142,8 +153,9 @@ def check_block(X, Y, sample_weight, where, offset=0):
     if Y.dtype.kind in "fc" and not np.all(np.isfinite(Y)):
         raise ValueError(f"Input y holds NaN or infinity in {where}.")
     try:
-        X = check_array(X, accept_sparse=("csr", "csc"), dtype="numeric",
-                        ensure_min_samples=0, input_name="X")
+        if not frame:
+            X = check_array(X, accept_sparse=("csr", "csc"), dtype="numeric",
+                            ensure_min_samples=0, input_name="X")
         Y = check_array(Y, ensure_2d=False, dtype=np.float64, ensure_min_samples=0,
                         input_name="y")
         if sample_weight is not None:
@@ -174,8 +186,10 @@ def check_cell_memory(n_cells, p, splitter=None):
 
 
 def _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
-                   n_features, root, offset=0, name="X"):
-    """Moments of the rows of in-memory ``X``, cell by cell (a list of Moments)."""
+                   n_features, root, offset=0, name="X", counter=None):
+    """Moments of the rows of in-memory ``X``, cell by cell (a list of Moments);
+    ``counter`` (a :class:`~selfdistill_sklearn._progress.RowCounter`) is told
+    the rows done after each block."""
     n = X.shape[0]
     k = Y.shape[1]
     p = n_features + k
@@ -204,6 +218,8 @@ def _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size
                                             root=root, into=cells[cell], overwrite=True)
                 check_finite_moments(cells[cell], where)
         del Z
+        if counter is not None:
+            counter.update(stop)
     return cells
 
 
@@ -267,7 +283,7 @@ def _check_total_weight(cells, sample_weight):
 
 
 def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_features,
-            root=False, splitter=None, name="X"):
+            root=False, splitter=None, name="X", progress=None):
     """Moments of every cell, streamed in row blocks.
 
     Parameters
@@ -290,6 +306,9 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
         The ``cv`` that made the cells, named when they are too many.
     name : str, default="X"
         The data's name in errors ("X_val").
+    progress : Progress or None, default=None
+        Reports the rows done (:mod:`selfdistill_sklearn._progress`; dask's
+        progress bar on dask).
 
     Returns
     -------
@@ -305,9 +324,12 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
     """
     p = n_features + Y.shape[1]
     check_cell_memory(n_cells, p, splitter)
-    if not is_dask_array(X):
+    counter = None if progress is None else progress.rows(X.shape[0])
+    if not (is_dask_array(X) or isinstance(X, PartitionedFrame)):
         cells = _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
-                               n_features, root, name=name)
+                               n_features, root, name=name, counter=counter)
+        if counter is not None:
+            counter.close(X.shape[0])
         _check_total_weight(cells, sample_weight)
         return cells
     import dask
@@ -337,7 +359,9 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
     while len(parts) > 1:
         parts = [merge(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
                  for i in range(0, len(parts), 2)]
-    (cells,) = dask.compute(parts[0])
+    cells = _progress.compute(parts[0], progress)
+    if counter is not None:
+        counter.close(X.shape[0])
     _check_total_weight(cells, sample_weight)
     return cells
 
@@ -369,6 +393,27 @@ def _predict_chunk(X, feature_map, coef, intercept, block_size, squeeze, block_i
     return out[:, 0] if squeeze else out
 
 
+def _predict_partition(X, feature_map, coef, intercept, block_size, squeeze, index):
+    out = _predict_rows(feature_map, coef, intercept, block_size, X, name=f"X (partition "
+                        f"{index})")
+    return out[:, 0] if squeeze else out
+
+
+def _predict_frame(feature_map, coef, intercept, block_size, X, squeeze):
+    """Predictions of a dask DataFrame: a lazy dask array, one chunk per
+    partition (each reaching the map as a pandas DataFrame), of unknown
+    length unless the partitions' lengths are known."""
+    import dask
+    import dask.array as da
+
+    shared_map = dask.delayed(feature_map, pure=True) if feature_map is not None else None
+    shape = (np.nan,) if squeeze else (np.nan, coef.shape[0])
+    blocks = [da.from_delayed(dask.delayed(_predict_partition, pure=True)(
+        part, shared_map, coef, intercept, block_size, squeeze, index), shape=shape,
+        dtype=np.float64) for index, part in enumerate(X.to_delayed())]
+    return da.concatenate(blocks)
+
+
 def predict(feature_map, coef, intercept, block_size, X, squeeze):
     """Predictions for in-memory rows (an ndarray) or a dask array (a lazy
     dask array with the row chunks of ``X``).
@@ -380,6 +425,8 @@ def predict(feature_map, coef, intercept, block_size, X, squeeze):
     squeeze : bool
         Return shape (n,) instead of (n, 1).
     """
+    if is_dask_frame(X):
+        return _predict_frame(feature_map, coef, intercept, block_size, X, squeeze)
     if is_dask_array(X):
         import dask
 

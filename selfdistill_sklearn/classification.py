@@ -538,6 +538,9 @@ class SelfDistilledRidgeClassifier(_SelfDistilledClassifierMixin, SelfDistilledR
     random_state : int, RandomState instance or None, default=None
         Draw of the rows the feature map is fitted on, when there are more
         than ``feature_map_samples``.
+    verbose : int, default=0
+        Print the phases of the fit and the progress of its pass, as
+        :class:`~selfdistill_sklearn.SelfDistilledRidge` does.
     {class_weight}
 
     Attributes
@@ -555,6 +558,8 @@ class SelfDistilledRidgeClassifier(_SelfDistilledClassifierMixin, SelfDistilledR
     n_features_out_ : int
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
+    n_samples_seen_ : int
+        Number of training rows.
 
     See Also
     --------
@@ -593,11 +598,13 @@ class SelfDistilledRidgeClassifier(_SelfDistilledClassifierMixin, SelfDistilledR
 
     def __init__(self, alpha=0.5, n_steps=2, reg_lambda=1.0, *, fit_intercept=True,
                  feature_map=None, clip_alpha=False, cv=5, block_size=4096,
-                 feature_map_samples=100_000, random_state=None, class_weight=None):
+                 feature_map_samples=100_000, random_state=None, verbose=0,
+                 class_weight=None):
         super().__init__(alpha=alpha, n_steps=n_steps, reg_lambda=reg_lambda,
                          fit_intercept=fit_intercept, feature_map=feature_map,
                          clip_alpha=clip_alpha, cv=cv, block_size=block_size,
-                         feature_map_samples=feature_map_samples, random_state=random_state)
+                         feature_map_samples=feature_map_samples, random_state=random_state,
+                         verbose=verbose)
         self.class_weight = class_weight
 
     def fit(self, X, y, sample_weight=None, X_val=None, y_val=None, groups=None):

@@ -1,13 +1,15 @@
 """Self-distilled ridge regression on explicit features, for millions of rows."""
 
 import math
+import numbers
 import time
 
 import numpy as np
 from joblib import effective_n_jobs
-from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
+from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, clone
 from sklearn.model_selection import check_cv
 from sklearn.utils import Bunch, metadata_routing
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
     check_array,
     check_consistent_length,
@@ -16,8 +18,10 @@ from sklearn.utils.validation import (
 )
 from threadpoolctl import threadpool_limits
 
+from . import _dask_frames as dask_frames
+from . import _incremental as incremental
+from . import _progress, gcv
 from . import _streaming as streaming
-from . import gcv
 from ._candidates import check_gcv_scoring, check_grid
 from ._feature_plan import (
     check_block_size,
@@ -28,6 +32,7 @@ from ._feature_plan import (
 from ._primal import split_cells
 from ._primal_search import PRIMAL_SCORINGS, fit_from_moments, gcv_search, search
 from ._validation import (
+    _fitted_attributes,
     _takes_groups,
     check_alpha,
     check_bool,
@@ -47,7 +52,9 @@ __all__ = ["PRIMAL_SCORINGS", "SelfDistilledRidge", "SelfDistilledRidgeCV"]
 #: Fitted attributes without a trailing underscore, replaced or rolled back
 #: with the others by every fit.
 _PRIVATE_STATE = ("_feature_plan", "_gram_eigenvalues", "_fitted_alpha", "_fitted_reg_lambda",
-                  "_fitted_fit_intercept")
+                  "_fitted_fit_intercept", "_partial_stream", "_partial_pending")
+#: What partial_fit keeps between batches (see :mod:`._incremental`).
+_STREAM_STATE = ("_partial_stream", "_partial_pending")
 
 
 class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
@@ -72,6 +79,69 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         """
         return splitter_router(self, {"splitter": self.cv})
 
+    #: Fitted attributes that a ``partial_fit`` leaves to be computed from its
+    #: moments when first read (set by each estimator).
+    _LAZY_ATTRIBUTES = ()
+
+    def __getattr__(self, name):
+        # Only reached for attributes not set: those a partial_fit left to compute.
+        return incremental.lazy_attribute(self, name, self._LAZY_ATTRIBUTES,
+                                          self._finish_partial_fit)
+
+    def _partial_fit(self, X, y, sample_weight):
+        """Add a batch to the moments of ``partial_fit``, or start them; the
+        model is finalised when a fitted attribute is first read."""
+        stream = vars(self).get("_partial_stream")
+        if stream is not None:
+            stream.check_batch(self, X, incremental.input_kind(X))
+        n_folds = self._partial_fit_folds()
+        block_size, _ = self._check_settings(None)
+        if stream is None:
+            for name in _fitted_attributes(self, _STREAM_STATE + self._LAZY_ATTRIBUTES):
+                delattr(self, name)  # a first batch starts over, after fit too
+        X, Y, sample_weight, y_ndim = self._training_data(X, y, sample_weight,
+                                                          reset=stream is None)
+        progress = self._progress()
+        if stream is None:
+            stream = incremental.MomentStream.start(self, X, Y, sample_weight, y_ndim,
+                                                    n_folds, block_size, progress)
+        else:
+            stream = stream.add(X, Y, sample_weight, block_size, y_ndim, progress)
+        progress.say(f"partial_fit: {stream.n_samples_seen} rows seen")
+        for name in self._LAZY_ATTRIBUTES:
+            vars(self).pop(name, None)
+        self._partial_stream = stream
+        self._partial_pending = True
+        self.n_samples_seen_ = stream.n_samples_seen
+        return self
+
+    def _partial_fit_cv(self, what):
+        """``cv`` as partial_fit's folds: ``K`` for an int, ``None`` for GCV."""
+        if self.cv is None:
+            return None
+        if isinstance(self.cv, numbers.Integral) and not isinstance(self.cv, bool | np.bool_):
+            return incremental.check_n_folds(self.cv)
+        raise TypeError(
+            f"partial_fit puts row i of the stream in fold i mod cv, which needs cv to be an "
+            f"int (or None for generalised cross-validation) for {what}; got cv={self.cv!r}. "
+            "Splitters need all the rows in advance: use fit."
+        )
+
+    def _finished_clone(self):
+        """An unfitted estimator with the parameters of the first batch of
+        partial_fit, knowing the fitted input features."""
+        fresh = clone(self._partial_stream.estimator)
+        fresh.n_features_in_ = self.n_features_in_
+        if "feature_names_in_" in vars(self):
+            fresh.feature_names_in_ = self.feature_names_in_
+        return fresh
+
+    def _take_fitted(self, fresh):
+        """The fitted attributes of ``fresh`` (a :meth:`_finished_clone`)."""
+        for name in self._LAZY_ATTRIBUTES:
+            if name in vars(fresh):
+                setattr(self, name, vars(fresh)[name])
+
     def _check_settings(self, groups):
         """The checked ``block_size``, and ``groups`` as the splitter of ``cv``
         receives them."""
@@ -87,13 +157,20 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         return self.feature_map is not None and is_dataframe(X)
 
     # -- training data -------------------------------------------------------------------
-    def _training_data(self, X, y, sample_weight):
+    def _training_data(self, X, y, sample_weight, reset=True):
         """Checked training data: ``X``, targets ``Y`` of shape (n, k), weights,
-        and the number of dimensions of ``y``."""
+        and the number of dimensions of ``y``; ``reset=False`` checks ``X``
+        against the features seen before (a later batch of partial_fit)."""
+        if dask_frames.is_dask_frame(X) or dask_frames.is_dask_frame(y):
+            return dask_frames.training_data(self, X, y, sample_weight, reset, self._progress())
         if streaming.is_dask_array(X) or streaming.is_dask_array(y):
-            return self._dask_training_data(X, y, sample_weight)
+            return self._dask_training_data(X, y, sample_weight, reset)
         if self._passes_frames(X):
-            validate_data(self, X, skip_check_array=True)  # n_features_in_, feature names
+            if len(X) == 0:
+                raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a "
+                                 f"minimum of 1 is required by {type(self).__name__}.")
+            # n_features_in_, feature names
+            validate_data(self, X, skip_check_array=True, reset=reset)
             y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
             if y.ndim not in (1, 2):
                 raise ValueError(f"y must have shape (n_samples,) or (n_samples, n_targets), "
@@ -101,15 +178,18 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             check_consistent_length(X, y)
         else:
             X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"), multi_output=True,
-                                 y_numeric=True)
+                                 y_numeric=True, reset=reset)
         sample_weight = check_sample_weight(sample_weight, X.shape[0])
         Y = np.asarray(y, dtype=np.float64)
         return X, Y.reshape(X.shape[0], -1), sample_weight, Y.ndim
 
-    def _dask_training_data(self, X, y, sample_weight):
+    def _dask_training_data(self, X, y, sample_weight, reset=True):
         if not streaming.is_dask_array(X):
             raise TypeError("y is a dask array but X is not: pass X as a dask array too.")
         streaming.check_dask_training_data(X, y, sample_weight)
+        if not reset and X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
+                             f"expecting {self.n_features_in_} features as input.")
         n = X.shape[0]
         if streaming.is_dask_array(y):
             if y.ndim not in (1, 2) or y.shape[0] != n:
@@ -135,13 +215,28 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         return X, Y, sample_weight, y_ndim
 
     def _fit_plan(self, X, Y, y_ndim, block_size):
-        return fit_feature_plan(self.feature_map, X, Y, y_ndim, block_size=block_size,
-                                samples=self.feature_map_samples,
-                                random_state=self.random_state)
+        if self.feature_map is None:
+            return fit_feature_plan(None, X, Y, y_ndim, block_size=block_size,
+                                    samples=self.feature_map_samples,
+                                    random_state=self.random_state)
+        rows = X.shape[0] if self.feature_map_samples is None else min(
+            X.shape[0], self.feature_map_samples)
+        with self._progress().phase("feature map", f"fitting {type(self.feature_map).__name__} "
+                                    f"on {rows} rows"):
+            return fit_feature_plan(self.feature_map, X, Y, y_ndim, block_size=block_size,
+                                    samples=self.feature_map_samples,
+                                    random_state=self.random_state)
+
+    def _progress(self):
+        """The :class:`~selfdistill_sklearn._progress.Progress` of ``verbose``."""
+        return _progress.Progress(type(self).__name__, getattr(self, "verbose", 0))
 
     def _splits(self, X, Y, y_ndim, groups):
         """The folds of ``cv`` as a list of (train, test) index arrays, checked."""
         n = X.shape[0]
+        if isinstance(self.cv, numbers.Integral) and not isinstance(self.cv, bool | np.bool_):
+            # Row i in fold i mod cv: the rule partial_fit can follow.
+            return incremental.position_splits(n, self.cv)
         # A splitter sees y as in memory (StratifiedKFold needs it): n numbers
         # computed from a dask array.
         Y_split = Y.compute() if streaming.is_dask_array(Y) else Y
@@ -155,6 +250,8 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def _prediction_input(self, X, name="X"):
         """``X`` checked against the fit; a DataFrame stays one when the fitted
         map takes it."""
+        if dask_frames.is_dask_frame(X):
+            return dask_frames.prediction_input(self, X, name)
         if streaming.is_dask_array(X):
             if X.ndim != 2 or len(X.chunks[1]) != 1:
                 raise ValueError(f"{name} must be a two-dimensional dask array chunked along "
@@ -189,11 +286,15 @@ def _effective_dof(eigenvalues, reg_lambda, alphas, staged, fit_intercept):
                                              fit_intercept)])
 
 
-def _stream(plan, X, Y, sample_weight, labels, n_cells, **options):
+def _stream(plan, X, Y, sample_weight, labels, n_cells, progress=None, **options):
     """The moments of every cell of the rows, in one pass (``options``: those
-    of :func:`~selfdistill_sklearn._streaming.moments`)."""
+    of :func:`~selfdistill_sklearn._streaming.moments`), reported to
+    ``progress``."""
+    if progress is not None:
+        progress.say(f"moments: one pass over {X.shape[0]} rows ({plan.n_features} features, "
+                     f"{n_cells} cell{'s' if n_cells > 1 else ''})")
     return streaming.moments(plan.streamed_map, X, Y, sample_weight, labels, n_cells,
-                             plan.block_size, plan.n_features, **options)
+                             plan.block_size, plan.n_features, progress=progress, **options)
 
 
 class SelfDistilledRidge(_PrimalRegressor):
@@ -258,10 +359,14 @@ class SelfDistilledRidge(_PrimalRegressor):
     clip_alpha : bool, default=False
         Clip the weights of ``"optimal"`` to ``[0, 1]`` (footnote 10).
     cv : int, cross-validation generator, iterable or None, default=5
-        Folds for ``alpha="optimal"`` without validation data, as in
-        :func:`sklearn.model_selection.check_cv`: a number of folds, a
-        splitter (a group splitter receives the ``groups`` of :meth:`fit`), or
-        (train, test) index pairs, a generator of which serves one fit.
+        Folds for ``alpha="optimal"`` without validation data: a number of
+        folds ``K``, a splitter (a group splitter receives the ``groups`` of
+        :meth:`fit`), or (train, test) index pairs, a generator of which
+        serves one fit. An int puts row ``i`` in fold ``i mod K`` (the
+        folds of ``PredefinedSplit(np.arange(n_samples) % K)``, not
+        ``KFold``'s contiguous blocks): a rule that needs no number of rows
+        in advance, so that :meth:`partial_fit` follows it over any batching
+        of the same rows; ``cv=KFold(K)`` gives ``KFold``'s folds.
         ``None`` chooses the weights by generalised cross-validation (GCV)
         from the moments of the pass, without folds (see Notes); unlike
         ``check_cv``, for which ``None`` means 5 folds. Not used for a fixed
@@ -277,6 +382,16 @@ class SelfDistilledRidge(_PrimalRegressor):
     random_state : int, RandomState instance or None, default=None
         Draw of the rows the feature map is fitted on, when there are more
         than ``feature_map_samples``.
+    verbose : int, default=0
+        When positive, print which phase runs (``feature map``, ``moments``,
+        ``solve``) as it starts and ends, with its time, and during the pass
+        the rows done, the rows per second and the time left, every two
+        seconds (``verbose >= 2``: after every block). On a dask array
+        dask's own progress bar shows the pass
+        (:class:`dask.diagnostics.ProgressBar`, or
+        :func:`distributed.progress` with a ``dask.distributed`` client).
+        :meth:`partial_fit` prints each batch's rows and rate and the rows
+        seen. Nothing is printed by default.
 
     Attributes
     ----------
@@ -303,6 +418,9 @@ class SelfDistilledRidge(_PrimalRegressor):
         Number of features seen during :meth:`fit`.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of the features, when ``X`` has string column names.
+    n_samples_seen_ : int
+        Number of training rows: those of :meth:`fit`, or of every batch of
+        :meth:`partial_fit` since its first.
     effective_dof_ : ndarray of shape (n_steps,)
         Effective degrees of freedom ``tr H`` of every step, ``H`` the
         smoother that maps the training targets to the step's training
@@ -336,10 +454,21 @@ class SelfDistilledRidge(_PrimalRegressor):
     active ``dask.distributed`` client or dask's default scheduler, and only
     ``(m + 1 + k)^2`` numbers per chunk travel; a chunk holding NaN raises
     when it is computed, naming the chunk. :meth:`predict` then returns a
-    lazy dask array.
+    lazy dask array. A dask DataFrame (with ``y`` and ``sample_weight`` as
+    dask Series or DataFrames partitioned alike, or in memory) is read the
+    same way, partition by partition: each partition reaches the feature
+    map as the pandas DataFrame it is, so that a ``ColumnTransformer``
+    selects its columns by name, and ``feature_names_in_`` is kept. When
+    the partitions' lengths are unknown (after a filter, or reading Parquet
+    or CSV) they are computed first, ``len`` of every partition: the folds
+    and the rows the feature map is fitted on are positions. :meth:`predict`
+    returns a lazy dask array with one chunk per partition. Needs
+    ``dask[dataframe]``.
 
     **Fitted state.** Every :meth:`fit` replaces the whole fitted state, or,
-    if it raises, leaves the previous one. :meth:`predict`,
+    if it raises, leaves the previous one; so does the first
+    :meth:`partial_fit` after it, and every later batch adds to the moments
+    or, if it raises, leaves them. :meth:`predict`,
     :meth:`staged_predict` and :meth:`spectral_shrinkage` use the settings
     of the last fit (its feature map, number of features and block size,
     its penalty and weights), not parameters set since.
@@ -387,9 +516,13 @@ class SelfDistilledRidge(_PrimalRegressor):
     ((50,), 4)
     """
 
+    _LAZY_ATTRIBUTES = ("coef_", "intercept_", "staged_coef_", "staged_intercept_", "alphas_",
+                        "feature_map_", "n_features_out_", "_feature_plan", "_gram_eigenvalues",
+                        "_fitted_alpha", "_fitted_reg_lambda", "_fitted_fit_intercept")
+
     def __init__(self, alpha=0.5, n_steps=2, reg_lambda=1.0, *, fit_intercept=True,
                  feature_map=None, clip_alpha=False, cv=5, block_size=4096,
-                 feature_map_samples=100_000, random_state=None):
+                 feature_map_samples=100_000, random_state=None, verbose=0):
         self.alpha = alpha
         self.n_steps = n_steps
         self.reg_lambda = reg_lambda
@@ -400,6 +533,7 @@ class SelfDistilledRidge(_PrimalRegressor):
         self.block_size = block_size
         self.feature_map_samples = feature_map_samples
         self.random_state = random_state
+        self.verbose = verbose
 
     @fit_atomically(private=_PRIVATE_STATE)
     def fit(self, X, y, sample_weight=None, X_val=None, y_val=None, groups=None):
@@ -408,8 +542,9 @@ class SelfDistilledRidge(_PrimalRegressor):
         Parameters
         ----------
         X : {array-like, sparse matrix, DataFrame, dask array} of shape (n_samples, n_features)
-            Training data; what the feature map takes.
-        y : {array-like, dask array} of shape (n_samples,) or (n_samples, n_targets)
+            Training data; what the feature map takes. A dask DataFrame too
+            (see Notes of :class:`SelfDistilledRidge`).
+        y : {array-like, dask array, dask Series} of shape (n_samples,) or (n_samples, n_targets)
             Targets.
         sample_weight : float or array-like of shape (n_samples,), default=None
             Non-negative weights of the squared errors.
@@ -453,18 +588,108 @@ class SelfDistilledRidge(_PrimalRegressor):
             cell_roles, labels = split_cells(splits, X.shape[0])
         n_cells = 1 if labels is None else cell_roles.shape[0]
         # Folds need held-out errors as norms: QR roots of their cells.
-        cell_moments = _stream(plan, X, Y, sample_weight, labels, n_cells,
+        cell_moments = _stream(plan, X, Y, sample_weight, labels, n_cells, self._progress(),
                                root=labels is not None, splitter=self.cv)
         validation_moments = None
         if validation is not None and alpha.is_optimal:
             validation_moments = _stream(plan, validation[0], validation[1], None, None, 1,
                                          root=True, name="X_val")[0]
-        with _algebra_threads():
+        with _algebra_threads(), self._progress().phase("solve", f"{n_steps} step(s) from "
+                                                        f"the moments"):
             fitted = fit_from_moments(cell_moments, cell_roles, validation_moments,
                                       plan.n_features, self.fit_intercept, alpha, n_steps,
                                        reg_lambda, self.clip_alpha, by_gcv=by_gcv)
         self._set_fitted(fitted, plan, alpha, n_steps, reg_lambda, y_ndim)
+        self.n_samples_seen_ = X.shape[0]
         return self
+
+    @available_if(incremental.offers_partial_fit)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Add a batch of rows to the model's moments (incremental fit).
+
+        Each call adds the batch's moments to those of the earlier batches
+        (one pass over the batch, ``m x m`` memory whatever the number of
+        rows), so that the model of batches ``X_1, ..., X_b`` is the model
+        :meth:`fit` gives on their concatenation, to rounding. The first call
+        starts over (after :meth:`fit` too, which keeps no moments); later
+        calls must have the same parameters and the same columns. The fitted
+        attributes are computed from the moments when first read (``coef_``,
+        :meth:`predict`, ...): a batch costs its pass and no ``m x m``
+        algebra.
+
+        **Feature map.** A ``feature_map`` that is already fitted
+        (:func:`sklearn.utils.validation.check_is_fitted` passes; a
+        stateless map such as ``FunctionTransformer`` counts) is used as it
+        is, a copy of it. Otherwise a clone is fitted on the first batch (on
+        ``feature_map_samples`` of its rows when it has more). That suits
+        maps whose fit depends on the number of columns only
+        (``RBFSampler``, ``PolynomialCountSketch``, ``PolynomialFeatures``,
+        each then equal to what :meth:`fit` fits); a map that learns from
+        the rows (``Nystroem``'s landmarks, ``SplineTransformer``'s knots, a
+        ``StandardScaler``) learns from the first batch alone, a sample of
+        the data: fit it beforehand on a sample that represents the data and
+        pass it fitted.
+
+        **Folds.** ``alpha="optimal"`` chooses its weights on folds by
+        position in the stream: row ``i`` (counted from 0 over all batches)
+        is held out in fold ``i mod cv``, as :meth:`fit` does with an
+        integer ``cv``. ``cv=None`` chooses them by GCV; a splitter, which
+        needs all the rows in advance, is refused.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame} of shape (n_batch, n_features)
+            A batch of training rows, in the container of the first batch
+            and with its columns.
+        y : array-like of shape (n_batch,) or (n_batch, n_targets)
+            Its targets, of the dimensions of the first batch's.
+        sample_weight : float or array-like of shape (n_batch,), default=None
+            Non-negative weights of the batch's squared errors, not all
+            zero.
+
+        Returns
+        -------
+        self : object
+            The estimator, its moments updated.
+
+        Raises
+        ------
+        TypeError, ValueError
+            For a batch that is empty, has other columns, another kind of
+            container or other targets than the first batch; for parameters
+            (other than ``verbose`` and ``block_size``) changed since the
+            first batch; for a ``cv`` that is not an int or ``None`` when
+            ``alpha="optimal"``.
+            A batch that raises leaves the model as it was. Reading a fitted
+            attribute raises a ``ValueError`` while the rows seen are fewer
+            than the folds.
+        """
+        return incremental.rolled_back(self._partial_fit, _PRIVATE_STATE)(X, y, sample_weight)
+
+    def _partial_fit_folds(self):
+        n_steps = check_n_steps(self.n_steps)
+        alpha = check_alpha(self.alpha, n_steps)
+        check_reg_lambda(self.reg_lambda)
+        if alpha.is_optimal and n_steps > 1:
+            return self._partial_fit_cv("alpha='optimal'")
+        return None
+
+    def _finish_partial_fit(self):
+        """The fitted attributes from the moments of partial_fit."""
+        stream = self._partial_stream
+        fresh = self._finished_clone()
+        n_steps = check_n_steps(fresh.n_steps)
+        alpha = check_alpha(fresh.alpha, n_steps)
+        reg_lambda = check_reg_lambda(fresh.reg_lambda)
+        stream.check_folds("alpha='optimal'")
+        with _algebra_threads(), self._progress().phase(
+                "solve", f"{n_steps} step(s) from the moments of {stream.n_samples_seen} rows"):
+            fitted = fit_from_moments(stream.cells, stream.cell_roles, None,
+                                      stream.plan.n_features, fresh.fit_intercept, alpha,
+                                      n_steps, reg_lambda, fresh.clip_alpha,
+                                      by_gcv=fresh._chooses_by_gcv(alpha, None))
+        fresh._set_fitted(fitted, stream.plan, alpha, n_steps, reg_lambda, stream.y_ndim)
+        self._take_fitted(fresh)
 
     def _set_fitted(self, fitted, plan, alpha, n_steps, reg_lambda, y_ndim):
         """The fitted attributes from
@@ -512,6 +737,9 @@ class SelfDistilledRidge(_PrimalRegressor):
             return None
         if X_val is None or y_val is None:
             raise ValueError("X_val and y_val must be given together.")
+        if dask_frames.is_dask_frame(X_val) or dask_frames.is_dask_frame(y_val):
+            raise TypeError("X_val and y_val as dask DataFrames or Series are not supported: "
+                            "pass X_val.compute() and y_val.compute().")
         if streaming.is_dask_array(X_val):
             if X_val.ndim != 2 or X_val.shape[1] != self.n_features_in_:
                 raise ValueError(f"X_val must have {self.n_features_in_} features (as X), got "
@@ -676,10 +904,14 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
     clip_alpha : bool, default=False
         Clip the weights of ``"optimal"`` to ``[0, 1]`` (footnote 10).
     cv : int, cross-validation generator, iterable or None, default=5
-        Folds on which the candidates are scored, as in
-        :func:`sklearn.model_selection.check_cv`: a number of folds, a
-        splitter (a group splitter receives the ``groups`` of :meth:`fit`),
-        or (train, test) index pairs, a generator of which serves one fit.
+        Folds on which the candidates are scored: a number of folds ``K``,
+        a splitter (a group splitter receives the ``groups`` of
+        :meth:`fit`), or (train, test) index pairs, a generator of which
+        serves one fit. An int puts row ``i`` in fold ``i mod K``, as
+        ``PredefinedSplit(np.arange(n_samples) % K)`` (not ``KFold``'s
+        contiguous blocks), so that :meth:`partial_fit` follows the same
+        rule over any batching of the same rows; ``cv=KFold(K)`` gives
+        ``KFold``'s folds.
         ``"optimal"`` chooses its weights inside each fold on the other
         folds. ``None`` scores every candidate by generalised
         cross-validation (GCV) instead, from the moments of all the rows
@@ -712,8 +944,12 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         processes, the folds here cost ``m x m`` algebra from statistics
         already in memory: threads, not processes, are what helps.
     verbose : int, default=0
-        When positive, print a line after the pass (rows, features, cells,
-        time) and after the search (candidates, folds, time).
+        When positive, print which phase runs (``feature map``, ``moments``,
+        ``search``) as it starts, a line after the pass (rows, features,
+        cells, time) and after the search (candidates, folds, time), and
+        during the pass the rows done, the rows per second and the time
+        left, as :class:`SelfDistilledRidge` does (dask's own progress bar
+        on dask).
     block_size : int >= 1, default=4096
         Rows whose features are formed at once, as in
         :class:`SelfDistilledRidge`.
@@ -762,6 +998,9 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         Number of features seen during :meth:`fit`.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of the features, when ``X`` has string column names.
+    n_samples_seen_ : int
+        Number of training rows: those of :meth:`fit`, or of every batch of
+        :meth:`partial_fit` since its first.
 
     See Also
     --------
@@ -830,6 +1069,10 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
     ['alpha', 'n_steps', 'reg_lambda']
     """
 
+    _LAZY_ATTRIBUTES = ("cv_results_", "best_index_", "best_score_", "best_params_",
+                        "best_estimator_", "param_grid_", "optimal_alphas_", "n_splits_",
+                        "feature_map_")
+
     def __init__(self, reg_lambdas=(0.1, 1.0, 10.0), alphas=(0.0, 0.25, 0.5, 0.75, 1.0),
                  max_steps=4, *, fit_intercept=True, feature_map=None, clip_alpha=False, cv=5,
                  scoring=None, n_jobs=None, verbose=0, block_size=4096,
@@ -848,7 +1091,7 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         self.feature_map_samples = feature_map_samples
         self.random_state = random_state
 
-    @fit_atomically()
+    @fit_atomically(private=_STREAM_STATE)
     def fit(self, X, y, sample_weight=None, groups=None):
         """Score every candidate on the folds of ``cv``, then fit the best.
 
@@ -858,8 +1101,9 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         Parameters
         ----------
         X : {array-like, sparse matrix, DataFrame, dask array} of shape (n_samples, n_features)
-            Training data; what the feature map takes.
-        y : {array-like, dask array} of shape (n_samples,) or (n_samples, n_targets)
+            Training data; what the feature map takes. A dask DataFrame too
+            (see Notes of :class:`SelfDistilledRidge`).
+        y : {array-like, dask array, dask Series} of shape (n_samples,) or (n_samples, n_targets)
             Targets.
         sample_weight : float or array-like of shape (n_samples,), default=None
             Non-negative weights of the training samples, used in every fit
@@ -894,16 +1138,18 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         scorer = PRIMAL_SCORINGS[self.scoring or "neg_mean_squared_error"]
         start = time.perf_counter()
         X, Y, sample_weight, y_ndim = self._training_data(X, y, sample_weight)
+        self.n_samples_seen_ = X.shape[0]
         plan = self._fit_plan(X, Y, y_ndim, block_size)
         if self.cv is None:
             return self._fit_gcv(X, Y, sample_weight, y_ndim, plan, grid, start)
         splits = self._splits(X, Y, y_ndim, groups)
         cell_roles, labels = split_cells(splits, X.shape[0])
         cell_moments = _stream(plan, X, Y, sample_weight, labels, cell_roles.shape[0],
-                               root=True, splitter=self.cv)
+                               self._progress(), root=True, splitter=self.cv)
         self._report(f"pass over {X.shape[0]} rows ({plan.n_features} features, "
                      f"{cell_roles.shape[0]} cells)", start)
         start = time.perf_counter()
+        self._progress().say(f"search: {grid.n_candidates} candidates on {len(splits)} folds")
         with _algebra_threads(self.n_jobs):
             result = search(cell_moments, cell_roles, plan.n_features, grid, scorer,
                             self.fit_intercept, self.clip_alpha)
@@ -920,6 +1166,93 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         self.n_splits_ = len(splits)
         self.feature_map_ = plan.feature_map
         return self
+
+    @available_if(incremental.offers_partial_fit)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Add a batch of rows to the moments of the search (incremental fit).
+
+        As :meth:`SelfDistilledRidge.partial_fit`: the moments of every fold
+        accumulate batch by batch, and the search runs on them when a fitted
+        attribute is first read (``cv_results_``, :meth:`predict`, ...), so
+        that batches ``X_1, ..., X_b`` give the search that :meth:`fit`
+        gives on their concatenation. Row ``i`` of the stream (counted from
+        0 over all batches) is held out in fold ``i mod cv``, as in
+        :meth:`fit` with an integer ``cv``; ``cv=None`` scores by GCV. The
+        feature map is used as given when fitted already, otherwise fitted
+        on the first batch (which maps that suits:
+        :meth:`SelfDistilledRidge.partial_fit`).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame} of shape (n_batch, n_features)
+            A batch of training rows, in the container of the first batch
+            and with its columns.
+        y : array-like of shape (n_batch,) or (n_batch, n_targets)
+            Its targets, of the dimensions of the first batch's.
+        sample_weight : float or array-like of shape (n_batch,), default=None
+            Non-negative weights, used in every fit and in the held-out
+            errors; not all zero.
+
+        Returns
+        -------
+        self : object
+            The estimator, its moments updated.
+
+        Raises
+        ------
+        TypeError, ValueError
+            For a batch that is empty, has other columns, another kind of
+            container or other targets than the first batch; for parameters
+            (other than ``verbose``, ``n_jobs`` and ``block_size``) changed
+            since the first batch; for a ``cv`` that is not an int or
+            ``None``. A batch that raises leaves the model as it was.
+            Reading a fitted attribute raises a ``ValueError`` while the
+            rows seen are fewer than the folds.
+        """
+        return incremental.rolled_back(self._partial_fit, _STREAM_STATE)(X, y, sample_weight)
+
+    def _partial_fit_folds(self):
+        check_grid(self.reg_lambdas, self.alphas, self.max_steps, self.scoring,
+                   PRIMAL_SCORINGS, n_jobs=self.n_jobs, verbose=self.verbose,
+                   scored_from="held-out sufficient statistics")
+        if self.cv is None:
+            check_gcv_scoring(self.scoring)
+        return self._partial_fit_cv("the search")
+
+    def _finish_partial_fit(self):
+        """The search's attributes from the moments of partial_fit, as
+        :meth:`fit` computes them after its pass."""
+        stream = self._partial_stream
+        fresh = self._finished_clone()
+        fresh.verbose = self.verbose
+        grid = check_grid(fresh.reg_lambdas, fresh.alphas, fresh.max_steps, fresh.scoring,
+                          PRIMAL_SCORINGS, n_jobs=self.n_jobs, verbose=self.verbose,
+                          scored_from="held-out sufficient statistics")
+        plan, y_ndim, cells = stream.plan, stream.y_ndim, stream.cells
+        stream.check_folds("The search")
+        with _algebra_threads(self.n_jobs), self._progress().phase(
+                "search", f"{grid.n_candidates} candidates from the moments of "
+                f"{stream.n_samples_seen} rows"):
+            if fresh.cv is None:
+                result = gcv_search(cells, plan.n_features, grid, fresh.fit_intercept,
+                                    fresh.clip_alpha)
+                fold, roles = result["fold"], None
+            else:
+                scorer = PRIMAL_SCORINGS[fresh.scoring or "neg_mean_squared_error"]
+                result = search(cells, stream.cell_roles, plan.n_features, grid, scorer,
+                                fresh.fit_intercept, fresh.clip_alpha)
+                fold, roles = None, stream.cell_roles
+            params = result["best_params"]
+            n_steps = check_n_steps(params["n_steps"])
+            fitted = fit_from_moments(cells, roles, None, plan.n_features, fresh.fit_intercept,
+                                      check_alpha(params["alpha"], n_steps), n_steps,
+                                      params["reg_lambda"], fresh.clip_alpha,
+                                      by_gcv=fresh.cv is None, fold=fold)
+        fresh._set_search_result(result, grid, fitted, plan, y_ndim, fresh.cv)
+        if fresh.cv is not None:
+            fresh.n_splits_ = fresh.cv
+        fresh.feature_map_ = plan.feature_map
+        self._take_fitted(fresh)
 
     def _set_search_result(self, result, grid, fitted, plan, y_ndim, cv):
         """The search's attributes and its ``best_estimator_``, a
@@ -949,9 +1282,10 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         """``cv=None``: every candidate scored by generalised cross-validation
         from the moments of all the rows (one cell, one pass), and the best
         fitted from the same decomposition of ``G``."""
-        cell_moments = _stream(plan, X, Y, sample_weight, None, 1)
+        cell_moments = _stream(plan, X, Y, sample_weight, None, 1, self._progress())
         self._report(f"pass over {X.shape[0]} rows ({plan.n_features} features)", start)
         start = time.perf_counter()
+        self._progress().say(f"search: GCV of {grid.n_candidates} candidates")
         with _algebra_threads(self.n_jobs):
             result = gcv_search(cell_moments, plan.n_features, grid, self.fit_intercept,
                                 self.clip_alpha)
@@ -967,9 +1301,7 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         return self
 
     def _report(self, what, start):
-        if self.verbose:
-            print(f"[SelfDistilledRidgeCV] {what} in {time.perf_counter() - start:.2f} s",
-                  flush=True)
+        self._progress().say(f"{what} in {time.perf_counter() - start:.2f} s")
 
     def predict(self, X):
         """Predict with ``best_estimator_``.

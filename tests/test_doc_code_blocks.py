@@ -53,4 +53,7 @@ def test_code_blocks_run_in_order():
     assert set(namespace["search"].best_params_) == {"reg_lambda", "alpha", "n_steps"}
     assert namespace["nested"].best_params_["gamma"] in (0.01, 0.1)
     assert namespace["lazy"][:3].compute().shape == (3,)
+    assert namespace["batched"].n_samples_seen_ == len(namespace["X2"])
+    np.testing.assert_allclose(namespace["batched"].coef_, namespace["ridge"].coef_,
+                               rtol=1e-10, atol=1e-10)
     assert len(namespace["net"].alphas_) == 2

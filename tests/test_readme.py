@@ -31,5 +31,7 @@ def test_readme_examples_run_in_order():
     assert set(namespace["search"].best_params_) == {"reg_lambda", "alpha", "n_steps"}
     assert len(namespace["net"].alphas_) == 2
     assert len(namespace["ridge"].alphas_) == 4
+    assert namespace["probe"].n_samples_seen_ == len(namespace["X"])
+    assert set(namespace["probe"].best_params_) == {"reg_lambda", "alpha", "n_steps"}
     assert set(namespace["cv"].best_params_) == {"reg_lambda", "alpha", "n_steps"}
     assert namespace["classifier"].decision_function(namespace["X_wine"][:2]).shape == (2, 3)

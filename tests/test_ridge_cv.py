@@ -43,7 +43,7 @@ def test_scores_equal_grid_search(scoring, fit_intercept, n_targets):
     alphas = [0.0, 0.4, 1.0, "optimal"]
     search = SelfDistilledRidgeCV(reg_lambdas, alphas, max_steps=3, cv=KFold(4),
                                   fit_intercept=fit_intercept, scoring=scoring).fit(features, y)
-    grid = GridSearchCV(SelfDistilledRidge(cv=3, fit_intercept=fit_intercept),
+    grid = GridSearchCV(SelfDistilledRidge(cv=KFold(3), fit_intercept=fit_intercept),
                         search.param_grid_, cv=KFold(4), scoring=scoring).fit(features, y)
     assert [dict(p) for p in search.cv_results_["params"]] == grid.cv_results_["params"]
     for split in range(4):
@@ -58,7 +58,7 @@ def test_scores_equal_grid_search(scoring, fit_intercept, n_targets):
     for split, (train, _) in enumerate(KFold(4).split(features)):
         for index, reg_lambda in enumerate(reg_lambdas):
             candidate = SelfDistilledRidge(alpha="optimal", n_steps=3, reg_lambda=reg_lambda,
-                                           cv=3, fit_intercept=fit_intercept)
+                                           cv=KFold(3), fit_intercept=fit_intercept)
             candidate.fit(features[train], y[train])
             assert_allclose(search.optimal_alphas_[split, index], candidate.alphas_,
                             rtol=1e-7)
@@ -71,8 +71,8 @@ def test_weighted_scores_equal_weighted_refits():
         X, y, sample_weight=w)
     for index, params in enumerate(search.cv_results_["params"]):
         for split, (train, test) in enumerate(KFold(3).split(X)):
-            model = SelfDistilledRidge(**params, cv=2).fit(X[train], y[train],
-                                                            sample_weight=w[train])
+            model = SelfDistilledRidge(**params, cv=KFold(2)).fit(X[train], y[train],
+                                                                  sample_weight=w[train])
             error = np.average((model.predict(X[test]) - y[test]) ** 2, weights=w[test])
             assert_allclose(search.cv_results_[f"split{split}_test_score"][index], -error,
                             rtol=RTOL)

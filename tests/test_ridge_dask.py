@@ -204,3 +204,11 @@ def test_zero_weight_rows_with_huge_features_change_nothing_on_dask():
     ridge = Ridge(alpha=1.0).fit(X, y, sample_weight=w)
     assert_allclose(model.coef_, ridge.coef_, rtol=1e-10)
     assert_allclose(model.intercept_, ridge.intercept_, rtol=1e-10)
+
+
+def test_verbose_shows_distributed_progress(client, capsys):
+    X, y = make_data()
+    SelfDistilledRidge(verbose=1).fit(*to_dask(X, y))
+    out = capsys.readouterr().out
+    assert "100% Completed" in out  # distributed.progress
+    assert "moments: 203 rows in" in out

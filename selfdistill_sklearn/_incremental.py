@@ -1,0 +1,320 @@
+"""Folds by position in the stream, and the moments that ``partial_fit`` accumulates.
+
+**The fold rule.** An integer ``cv = K`` puts row ``i`` (counted from 0 in
+the order the rows arrive) in fold ``i mod K``: a rule that needs neither the
+number of rows nor the rows themselves, so that ``fit`` on all the rows and
+``partial_fit`` over any batching of them, in the same order, form the same
+folds (scikit-learn's ``PredefinedSplit(np.arange(n) % K)``). It nests: the
+training part of fold ``k`` is, in its own order, split by the same rule
+with ``K - 1`` folds into the other ``K - 1`` folds, so that a fold's inner
+folds for ``alpha="optimal"`` are again folds of this rule.
+
+**The stream.** :class:`MomentStream` holds what the rows seen so far
+determine: the fitted feature map, the
+:class:`~selfdistill_sklearn._primal.Moments` of every fold's rows (Chan,
+Golub and LeVeque's pairwise merge adds a batch), the count of rows, and
+the estimator's parameters as they were at the first batch. Each batch gives
+a new stream; the estimator replaces its stream only when the batch has
+passed every check, so that a batch that fails leaves the model as it was.
+"""
+
+import copy
+import numbers
+
+import joblib
+import numpy as np
+from sklearn.base import clone
+from sklearn.utils import get_tags
+from sklearn.utils.validation import NotFittedError, check_is_fitted
+
+from . import _streaming as streaming
+from ._feature_plan import FeaturePlan, _computed, fit_feature_plan, is_dataframe
+from ._validation import _fitted_attributes
+
+__all__ = [
+    "MomentStream",
+    "check_n_folds",
+    "input_kind",
+    "lazy_attribute",
+    "offers_partial_fit",
+    "position_cell_roles",
+    "position_labels",
+    "position_splits",
+    "rolled_back",
+]
+
+#: Parameters that change nothing that ``partial_fit`` accumulates or
+#: computes, and may change between its calls.
+FREE_PARAMETERS = frozenset({"verbose", "n_jobs", "block_size"})
+
+
+def check_n_folds(cv, name="cv"):
+    """An integer ``cv`` as a number of folds ``K >= 2``."""
+    if isinstance(cv, bool | np.bool_) or not isinstance(cv, numbers.Integral):
+        raise TypeError(f"{name} must be an int >= 2 here, got {cv!r}.")
+    if cv < 2:
+        raise ValueError(f"{name}={cv} folds: cross-validation needs at least 2 folds.")
+    return int(cv)
+
+
+def position_labels(start, n_rows, n_folds):
+    """Fold of the rows ``start, ..., start + n_rows - 1`` of the stream."""
+    return (start + np.arange(n_rows)) % n_folds
+
+
+def position_cell_roles(n_folds):
+    """Roles (1 training, 2 held out) of the ``K`` folds in the ``K`` splits:
+    the cells of :func:`~selfdistill_sklearn._primal.split_cells` for the
+    splits of :func:`position_splits`, in the same order."""
+    roles = np.ones((n_folds, n_folds), dtype=np.int8)
+    np.fill_diagonal(roles, 2)
+    return roles
+
+
+def position_splits(n_samples, cv, name="cv"):
+    """The ``K`` splits of ``n_samples`` rows by position: fold ``k`` holds out
+    the rows ``i`` with ``i mod K = k``.
+
+    Raises
+    ------
+    ValueError
+        With fewer rows than folds (a fold would be empty), naming ``cv``.
+    """
+    n_folds = check_n_folds(cv, name)
+    if n_samples < n_folds:
+        raise ValueError(
+            f"{name}={n_folds} puts row i in fold i mod {n_folds} and needs at least "
+            f"{n_folds} samples, got n_samples={n_samples}."
+        )
+    labels = position_labels(0, n_samples, n_folds)
+    return [(np.flatnonzero(labels != fold), np.flatnonzero(labels == fold))
+            for fold in range(n_folds)]
+
+
+def input_kind(X):
+    """The kind of container a batch comes in: ``"dask"``, ``"DataFrame"``,
+    ``"sparse"``, or the top-level module of an array's type (``"numpy"``,
+    ``"torch"``, ``"cupy"``); lists and tuples are ``"numpy"``."""
+    module = type(X).__module__.split(".")[0]
+    if module == "dask":
+        return "dask"
+    if is_dataframe(X):
+        return "DataFrame"
+    if module == "scipy":
+        return "sparse"
+    if isinstance(X, list | tuple):
+        return "numpy"
+    return module
+
+
+def _parameter_hashes(estimator):
+    return {name: joblib.hash(value)
+            for name, value in estimator.get_params(deep=True).items()
+            if name.split("__")[0] not in FREE_PARAMETERS}
+
+
+def _feature_plan(feature_map, X, Y, y_ndim, *, block_size, samples, random_state, progress):
+    """The plan of the first batch, and whether its map was fitted on it.
+
+    The map is fitted on the first batch, or, when it is fitted already
+    (scikit-learn's ``check_is_fitted``; a stateless map such as a
+    ``FunctionTransformer`` counts as fitted), a copy of it as it is."""
+    if feature_map is None:
+        return fit_feature_plan(None, X, Y, y_ndim, block_size=block_size, samples=samples,
+                                random_state=random_state), False
+    if not _is_fitted(feature_map):
+        rows = X.shape[0] if samples is None else min(samples, X.shape[0])
+        with progress.phase("feature map", f"fitting {type(feature_map).__name__} on {rows} "
+                            "rows of the first batch"):
+            plan = fit_feature_plan(feature_map, X, Y, y_ndim, block_size=block_size,
+                                    samples=samples, random_state=random_state)
+        return plan, True
+    progress.say(f"feature map: {type(feature_map).__name__} used as fitted")
+    feature_map = copy.deepcopy(feature_map)  # the object passed is never changed
+    (first,) = _computed(streaming.take_rows(X, slice(0, min(X.shape[0], block_size))))
+    features = streaming.transform_block(feature_map, first)
+    return FeaturePlan(feature_map, features.shape[1], block_size, None, X.shape[0]), False
+
+
+class _FirstBatchMap:
+    """A map fitted on the first batch, whose ``transform`` says so when it
+    fails on a later batch."""
+
+    def __init__(self, feature_map, n_rows):
+        self.feature_map = feature_map
+        self.n_rows = n_rows
+
+    def transform(self, X):
+        try:
+            return self.feature_map.transform(X)
+        except ValueError as exc:
+            raise ValueError(
+                f"feature_map was fitted on the {self.n_rows} rows of the first batch of "
+                f"partial_fit and its transform failed on a later batch: {exc} Pass the map "
+                "fitted beforehand (it is then used as it is), or a first batch that "
+                "represents the data."
+            ) from exc
+
+
+class MomentStream:
+    """The moments of the rows that ``partial_fit`` has seen, by fold.
+
+    Made by :meth:`start` on the first batch and by :meth:`add` for every
+    later one; neither changes an existing stream.
+
+    Attributes
+    ----------
+    estimator : estimator
+        An unfitted clone with the parameters of the first batch: the
+        finalisation reads its parameters, whatever was set since.
+    plan : FeaturePlan
+    n_folds : int or None
+        ``K`` of the fold rule, or ``None`` for one cell of all the rows.
+    cells : list of Moments
+        Of ``[phi(x), y]``, one per fold (QR roots with folds).
+    n_samples_seen : int
+    n_targets, y_ndim : int
+    kind : str
+        :func:`input_kind` of the first batch.
+    """
+
+    def __init__(self, estimator, hashes, plan, n_folds, cells, n_samples_seen, n_targets,
+                 y_ndim, kind, map_fitted_here):
+        self.estimator = estimator
+        self._hashes = hashes
+        self.plan = plan
+        self.n_folds = n_folds
+        self.cells = cells
+        self.n_samples_seen = n_samples_seen
+        self.n_targets = n_targets
+        self.y_ndim = y_ndim
+        self.kind = kind
+        self._map_fitted_here = map_fitted_here
+
+    @classmethod
+    def start(cls, estimator, X, Y, sample_weight, y_ndim, n_folds, block_size, progress):
+        """The stream of a first batch; ``estimator`` is the one being fitted
+        (its parameters are copied, it is not changed); ``progress`` reports
+        the phases."""
+        frozen = clone(estimator)  # unfitted: the map as passed is read below
+        plan, fitted_here = _feature_plan(estimator.feature_map, X, Y, y_ndim,
+                                          block_size=block_size,
+                                          samples=frozen.feature_map_samples,
+                                          random_state=frozen.random_state, progress=progress)
+        stream = cls(frozen, _parameter_hashes(estimator), plan, n_folds, None, 0, Y.shape[1],
+                     y_ndim, input_kind(X), fitted_here)
+        return stream._with_batch(X, Y, sample_weight, plan.streamed_map, plan.block_size,
+                                  progress)
+
+    def changed_parameters(self, estimator):
+        """Names of the parameters that differ from those of the first batch."""
+        hashes = _parameter_hashes(estimator)
+        return sorted(name for name in set(hashes) | set(self._hashes)
+                      if hashes.get(name) != self._hashes.get(name))
+
+    def check_batch(self, estimator, X, kind):
+        """Refuse a batch whose parameters, container or targets differ from
+        the first batch's (before its data are checked)."""
+        changed = self.changed_parameters(estimator)
+        if changed:
+            raise ValueError(
+                f"The parameters {', '.join(changed)} of {type(estimator).__name__} changed "
+                "since the first call of partial_fit: every batch must be fitted with the "
+                "same parameters. Set them back, or call fit (which starts over)."
+            )
+        if kind != self.kind:
+            raise TypeError(
+                f"partial_fit received X as {kind} after batches of {self.kind}: every batch "
+                f"must come in the same kind of container (here {self.kind})."
+            )
+
+    def add(self, X, Y, sample_weight, block_size, y_ndim, progress):
+        """A new stream with the rows of a checked batch added."""
+        if Y.shape[1] != self.n_targets or y_ndim != self.y_ndim:
+            raise ValueError(
+                f"y of this batch has shape {Y.shape if y_ndim == 2 else Y.shape[:1]}, but the "
+                f"earlier batches had {'1-D targets' if self.y_ndim == 1 else ''}"
+                f"{'' if self.y_ndim == 1 else f'{self.n_targets} target columns'}: every "
+                "batch must have the same targets."
+            )
+        feature_map = self.plan.streamed_map
+        if self._map_fitted_here:
+            feature_map = _FirstBatchMap(feature_map, self.plan.n_rows)
+        return self._with_batch(X, Y, sample_weight, feature_map, block_size, progress)
+
+    def _with_batch(self, X, Y, sample_weight, feature_map, block_size, progress):
+        n = X.shape[0]
+        n_cells = 1 if self.n_folds is None else self.n_folds
+        labels = (None if self.n_folds is None
+                  else position_labels(self.n_samples_seen, n, self.n_folds))
+        batch = streaming.moments(feature_map, X, Y, sample_weight, labels, n_cells,
+                                  block_size, self.plan.n_features,
+                                  root=self.n_folds is not None, progress=progress)
+        cells = batch if self.cells is None else streaming._merge_cells(self.cells, batch)
+        return MomentStream(self.estimator, self._hashes, self.plan, self.n_folds, cells,
+                            self.n_samples_seen + n, self.n_targets, self.y_ndim, self.kind,
+                            self._map_fitted_here)
+
+    @property
+    def cell_roles(self):
+        """Roles of the cells in the folds (``None`` for one cell)."""
+        return None if self.n_folds is None else position_cell_roles(self.n_folds)
+
+    def check_folds(self, what):
+        """Refuse to finalise while a fold has no rows; ``what`` names the
+        use of the folds."""
+        if self.n_folds is not None and self.n_samples_seen < self.n_folds:
+            raise ValueError(
+                f"{what} uses cv={self.n_folds} folds (row i in fold i mod {self.n_folds}) "
+                f"and needs at least {self.n_folds} rows, but partial_fit has seen "
+                f"{self.n_samples_seen}: pass more rows before reading the fitted model."
+            )
+
+
+def _is_fitted(feature_map):
+    """Whether ``feature_map`` is a transformer fitted already (or stateless)."""
+    if feature_map is None or not hasattr(feature_map, "transform"):
+        return False
+    try:
+        check_is_fitted(feature_map)
+    except (NotFittedError, TypeError):
+        return False
+    return True
+
+
+def rolled_back(method, private):
+    """Run ``method`` (a bound method), putting the fitted attributes
+    (scikit-learn's trailing underscore and ``private``) back as they were
+    when it raises."""
+    estimator = method.__self__
+
+    def run(*args, **kwargs):
+        previous = {name: vars(estimator)[name]
+                    for name in _fitted_attributes(estimator, private)}
+        try:
+            return method(*args, **kwargs)
+        except BaseException:
+            for name in _fitted_attributes(estimator, private):
+                delattr(estimator, name)
+            vars(estimator).update(previous)
+            raise
+    return run
+
+
+def lazy_attribute(estimator, name, lazy_names, finish):
+    """``estimator.name`` for ``__getattr__``: a fitted attribute of
+    ``lazy_names`` that the last ``partial_fit`` left to compute is computed
+    by ``finish()`` (which sets them all) when first read."""
+    state = vars(estimator)
+    if name in lazy_names and state.get("_partial_pending"):
+        finish()
+        state["_partial_pending"] = False
+        if name in state:
+            return state[name]
+    raise AttributeError(f"{type(estimator).__name__!r} object has no attribute {name!r}")
+
+
+def offers_partial_fit(estimator):
+    """Whether ``partial_fit`` applies: regressors only (a classifier's
+    classes would have to be known before the first batch)."""
+    return get_tags(estimator).estimator_type == "regressor"

@@ -1,0 +1,220 @@
+"""partial_fit of the primal estimators: batches give the fit of their concatenation."""
+
+import math
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from sklearn.kernel_approximation import Nystroem, RBFSampler
+from sklearn.model_selection import GridSearchCV, KFold, PredefinedSplit
+
+from selfdistill_sklearn import (
+    SelfDistilledRidge,
+    SelfDistilledRidgeClassifier,
+    SelfDistilledRidgeCV,
+)
+
+TOL = 1e-10
+N = 103
+
+
+def make_data(n=N, n_targets=None, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4)) + 3.0
+    coef = rng.normal(size=(4,) if n_targets is None else (4, n_targets))
+    noise = rng.normal(size=(n,) if n_targets is None else (n, n_targets))
+    return X, np.sin(X) @ coef + 0.5 * noise + 1.0
+
+
+def batches(n, n_batches):
+    """Uneven batches: the cuts at random positions."""
+    cuts = np.sort(np.random.default_rng(n_batches).choice(np.arange(1, n), n_batches - 1,
+                                                           replace=False))
+    return np.split(np.arange(n), cuts)
+
+
+def streamed(model, X, y, n_batches, sample_weight=None):
+    for rows in batches(len(X), n_batches):
+        model.partial_fit(X[rows], y[rows],
+                          sample_weight=None if sample_weight is None else sample_weight[rows])
+    return model
+
+
+CASES = {
+    "fixed": dict(alpha=0.3, n_steps=4, reg_lambda=0.5),
+    "schedule": dict(alpha=[0.9, 0.2, 0.6], n_steps=4, reg_lambda=0.5),
+    "limit": dict(alpha=0.4, n_steps=math.inf, reg_lambda=0.5),
+    "optimal-folds": dict(alpha="optimal", n_steps=4, reg_lambda=0.5, cv=4),
+    "optimal-gcv": dict(alpha="optimal", n_steps=3, reg_lambda=0.5, cv=None),
+    "no-intercept": dict(alpha="optimal", n_steps=3, reg_lambda=0.5, cv=3,
+                         fit_intercept=False),
+}
+
+
+@pytest.mark.parametrize("n_batches", [1, 3, 17])
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize(("weighted", "n_targets"), [(False, None), (True, 2)])
+def test_batches_equal_fit(case, n_batches, weighted, n_targets):
+    X, y = make_data(n_targets=n_targets)
+    w = np.random.default_rng(1).uniform(0.0, 2.0, size=N) if weighted else None
+    # Stateless after its draw from random_state: the same map for fit and the batches.
+    params = dict(CASES[case], feature_map=RBFSampler(gamma=0.2, n_components=15,
+                                                      random_state=0))
+    expected = SelfDistilledRidge(**params).fit(X, y, sample_weight=w)
+    model = streamed(SelfDistilledRidge(**params), X, y, n_batches, w)
+    assert model.n_samples_seen_ == expected.n_samples_seen_ == N
+    assert_allclose(model.coef_, expected.coef_, rtol=TOL, atol=TOL)
+    assert_allclose(model.intercept_, expected.intercept_, rtol=TOL, atol=TOL)
+    assert_allclose(model.alphas_, expected.alphas_, rtol=TOL, atol=TOL)
+    if hasattr(expected, "staged_coef_"):
+        assert_allclose(model.staged_coef_, expected.staged_coef_, rtol=TOL, atol=TOL)
+    assert_allclose(model.predict(X), expected.predict(X), rtol=TOL, atol=TOL)
+
+
+@pytest.mark.parametrize("n_batches", [1, 3, 17])
+@pytest.mark.parametrize("cv", [4, None])
+def test_search_batches_equal_fit(n_batches, cv):
+    X, y = make_data(n_targets=2)
+    w = np.random.default_rng(2).uniform(0.1, 2.0, size=N)
+    # A map fitted beforehand is used as it is; fit refits its clone on the same rows.
+    feature_map = Nystroem(gamma=0.2, n_components=12, random_state=0)
+    params = dict(reg_lambdas=[0.05, 1.0, 20.0], alphas=[0.0, 0.5, "optimal"], max_steps=3,
+                  cv=cv)
+    expected = SelfDistilledRidgeCV(**params, feature_map=feature_map).fit(X, y,
+                                                                          sample_weight=w)
+    model = streamed(SelfDistilledRidgeCV(**params, feature_map=feature_map.fit(X)), X, y,
+                     n_batches, w)
+    assert model.best_params_ == expected.best_params_
+    assert model.cv_results_.keys() == expected.cv_results_.keys()
+    for key, value in expected.cv_results_.items():
+        if key.startswith(("mean", "std", "split", "effective")):
+            assert_allclose(model.cv_results_[key], value, rtol=TOL, atol=TOL)
+        else:
+            assert list(model.cv_results_[key]) == list(value), key
+    assert_allclose(model.optimal_alphas_, expected.optimal_alphas_, rtol=TOL, atol=TOL)
+    assert_allclose(model.predict(X), expected.predict(X), rtol=TOL, atol=TOL)
+
+
+def test_integer_cv_is_position_mod_k_and_nests():
+    """cv=K holds out rows i = k mod K in fold k, for any number of rows; the inner
+    folds of "optimal" inside a fold are the rule's K - 1 folds of its training part."""
+    X, y = make_data(n=61)
+    folds = PredefinedSplit(np.arange(61) % 4)
+    search = SelfDistilledRidgeCV([0.1, 3.0], [0.5, "optimal"], max_steps=3, cv=4).fit(X, y)
+    grid = GridSearchCV(SelfDistilledRidge(cv=3), search.param_grid_, cv=folds,
+                        scoring="neg_mean_squared_error").fit(X, y)
+    for split in range(4):
+        key = f"split{split}_test_score"
+        assert_allclose(search.cv_results_[key], grid.cv_results_[key], rtol=1e-9)
+    by_position = SelfDistilledRidge(alpha="optimal", n_steps=3, cv=4).fit(X, y)
+    by_splits = SelfDistilledRidge(alpha="optimal", n_steps=3, cv=folds).fit(X, y)
+    assert_allclose(by_position.alphas_, by_splits.alphas_, rtol=1e-12)
+    contiguous = SelfDistilledRidge(alpha="optimal", n_steps=3, cv=KFold(4)).fit(X, y)
+    assert not np.allclose(by_position.alphas_, contiguous.alphas_)
+
+
+def test_fit_starts_over_and_parameters_are_those_of_the_first_batch():
+    X, y = make_data()
+    params = dict(alpha="optimal", n_steps=3, cv=3)
+    expected = SelfDistilledRidge(**params).fit(X, y)
+    model = SelfDistilledRidge(**params).fit(X[:50] * 2.0, y[:50])
+    streamed(model, X, y, 3)  # the first batch replaces what fit fitted
+    assert_allclose(model.coef_, expected.coef_, rtol=TOL)
+    model.partial_fit(X[:10], y[:10])
+    model.set_params(n_steps=2)  # after the batch: read with the batches' parameters
+    assert len(model.alphas_) == 2
+    assert model.fit(X, y).n_samples_seen_ == N  # fit starts over
+    assert_allclose(model.coef_, SelfDistilledRidge(**params, ).set_params(n_steps=2).fit(
+        X, y).coef_, rtol=TOL)
+    assert not hasattr(model, "_partial_stream")
+
+
+def _state(model):
+    """Everything but the parameters: the fitted attributes and the moments."""
+    return {name: value for name, value in vars(model).items()
+            if name not in model.get_params(deep=False)}
+
+
+def _assert_unchanged(model, before):
+    after = _state(model)
+    assert after.keys() == before.keys()
+    for name, value in before.items():
+        assert after[name] is value, name
+
+
+@pytest.mark.parametrize("Estimator", [SelfDistilledRidge, SelfDistilledRidgeCV])
+def test_bad_batches_raise_and_leave_the_model(Estimator):
+    X, y = make_data()
+    model = Estimator(cv=3).partial_fit(X[:40], y[:40])
+    model.predict(X[:2])  # finalised: its attributes are part of the state kept
+    before = _state(model)
+    with pytest.raises(ValueError, match="X has 3 features.*expecting 4"):
+        model.partial_fit(X[40:60, :3], y[40:60])
+    _assert_unchanged(model, before)
+    with pytest.raises(ValueError, match="0 sample"):
+        model.partial_fit(X[:0], y[:0])
+    _assert_unchanged(model, before)
+    with pytest.raises(ValueError, match="y of this batch.*same targets"):
+        model.partial_fit(X[40:60], np.c_[y[40:60], y[40:60]])
+    _assert_unchanged(model, before)
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match="X as torch after batches of numpy"):
+        model.partial_fit(torch.asarray(X[40:60]), y[40:60])
+    _assert_unchanged(model, before)
+    model.set_params(fit_intercept=False)
+    with pytest.raises(ValueError, match="parameters fit_intercept .*changed since the first"):
+        model.partial_fit(X[40:60], y[40:60])
+    _assert_unchanged(model, before)
+    model.set_params(fit_intercept=True, block_size=7)  # a block size changes nothing
+    model.partial_fit(X[40:], y[40:])
+    assert_allclose(model.predict(X), Estimator(cv=3).fit(X, y).predict(X), rtol=TOL)
+
+
+def test_folds_need_their_rows_and_a_position_rule():
+    X, y = make_data()
+    model = SelfDistilledRidge(alpha="optimal", n_steps=3, cv=5).partial_fit(X[:3], y[:3])
+    with pytest.raises(ValueError, match="needs at least 5 rows, but partial_fit has seen 3"):
+        model.predict(X)
+    assert_allclose(model.partial_fit(X[3:], y[3:]).coef_,
+                    SelfDistilledRidge(alpha="optimal", n_steps=3, cv=5).fit(X, y).coef_,
+                    rtol=TOL)
+    with pytest.raises(TypeError, match="fold i mod cv.*cv=KFold"):
+        SelfDistilledRidge(alpha="optimal", cv=KFold(3)).partial_fit(X, y)
+    with pytest.raises(ValueError, match="cv=5 puts row i in fold i mod 5.*n_samples=3"):
+        SelfDistilledRidge(alpha="optimal", cv=5).fit(X[:3], y[:3])
+    # A fixed alpha uses no folds, whatever cv is.
+    SelfDistilledRidge(alpha=0.5, cv=KFold(3)).partial_fit(X, y).predict(X)
+    assert not hasattr(SelfDistilledRidgeClassifier(), "partial_fit")
+
+
+def test_map_fitted_on_the_first_batch_is_named_when_it_fails():
+    X, y = make_data()
+    from sklearn.preprocessing import OneHotEncoder
+
+    codes = np.c_[np.arange(N) % 3, np.arange(N) % 5].astype(float)
+    model = SelfDistilledRidge(feature_map=OneHotEncoder()).partial_fit(codes[:2], y[:2])
+    with pytest.raises(ValueError, match="fitted on the 2 rows of the first batch"):
+        model.partial_fit(codes[2:], y[2:])
+    assert model.n_samples_seen_ == 2
+
+
+def test_dask_array_batches_and_a_pickled_stream():
+    import pickle
+
+    da = pytest.importorskip("dask.array")
+    dask = pytest.importorskip("dask")
+    X, y = make_data(n_targets=2)
+    params = dict(alpha="optimal", n_steps=3, cv=4)
+    expected = SelfDistilledRidge(**params).fit(X, y)
+    model = SelfDistilledRidge(**params)
+    with dask.config.set(scheduler="synchronous"):
+        for rows in batches(N, 3):
+            model.partial_fit(da.from_array(X[rows], chunks=(7, -1)),
+                              da.from_array(y[rows], chunks=(7, -1)))
+        with pytest.raises(ValueError, match="X has 3 features.*expecting 4"):
+            model.partial_fit(da.from_array(X[:5, :3], chunks=(2, -1)),
+                              da.from_array(y[:5], chunks=(2, -1)))
+    restored = pickle.loads(pickle.dumps(model))  # the moments travel, not yet the model
+    assert "coef_" not in vars(restored)
+    assert_allclose(restored.coef_, expected.coef_, rtol=TOL)
+    assert_allclose(model.alphas_, expected.alphas_, rtol=TOL)
