@@ -25,6 +25,7 @@ from ._feature_plan import (
     fit_feature_plan,
     is_dataframe,
 )
+from ._grids import edge_messages, warn_at_edges
 from ._primal import split_cells
 from ._primal_search import PRIMAL_SCORINGS, fit_from_moments, gcv_search, search
 from ._validation import (
@@ -654,8 +655,16 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
 
     Parameters
     ----------
-    reg_lambdas : array-like of float > 0, default=(0.1, 1.0, 10.0)
-        Ridge penalties ``lambda`` to try.
+    reg_lambdas : "auto" or array-like of float > 0, default="auto"
+        Ridge penalties ``lambda`` to try. ``"auto"`` places 45 of them,
+        four per decade, from ``1e-10`` to ``10`` times the largest
+        eigenvalue of ``G = Phi^T W Phi`` of all the rows (centred when
+        ``fit_intercept``), the matrix ``lambda`` is added to, as
+        :class:`~selfdistill_sklearn.SelfDistilledKernelRidgeCV` does on the
+        kernel matrix (see :ref:`choosing`); its eigendecomposition serves
+        the refit. An explicit grid is used as given. A best penalty at
+        either end of the grid, or a best ``tau = max_steps > 1``, gives a
+        :class:`~selfdistill_sklearn.GridEdgeWarning`.
     alphas : array-like of float in [0, 1] and "optimal", default=(0.0, 0.25, 0.5, 0.75, 1.0)
         Weights of the ground truth to try, each used at every later step.
         ``"optimal"`` is Algorithm 1 (Theorem 4.4, eq. (16)) chosen inside
@@ -749,6 +758,9 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         no second pass). :meth:`predict` uses it.
     param_grid_ : list of dict
         The grid ``GridSearchCV`` would search to score the same candidates.
+    reg_lambdas_ : ndarray of shape (n_lambdas,)
+        The penalties searched: ``reg_lambdas`` as given, or the automatic
+        grid on the data's scale.
     optimal_alphas_ : ndarray of shape (n_splits, n_lambdas, max_steps - 1)
         The weights ``"optimal"`` chose inside each fold. Only when
         ``alphas`` holds ``"optimal"``. With ``cv=None``, of shape
@@ -830,7 +842,7 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
     ['alpha', 'n_steps', 'reg_lambda']
     """
 
-    def __init__(self, reg_lambdas=(0.1, 1.0, 10.0), alphas=(0.0, 0.25, 0.5, 0.75, 1.0),
+    def __init__(self, reg_lambdas="auto", alphas=(0.0, 0.25, 0.5, 0.75, 1.0),
                  max_steps=4, *, fit_intercept=True, feature_map=None, clip_alpha=False, cv=5,
                  scoring=None, n_jobs=None, verbose=0, block_size=4096,
                  feature_map_samples=100_000, random_state=None):
@@ -912,7 +924,9 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
             alpha = check_alpha(params["alpha"], n_steps)
             fitted = fit_from_moments(cell_moments, cell_roles, None, plan.n_features,
                                        self.fit_intercept, alpha, n_steps,
-                                       params["reg_lambda"], self.clip_alpha)
+                                       params["reg_lambda"], self.clip_alpha,
+                                       fold=result["fold"])
+            grid = result["grid"]
         self._report(f"{grid.n_candidates} candidates scored on {len(splits)} folds, the best "
                      "refitted", start)
         self._set_search_result(result, grid, fitted, plan, y_ndim,
@@ -942,8 +956,12 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         self.best_score_ = result["best_score"]
         self.best_params_ = params
         self.param_grid_ = grid.param_grid()
+        self.reg_lambdas_ = grid.lambdas.copy()
         if "optimal_alphas" in result:
             self.optimal_alphas_ = result["optimal_alphas"]
+        warn_at_edges(type(self).__name__, edge_messages(
+            params, grid.lambdas, grid.max_steps, auto=grid.was_auto,
+            eigenvalues=lambda: result["fold"].eigenvalues))
 
     def _fit_gcv(self, X, Y, sample_weight, y_ndim, plan, grid, start):
         """``cv=None``: every candidate scored by generalised cross-validation
@@ -955,6 +973,7 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         with _algebra_threads(self.n_jobs):
             result = gcv_search(cell_moments, plan.n_features, grid, self.fit_intercept,
                                 self.clip_alpha)
+            grid = result["grid"]
             params = result["best_params"]
             n_steps = check_n_steps(params["n_steps"])
             alpha = check_alpha(params["alpha"], n_steps)
