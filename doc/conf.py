@@ -178,6 +178,8 @@ TEMPORARILY_NOT_VALIDATED = [
 
 numpydoc_validation_exclude = {
     *(f"^{re.escape(name)}$" for name in TEMPORARILY_NOT_VALIDATED),
+    # Python's own methods of every exception, inherited by GridEdgeWarning.
+    r"^selfdistill_sklearn\.GridEdgeWarning\.(add_note|with_traceback)$",
 }
 
 # -- sphinx-gallery ------------------------------------------------------------
