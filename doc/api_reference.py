@@ -15,8 +15,9 @@ SECTIONS = [
         "Estimators",
         "selfdistill_sklearn",
         "Self-distilled kernel ridge regression, its cross-validated search, the primal "
-        "estimators on explicit features (streamed, or on dask arrays) and the network "
-        "chain. See :ref:`user_guide`.",
+        "estimators on explicit features (streamed, or on dask arrays), the network "
+        "chain, and the warning of a search whose choice lies at an edge of its grid. See "
+        ":ref:`user_guide`.",
     ),
     (
         "Displays",

@@ -148,6 +148,11 @@ numpydoc_attributes_as_param_list = True
 # for a generator), SS* (summary line).
 numpydoc_validation_checks = {"all", "GL01", "GL02", "RT02", "ES01", "SA01", "EX01"}
 
+numpydoc_validation_exclude = {
+    # Python's own methods of every exception, inherited by GridEdgeWarning.
+    r"^selfdistill_sklearn\.GridEdgeWarning\.(add_note|with_traceback)$",
+}
+
 # -- sphinx-gallery ------------------------------------------------------------
 
 sphinx_gallery_conf = {

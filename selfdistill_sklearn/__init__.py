@@ -15,6 +15,7 @@ imported only when a dask array is passed)::
     pip install "selfdistill_sklearn[dask]"
 """
 
+from ._grids import GridEdgeWarning
 from .classification import (
     SelfDistilledKernelRidgeClassifier,
     SelfDistilledKernelRidgeClassifierCV,
@@ -28,6 +29,7 @@ from .ridge import SelfDistilledRidge, SelfDistilledRidgeCV
 __version__ = "0.1.0"
 
 __all__ = [
+    "GridEdgeWarning",
     "SelfDistilledKernelRidge",
     "SelfDistilledKernelRidgeCV",
     "SelfDistilledKernelRidgeClassifier",

@@ -24,6 +24,7 @@ import numbers
 import numpy as np
 
 from . import gcv
+from ._grids import AUTO, auto_reg_lambdas
 from ._validation import OPTIMAL, check_alpha, check_n_steps, check_reg_lambda
 
 __all__ = [
@@ -44,8 +45,9 @@ class CandidateGrid:
 
     Parameters
     ----------
-    reg_lambdas : tuple
-        The penalties as given (they appear so in ``cv_results_``).
+    reg_lambdas : tuple or "auto"
+        The penalties as given (they appear so in ``cv_results_``), or
+        ``"auto"`` until :meth:`resolved` places them on the data's scale.
     fixed_alphas : tuple
         The fixed weights as given, in order.
     with_optimal : bool
@@ -54,6 +56,8 @@ class CandidateGrid:
         Candidates have ``n_steps`` in ``1..max_steps``.
     include_limit : bool, default=True
         Whether every fixed weight also has ``n_steps=inf``.
+    was_auto : bool, default=False
+        Whether the penalties came from ``"auto"`` (for the messages).
     """
 
     reg_lambdas: tuple
@@ -61,17 +65,35 @@ class CandidateGrid:
     with_optimal: bool
     max_steps: int
     include_limit: bool = True
+    was_auto: bool = False
 
     @classmethod
     def from_params(cls, reg_lambdas, alphas, max_steps, include_limit=True):
         """From validated ``reg_lambdas`` and ``alphas`` (floats and "optimal")."""
-        return cls(tuple(reg_lambdas),
+        return cls(reg_lambdas if isinstance(reg_lambdas, str) else tuple(reg_lambdas),
                    tuple(alpha for alpha in alphas if not isinstance(alpha, str)),
                    any(isinstance(alpha, str) for alpha in alphas), max_steps, include_limit)
+
+    @property
+    def auto(self):
+        """Whether the penalties are :func:`~selfdistill_sklearn._grids.auto_reg_lambdas`'s."""
+        return isinstance(self.reg_lambdas, str)
+
+    def resolved(self, largest_eigenvalue):
+        """The grid with ``"auto"`` replaced by
+        :func:`~selfdistill_sklearn._grids.auto_reg_lambdas` of
+        ``largest_eigenvalue`` (a callable, called only then); an explicit
+        grid unchanged."""
+        if not self.auto:
+            return self
+        lambdas = tuple(float(value) for value in auto_reg_lambdas(largest_eigenvalue()))
+        return dataclasses.replace(self, reg_lambdas=lambdas, was_auto=True)
 
     @functools.cached_property
     def lambdas(self):
         """The penalties as a float array of shape (n_lambdas,)."""
+        if self.auto:
+            raise RuntimeError("reg_lambdas='auto' is resolved on the data before use.")
         return np.array([float(value) for value in self.reg_lambdas])
 
     @functools.cached_property
@@ -138,6 +160,15 @@ class CandidateGrid:
     def n_candidates(self):
         return self.candidates[1].size
 
+    @property
+    def described(self):
+        """``"N candidates"``, or what an unresolved ``"auto"`` grid will hold
+        (for progress messages written before the data are seen)."""
+        if not self.auto:
+            return f"{self.n_candidates} candidates"
+        return (f"{self.n_rows} candidates per penalty of the automatic grid "
+                f"(placed on the data's spectrum)")
+
     def of_lambdas(self, lambda_indices):
         """Mask of the candidates of the penalties ``lambda_indices``."""
         return np.isin(self.candidates[0], lambda_indices)
@@ -162,7 +193,8 @@ def check_grid(reg_lambdas, alphas, max_steps, scoring, scorings, *, include_lim
     Parameters
     ----------
     reg_lambdas, alphas, max_steps, scoring, n_jobs, verbose
-        The search's parameters.
+        The search's parameters; ``reg_lambdas`` may be ``"auto"``, which
+        the returned grid keeps until :meth:`CandidateGrid.resolved`.
     scorings : collection of str
         The names ``scoring`` may take (besides ``None``).
     include_limit : bool, default=True
@@ -179,9 +211,10 @@ def check_grid(reg_lambdas, alphas, max_steps, scoring, scorings, *, include_lim
     TypeError, ValueError
         Naming the parameter and what was expected.
     """
-    reg_lambdas = as_list(reg_lambdas, "reg_lambdas")
-    for reg_lambda in reg_lambdas:
-        check_reg_lambda(reg_lambda, name="every entry of reg_lambdas")
+    if not (isinstance(reg_lambdas, str) and reg_lambdas == AUTO):
+        reg_lambdas = as_list(reg_lambdas, "reg_lambdas", AUTO)
+        for reg_lambda in reg_lambdas:
+            check_reg_lambda(reg_lambda, name="every entry of reg_lambdas")
     alphas = as_list(alphas, "alphas")
     for alpha in alphas:
         if not isinstance(alpha, str | numbers.Real) or isinstance(alpha, bool | np.bool_):
@@ -209,10 +242,12 @@ def check_grid(reg_lambdas, alphas, max_steps, scoring, scorings, *, include_lim
     return CandidateGrid.from_params(reg_lambdas, alphas, max_steps, include_limit)
 
 
-def as_list(values, name):
-    """A non-empty one-dimensional sequence as a list, or a ValueError naming it."""
+def as_list(values, name, keyword=None):
+    """A non-empty one-dimensional sequence as a list, or a ValueError naming
+    it (and the string ``keyword`` it may also be)."""
     if isinstance(values, str) or np.ndim(values) != 1:
-        raise ValueError(f"{name} must be a one-dimensional sequence, got {values!r}.")
+        also = "" if keyword is None else f" or {keyword!r}"
+        raise ValueError(f"{name} must be a one-dimensional sequence{also}, got {values!r}.")
     values = list(values)
     if not values:
         raise ValueError(f"{name} must not be empty.")

@@ -151,13 +151,23 @@ def gcv_search(cells, m, grid, fit_intercept, clip):
     Returns
     -------
     result : dict
-        As :func:`~selfdistill_sklearn._candidates.gcv_search_results`, and
-        ``fold``, the :class:`SpectralFold` of all the data, for the refit.
+        As :func:`~selfdistill_sklearn._candidates.gcv_search_results`,
+        ``fold``, the :class:`SpectralFold` of all the data, for the refit,
+        and ``grid``, with ``reg_lambdas="auto"`` resolved on its scale.
     """
     fold = SpectralFold(training_part(cells, m, fit_intercept))
+    grid = _resolved(grid, fold)
     result = gcv_search_results(gcv_spectrum(fold), grid, clip)
     result["fold"] = fold
+    result["grid"] = grid
     return result
+
+
+def _resolved(grid, fold):
+    """``grid`` with ``reg_lambdas="auto"`` placed on the scale of the
+    largest eigenvalue of ``fold``'s ``G`` (weighted, centred with an
+    intercept), to which the penalty is added."""
+    return grid.resolved(lambda: np.max(np.abs(fold.eigenvalues), initial=0.0))
 
 
 def candidate_weights(eigenvalues, grid, reg_lambda, schedule):
@@ -185,9 +195,14 @@ def search(cells, cell_roles, m, grid, scorer, fit_intercept, clip):
     Returns
     -------
     result : dict
-        ``cv_results``, ``best_index``, ``best_score``, ``best_params`` and,
-        with ``"optimal"`` in the grid, ``optimal_alphas``.
+        ``cv_results``, ``best_index``, ``best_score``, ``best_params``,
+        with ``"optimal"`` in the grid ``optimal_alphas``, ``fold``, the
+        :class:`SpectralFold` of all the cells (no held-out part), which
+        places ``reg_lambdas="auto"`` and serves the refit, and ``grid``
+        with ``"auto"`` resolved.
     """
+    full = SpectralFold(training_part(cells, m, fit_intercept))
+    grid = _resolved(grid, full)
     lambdas, max_steps, with_optimal = grid.lambdas, grid.max_steps, grid.with_optimal
     n_splits = cell_roles.shape[1]
     scores = np.empty((grid.n_candidates, n_splits))
@@ -225,7 +240,8 @@ def search(cells, cell_roles, m, grid, scorer, fit_intercept, clip):
     best_index = int(cv_results["rank_test_score"].argmin())
     result = {"cv_results": cv_results, "best_index": best_index,
               "best_score": float(cv_results["mean_test_score"][best_index]),
-              "best_params": dict(cv_results["params"][best_index])}
+              "best_params": dict(cv_results["params"][best_index]), "fold": full,
+              "grid": grid}
     if with_optimal:
         result["optimal_alphas"] = schedules
     return result

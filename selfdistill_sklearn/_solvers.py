@@ -562,6 +562,14 @@ class TridiagonalForm:
         shifted = np.abs(self._eigen()[0] + shift)
         return not shifted.min() >= np.finfo(float).eps * shifted.max()
 
+    def singular_shifts(self, shifts):
+        """:meth:`is_singular` of every shift at once, a boolean array."""
+        shifts = np.asarray(shifts, dtype=float)
+        if self.n == 0 or shifts.size == 0:
+            return np.zeros(shifts.shape, dtype=bool)
+        shifted = np.abs(self._eigen()[0][:, None] + shifts.reshape(1, -1))
+        return ~(shifted.min(axis=0) >= np.finfo(float).eps * shifted.max(axis=0))
+
     def _pseudo_solve(self, shift, rhs):
         """``(T + shift I)^+ @ rhs``, the least-squares solution of minimum
         norm, with eigenvalues ``|d + shift| <= n eps max |d + shift|`` counted
@@ -647,7 +655,7 @@ class TridiagonalForm:
         solution : ndarray of the shape of ``rhs``
         """
         shifts = np.asarray(shifts, dtype=float)
-        if any(self.is_singular(shift) for shift in shifts):
+        if self.singular_shifts(shifts).any():
             return self._solve_one_by_one(shifts, rhs)
         if self._is_diagonal:
             shifted = self.diagonal[:, None] + shifts[None, :]
@@ -710,8 +718,9 @@ class TridiagonalForm:
         # the downdate does not exist.
         entries = [None] * shifts.size
         factors = {}
+        singular = self.singular_shifts(shifts)
         for index, shift in enumerate(shifts):
-            if self.is_singular(shift):
+            if singular[index]:
                 continue
             factor = self._ldl(shift)
             if factor is None:

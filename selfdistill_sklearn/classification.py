@@ -661,8 +661,13 @@ class SelfDistilledKernelRidgeClassifierCV(_SearchClassifierMixin, SelfDistilled
 
     Parameters
     ----------
-    reg_lambdas : array-like of float > 0, default=(0.1, 1.0, 10.0)
-        Ridge penalties ``lambda`` to try.
+    reg_lambdas : "auto" or array-like of float > 0, default="auto"
+        Ridge penalties ``lambda`` to try. ``"auto"``: 45, four per decade
+        from ``1e-10`` to ``10`` times the largest eigenvalue of the
+        (weighted, centred) matrix ``lambda`` is added to, as for the
+        regressor (see :ref:`choosing`). An explicit grid is used as given.
+        A best penalty at either end of the grid, or a best ``tau =
+        max_steps > 1``, gives a :class:`~selfdistill_sklearn.GridEdgeWarning`.
     alphas : array-like of float in [0, 1] and "optimal", default=(0.0, 0.25, 0.5, 0.75, 1.0)
         ``"optimal"`` is the step-wise weight of eq. (16), pooled over the
         class columns, chosen inside each fold's training part on its
@@ -727,6 +732,8 @@ class SelfDistilledKernelRidgeClassifierCV(_SearchClassifierMixin, SelfDistilled
     param_grid_ : list of dict
         The grid of :class:`SelfDistilledKernelRidgeClassifier` parameters
         that ``GridSearchCV`` would search to score the same candidates.
+    reg_lambdas_ : ndarray of shape (n_lambdas,)
+        The penalties searched: ``reg_lambdas`` as given, or the automatic grid.
     optimal_alphas_ : ndarray of shape (n_splits, n_lambdas, max_steps - 1)
         Only when ``alphas`` holds ``"optimal"``.
     n_splits_ : int
@@ -770,7 +777,7 @@ class SelfDistilledKernelRidgeClassifierCV(_SearchClassifierMixin, SelfDistilled
     'SelfDistilledKernelRidgeClassifier'
     """
 
-    def __init__(self, reg_lambdas=(0.1, 1.0, 10.0), alphas=(0.0, 0.25, 0.5, 0.75, 1.0),
+    def __init__(self, reg_lambdas="auto", alphas=(0.0, 0.25, 0.5, 0.75, 1.0),
                  max_steps=4, *, include_limit=True, kernel="linear", gamma=None, degree=3,
                  coef0=1, kernel_params=None, clip_alpha=False, cv=5, alpha_cv=5,
                  scoring=None, n_jobs=None, verbose=0, fit_intercept=True, class_weight=None):
@@ -856,8 +863,13 @@ class SelfDistilledRidgeClassifierCV(_SearchClassifierMixin, SelfDistilledRidgeC
 
     Parameters
     ----------
-    reg_lambdas : array-like of float > 0, default=(0.1, 1.0, 10.0)
-        Ridge penalties ``lambda`` to try.
+    reg_lambdas : "auto" or array-like of float > 0, default="auto"
+        Ridge penalties ``lambda`` to try. ``"auto"``: 45, four per decade
+        from ``1e-10`` to ``10`` times the largest eigenvalue of the
+        (weighted, centred) matrix ``lambda`` is added to, as for the
+        regressor (see :ref:`choosing`). An explicit grid is used as given.
+        A best penalty at either end of the grid, or a best ``tau =
+        max_steps > 1``, gives a :class:`~selfdistill_sklearn.GridEdgeWarning`.
     alphas : array-like of float in [0, 1] and "optimal", default=(0.0, 0.25, 0.5, 0.75, 1.0)
         Weights of the ground truth to try, each used at every later step;
         ``"optimal"`` is the step-wise weight of eq. (16), pooled over the
@@ -911,6 +923,8 @@ class SelfDistilledRidgeClassifierCV(_SearchClassifierMixin, SelfDistilledRidgeC
     best_estimator_ : SelfDistilledRidgeClassifier
         The best candidate fitted on all the data (from the same moments).
     param_grid_ : list of dict
+    reg_lambdas_ : ndarray of shape (n_lambdas,)
+        The penalties searched: ``reg_lambdas`` as given, or the automatic grid.
     optimal_alphas_ : ndarray of shape (n_splits, n_lambdas, max_steps - 1)
         Only when ``alphas`` holds ``"optimal"``.
     n_splits_ : int
@@ -954,7 +968,7 @@ class SelfDistilledRidgeClassifierCV(_SearchClassifierMixin, SelfDistilledRidgeC
     (2,)
     """
 
-    def __init__(self, reg_lambdas=(0.1, 1.0, 10.0), alphas=(0.0, 0.25, 0.5, 0.75, 1.0),
+    def __init__(self, reg_lambdas="auto", alphas=(0.0, 0.25, 0.5, 0.75, 1.0),
                  max_steps=4, *, fit_intercept=True, feature_map=None, clip_alpha=False, cv=5,
                  scoring=None, block_size=4096, feature_map_samples=100_000,
                  random_state=None, class_weight=None):

@@ -7,6 +7,7 @@ from contextlib import nullcontext
 import numpy as np
 from joblib import effective_n_jobs
 from scipy import sparse
+from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, clone
 from sklearn.metrics import (
     explained_variance_score,
@@ -25,6 +26,7 @@ from threadpoolctl import threadpool_limits
 from . import gcv
 from ._candidates import check_gcv_scoring as _check_gcv_scoring
 from ._candidates import check_grid, gcv_search_results, grid_results, unique_columns
+from ._grids import edge_messages, warn_at_edges
 from ._kernels import KernelMixin
 from ._solvers import centre_kernel, weighted_kernel_tridiagonal
 from ._spectral_sweep import (
@@ -124,8 +126,15 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
 
     Parameters
     ----------
-    reg_lambdas : array-like of float > 0, default=(0.1, 1.0, 10.0)
-        Ridge penalties ``lambda`` to try.
+    reg_lambdas : "auto" or array-like of float > 0, default="auto"
+        Ridge penalties ``lambda`` to try. ``"auto"`` places 45 of them on
+        the scale of the data, four per decade from ``1e-10`` to ``10``
+        times the largest eigenvalue ``d_max`` of the kernel matrix (with
+        ``sample_weight``, of ``S K S``, ``S = diag(sqrt(w))``; centred
+        when ``fit_intercept``), the matrix ``lambda`` is added to: ``d_max
+        * 10 ** (k / 4)`` for ``k = -40, ..., 4`` (see :ref:`choosing`).
+        An explicit grid is used as given. A best penalty at either end of
+        the grid gives a :class:`~selfdistill_sklearn.GridEdgeWarning`.
     alphas : array-like of float in [0, 1] and "optimal", default=(0.0, 0.25, 0.5, 0.75, 1.0)
         Weights of the ground truth to try, each used at every later step.
         ``"optimal"`` is the step-wise closed-form weight of Theorem 4.4,
@@ -136,7 +145,9 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         Largest number of steps ``tau`` tried; every ``tau`` from 1 to
         ``max_steps`` is a candidate, and so, when ``include_limit``, is the
         limit ``tau = inf`` for every fixed ``alpha`` (not for
-        ``"optimal"``, whose limit is not defined).
+        ``"optimal"``, whose limit is not defined). A best ``tau = max_steps``
+        (when ``max_steps > 1``) gives a
+        :class:`~selfdistill_sklearn.GridEdgeWarning`.
     include_limit : bool, default=True
         Whether the limit ``tau = inf`` of every fixed ``alpha`` (Theorem
         4.5) is a candidate. With ``False`` the candidates are exactly those
@@ -248,6 +259,9 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         The grid of :class:`~selfdistill_sklearn.SelfDistilledKernelRidge`
         parameters that ``GridSearchCV`` would search to score the same
         candidates.
+    reg_lambdas_ : ndarray of shape (n_lambdas,)
+        The penalties searched: ``reg_lambdas`` as given, or the automatic
+        grid on the data's scale.
     optimal_alphas_ : ndarray of shape (n_splits, n_lambdas, max_steps - 1)
         The weights ``alpha*(2), ...`` that ``"optimal"`` chose inside each
         fold's training part, for each penalty. Only when ``alphas`` holds
@@ -342,6 +356,26 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
     none; GCV is the rotation-invariant approximation of leave-one-out
     that carries over.
 
+    **The automatic penalty grid.** A step shrinks the eigendirection of
+    eigenvalue ``d`` of the kernel matrix by ``d / (d + lambda)`` (Lemma
+    4.2): what a penalty does depends on its ratio to the eigenvalues, whose
+    scale varies by orders of magnitude with the kernel and the number of
+    samples. ``reg_lambdas="auto"`` takes the largest eigenvalue of the
+    matrix of all the samples, by Lanczos iterations above 500 samples
+    (``O(n^2)`` each) and from all the eigenvalues below; with
+    ``cv=None`` from the eigendecomposition GCV makes anyway. At the
+    largest penalty every direction is shrunk to at most ``1 / 11`` at
+    the first step; the smallest keeps the system's condition number near
+    ``1e10``.
+
+    **Edges.** When the best penalty is the smallest or the largest of the
+    grid, or the best number of steps is ``max_steps``, a better candidate
+    may lie beyond, and :meth:`fit` gives one
+    :class:`~selfdistill_sklearn.GridEdgeWarning` naming each. A smallest
+    penalty below ``1e-3`` times every resolved eigenvalue of the kernel
+    matrix is not reported: every smaller penalty gives the same model to
+    that precision.
+
     **Ties.** Several candidates give the same predictions in exact
     arithmetic: ``n_steps=1`` for every ``alpha``, and ``alpha=1`` for every
     ``n_steps``. They share one computation, so that they tie exactly, as
@@ -377,7 +411,7 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
     # groups go to the splitters cv and alpha_cv, not to this estimator's own requests.
     __metadata_request__fit = {"groups": metadata_routing.UNUSED}
 
-    def __init__(self, reg_lambdas=(0.1, 1.0, 10.0), alphas=(0.0, 0.25, 0.5, 0.75, 1.0),
+    def __init__(self, reg_lambdas="auto", alphas=(0.0, 0.25, 0.5, 0.75, 1.0),
                  max_steps=4, *, include_limit=True, kernel="linear", gamma=None, degree=3,
                  coef0=1, kernel_params=None, clip_alpha=False, cv=5, alpha_cv=5,
                  scoring=None, n_jobs=None, verbose=0, fit_intercept=True):
@@ -498,6 +532,8 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
             alpha_pairs = check_splits(check_cv(self.alpha_cv).split(), X.shape[0], "alpha_cv")
         kernel = self._get_kernel(X)
         kernel = kernel.toarray() if sparse.issparse(kernel) else np.asarray(kernel, dtype=float)
+        grid = grid.resolved(lambda: largest_eigenvalue(kernel, sample_weight,
+                                                        self.fit_intercept))
 
         n_lambdas = grid.lambdas.size
         inner = [self._inner_splits(X, y, groups["alpha_splitter"], alpha_pairs, train)
@@ -534,9 +570,14 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
         self.best_params_ = dict(self.cv_results_["params"][self.best_index_])
         self.param_grid_ = grid.param_grid()
+        self.reg_lambdas_ = grid.lambdas.copy()
         if grid.with_optimal:
             self.optimal_alphas_ = schedules
         self.n_splits_ = len(splits)
+        warn_at_edges(type(self).__name__, edge_messages(
+            self.best_params_, grid.lambdas, grid.max_steps, auto=grid.was_auto,
+            eigenvalues=lambda: gcv.kernel_eigenvalues(kernel, sample_weight,
+                                                       self.fit_intercept)))
         params = {**self._fixed_params(), **self.best_params_}
         if alpha_pairs is not None:
             params["cv"] = alpha_pairs
@@ -552,6 +593,7 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         spectrum = gcv.kernel_matrix_spectrum(kernel, y_float, sample_weight,
                                               self.fit_intercept)
         del kernel
+        grid = grid.resolved(lambda: np.max(np.abs(spectrum.eigenvalues), initial=0.0))
         result = gcv_search_results(spectrum, grid, self.clip_alpha)
         if self.verbose:
             print(f"[SelfDistilledKernelRidgeCV] GCV of {grid.n_candidates} candidates in "
@@ -561,6 +603,7 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         self.best_score_ = result["best_score"]
         self.best_params_ = result["best_params"]
         self.param_grid_ = grid.param_grid()
+        self.reg_lambdas_ = grid.lambdas.copy()
         schedules = result.get("optimal_alphas")
         if grid.with_optimal:
             self.optimal_alphas_ = schedules
@@ -572,6 +615,9 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
             best._gcv_hint = (schedules[index, :self.best_params_["n_steps"] - 1],
                               spectrum.eigenvalues)
         self.best_estimator_ = best.fit(X, y, sample_weight=sample_weight)
+        warn_at_edges(type(self).__name__, edge_messages(
+            self.best_params_, grid.lambdas, grid.max_steps, auto=grid.was_auto,
+            eigenvalues=lambda: spectrum.eigenvalues))
 
     def _inner_splits(self, X, y, groups, alpha_pairs, train):
         """The ``alpha_cv`` splits of the training part ``train`` of a fold, in
@@ -687,6 +733,46 @@ class SelfDistilledKernelRidgeCV(KernelMixin, MultiOutputMixin, RegressorMixin, 
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse=("csr", "csc"), reset=False)
         return self.best_estimator_.predict(X)
+
+
+#: Above this many samples the largest eigenvalue of the kernel matrix is
+#: found by Lanczos iterations (each a product with the kernel matrix),
+#: below it from all the eigenvalues.
+_LANCZOS_SAMPLES = 500
+
+
+def largest_eigenvalue(kernel, sample_weight, fit_intercept):
+    """The largest eigenvalue (in magnitude) of the weighted kernel matrix
+    ``S K S``, centred with an intercept: the scale of ``reg_lambdas="auto"``.
+
+    Above ``_LANCZOS_SAMPLES`` samples, implicitly restarted Lanczos
+    iterations (ARPACK, from a fixed start) on products with ``K``, in
+    ``O(n^2)`` each instead of the ``O(n^3)`` of all eigenvalues; to a
+    relative ``1e-10``.
+    """
+    n = kernel.shape[0]
+    if n <= _LANCZOS_SAMPLES:
+        return float(np.max(np.abs(gcv.kernel_eigenvalues(kernel, sample_weight,
+                                                          fit_intercept)), initial=0.0))
+    root = np.ones(n) if sample_weight is None else np.sqrt(np.asarray(sample_weight, float))
+    norm = root @ root
+
+    def centre(vector):
+        return vector - root * (root @ vector) / norm if fit_intercept else vector
+
+    def matvec(vector):
+        vector = centre(np.ravel(vector))
+        return centre(root * (kernel @ (root * vector)))
+
+    operator = LinearOperator((n, n), matvec=matvec, dtype=float)
+    start = np.random.default_rng(0).standard_normal(n)
+    try:
+        values = eigsh(operator, k=1, which="LM", v0=start, tol=1e-10,
+                       return_eigenvectors=False)
+    except ArpackNoConvergence:
+        return float(np.max(np.abs(gcv.kernel_eigenvalues(kernel, sample_weight,
+                                                          fit_intercept)), initial=0.0))
+    return float(abs(values[0]))
 
 
 def _fold_tasks(n_splits, n_lambdas, n_workers):

@@ -29,6 +29,7 @@ from ._feature_plan import (
     fit_feature_plan,
     is_dataframe,
 )
+from ._grids import edge_messages, warn_at_edges
 from ._primal import split_cells
 from ._primal_search import PRIMAL_SCORINGS, fit_from_moments, gcv_search, search
 from ._validation import (
@@ -882,8 +883,16 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
 
     Parameters
     ----------
-    reg_lambdas : array-like of float > 0, default=(0.1, 1.0, 10.0)
-        Ridge penalties ``lambda`` to try.
+    reg_lambdas : "auto" or array-like of float > 0, default="auto"
+        Ridge penalties ``lambda`` to try. ``"auto"`` places 45 of them,
+        four per decade, from ``1e-10`` to ``10`` times the largest
+        eigenvalue of ``G = Phi^T W Phi`` of all the rows (centred when
+        ``fit_intercept``), the matrix ``lambda`` is added to, as
+        :class:`~selfdistill_sklearn.SelfDistilledKernelRidgeCV` does on the
+        kernel matrix (see :ref:`choosing`); its eigendecomposition serves
+        the refit. An explicit grid is used as given. A best penalty at
+        either end of the grid, or a best ``tau = max_steps > 1``, gives a
+        :class:`~selfdistill_sklearn.GridEdgeWarning`.
     alphas : array-like of float in [0, 1] and "optimal", default=(0.0, 0.25, 0.5, 0.75, 1.0)
         Weights of the ground truth to try, each used at every later step.
         ``"optimal"`` is Algorithm 1 (Theorem 4.4, eq. (16)) chosen inside
@@ -985,6 +994,9 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         no second pass). :meth:`predict` uses it.
     param_grid_ : list of dict
         The grid ``GridSearchCV`` would search to score the same candidates.
+    reg_lambdas_ : ndarray of shape (n_lambdas,)
+        The penalties searched: ``reg_lambdas`` as given, or the automatic
+        grid on the data's scale.
     optimal_alphas_ : ndarray of shape (n_splits, n_lambdas, max_steps - 1)
         The weights ``"optimal"`` chose inside each fold. Only when
         ``alphas`` holds ``"optimal"``. With ``cv=None``, of shape
@@ -1071,9 +1083,9 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
 
     _LAZY_ATTRIBUTES = ("cv_results_", "best_index_", "best_score_", "best_params_",
                         "best_estimator_", "param_grid_", "optimal_alphas_", "n_splits_",
-                        "feature_map_")
+                        "feature_map_", "reg_lambdas_")
 
-    def __init__(self, reg_lambdas=(0.1, 1.0, 10.0), alphas=(0.0, 0.25, 0.5, 0.75, 1.0),
+    def __init__(self, reg_lambdas="auto", alphas=(0.0, 0.25, 0.5, 0.75, 1.0),
                  max_steps=4, *, fit_intercept=True, feature_map=None, clip_alpha=False, cv=5,
                  scoring=None, n_jobs=None, verbose=0, block_size=4096,
                  feature_map_samples=100_000, random_state=None):
@@ -1149,16 +1161,9 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         self._report(f"pass over {X.shape[0]} rows ({plan.n_features} features, "
                      f"{cell_roles.shape[0]} cells)", start)
         start = time.perf_counter()
-        self._progress().say(f"search: {grid.n_candidates} candidates on {len(splits)} folds")
-        with _algebra_threads(self.n_jobs):
-            result = search(cell_moments, cell_roles, plan.n_features, grid, scorer,
-                            self.fit_intercept, self.clip_alpha)
-            params = result["best_params"]
-            n_steps = check_n_steps(params["n_steps"])
-            alpha = check_alpha(params["alpha"], n_steps)
-            fitted = fit_from_moments(cell_moments, cell_roles, None, plan.n_features,
-                                       self.fit_intercept, alpha, n_steps,
-                                       params["reg_lambda"], self.clip_alpha)
+        self._progress().say(f"search: {grid.described} on {len(splits)} folds")
+        result, grid, fitted = self._search_from_moments(cell_moments, cell_roles, plan, grid,
+                                                         scorer)
         self._report(f"{grid.n_candidates} candidates scored on {len(splits)} folds, the best "
                      "refitted", start)
         self._set_search_result(result, grid, fitted, plan, y_ndim,
@@ -1230,29 +1235,37 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
                           scored_from="held-out sufficient statistics")
         plan, y_ndim, cells = stream.plan, stream.y_ndim, stream.cells
         stream.check_folds("The search")
-        with _algebra_threads(self.n_jobs), self._progress().phase(
-                "search", f"{grid.n_candidates} candidates from the moments of "
-                f"{stream.n_samples_seen} rows"):
-            if fresh.cv is None:
-                result = gcv_search(cells, plan.n_features, grid, fresh.fit_intercept,
-                                    fresh.clip_alpha)
-                fold, roles = result["fold"], None
-            else:
-                scorer = PRIMAL_SCORINGS[fresh.scoring or "neg_mean_squared_error"]
-                result = search(cells, stream.cell_roles, plan.n_features, grid, scorer,
-                                fresh.fit_intercept, fresh.clip_alpha)
-                fold, roles = None, stream.cell_roles
-            params = result["best_params"]
-            n_steps = check_n_steps(params["n_steps"])
-            fitted = fit_from_moments(cells, roles, None, plan.n_features, fresh.fit_intercept,
-                                      check_alpha(params["alpha"], n_steps), n_steps,
-                                      params["reg_lambda"], fresh.clip_alpha,
-                                      by_gcv=fresh.cv is None, fold=fold)
+        with self._progress().phase("search", f"{grid.described} from the moments of "
+                                    f"{stream.n_samples_seen} rows"):
+            roles = None if fresh.cv is None else stream.cell_roles
+            scorer = PRIMAL_SCORINGS[fresh.scoring or "neg_mean_squared_error"]
+            result, grid, fitted = fresh._search_from_moments(cells, roles, plan, grid, scorer)
         fresh._set_search_result(result, grid, fitted, plan, y_ndim, fresh.cv)
         if fresh.cv is not None:
             fresh.n_splits_ = fresh.cv
         fresh.feature_map_ = plan.feature_map
         self._take_fitted(fresh)
+
+    def _search_from_moments(self, cells, roles, plan, grid, scorer):
+        """Every candidate of ``grid`` scored from the moments of the cells
+        (on the folds of ``roles``, or by GCV when ``roles`` is None) and the
+        best refitted from the same decompositions: ``(result, grid,
+        fitted)``, the grid resolved (``"auto"`` placed on the spectrum)."""
+        by_gcv = roles is None
+        with _algebra_threads(self.n_jobs):
+            if by_gcv:
+                result = gcv_search(cells, plan.n_features, grid, self.fit_intercept,
+                                    self.clip_alpha)
+            else:
+                result = search(cells, roles, plan.n_features, grid, scorer,
+                                self.fit_intercept, self.clip_alpha)
+            params = result["best_params"]
+            n_steps = check_n_steps(params["n_steps"])
+            fitted = fit_from_moments(cells, roles, None, plan.n_features, self.fit_intercept,
+                                      check_alpha(params["alpha"], n_steps), n_steps,
+                                      params["reg_lambda"], self.clip_alpha, by_gcv=by_gcv,
+                                      fold=result["fold"])
+        return result, result["grid"], fitted
 
     def _set_search_result(self, result, grid, fitted, plan, y_ndim, cv):
         """The search's attributes and its ``best_estimator_``, a
@@ -1275,8 +1288,12 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         self.best_score_ = result["best_score"]
         self.best_params_ = params
         self.param_grid_ = grid.param_grid()
+        self.reg_lambdas_ = grid.lambdas.copy()
         if "optimal_alphas" in result:
             self.optimal_alphas_ = result["optimal_alphas"]
+        warn_at_edges(type(self).__name__, edge_messages(
+            params, grid.lambdas, grid.max_steps, auto=grid.was_auto,
+            eigenvalues=lambda: result["fold"].eigenvalues))
 
     def _fit_gcv(self, X, Y, sample_weight, y_ndim, plan, grid, start):
         """``cv=None``: every candidate scored by generalised cross-validation
@@ -1285,16 +1302,8 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         cell_moments = _stream(plan, X, Y, sample_weight, None, 1, self._progress())
         self._report(f"pass over {X.shape[0]} rows ({plan.n_features} features)", start)
         start = time.perf_counter()
-        self._progress().say(f"search: GCV of {grid.n_candidates} candidates")
-        with _algebra_threads(self.n_jobs):
-            result = gcv_search(cell_moments, plan.n_features, grid, self.fit_intercept,
-                                self.clip_alpha)
-            params = result["best_params"]
-            n_steps = check_n_steps(params["n_steps"])
-            alpha = check_alpha(params["alpha"], n_steps)
-            fitted = fit_from_moments(cell_moments, None, None, plan.n_features,
-                                      self.fit_intercept, alpha, n_steps, params["reg_lambda"],
-                                      self.clip_alpha, by_gcv=True, fold=result["fold"])
+        self._progress().say(f"search: GCV of {grid.described}")
+        result, grid, fitted = self._search_from_moments(cell_moments, None, plan, grid, None)
         self._report(f"GCV of {grid.n_candidates} candidates, the best refitted", start)
         self._set_search_result(result, grid, fitted, plan, y_ndim, None)
         self.feature_map_ = plan.feature_map

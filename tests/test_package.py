@@ -1,6 +1,7 @@
 """The package as a user meets it: imports, the optional torch extra, the demonstration."""
 
 import ast
+import importlib.util
 import re
 import subprocess
 import sys
@@ -57,13 +58,17 @@ def test_unknown_attribute_is_an_attribute_error():
         raise AssertionError("expected an AttributeError")
 
 
-def test_mathematics_module_imports_neither_sklearn_nor_torch():
-    tree = ast.parse((PACKAGE / "closed_forms.py").read_text())
+@pytest.mark.parametrize(("module", "allowed"), [
+    ("closed_forms.py", {"numpy", "math"}),
+    ("_grids.py", {"numpy", "math", "os", "sys", "warnings"}),
+])
+def test_mathematics_module_imports_neither_sklearn_nor_torch(module, allowed):
+    tree = ast.parse((PACKAGE / module).read_text())
     imported = {alias.name.split(".")[0] for node in ast.walk(tree)
                 if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module.split(".")[0] for node in ast.walk(tree)
                  if isinstance(node, ast.ImportFrom) and node.module}
-    assert imported <= {"numpy", "math"}
+    assert imported <= allowed
 
 
 def _report_sections(text):
@@ -101,7 +106,7 @@ def test_notes_print_only_when_they_apply():
     undistilled = demo.Result("diabetes", 3, demo.DISTILLED, 1.0, 0.1,
                               plain.chosen | {"tau": 1})
     edge = demo.Result("diabetes", 4, demo.BASELINE, 1.0, 0.1,
-                       {"lambda": demo.LAMBDAS[-1], "gamma": 0.01})
+                       {"lambda": 10.0, "gamma": 0.01}, edges=("lambda",))
     found = demo.notes([plain, undistilled, edge], demo.Settings(n_splits=1))
     assert [line.split()[:2] for line in found] == [["On", "1"], ["1", "of"], ["Only", "1"]]
 
@@ -152,3 +157,65 @@ def test_demonstration_reproduces_the_first_split_of_the_committed_table(tmp_pat
     assert [row[:3] + row[5:] for row in fresh] == [row[:3] + row[5:] for row in committed]
     np.testing.assert_allclose([float(row[3]) for row in fresh],
                                [float(row[3]) for row in committed], rtol=1e-6)
+
+
+def _table(path, n=60):
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    city = rng.choice(["north", "south", "east"], size=n)
+    x1, x2 = rng.normal(size=n), rng.uniform(size=n)
+    price = np.sin(2 * x1) + 2 * x2 + (city == "north") + 0.3 * rng.normal(size=n)
+    pd.DataFrame({"x1": x1, "city": city, "x2": x2, "price": price}).to_csv(path, index=False)
+    return path
+
+
+def test_demonstration_on_a_csv_file_with_a_categorical_column(tmp_path, capsys, monkeypatch):
+    from selfdistill_sklearn.__main__ import main
+
+    # Two widths instead of five: each costs 45 kernel ridge fits per fold.
+    monkeypatch.setattr(demo, "GAMMA_FACTORS", (0.3, 1.0))
+    path = _table(tmp_path / "houses.csv")
+    assert main(["--data", str(path), "--target", "price", "--splits", "1", "--folds", "3",
+                 "--max-steps", "2", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    # The pipeline's preparation: numeric columns scaled, the categorical one encoded.
+    assert "('numeric', StandardScaler(), ['x1', 'x2'])" in out.replace("\n", " ").replace(
+        "  ", "")
+    assert "OneHotEncoder" in out and "['city']" in out
+    for method in (demo.BASELINE, demo.INTERCEPT, demo.DISTILLED):
+        assert re.search(rf"^houses\.csv +{re.escape(method)} +\d", out, re.M), method
+    assert "What this means for you:" in out
+    closing = out.split("What this means for you:\n", 1)[1]
+    assert closing.startswith("houses.csv: 1 split(s) cannot tell a difference from chance")
+    # The code it prints fits the recommended model on the whole file.
+    code = "\n".join(line[4:] for line in closing.splitlines() if line.startswith("    "))
+    namespace = {}
+    exec(compile(code, "printed", "exec"), namespace)  # noqa: S102
+    model = namespace["model"]
+    assert model.best_estimator_[-1].max_steps == 1
+    assert model.predict(namespace["X"][:3]).shape == (3,)
+
+
+def test_demonstration_refuses_a_file_without_target_or_reader(tmp_path, capsys):
+    from selfdistill_sklearn.__main__ import main
+
+    path = _table(tmp_path / "houses.csv", n=20)
+    for flags, message in [([str(path)], "argument --target"),
+                           (["diabetes", "--target", "price"], "argument --target"),
+                           ([str(tmp_path / "missing.csv"), "--target", "y"], "no file"),
+                           ([str(path), "--folds", "1", "--target", "price"], "--folds")]:
+        with pytest.raises(SystemExit) as exit_info:
+            parse_args(["--data", *flags])
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err
+    assert main(["--data", str(path), "--target", "city"]) == 2
+    assert "--target 'city' must hold numbers" in capsys.readouterr().err
+    assert main(["--data", str(path), "--target", "nope"]) == 2
+    assert "--target 'nope' is not a column of 'houses.csv'" in capsys.readouterr().err
+    parquet = tmp_path / "houses.parquet"
+    parquet.write_bytes(b"")
+    if importlib.util.find_spec("pyarrow") is None and importlib.util.find_spec(
+            "fastparquet") is None:
+        assert main(["--data", str(parquet), "--target", "price"]) == 2
+        assert "pip install pyarrow, or save the table as CSV" in capsys.readouterr().err

@@ -180,3 +180,38 @@ def test_estimators_without_a_search_are_a_type_error_unfitted_ones_not_fitted(s
                      make_pipeline(StandardScaler(), SelfDistilledKernelRidgeCV())]:
         with pytest.raises(NotFittedError):
             CrossValidationErrorDisplay.from_estimator(unfitted)
+
+
+def test_a_long_grid_is_drawn_around_its_best_penalty():
+    X, y = make_friedman1(80, noise=1.0, random_state=0)
+    search = SelfDistilledKernelRidgeCV(alphas=[0.5, 1.0], max_steps=2, kernel="rbf",
+                                        gamma=0.1, cv=3).fit(X, y)
+    grid = list(search.reg_lambdas_)
+    assert len(grid) == 45
+    best = search.best_params_["reg_lambda"]
+    display = CrossValidationErrorDisplay.from_estimator(search)
+    assert len(display.axes_) == 8
+    position = grid.index(best)
+    start = min(max(position - 4, 0), len(grid) - 8)
+    assert display.reg_lambdas == grid[start:start + 8]
+    lambda_index = display.reg_lambdas.index(best)
+    for alpha_index, alpha in enumerate([0.5, 1.0]):
+        for n_steps in (1, 2):
+            assert display.errors[lambda_index, alpha_index, n_steps - 1] == pytest.approx(
+                -_score(search.cv_results_, best, alpha, n_steps))
+    assert display.best_marker_ is not None
+    everything = CrossValidationErrorDisplay.from_estimator(search, max_panels=None)
+    assert len(everything.axes_) == 45
+    with pytest.raises(ValueError, match="max_panels must be an int >= 1 or None"):
+        CrossValidationErrorDisplay.from_estimator(search, max_panels=0)
+
+
+def test_a_search_that_chose_the_limit_is_marked_at_the_limit():
+    X, y = make_friedman1(80, noise=1.0, random_state=0)
+    search = SelfDistilledKernelRidgeCV([1e-4], [0.5], 1, kernel="rbf", gamma=0.1,
+                                        cv=3).fit(X, y)
+    assert search.best_params_["n_steps"] == math.inf
+    display = CrossValidationErrorDisplay.from_estimator(search)
+    x, y_marker = display.best_marker_.get_data()
+    assert x[0] == 2  # one step, then the limit's column
+    assert y_marker[0] == pytest.approx(-search.best_score_)

@@ -22,6 +22,7 @@ from selfdistill_sklearn import SelfDistilledKernelRidge  # noqa: E402
 from selfdistill_sklearn.datasets import make_noisy_sinusoid  # noqa: E402
 from selfdistill_sklearn.model_selection import SelfDistilledKernelRidgeCV  # noqa: E402
 from selfdistill_sklearn.plotting.distillation import (  # noqa: E402
+    LIMIT_STEPS,
     DistillationPathDisplay,
     ShrinkageDiagonalDisplay,
     ShrinkageRatioDisplay,
@@ -295,8 +296,39 @@ def test_ratio_ticks_are_plain_numbers_within_a_decade():
     assert all("^" not in t.get_text() for t in mixed.ax_.get_yticklabels())
 
 
-def test_path_of_the_limit_alone_is_refused(data):
+def _limit_search(X, y):
+    """A search that chose the limit tau = inf (one candidate besides tau = 1 of an
+    alpha = 0 whose every step shrinks more: at a tiny penalty the limit wins)."""
+    search = SelfDistilledKernelRidgeCV([1e-4], [0.5], 1, kernel="rbf", gamma=10.0,
+                                        cv=3).fit(X, y)
+    assert search.best_params_["n_steps"] == math.inf
+    return search
+
+
+def test_shrinkage_of_a_search_that_chose_the_limit(data):
     X, y = data
-    search = GridSearchCV(model(alpha=0.5), {"n_steps": [math.inf]}, cv=3).fit(X, y)
-    with pytest.raises(ValueError, match="finite n_steps"):
-        DistillationPathDisplay.from_estimator(search, X, y)
+    search = _limit_search(X, y)
+    best = search.best_estimator_
+    display = ShrinkageDiagonalDisplay.from_estimator(search)
+    # Figure 3: the first steps and, hatched, the limit they converge to (Theorem A.5).
+    steps = clone(best).set_params(n_steps=LIMIT_STEPS).fit(X, y).spectral_shrinkage()
+    assert len(display.bars_) == LIMIT_STEPS
+    np.testing.assert_allclose([[bar.get_height() for bar in bars] for bars in display.bars_],
+                               steps.diagonals)
+    np.testing.assert_allclose([bar.get_height() for bar in display.limit_bars_], steps.limit)
+    ratios = ShrinkageRatioDisplay.from_estimator(search, n_steps=2)
+    assert len(ratios.lines_) == 2
+
+
+def test_path_of_a_search_that_chose_the_limit(data):
+    X, y = data
+    search = _limit_search(X, y)
+    display = DistillationPathDisplay.from_estimator(search, X, y, n_points=30)
+    grid = np.linspace(X.min(), X.max(), 30).reshape(-1, 1)
+    np.testing.assert_allclose(display.limit_line_.get_ydata(),
+                               search.best_estimator_.predict(grid))
+    steps = clone(search.best_estimator_).set_params(n_steps=LIMIT_STEPS).fit(X, y)
+    np.testing.assert_allclose([line.get_ydata() for line in display.lines_],
+                               np.stack(list(steps.staged_predict(grid))))
+    alone = DistillationPathDisplay.from_estimator(search, X, n_points=30)
+    assert alone.lines_ == [] and alone.limit_line_ is not None

@@ -158,8 +158,8 @@ class CrossValidationErrorDisplay:
         self.error_name = error_name
 
     @classmethod
-    def from_cv_results(cls, cv_results, *, scoring=None, best_params=None, plot=True,
-                        **plot_kwargs):
+    def from_cv_results(cls, cv_results, *, scoring=None, best_params=None, max_panels=8,
+                        plot=True, **plot_kwargs):
         """Collect the errors from a ``cv_results_`` dictionary and draw them.
 
         Parameters
@@ -176,6 +176,11 @@ class CrossValidationErrorDisplay:
             are.
         best_params : dict, default=None
             Candidate to mark with a star.
+        max_panels : int >= 1 or None, default=8
+            Most penalties drawn: of a longer grid (the automatic grid has
+            45), the ``max_panels`` consecutive ones centred on the best
+            penalty (on the smallest penalties without ``best_params``).
+            ``None`` draws all.
         plot : bool, default=True
             Whether to call :meth:`plot`.
         **plot_kwargs
@@ -184,7 +189,17 @@ class CrossValidationErrorDisplay:
         Returns
         -------
         display : CrossValidationErrorDisplay
+
+        Raises
+        ------
+        ValueError
+            If a candidate lacks ``reg_lambda``, ``alpha`` or ``n_steps``, or
+            several differ in other parameters only; if ``max_panels`` is not
+            a positive int or None.
         """
+        if max_panels is not None and (not isinstance(max_panels, int) or max_panels < 1
+                                       or isinstance(max_panels, bool)):
+            raise ValueError(f"max_panels must be an int >= 1 or None, got {max_panels!r}.")
         error_name, negate = _metric_label(scoring)
         reg_lambdas, alphas, max_steps = [], [], 0
         entries, seen = [], {}
@@ -219,6 +234,17 @@ class CrossValidationErrorDisplay:
                 max_steps = max(max_steps, int(n_steps))
             entries.append((reg_lambdas.index(reg_lambda), alphas.index(alpha), n_steps,
                             -score if negate else score))
+        kept = list(range(len(reg_lambdas)))
+        if max_panels is not None and len(reg_lambdas) > max_panels:
+            order = sorted(kept, key=lambda index: reg_lambdas[index])
+            best_lambda = None if best_params is None else best_params.get("reg_lambda")
+            centre = (order.index(reg_lambdas.index(best_lambda))
+                      if best_lambda in reg_lambdas else 0)
+            start = min(max(centre - max_panels // 2, 0), len(order) - max_panels)
+            kept = sorted(order[start:start + max_panels])
+            entries = [(kept.index(entry[0]),) + entry[1:] for entry in entries
+                       if entry[0] in kept]
+            reg_lambdas = [reg_lambdas[index] for index in kept]
         errors = np.full((len(reg_lambdas), len(alphas), max_steps), np.nan)
         limit_errors = np.full((len(reg_lambdas), len(alphas)), np.nan)
         for lambda_index, alpha_index, n_steps, error in entries:
@@ -248,7 +274,8 @@ class CrossValidationErrorDisplay:
         plot : bool, default=True
             Whether to call :meth:`plot`.
         **plot_kwargs
-            Passed to :meth:`plot`.
+            Passed to :meth:`from_cv_results` (``max_panels``) and
+            :meth:`plot`.
 
         Returns
         -------

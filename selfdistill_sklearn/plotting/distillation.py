@@ -46,6 +46,17 @@ def _unwrap(estimator, display):
                   through=(SelfDistilledKernelRidgeCV,))
 
 
+#: Steps drawn, with the limit, for an estimator fitted with ``n_steps=inf``
+#: (a search may choose the limit): the chain converging to it, as in the
+#: paper's Figures 2 and 3.
+LIMIT_STEPS = 4
+
+
+def _fitted_limit(estimator):
+    """Whether ``estimator`` was fitted with ``n_steps=inf`` (it keeps no steps)."""
+    return not hasattr(estimator, "staged_dual_coef_")
+
+
 def _fixed_alpha(estimator):
     """The scalar weight of the estimator, or None for a schedule or
     ``"optimal"`` (only a fixed weight has the limit of Theorem 4.5)."""
@@ -124,11 +135,15 @@ class DistillationPathDisplay:
         ----------
         estimator : SelfDistilledKernelRidge, Pipeline, GridSearchCV or \
 SelfDistilledKernelRidgeCV
-            Fitted, with a finite ``n_steps``: the estimator, a ``Pipeline``
-            whose last step is one (``X`` and ``X_eval`` then go through the
-            earlier steps), or a search whose ``best_estimator_`` leads to one
-            (``GridSearchCV`` over either estimator or a pipeline ending in
-            one, ``SelfDistilledKernelRidgeCV``).
+            Fitted: the estimator, a ``Pipeline`` whose last step is one
+            (``X`` and ``X_eval`` then go through the earlier steps), or a
+            search whose ``best_estimator_`` leads to one (``GridSearchCV``
+            over either estimator or a pipeline ending in one,
+            ``SelfDistilledKernelRidgeCV``). Fitted with ``n_steps=inf`` (a
+            search may choose the limit), the limit is the estimator's own
+            function, and the first ``LIMIT_STEPS`` (4) steps that converge
+            to it are drawn from a refit on ``X, y`` with those steps (none
+            without ``y``).
         X : array-like of shape (n_samples, n_features)
             The training inputs, as given to ``estimator`` (drawn as crosses
             when ``y`` is given; their range sets the grid when ``X_eval`` is
@@ -175,16 +190,10 @@ SelfDistilledKernelRidgeCV
         sklearn.exceptions.NotFittedError
             If it does but is not fitted.
         ValueError
-            With ``n_steps=inf`` or ``kernel="precomputed"``, or several
-            features and no ``X_eval``.
+            With ``kernel="precomputed"``, or several features and no
+            ``X_eval``.
         """
         estimator, pipelines = _unwrap(estimator, "DistillationPathDisplay")
-        if not hasattr(estimator, "staged_dual_coef_"):
-            raise ValueError(
-                "DistillationPathDisplay draws the steps of a finite n_steps; the estimator "
-                "drawn was fitted with n_steps=inf, which has only the limit (a search may "
-                "have chosen it: draw a SelfDistilledKernelRidge with finite n_steps instead)."
-            )
         if estimator.kernel == "precomputed":
             raise ValueError("DistillationPathDisplay needs input features; it cannot draw "
                              "an estimator with kernel='precomputed'.")
@@ -205,10 +214,19 @@ SelfDistilledKernelRidgeCV
             return prediction if prediction.ndim == 1 else prediction[:, output]
 
         inputs = transform(pipelines, X_eval)
-        staged = np.stack([column(p) for p in estimator.staged_predict(inputs)])
         limit_prediction = None
         alpha = _fixed_alpha(estimator)
-        if limit and y is not None and alpha is not None:
+        if _fitted_limit(estimator):
+            # The limit is the fit itself; its first steps need the data again.
+            limit_prediction = column(estimator.predict(inputs)) if limit else None
+            staged = np.empty((0, X_eval.shape[0]))
+            if y is not None:
+                steps_model = clone(estimator).set_params(n_steps=LIMIT_STEPS)
+                steps_model.fit(transform(pipelines, X), y, sample_weight=sample_weight)
+                staged = np.stack([column(p) for p in steps_model.staged_predict(inputs)])
+        else:
+            staged = np.stack([column(p) for p in estimator.staged_predict(inputs)])
+        if limit_prediction is None and limit and y is not None and alpha is not None:
             limit_model = clone(estimator).set_params(n_steps=math.inf)
             limit_model.fit(transform(pipelines, X), y, sample_weight=sample_weight)
             limit_prediction = column(limit_model.predict(inputs))
@@ -285,8 +303,10 @@ SelfDistilledKernelRidgeCV
             ``estimator`` (through a pipeline's earlier steps); by default the
             training data the estimator holds (with its sample weights).
         n_steps : int, default=None
-            Number of steps to draw: the fitted ``n_steps`` by default; a
-            fixed scalar ``alpha`` can be extended further.
+            Number of steps to draw: the fitted ``n_steps`` by default, and
+            ``LIMIT_STEPS`` (4) with the limit after a fit with
+            ``n_steps=inf`` (a search may choose it), as in the paper's
+            Figure 3; a fixed scalar ``alpha`` can be extended further.
         ax : matplotlib Axes, default=None
             Axes to draw on; a new figure when ``None``.
         **plot_kw
@@ -307,6 +327,8 @@ SelfDistilledKernelRidgeCV
         estimator, pipelines = _unwrap(estimator, cls.__name__)
         if X is not None:
             X = transform(pipelines, X)
+        if n_steps is None and _fitted_limit(estimator):
+            n_steps = LIMIT_STEPS
         shrinkage = estimator.spectral_shrinkage(n_steps=n_steps, X=X)
         return cls._from_shrinkage(shrinkage).plot(ax=ax, **plot_kw)
 
