@@ -9,6 +9,18 @@ update of Chan, Golub and LeVeque); the block is then dropped. Memory is
 ``O(b m + cells m^2)`` whatever the number of rows; the cells are bounded by
 :data:`MAX_CELL_BYTES`.
 
+In memory, the blocks are dealt to as many lanes as BLAS has threads (at
+most :data:`MAX_LANES`): each lane is a thread that forms its blocks'
+features and sums their moments with one BLAS thread, and the lanes' moments
+are merged pairwise at the end. The feature map's elementwise work (the
+exponential of an RBF map, the centring) then runs on every core, not only
+its matrix products, and LAPACK's QR updates, slow on shared threads, run
+one per core. Which blocks a lane takes is fixed (block ``i`` to lane ``i
+mod lanes``), so a fit does not depend on thread timing; the first bad
+block is the one reported. ``threadpoolctl.threadpool_limits(1)`` around a
+fit gives one lane (the feature map's ``transform`` must be safe to call
+from several threads otherwise, as scikit-learn's transformers are).
+
 On a dask array the same function runs on each chunk where the chunk lives,
 through dask's own scheduler (the active ``dask.distributed`` client, or
 dask's default scheduler without one); each chunk is checked as in-memory
@@ -19,11 +31,13 @@ dask is imported only when a dask array is passed.
 """
 
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from functools import cache
 
 import numpy as np
 from scipy import sparse
+from sklearn import config_context, get_config
 from sklearn.utils.validation import check_array
 from threadpoolctl import ThreadpoolController
 
@@ -31,6 +45,7 @@ from ._primal import Moments, block_moments, check_finite_moments, merge_moments
 
 __all__ = [
     "MAX_CELL_BYTES",
+    "MAX_LANES",
     "check_block",
     "check_cell_memory",
     "check_dask_training_data",
@@ -47,6 +62,12 @@ __all__ = [
 #: from split to split (``ShuffleSplit``, ``RepeatedKFold``) cut the rows
 #: into many more cells than they have splits, and are refused above it.
 MAX_CELL_BYTES = 2 ** 30
+
+#: Most threads of an in-memory pass; each holds a block and its own cells.
+MAX_LANES = 4
+
+#: Most bytes the lanes' extra copies of the cells may take.
+_LANE_CELL_BYTES = 2 ** 28
 
 
 @cache
@@ -173,37 +194,109 @@ def check_cell_memory(n_cells, p, splitter=None):
         )
 
 
+def _lanes(n_blocks, n_cells, p):
+    """Threads of an in-memory pass: BLAS's number of threads (what the user or
+    the machine allows), at most :data:`MAX_LANES`, one per block, and fewer
+    when the lanes' copies of the cells would pass ``_LANE_CELL_BYTES``."""
+    threads = max([1] + [pool["num_threads"] for pool in _controller().info()
+                         if pool["user_api"] == "blas"])
+    by_memory = 1 + _LANE_CELL_BYTES // max(1, n_cells * p * p * 8)
+    return int(max(1, min(threads, MAX_LANES, n_blocks, by_memory)))
+
+
 def _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
-                   n_features, root, offset=0, name="X"):
-    """Moments of the rows of in-memory ``X``, cell by cell (a list of Moments)."""
-    n = X.shape[0]
+                   n_features, root, offset=0, name="X", lanes=1):
+    """Moments of the rows of in-memory ``X``, cell by cell (a list of Moments),
+    the blocks dealt to ``lanes`` threads."""
+    starts = range(0, X.shape[0], block_size)
+    lanes = min(lanes, len(starts))
+    if lanes <= 1:
+        return _lane_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
+                             n_features, root, offset, name, starts)
+    config = get_config()
+    failed = [len(starts)]  # the first block known to have raised
+
+    def lane(index):
+        with config_context(**config):  # scikit-learn's settings are per thread
+            try:
+                return _lane_moments(feature_map, X, Y, sample_weight, labels, n_cells,
+                                     block_size, n_features, root, offset, name,
+                                     starts[index::lanes], failed, index, lanes)
+            except _LaneError as error:
+                return error
+
+    with _controller().limit(limits=1, user_api="blas"), ThreadPoolExecutor(lanes) as pool:
+        results = list(pool.map(lane, range(lanes)))
+    errors = [result for result in results if isinstance(result, _LaneError)]
+    if errors:
+        raise min(errors, key=lambda error: error.block).cause
+    cells = results[0]
+    for other in results[1:]:
+        cells = _merge_cells(cells, other)
+    return cells
+
+
+class _LaneError(Exception):
+    """An error of a lane, with the block that raised it."""
+
+    def __init__(self, block, cause):
+        super().__init__(block)
+        self.block, self.cause = block, cause
+
+
+def _lane_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_features,
+                  root, offset, name, starts, failed=None, lane=0, lanes=1):
+    """The moments of the blocks beginning at ``starts``; in a lane, errors are
+    raised as :class:`_LaneError`, and blocks after one known to fail are skipped."""
     k = Y.shape[1]
     p = n_features + k
+    n = X.shape[0]
     cells = [Moments.empty(p, root) for _ in range(n_cells)]
-    for start in range(0, n, block_size):
-        stop = min(start + block_size, n)
-        where = f"rows {offset + start} to {offset + stop - 1} of {name}"
-        features = transform_block(feature_map, take_rows(X, slice(start, stop)), where, n_features,
-                                   offset + start)
-        Z = np.empty((stop - start, p))
-        Z[:, :n_features] = features
-        Z[:, n_features:] = Y[start:stop]
-        del features  # the block is held once, not also while the next one is formed
-        weights = None if sample_weight is None else sample_weight[start:stop]
-        if labels is None:
-            groups = [(0, slice(None))]
+    for position, start in enumerate(starts):
+        block = lane + position * lanes
+        if failed is not None:
+            if block > failed[0]:
+                break
+            try:
+                cells = _add_block(feature_map, X, Y, sample_weight, labels, block_size,
+                                   n_features, root, offset, name, cells, start, n, p,
+                                   in_lane=True)
+            except Exception as exc:
+                failed[0] = min(failed[0], block)
+                raise _LaneError(block, exc) from exc
         else:
-            block_labels = labels[start:stop]
-            present = np.unique(block_labels)
-            groups = ([(present[0], slice(None))] if present.size == 1
-                      else [(cell, block_labels == cell) for cell in present])
-        with _one_blas_thread(root):
-            for cell, rows in groups:
-                cells[cell] = block_moments(Z[rows],
-                                            None if weights is None else weights[rows],
-                                            root=root, into=cells[cell], overwrite=True)
-                check_finite_moments(cells[cell], where)
-        del Z
+            cells = _add_block(feature_map, X, Y, sample_weight, labels, block_size,
+                               n_features, root, offset, name, cells, start, n, p)
+    return cells
+
+
+def _add_block(feature_map, X, Y, sample_weight, labels, block_size, n_features, root, offset,
+               name, cells, start, n, p, in_lane=False):
+    """Merge the rows ``start:start + block_size`` into ``cells``."""
+    stop = min(start + block_size, n)
+    where = f"rows {offset + start} to {offset + stop - 1} of {name}"
+    features = transform_block(feature_map, take_rows(X, slice(start, stop)), where, n_features,
+                               offset + start)
+    Z = np.empty((stop - start, p))
+    Z[:, :n_features] = features
+    Z[:, n_features:] = Y[start:stop]
+    del features  # the block is held once, not also while the next one is formed
+    weights = None if sample_weight is None else sample_weight[start:stop]
+    if labels is None:
+        groups = [(0, slice(None))]
+    else:
+        block_labels = labels[start:stop]
+        present = np.unique(block_labels)
+        groups = ([(present[0], slice(None))] if present.size == 1
+                  else [(cell, block_labels == cell) for cell in present])
+    # In a lane BLAS already has one thread.
+    with _one_blas_thread(root and not in_lane):
+        for cell, rows in groups:
+            cells[cell] = block_moments(Z[rows],
+                                        None if weights is None else weights[rows],
+                                        root=root, into=cells[cell], overwrite=True)
+            check_finite_moments(cells[cell], where)
+    del Z
     return cells
 
 
@@ -306,8 +399,9 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
     p = n_features + Y.shape[1]
     check_cell_memory(n_cells, p, splitter)
     if not is_dask_array(X):
+        lanes = _lanes(-(-X.shape[0] // block_size), n_cells, p)
         cells = _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
-                               n_features, root, name=name)
+                               n_features, root, name=name, lanes=lanes)
         _check_total_weight(cells, sample_weight)
         return cells
     import dask

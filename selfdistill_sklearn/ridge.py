@@ -346,6 +346,13 @@ class SelfDistilledRidge(_PrimalRegressor):
 
     **Accuracy.** Everything is float64 whatever the input dtype.
 
+    **Threads.** In memory, the blocks are dealt to as many threads as BLAS
+    has (at most four), each forming its blocks' features and moments with
+    one BLAS thread; their moments are merged at the end, in an order that
+    does not depend on timing. The feature map's ``transform`` is then called
+    from several threads at once, as scikit-learn's transformers allow;
+    ``threadpoolctl.threadpool_limits(1)`` around :meth:`fit` gives one.
+
     **Generalised cross-validation** (``alpha="optimal"``, ``cv=None``).
     With its weights fixed, step ``t`` is a linear smoother (Lemma 4.2), and
     ``GCV = (RSS_w / sum(w)) / (1 - tr H / n)^2`` (Golub, Heath & Wahba
