@@ -17,8 +17,10 @@ import numpy as np
 from sklearn.exceptions import UndefinedMetricWarning
 
 from . import gcv
+from ._array_api import to_numpy
 from ._candidates import gcv_search_results, grid_results, unique_columns
 from ._primal import (
+    Moments,
     SpectralFold,
     held_out_part,
     heldout_squared_errors,
@@ -91,6 +93,10 @@ def fit_from_moments(cells, cell_roles, validation, m, fit_intercept, alpha, n_s
         ``Phi`` forces (see :meth:`SpectralFold.singular`).
     """
     if fold is None:
+        if validation is not None or cell_roles is not None:
+            # Held-out errors are norms of QR roots, which only NumPy's LAPACK
+            # updates (tpqrt): the search runs in NumPy.
+            cells = [_numpy_moments(cell) for cell in cells]
         train = training_part(cells, m, fit_intercept)
         held = [] if validation is None else [held_out_part([validation], train, m)]
         fold = SpectralFold(train, held)
@@ -113,8 +119,20 @@ def fit_from_moments(cells, cell_roles, validation, m, fit_intercept, alpha, n_s
                                 dtype=float)
         betas = spectral_coefficients(fold, reg_lambda, schedule)
         alphas = schedule
-    intercepts = train.target_mean[None, :] - np.einsum("m,tmk->tk", train.feature_mean, betas)
+    if fold.xp is None:
+        offsets = np.einsum("m,tmk->tk", train.feature_mean, betas)
+    else:
+        offsets = fold.xp.sum(train.feature_mean[None, :, None] * betas, axis=1)
+    intercepts = train.target_mean[None, :] - offsets
     return betas, intercepts, alphas, fold.eigenvalues
+
+
+def _numpy_moments(moments):
+    """``moments`` with NumPy arrays (from another namespace's)."""
+    if moments.xp is None:
+        return moments
+    return Moments(moments.weight, moments.count, moments.positive, to_numpy(moments.mean),
+                   comoment=to_numpy(moments.comoment))
 
 
 def cross_validated_alphas(cells, cell_roles, m, fit_intercept, n_steps, reg_lambda, clip):
@@ -133,8 +151,9 @@ def gcv_spectrum(fold):
     the span of the features ``s - sum_k c_k^2`` (clipped at 0) from the
     stable centred moments."""
     train = fold.train
-    return gcv.primal_spectrum_from_eigh(fold.eigenvalues, fold.projected,
-                                         train.target_sum_of_squares, train.positive,
+    # m numbers: in NumPy whatever the namespace of the fold.
+    return gcv.primal_spectrum_from_eigh(to_numpy(fold.eigenvalues), to_numpy(fold.projected),
+                                         to_numpy(train.target_sum_of_squares), train.positive,
                                          train.weight, train.fit_intercept)
 
 

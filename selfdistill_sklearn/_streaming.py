@@ -41,6 +41,7 @@ from sklearn import config_context, get_config
 from sklearn.utils.validation import check_array
 from threadpoolctl import ThreadpoolController
 
+from ._array_api import to_numpy
 from ._primal import Moments, block_moments, check_finite_moments, merge_moments
 
 __all__ = [
@@ -92,10 +93,13 @@ def take_rows(X, index):
     matrix, pandas DataFrame or dask array."""
     if hasattr(X, "iloc"):
         return X.iloc[index]
-    return X[index]
+    if sparse.issparse(X):
+        return X[index]
+    return X[index, ...]  # every axis named, as the array API asks
 
 
-def transform_block(feature_map, X_block, where=None, n_features=None, offset=0):
+def transform_block(feature_map, X_block, where=None, n_features=None, offset=0,
+                    namespace=None):
     """Features of a block of rows as a dense float64 array, checked.
 
     Arrays are cast to float64 before the feature map sees them (float32
@@ -112,6 +116,9 @@ def transform_block(feature_map, X_block, where=None, n_features=None, offset=0)
     """
     described = where or "the rows"
     n = X_block.shape[0]
+    if namespace is not None:
+        return _transform_block_xp(feature_map, X_block, where, n_features, offset, namespace,
+                                   described)
     if sparse.issparse(X_block):
         X_block = X_block.astype(np.float64)
     elif not hasattr(X_block, "iloc"):
@@ -135,6 +142,34 @@ def transform_block(feature_map, X_block, where=None, n_features=None, offset=0)
     finite = np.isfinite(features)
     if not finite.all():
         bad = int(np.flatnonzero(~finite.all(axis=1))[0])
+        raise ValueError(
+            f"feature_map gave NaN or infinity for {where}, first at row {offset + bad}: "
+            "its output must be finite."
+        )
+    return features
+
+
+def _transform_block_xp(feature_map, X_block, where, n_features, offset, namespace,
+                        described):
+    """:func:`transform_block` for an array of the array API namespace of
+    ``namespace``: the features stay there, in the fit's float dtype."""
+    n = X_block.shape[0]
+    X_block = namespace.asarray(X_block)
+    features = X_block if feature_map is None else feature_map.transform(X_block)
+    features = namespace.asarray(features)
+    if features.ndim != 2 or features.shape[0] != n:
+        raise ValueError(
+            f"feature_map gave features of shape {tuple(features.shape)} for the {n} samples "
+            f"of {described}: it must map every sample to one row of features."
+        )
+    if n_features is not None and features.shape[1] != n_features:
+        raise ValueError(
+            f"feature_map gave {features.shape[1]} features for {described}, but {n_features} "
+            "for the first rows: it must map every block to the same number of features."
+        )
+    xp = namespace.xp
+    if where is not None and not bool(xp.all(xp.isfinite(features))):
+        bad = int(np.flatnonzero(~np.all(np.isfinite(to_numpy(features)), axis=1))[0])
         raise ValueError(
             f"feature_map gave NaN or infinity for {where}, first at row {offset + bad}: "
             "its output must be finite."
@@ -205,14 +240,14 @@ def _lanes(n_blocks, n_cells, p):
 
 
 def _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
-                   n_features, root, offset=0, name="X", lanes=1):
+                   n_features, root, offset=0, name="X", lanes=1, namespace=None):
     """Moments of the rows of in-memory ``X``, cell by cell (a list of Moments),
     the blocks dealt to ``lanes`` threads."""
     starts = range(0, X.shape[0], block_size)
     lanes = min(lanes, len(starts))
     if lanes <= 1:
         return _lane_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
-                             n_features, root, offset, name, starts)
+                             n_features, root, offset, name, starts, namespace=namespace)
     config = get_config()
     failed = [len(starts)]  # the first block known to have raised
 
@@ -245,7 +280,7 @@ class _LaneError(Exception):
 
 
 def _lane_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_features,
-                  root, offset, name, starts, failed=None, lane=0, lanes=1):
+                  root, offset, name, starts, failed=None, lane=0, lanes=1, namespace=None):
     """The moments of the blocks beginning at ``starts``; in a lane, errors are
     raised as :class:`_LaneError`, and blocks after one known to fail are skipped."""
     k = Y.shape[1]
@@ -266,17 +301,30 @@ def _lane_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
                 raise _LaneError(block, exc) from exc
         else:
             cells = _add_block(feature_map, X, Y, sample_weight, labels, block_size,
-                               n_features, root, offset, name, cells, start, n, p)
+                               n_features, root, offset, name, cells, start, n, p,
+                               namespace=namespace)
     return cells
 
 
 def _add_block(feature_map, X, Y, sample_weight, labels, block_size, n_features, root, offset,
-               name, cells, start, n, p, in_lane=False):
-    """Merge the rows ``start:start + block_size`` into ``cells``."""
+               name, cells, start, n, p, in_lane=False, namespace=None):
+    """Merge the rows ``start:start + block_size`` into ``cells``. With a
+    ``namespace``, the co-moments stay in it; QR roots are formed in NumPy."""
     stop = min(start + block_size, n)
     where = f"rows {offset + start} to {offset + stop - 1} of {name}"
     features = transform_block(feature_map, take_rows(X, slice(start, stop)), where, n_features,
-                               offset + start)
+                               offset + start, namespace=namespace)
+    if namespace is not None:
+        if not root:
+            xp = namespace.xp
+            Z = xp.empty((stop - start, p), dtype=namespace.dtype, device=namespace.device)
+            Z[:, :n_features] = features
+            Z[:, n_features:] = Y[start:stop, ...]
+            weights = None if sample_weight is None else sample_weight[start:stop, ...]
+            cells[0] = block_moments(Z, weights, into=cells[0], xp=xp)
+            check_finite_moments(cells[0], where)
+            return cells
+        features = to_numpy(features)
     Z = np.empty((stop - start, p))
     Z[:, :n_features] = features
     Z[:, n_features:] = Y[start:stop]
@@ -360,7 +408,7 @@ def _check_total_weight(cells, sample_weight):
 
 
 def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_features,
-            root=False, splitter=None, name="X"):
+            root=False, splitter=None, name="X", namespace=None):
     """Moments of every cell, streamed in row blocks.
 
     Parameters
@@ -383,6 +431,10 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
         The ``cv`` that made the cells, named when they are too many.
     name : str, default="X"
         The data's name in errors ("X_val").
+    namespace : :class:`~selfdistill_sklearn._array_api.Namespace` or None
+        Of ``X``, ``Y`` and ``sample_weight`` when they are not NumPy arrays:
+        the co-moments (one cell, no roots) stay there; QR roots are NumPy's
+        (LAPACK's tpqrt), the features of each block moved there.
 
     Returns
     -------
@@ -398,6 +450,15 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
     """
     p = n_features + Y.shape[1]
     check_cell_memory(n_cells, p, splitter)
+    if namespace is not None:
+        if root or n_cells > 1:
+            Y, sample_weight = to_numpy(Y), to_numpy(sample_weight)
+        elif labels is not None:
+            raise ValueError("cells of another namespace than NumPy need QR roots")
+        cells = _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
+                               n_features, root, name=name, namespace=namespace)
+        _check_total_weight(cells, sample_weight)
+        return cells
     if not is_dask_array(X):
         lanes = _lanes(-(-X.shape[0] // block_size), n_cells, p)
         cells = _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
@@ -436,17 +497,22 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
     return cells
 
 
-def _predict_rows(feature_map, coef, intercept, block_size, X, offset=0, name="X"):
+def _predict_rows(feature_map, coef, intercept, block_size, X, offset=0, name="X",
+                  namespace=None):
     """Predictions ``phi(X) coef^T + intercept`` of in-memory rows, block by block."""
     n = X.shape[0]
-    out = np.empty((n, coef.shape[0]))
+    if namespace is None:
+        out = np.empty((n, coef.shape[0]))
+    else:
+        out = namespace.xp.empty((n, coef.shape[0]), dtype=namespace.dtype,
+                                 device=namespace.device)
     n_features = coef.shape[1]
     for start in range(0, n, block_size):
         stop = min(start + block_size, n)
         where = f"rows {offset + start} to {offset + stop - 1} of {name}"
         features = transform_block(feature_map, take_rows(X, slice(start, stop)), where, n_features,
-                                   offset + start)
-        out[start:stop] = features @ coef.T + intercept
+                                   offset + start, namespace=namespace)
+        out[start:stop, ...] = features @ coef.T + intercept
     return out
 
 
@@ -463,7 +529,7 @@ def _predict_chunk(X, feature_map, coef, intercept, block_size, squeeze, block_i
     return out[:, 0] if squeeze else out
 
 
-def predict(feature_map, coef, intercept, block_size, X, squeeze):
+def predict(feature_map, coef, intercept, block_size, X, squeeze, namespace=None):
     """Predictions for in-memory rows (an ndarray) or a dask array (a lazy
     dask array with the row chunks of ``X``).
 
@@ -473,6 +539,8 @@ def predict(feature_map, coef, intercept, block_size, X, squeeze):
     intercept : ndarray of shape (k,)
     squeeze : bool
         Return shape (n,) instead of (n, 1).
+    namespace : :class:`~selfdistill_sklearn._array_api.Namespace` or None
+        Of ``X``, ``coef`` and ``intercept`` when they are not NumPy arrays.
     """
     if is_dask_array(X):
         import dask
@@ -485,5 +553,5 @@ def predict(feature_map, coef, intercept, block_size, X, squeeze):
                                 squeeze, drop_axis=1, dtype=np.float64)
         return X.map_blocks(_predict_chunk, shared_map, coef, intercept, block_size, squeeze,
                             chunks=(X.chunks[0], (coef.shape[0],)), dtype=np.float64)
-    out = _predict_rows(feature_map, coef, intercept, block_size, X)
+    out = _predict_rows(feature_map, coef, intercept, block_size, X, namespace=namespace)
     return out[:, 0] if squeeze else out

@@ -2,6 +2,7 @@
 
 import math
 import time
+from functools import partial
 
 import numpy as np
 from joblib import effective_n_jobs
@@ -16,6 +17,7 @@ from sklearn.utils.validation import (
 )
 from threadpoolctl import threadpool_limits
 
+from . import _array_api as array_api
 from . import _streaming as streaming
 from . import gcv
 from ._candidates import check_gcv_scoring, check_grid
@@ -60,6 +62,7 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         feature_map_input_tags(self.feature_map, tags.input_tags)
+        tags.array_api_support = array_api.feature_map_supports_array_api(self.feature_map)
         return tags
 
     def get_metadata_routing(self):
@@ -92,6 +95,8 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         and the number of dimensions of ``y``."""
         if streaming.is_dask_array(X) or streaming.is_dask_array(y):
             return self._dask_training_data(X, y, sample_weight)
+        if (namespace := array_api.namespace_of(X)) is not None:
+            return array_api.training_data(self, X, y, sample_weight, namespace)
         if self._passes_frames(X):
             validate_data(self, X, skip_check_array=True)  # n_features_in_, feature names
             y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
@@ -137,7 +142,8 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def _fit_plan(self, X, Y, y_ndim, block_size):
         return fit_feature_plan(self.feature_map, X, Y, y_ndim, block_size=block_size,
                                 samples=self.feature_map_samples,
-                                random_state=self.random_state)
+                                random_state=self.random_state,
+                                namespace=array_api.namespace_of(X))
 
     def _splits(self, X, Y, y_ndim, groups):
         """The folds of ``cv`` as a list of (train, test) index arrays, checked."""
@@ -193,7 +199,8 @@ def _stream(plan, X, Y, sample_weight, labels, n_cells, **options):
     """The moments of every cell of the rows, in one pass (``options``: those
     of :func:`~selfdistill_sklearn._streaming.moments`)."""
     return streaming.moments(plan.streamed_map, X, Y, sample_weight, labels, n_cells,
-                             plan.block_size, plan.n_features, **options)
+                             plan.block_size, plan.n_features, namespace=plan.namespace,
+                             **options)
 
 
 class SelfDistilledRidge(_PrimalRegressor):
@@ -477,18 +484,20 @@ class SelfDistilledRidge(_PrimalRegressor):
         """The fitted attributes from
         :func:`~selfdistill_sklearn._primal_search.fit_from_moments` (betas
         (T, m, k) and intercepts (T, k)), in ``Ridge``'s layout."""
-        betas, intercepts, alphas, eigenvalues = fitted
-        coefs = betas.transpose(0, 2, 1)  # (T, k, m)
+        # In the namespace and on the device of X.
+        betas, intercepts, alphas, eigenvalues = array_api.follow_x(plan.namespace, fitted)
+        coefs = array_api.swap_last_axes(betas)  # (T, k, m)
         if coefs.shape[1] == 1:
-            coefs = coefs[:, 0]
+            coefs = coefs[:, 0, ...]
         if y_ndim == 1:
             intercepts = intercepts[:, 0]
         if not self.fit_intercept:
-            intercepts = np.zeros_like(intercepts)
+            intercepts = array_api.zeros_like(intercepts)
         if n_steps != math.inf:
             self.staged_coef_, self.staged_intercept_ = coefs, intercepts
-        self.coef_ = coefs[-1]
-        self.intercept_ = intercepts[-1] if self.fit_intercept else 0.0
+        self.coef_ = coefs[-1, ...]
+        last = intercepts[-1] if intercepts.ndim == 1 else intercepts[-1, ...]
+        self.intercept_ = last if self.fit_intercept else 0.0
         self.alphas_ = alphas
         self.feature_map_ = plan.feature_map
         self.n_features_out_ = plan.n_features
@@ -506,13 +515,17 @@ class SelfDistilledRidge(_PrimalRegressor):
     @property
     def effective_dof_(self):
         check_is_fitted(self)
-        return _effective_dof(self._gram_eigenvalues, self._fitted_reg_lambda, self.alphas_,
-                              hasattr(self, "staged_coef_"), self._fitted_fit_intercept)
+        return array_api.follow_fit(self._feature_plan.namespace, _effective_dof(
+            array_api.to_numpy(self._gram_eigenvalues), self._fitted_reg_lambda,
+            array_api.to_numpy(self.alphas_), hasattr(self, "staged_coef_"),
+            self._fitted_fit_intercept))
 
     @property
     def equivalent_reg_lambda_(self):
-        return np.atleast_1d(gcv.equivalent_reg_lambda(
-            self._gram_eigenvalues, self.effective_dof_, self._fitted_fit_intercept))
+        return array_api.follow_fit(self._feature_plan.namespace, np.atleast_1d(
+            gcv.equivalent_reg_lambda(array_api.to_numpy(self._gram_eigenvalues),
+                                      array_api.to_numpy(self.effective_dof_),
+                                      self._fitted_fit_intercept)))
 
     def _validation_data(self, X_val, y_val, Y):
         if X_val is None and y_val is None:
@@ -560,8 +573,9 @@ class SelfDistilledRidge(_PrimalRegressor):
         check_is_fitted(self)
         X = self._prediction_input(X)
         plan = self._feature_plan
-        coef = np.reshape(self.coef_, (-1, plan.n_features))
-        intercept = np.broadcast_to(np.asarray(self.intercept_, dtype=float), coef.shape[:1])
+        array_api.check_same_namespace(plan.namespace, X, f"{type(self).__name__}.predict")
+        coef, intercept = array_api.coefficient_rows(self.coef_, self.intercept_,
+                                                     plan.n_features)
         return plan.predict(X, coef, intercept, squeeze=np.ndim(self.coef_) == 1)
 
     def staged_predict(self, X):
@@ -589,14 +603,14 @@ class SelfDistilledRidge(_PrimalRegressor):
                              "the limit exists, which predict returns.")
         X = self._prediction_input(X)
         plan = self._feature_plan
+        array_api.check_same_namespace(plan.namespace, X,
+                                       f"{type(self).__name__}.staged_predict")
         n_steps = len(self.staged_coef_)
-        coefs = np.reshape(self.staged_coef_, (n_steps, -1, plan.n_features))
+        coefs, intercepts = array_api.coefficient_rows(self.staged_coef_, self.staged_intercept_,
+                                                       plan.n_features, n_steps)
         k = coefs.shape[1]
-        intercepts = np.broadcast_to(
-            np.reshape(np.asarray(self.staged_intercept_, dtype=float), (n_steps, -1)),
-            (n_steps, k))
-        predictions = plan.predict(X, coefs.reshape(-1, plan.n_features), intercepts.reshape(-1),
-                                   squeeze=False)
+        coefs, intercepts = array_api.coefficient_rows(coefs, intercepts, plan.n_features)
+        predictions = plan.predict(X, coefs, intercepts, squeeze=False)
         for step in range(n_steps):
             block = predictions[:, step * k:(step + 1) * k]
             yield block[:, 0] if np.ndim(self.coef_) == 1 else block
@@ -629,15 +643,18 @@ class SelfDistilledRidge(_PrimalRegressor):
         # The fit's own settings, not parameters that may have been set since.
         fixed_alpha = self._fitted_alpha
         fitted_steps = len(self.staged_coef_) if hasattr(self, "staged_coef_") else None
-        alphas = shrinkage_alphas(fixed_alpha, self.alphas_, fitted_steps, n_steps)
+        alphas = shrinkage_alphas(fixed_alpha, array_api.to_numpy(self.alphas_), fitted_steps,
+                                  n_steps)
         scalar = fixed_alpha.is_fixed
-        eigenvalues = self._gram_eigenvalues
+        eigenvalues = array_api.to_numpy(self._gram_eigenvalues)
         reg_lambda = self._fitted_reg_lambda
         diagonals = shrinkage_diagonals(eigenvalues, reg_lambda, alphas)
         limit = (limit_shrinkage_diagonal(eigenvalues, reg_lambda, fixed_alpha.value) if scalar
                  else None)
-        return Bunch(eigenvalues=eigenvalues, diagonals=diagonals,
-                     ratios=shrinkage_ratios(diagonals), limit=limit, alphas=alphas)
+        follow = partial(array_api.follow_fit, self._feature_plan.namespace)
+        return Bunch(eigenvalues=follow(eigenvalues), diagonals=follow(diagonals),
+                     ratios=follow(shrinkage_ratios(diagonals)), limit=follow(limit),
+                     alphas=follow(alphas))
 
 
 class SelfDistilledRidgeCV(_PrimalRegressor):
@@ -950,7 +967,8 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         self.best_params_ = params
         self.param_grid_ = grid.param_grid()
         if "optimal_alphas" in result:
-            self.optimal_alphas_ = result["optimal_alphas"]
+            self.optimal_alphas_ = array_api.follow_fit(plan.namespace,
+                                                        result["optimal_alphas"])
 
     def _fit_gcv(self, X, Y, sample_weight, y_ndim, plan, grid, start):
         """``cv=None``: every candidate scored by generalised cross-validation
@@ -992,6 +1010,8 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
             against the fit (its feature names included).
         """
         check_is_fitted(self)
+        array_api.check_same_namespace(self.best_estimator_._feature_plan.namespace, X,
+                                       f"{type(self).__name__}.predict")
         return self.best_estimator_.predict(X)
 
 
