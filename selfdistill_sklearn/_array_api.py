@@ -108,7 +108,7 @@ def namespace_of(X):
 
 def to_numpy(array):
     """A NumPy copy (or view) of an array of any namespace or device."""
-    if array is None or isinstance(array, np.ndarray):
+    if array is None or isinstance(array, (np.ndarray, np.generic, float, int)):
         return array
     if array_api_compat.is_torch_array(array):
         return array.detach().cpu().numpy()
@@ -117,7 +117,7 @@ def to_numpy(array):
     if array_api_compat.is_array_api_obj(array):
         try:
             return np.from_dlpack(array)
-        except (TypeError, RuntimeError, BufferError, ValueError):
+        except (AttributeError, TypeError, RuntimeError, BufferError, ValueError):
             pass
     return np.asarray(array)
 

@@ -546,6 +546,8 @@ class SelfDistilledRidge(_PrimalRegressor):
                                           reset=False)
             except ValueError as exc:
                 raise ValueError(f"X_val does not match X: {exc}") from exc
+        if array_api.namespace_of(y_val) is not None:
+            y_val = array_api.to_numpy(y_val)  # for the validation pass, which is NumPy's
         if not streaming.is_dask_array(y_val):
             y_val = check_array(y_val, ensure_2d=False, dtype=np.float64, input_name="y_val")
         if y_val.shape[0] != X_val.shape[0]:
@@ -605,7 +607,7 @@ class SelfDistilledRidge(_PrimalRegressor):
         plan = self._feature_plan
         array_api.check_same_namespace(plan.namespace, X,
                                        f"{type(self).__name__}.staged_predict")
-        n_steps = len(self.staged_coef_)
+        n_steps = self.staged_coef_.shape[0]
         coefs, intercepts = array_api.coefficient_rows(self.staged_coef_, self.staged_intercept_,
                                                        plan.n_features, n_steps)
         k = coefs.shape[1]
@@ -642,7 +644,7 @@ class SelfDistilledRidge(_PrimalRegressor):
         check_is_fitted(self)
         # The fit's own settings, not parameters that may have been set since.
         fixed_alpha = self._fitted_alpha
-        fitted_steps = len(self.staged_coef_) if hasattr(self, "staged_coef_") else None
+        fitted_steps = self.staged_coef_.shape[0] if hasattr(self, "staged_coef_") else None
         alphas = shrinkage_alphas(fixed_alpha, array_api.to_numpy(self.alphas_), fitted_steps,
                                   n_steps)
         scalar = fixed_alpha.is_fixed
