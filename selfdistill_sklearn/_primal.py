@@ -541,6 +541,15 @@ class SpectralFold:
         self.train = train
         self.held_out = [part.rotated(U) for part in held_out]
 
+    def holding_out(self, held_out):
+        """This decomposition with the held-out parts ``held_out`` (about this
+        training part's centre) instead of its own: ``G`` is not decomposed
+        again."""
+        fold = object.__new__(SpectralFold)
+        fold.__dict__.update(self.__dict__)
+        fold.held_out = [part.rotated(self.vectors) for part in held_out]
+        return fold
+
     def _decompose_xp(self, train, xp):
         """The decomposition in the namespace ``xp`` (``xp.linalg.eigh``), the
         same cut of eigenvalues below rounding."""

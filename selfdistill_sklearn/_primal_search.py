@@ -179,6 +179,55 @@ def gcv_search(cells, m, grid, fit_intercept, clip):
     return result
 
 
+#: Most bytes of decompositions kept for the inner folds that share them.
+_SHARED_BYTES = 2 ** 28
+
+
+class _SharedTraining:
+    """Inner folds whose training parts are shared, each decomposed once.
+
+    Inner fold ``(k, j)`` of a K-fold search trains on the cells outside folds
+    ``k`` and ``j``, as inner fold ``(j, k)`` does: ``K (K - 1)`` inner folds
+    have ``K (K - 1) / 2`` training parts. A decomposition is kept from its
+    first use to its last (at most :data:`_SHARED_BYTES` of them; beyond, it
+    is made again, with the same result).
+
+    Parameters
+    ----------
+    uses : dict
+        Number of inner folds of each training part (keyed by its cell mask's
+        bytes).
+    """
+
+    def __init__(self, cells, m, fit_intercept, uses):
+        self.cells, self.m, self.fit_intercept = cells, m, fit_intercept
+        self.uses = dict(uses)
+        self.kept = {}
+        self.size = 0
+
+    def fold(self, train_cells, test_cells):
+        key = train_cells.tobytes()
+        base = self.kept.get(key)
+        if base is None:
+            base = SpectralFold(training_part(_select(self.cells, train_cells), self.m,
+                                              self.fit_intercept))
+        size = 2 * base.vectors.nbytes  # the vectors and the training moments
+        self.uses[key] -= 1
+        if self.uses[key] > 0 and key not in self.kept and self.size + size <= _SHARED_BYTES:
+            self.kept[key] = base
+            self.size += size
+        elif self.uses[key] == 0 and key in self.kept:
+            del self.kept[key]
+            self.size -= size
+        return base.holding_out([held_out_part(_select(self.cells, test_cells), base.train,
+                                               self.m)])
+
+
+def _inner_parts(cell_roles, split, other):
+    train_cells = cell_roles[:, split] == 1
+    return (train_cells & (cell_roles[:, other] == 1), train_cells & (cell_roles[:, other] == 2))
+
+
 def candidate_weights(eigenvalues, grid, reg_lambda, schedule):
     """Eigen-coordinates per unit of ``U^T r`` of every row of one penalty
     (see :class:`~selfdistill_sklearn._candidates.CandidateGrid`), shape (m,
@@ -211,6 +260,13 @@ def search(cells, cell_roles, m, grid, scorer, fit_intercept, clip):
     n_splits = cell_roles.shape[1]
     scores = np.empty((grid.n_candidates, n_splits))
     schedules = np.empty((n_splits, lambdas.size, max_steps - 1))
+    uses = {}
+    for split in range(n_splits):
+        for other in range(n_splits):
+            inner_train, inner_test = _inner_parts(cell_roles, split, other)
+            if other != split and inner_train.any() and inner_test.any():
+                uses[inner_train.tobytes()] = uses.get(inner_train.tobytes(), 0) + 1
+    shared = _SharedTraining(cells, m, fit_intercept, uses)
     for split in range(n_splits):
         train_cells = cell_roles[:, split] == 1
         test_cells = cell_roles[:, split] == 2
@@ -221,11 +277,10 @@ def search(cells, cell_roles, m, grid, scorer, fit_intercept, clip):
         if with_optimal and max_steps > 1:
             inner = []
             for other in range(n_splits):
-                inner_train = train_cells & (cell_roles[:, other] == 1)
-                inner_test = train_cells & (cell_roles[:, other] == 2)
+                inner_train, inner_test = _inner_parts(cell_roles, split, other)
                 if other == split or not inner_train.any() or not inner_test.any():
                     continue
-                inner.append(spectral_fold(cells, inner_train, inner_test, m, fit_intercept))
+                inner.append(shared.fold(inner_train, inner_test))
             if not inner:
                 raise ValueError(
                     "alpha='optimal' is chosen inside each fold on the other folds, but "
