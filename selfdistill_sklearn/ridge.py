@@ -353,6 +353,20 @@ class SelfDistilledRidge(_PrimalRegressor):
 
     **Accuracy.** Everything is float64 whatever the input dtype.
 
+    **Array API.** With ``sklearn.set_config(array_api_dispatch=True)`` (which
+    needs ``SCIPY_ARRAY_API=1``), ``X`` may be a torch tensor, a CuPy array or
+    another array API array: the feature map (one that declares array API
+    support, such as ``Nystroem``, ``StandardScaler``, ``PolynomialFeatures``
+    or a Pipeline of them; another is refused with a ``TypeError``), the
+    moments, ``eigh``, the fitted attributes and the predictions stay in its
+    namespace and on its device; ``y`` and ``sample_weight`` are moved there.
+    Float64 is used wherever the device has it, else float32. Fold searches
+    and validation data (``alpha="optimal"`` with ``cv`` folds or ``X_val``)
+    form the QR roots of their held-out errors with LAPACK's triangular
+    updates, which no array API library offers: their features are moved to
+    NumPy block by block and the fitted attributes moved back. :meth:`predict`
+    refuses input of another namespace or device than the fit's.
+
     **Threads.** In memory, the blocks are dealt to as many threads as BLAS
     has (at most four), each forming its blocks' features and moments with
     one BLAS thread; their moments are merged at the end, in an order that
@@ -829,6 +843,12 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
     **Threads.** On two busy shared cores an eigendecomposition of 1000 x
     1000 took 2.5 s with two BLAS threads and 0.45 s with one, hence the
     default of one thread.
+
+    **Array API.** As for :class:`SelfDistilledRidge`: with
+    ``array_api_dispatch`` on, ``cv=None`` runs in the namespace and on the
+    device of ``X``; folds score from QR roots formed in NumPy. ``cv_results_``
+    holds NumPy arrays, as ``GridSearchCV``'s does; ``best_estimator_`` and
+    ``optimal_alphas_`` follow ``X``.
 
     ``score`` is the coefficient of determination of
     ``best_estimator_``, as for every regressor.

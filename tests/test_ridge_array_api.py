@@ -251,3 +251,20 @@ def test_scikit_learn_array_api_checks(name, params, namespace):
     check_array_api_mixed_inputs(name, clone(estimator), NamespaceAndDevice(namespace, device),
                                  NamespaceAndDevice("numpy", None), check_values=True)
     check_array_api_same_namespace(name, clone(estimator), namespace, device_name=device)
+
+
+@needs_array_api
+@pytest.mark.parametrize("namespace", ["array_api_strict", "torch"])
+def test_a_pickled_model_predicts_in_the_namespace_of_its_fit(namespace):
+    import pickle
+
+    X, y, _ = data()
+    asarray = NAMESPACES[namespace]
+    with config_context(array_api_dispatch=True):
+        model = SelfDistilledRidge(alpha=0.5, n_steps=3).fit(asarray(X), asarray(y))
+        restored = pickle.loads(pickle.dumps(model))
+        prediction = restored.predict(asarray(X))
+        original = model.predict(asarray(X))
+    assert array_api_compat.array_namespace(prediction) is array_api_compat.array_namespace(
+        asarray(X))
+    assert_array_equal(_array_api.to_numpy(prediction), _array_api.to_numpy(original))
