@@ -98,7 +98,8 @@ def namespace_of(X):
     path, unchanged)."""
     if not get_config().get("array_api_dispatch", False):
         return None
-    if isinstance(X, np.ndarray) or not array_api_compat.is_array_api_obj(X):
+    if (isinstance(X, np.ndarray) or not array_api_compat.is_array_api_obj(X)
+            or array_api_compat.is_dask_array(X)):  # dask arrays have their own path
         return None
     xp = array_api_compat.array_namespace(X)
     if array_api_compat.is_numpy_namespace(xp):
@@ -161,7 +162,7 @@ def training_data(estimator, X, y, sample_weight, namespace):
     -------
     X, Y (shape (n, k)), sample_weight, and the number of dimensions of ``y``.
     """
-    from sklearn.utils.validation import check_array, check_consistent_length, validate_data
+    from sklearn.utils.validation import check_array, validate_data
 
     from ._validation import check_sample_weight
 
@@ -171,7 +172,9 @@ def training_data(estimator, X, y, sample_weight, namespace):
     if y.ndim not in (1, 2):
         raise ValueError(f"y must have shape (n_samples,) or (n_samples, n_targets), got "
                          f"{y.shape}.")
-    check_consistent_length(to_numpy(X[:, 0]), y)
+    if y.shape[0] != X.shape[0]:
+        raise ValueError("Found input variables with inconsistent numbers of samples: "
+                         f"[{X.shape[0]}, {y.shape[0]}]")
     if sample_weight is not None and not np.isscalar(sample_weight):
         sample_weight = to_numpy(sample_weight)
     sample_weight = check_sample_weight(sample_weight, X.shape[0])

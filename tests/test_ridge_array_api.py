@@ -268,3 +268,20 @@ def test_a_pickled_model_predicts_in_the_namespace_of_its_fit(namespace):
     assert array_api_compat.array_namespace(prediction) is array_api_compat.array_namespace(
         asarray(X))
     assert_array_equal(_array_api.to_numpy(prediction), _array_api.to_numpy(original))
+
+
+@needs_array_api
+def test_dask_and_numpy_input_keep_their_paths_with_dispatch_on():
+    import dask.array as da
+
+    X, y, _ = data()
+    reference = SelfDistilledRidge(alpha=0.5, n_steps=3).fit(X, y)
+    with config_context(array_api_dispatch=True):
+        model = SelfDistilledRidge(alpha=0.5, n_steps=3, block_size=50).fit(
+            da.from_array(X, chunks=100), da.from_array(y, chunks=100))
+        prediction = model.predict(da.from_array(X, chunks=100)).compute()
+    assert isinstance(model.coef_, np.ndarray)
+    assert_allclose(prediction, reference.predict(X), rtol=1e-10)
+    with config_context(array_api_dispatch=True), pytest.raises(
+            ValueError, match="inconsistent numbers of samples"):
+        SelfDistilledRidge().fit(torch.asarray(X), torch.asarray(y[:-1]))
