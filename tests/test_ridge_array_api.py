@@ -285,3 +285,20 @@ def test_dask_and_numpy_input_keep_their_paths_with_dispatch_on():
     with config_context(array_api_dispatch=True), pytest.raises(
             ValueError, match="inconsistent numbers of samples"):
         SelfDistilledRidge().fit(torch.asarray(X), torch.asarray(y[:-1]))
+
+
+@needs_array_api
+@pytest.mark.parametrize("namespace", ["array_api_strict", "torch"])
+def test_wide_data_with_a_tiny_penalty_drop_the_rounding_directions_as_numpy(namespace):
+    # More features than rows: G's null space is rounding, cut as the NumPy path cuts
+    # it, so that new rows are predicted as the minimum-norm solution predicts them.
+    rng = np.random.default_rng(0)
+    X, y, X_new = rng.normal(size=(30, 60)), rng.normal(size=30), rng.normal(size=(5, 60))
+    reference = SelfDistilledRidge(alpha=0.5, n_steps=3, reg_lambda=1e-12).fit(X, y)
+    asarray = NAMESPACES[namespace]
+    with config_context(array_api_dispatch=True):
+        model = SelfDistilledRidge(alpha=0.5, n_steps=3, reg_lambda=1e-12).fit(
+            asarray(X), asarray(y))
+        prediction = _array_api.to_numpy(model.predict(asarray(X_new)))
+    expected = reference.predict(X_new)
+    assert_allclose(prediction, expected, rtol=1e-10, atol=1e-10 * np.abs(expected).max())
