@@ -93,6 +93,10 @@ class FeaturePlan:
         random sample (``feature_map_samples``), else ``None``.
     n_rows : int
         The number of training rows.
+    namespace : :class:`~selfdistill_sklearn._array_api.Namespace` or None
+        The array API namespace and device of the training ``X`` when it was
+        not NumPy's (``array_api_dispatch`` on): the features, the fitted
+        attributes and the predictions are there.
     """
 
     feature_map: object
@@ -100,6 +104,7 @@ class FeaturePlan:
     block_size: int
     n_fitted_rows: int | None = None
     n_rows: int = 0
+    namespace: object = None
 
     @property
     def streamed_map(self):
@@ -114,7 +119,7 @@ class FeaturePlan:
         dask input); ``coef`` of shape (k, m), ``intercept`` (k,); ``squeeze``
         returns shape (n,) for ``k = 1``."""
         return streaming.predict(self.feature_map, coef, intercept, self.block_size, X,
-                                 squeeze=squeeze)
+                                 squeeze=squeeze, namespace=self.namespace)
 
 
 class _SampleFittedMap:
@@ -138,7 +143,8 @@ class _SampleFittedMap:
             ) from exc
 
 
-def fit_feature_plan(feature_map, X, Y, y_ndim, *, block_size, samples, random_state):
+def fit_feature_plan(feature_map, X, Y, y_ndim, *, block_size, samples, random_state,
+                     namespace=None):
     """Fit a clone of ``feature_map`` and fix the features of a fit.
 
     Parameters
@@ -154,6 +160,9 @@ def fit_feature_plan(feature_map, X, Y, y_ndim, *, block_size, samples, random_s
         ``feature_map_samples``: most rows the map is fitted on, drawn with
         ``random_state``.
     random_state : int, RandomState instance or None
+    namespace : :class:`~selfdistill_sklearn._array_api.Namespace` or None
+        Of ``X`` and ``Y`` when they are not NumPy arrays: the map is fitted
+        on arrays of that namespace.
 
     Returns
     -------
@@ -176,10 +185,18 @@ def fit_feature_plan(feature_map, X, Y, y_ndim, *, block_size, samples, random_s
             rng = check_random_state(random_state)
             rows = np.sort(rng.choice(n, size=samples, replace=False))
             n_fitted_rows = samples
-        X_fit, y_fit = _computed(streaming.take_rows(X, rows), Y[rows])
-        if not is_dataframe(X_fit):
-            X_fit = X_fit.astype(np.float64)  # the pass casts blocks so
-        y_fit = np.asarray(y_fit)
+        if namespace is not None:
+            if not isinstance(rows, slice):
+                rows = namespace.xp.asarray(rows, device=namespace.device)
+            X_fit = namespace.asarray(namespace.xp.take(X, rows, axis=0)
+                                      if not isinstance(rows, slice) else X[rows, ...])
+            y_fit = (namespace.xp.take(Y, rows, axis=0) if not isinstance(rows, slice)
+                     else Y[rows, ...])
+        else:
+            X_fit, y_fit = _computed(streaming.take_rows(X, rows), Y[rows])
+            if not is_dataframe(X_fit):
+                X_fit = X_fit.astype(np.float64)  # the pass casts blocks so
+            y_fit = np.asarray(y_fit)
         fitted = clone(feature_map)
         # As in a Pipeline, the object fitted is the object kept: a fit that
         # returns something else (or None) does not replace it.
@@ -190,8 +207,8 @@ def fit_feature_plan(feature_map, X, Y, y_ndim, *, block_size, samples, random_s
     streamed = (feature_map if n_fitted_rows is None
                 else _SampleFittedMap(feature_map, n_fitted_rows, n))
     # transform_block refuses a map that does not give one row per sample.
-    features = streaming.transform_block(streamed, first_X)
-    return FeaturePlan(feature_map, features.shape[1], block_size, n_fitted_rows, n)
+    features = streaming.transform_block(streamed, first_X, namespace=namespace)
+    return FeaturePlan(feature_map, features.shape[1], block_size, n_fitted_rows, n, namespace)
 
 
 def _computed(*arrays):

@@ -90,17 +90,21 @@ class Moments:
     root : ndarray of shape (q, p) or None
         Upper triangular ``R`` with ``R^T R`` the co-moments (one of the two
         is given; the co-moments of a root are formed when first asked for).
+    xp : module or None
+        The array API namespace of ``mean`` and ``comoment`` when they are not
+        NumPy arrays (co-moments only: QR roots are NumPy's).
     """
 
-    __slots__ = ("_comoment", "count", "mean", "positive", "root", "weight")
+    __slots__ = ("_comoment", "count", "mean", "positive", "root", "weight", "xp")
 
-    def __init__(self, weight, count, positive, mean, comoment=None, root=None):
+    def __init__(self, weight, count, positive, mean, comoment=None, root=None, xp=None):
         self.weight = float(weight)
         self.count = int(count)
         self.positive = int(positive)
         self.mean = mean
         self._comoment = comoment
         self.root = root
+        self.xp = xp
 
     @property
     def comoment(self):
@@ -120,7 +124,8 @@ class Moments:
 
     def __reduce__(self):
         return (Moments, (self.weight, self.count, self.positive, self.mean,
-                          None if self.root is not None else self._comoment, self.root))
+                          None if self.root is not None else self._comoment, self.root,
+                          self.xp))
 
 
 def _merge_root(root, *blocks, triangular=0):
@@ -150,7 +155,7 @@ def _merge_root(root, *blocks, triangular=0):
     return np.triu(a)
 
 
-def block_moments(Z, sample_weight=None, root=False, into=None, overwrite=False):
+def block_moments(Z, sample_weight=None, root=False, into=None, overwrite=False, xp=None):
     """Moments of the rows of ``Z``, merged into ``into`` when given.
 
     The block is centred at its own weighted mean before any product, so
@@ -169,10 +174,16 @@ def block_moments(Z, sample_weight=None, root=False, into=None, overwrite=False)
     overwrite : bool
         ``Z`` may be overwritten.
 
+    xp : module or None
+        The array API namespace of ``Z`` and ``sample_weight`` when they are
+        not NumPy arrays (co-moments only).
+
     Returns
     -------
     moments : Moments
     """
+    if xp is not None:
+        return _block_moments_xp(Z, sample_weight, into, xp)
     b, p = Z.shape
     count = b + (0 if into is None else into.count)
     if sample_weight is None:
@@ -215,6 +226,38 @@ def block_moments(Z, sample_weight=None, root=False, into=None, overwrite=False)
     return into
 
 
+def _block_moments_xp(Z, sample_weight, into, xp):
+    """:func:`block_moments` in the array API namespace ``xp``: the same
+    centring and pairwise merge, co-moments only."""
+    b, p = Z.shape
+    count = b + (0 if into is None else into.count)
+    if sample_weight is None:
+        weight, positive = float(b), b
+        mean = xp.mean(Z, axis=0) if b else xp.zeros(p, dtype=Z.dtype, device=Z.device)
+        scaled = Z - mean
+    else:
+        w = sample_weight
+        weight, positive = float(xp.sum(w)), int(xp.count_nonzero(w))
+        if not weight > 0:
+            if into is not None:
+                into.count = count
+                return into
+            return Moments.empty(p)._replace_count(b)
+        mean = (w @ Z) / weight
+        scaled = (Z - mean) * xp.sqrt(w)[:, None]
+    gram = scaled.T @ scaled
+    if into is None or not into.weight > 0:
+        positive += 0 if into is None else into.positive
+        return Moments(weight, count, positive, mean, comoment=gram, xp=xp)
+    total = into.weight + weight
+    delta = mean - into.mean
+    correction = math.sqrt(into.weight * weight / total) * delta
+    into.weight, into.count, into.positive = total, count, into.positive + positive
+    into.mean = into.mean + (weight / total) * delta
+    into._comoment = into.comoment + gram + correction[:, None] * correction[None, :]
+    return into
+
+
 def merge_moments(a, b):
     """Chan, Golub and LeVeque's pairwise merge of two sets of rows (new Moments)."""
     if not (a.weight > 0 and b.weight > 0):
@@ -238,6 +281,9 @@ def pool_moments(parts):
     """Weight, count, positive rows, mean and co-moments of a union of sets
     (the many-way form of the pairwise merge, one product for the means)."""
     parts = list(parts)
+    xp = next((part.xp for part in parts if part.xp is not None), None)
+    if xp is not None:
+        return _pool_moments_xp(parts, xp)
     weights = np.array([part.weight for part in parts])
     count = sum(part.count for part in parts)
     positive = sum(part.positive for part in parts)
@@ -253,11 +299,39 @@ def pool_moments(parts):
         return Moments(total, count, positive, mean, comoment=comoment + deltas.T @ deltas)
 
 
+def _pool_moments_xp(parts, xp):
+    """:func:`pool_moments` in the namespace ``xp`` (every part of positive
+    weight in it)."""
+    count = sum(part.count for part in parts)
+    positive = sum(part.positive for part in parts)
+    parts = [part for part in parts if part.weight > 0]
+    if not parts:
+        raise ValueError("The training rows carry no weight: sample_weight is zero on "
+                         "every one of them.")
+    if len(parts) == 1:
+        part = parts[0]
+        return Moments(part.weight, count, positive, part.mean, comoment=part.comoment, xp=xp)
+    total = sum(part.weight for part in parts)
+    mean = sum((part.weight / total) * part.mean for part in parts)
+    comoment = sum(part.comoment for part in parts)
+    for part in parts:
+        delta = math.sqrt(part.weight) * (part.mean - mean)
+        comoment = comoment + delta[:, None] * delta[None, :]
+    return Moments(total, count, positive, mean, comoment=comoment, xp=xp)
+
+
+def _all_finite(array, xp=None):
+    if xp is None:
+        return bool(np.all(np.isfinite(array)))
+    return bool(xp.all(xp.isfinite(array)))
+
+
 def check_finite_moments(moments, where):
     """Raise when the co-moments overflowed: finite features whose squares do not fit
     in float64."""
     matrix = moments.root if moments.root is not None else moments._comoment
-    if not (np.all(np.isfinite(matrix)) and np.all(np.isfinite(moments.mean))):
+    xp = moments.xp
+    if not (_all_finite(matrix, xp) and _all_finite(moments.mean, xp)):
         raise ValueError(
             f"The features or targets of {where} are too large: their weighted squares "
             "overflow float64. Scale X or y, or the output of feature_map, before fitting."
@@ -289,11 +363,16 @@ class TrainingPart:
                              "every one of them.")
         matrix = moments.comoment
         centre = moments.mean
+        xp = self.xp = moments.xp
         if not fit_intercept:
             # About the origin: C + w mean mean^T, a sum of positive terms.
-            matrix = matrix + moments.weight * np.outer(centre, centre)
-            centre = np.zeros_like(centre)
-        if not np.all(np.isfinite(matrix)):
+            if xp is None:
+                matrix = matrix + moments.weight * np.outer(centre, centre)
+                centre = np.zeros_like(centre)
+            else:
+                matrix = matrix + moments.weight * (centre[:, None] * centre[None, :])
+                centre = xp.zeros_like(centre)
+        if not _all_finite(matrix, xp):
             # QR roots stay finite where their products overflow.
             raise ValueError(
                 "The features or targets of the training rows are too large: their weighted "
@@ -303,7 +382,8 @@ class TrainingPart:
         matrix = 0.5 * (matrix + matrix.T)
         self.gram, self.cross = matrix[:m, :m], matrix[:m, m:]
         # s = y_c^T W y_c per target (about the origin without an intercept), for GCV.
-        self.target_sum_of_squares = np.diag(matrix)[m:].copy()
+        self.target_sum_of_squares = (np.diag(matrix)[m:].copy() if xp is None
+                                      else xp.linalg.diagonal(matrix)[m:] * 1.0)
         self.feature_mean, self.target_mean = centre[:m], centre[m:]
         self.weight, self.positive = moments.weight, moments.positive
         self.fit_intercept = fit_intercept
@@ -441,6 +521,13 @@ class SpectralFold:
     """
 
     def __init__(self, train, held_out=()):
+        xp = self.xp = train.xp
+        if xp is not None:
+            self._decompose_xp(train, xp)
+            if held_out:
+                raise ValueError("held-out statistics are NumPy's: QR roots")
+            self.held_out = []
+            return
         # Divide and conquer: the fastest LAPACK driver for all eigenpairs.
         d, U = linalg.eigh(train.gram, check_finite=False, driver="evd")
         self.negligible = negligible_eigenvalues(d)
@@ -454,6 +541,27 @@ class SpectralFold:
         self.train = train
         self.held_out = [part.rotated(U) for part in held_out]
 
+    def holding_out(self, held_out):
+        """This decomposition with the held-out parts ``held_out`` (about this
+        training part's centre) instead of its own: ``G`` is not decomposed
+        again."""
+        fold = object.__new__(SpectralFold)
+        fold.__dict__.update(self.__dict__)
+        fold.held_out = [part.rotated(self.vectors) for part in held_out]
+        return fold
+
+    def _decompose_xp(self, train, xp):
+        """The decomposition in the namespace ``xp`` (``xp.linalg.eigh``), the
+        same cut of eigenvalues below rounding."""
+        d, U = xp.linalg.eigh(train.gram)
+        self.negligible = _negligible_xp(d, xp)
+        self.eigenvalues = xp.where(self.negligible, xp.zeros_like(d), d)
+        self.vectors = U
+        projected = U.T @ train.cross
+        self.projected = xp.where(self.negligible[:, None], xp.zeros_like(projected),
+                                  projected)
+        self.train = train
+
     def coefficients(self, weights):
         """``weights`` of shape (m, c) to eigen-coordinates (m, c, k)."""
         return weights[:, :, None] * self.projected[:, None, :]
@@ -463,6 +571,15 @@ class SpectralFold:
         data could determine (more than the null space that a wide ``Phi``
         or the intercept's centring forces), where the solution is then the
         least-squares one of minimum norm."""
+        xp = self.xp
+        if xp is not None:
+            d = self.eigenvalues
+            if not (bool(xp.any(self.negligible))
+                    and bool(xp.any(_negligible_xp(d + reg_lambda, xp)))):
+                return False
+            kept = int(xp.sum(xp.astype(~self.negligible, xp.int64)))
+            determined = self.train.positive - int(self.train.fit_intercept)
+            return kept < min(d.shape[0], determined)
         if not np.any(self.negligible):
             return False
         d = self.eigenvalues
@@ -470,6 +587,17 @@ class SpectralFold:
             return False
         determined = self.train.positive - int(self.train.fit_intercept)
         return int(np.count_nonzero(~self.negligible)) < min(d.size, determined)
+
+
+def _negligible_xp(eigenvalues, xp):
+    """:func:`~selfdistill_sklearn._solvers.negligible_eigenvalues` in the
+    namespace ``xp``, with the rounding unit of the eigenvalues' dtype."""
+    size = eigenvalues.shape[0]
+    if size == 0:
+        return eigenvalues > 0
+    eps = xp.finfo(eigenvalues.dtype).eps
+    cutoff = size * eps * xp.max(xp.abs(eigenvalues))
+    return xp.abs(eigenvalues) <= cutoff
 
 
 def warn_if_singular(fold, reg_lambda):
@@ -487,6 +615,8 @@ def spectral_coefficients(fold, reg_lambda, schedule, limit_alpha=None):
     """``beta(t)`` of every step (shape (T, m, k)), or of the limit (shape (1, m,
     k)) for ``limit_alpha``, from one eigendecomposition (Lemma 4.2; Theorem
     4.5 for the limit, zero for ``alpha = 0`` or a penalty that overflows)."""
+    if fold.xp is not None:
+        return _spectral_coefficients_xp(fold, reg_lambda, schedule, limit_alpha, fold.xp)
     d = fold.eigenvalues
     if limit_alpha is not None:
         if limit_alpha == 0 or not np.isfinite(reg_lambda / limit_alpha):
@@ -496,6 +626,26 @@ def spectral_coefficients(fold, reg_lambda, schedule, limit_alpha=None):
         weights = step_weights(d, reg_lambda, np.asarray(schedule, dtype=float)[None, :])
     coords = weights[:, 0, :, None] * fold.projected[:, None, :]  # (m, T, k)
     return np.einsum("ij,jtk->tik", fold.vectors, coords)
+
+
+def _spectral_coefficients_xp(fold, reg_lambda, schedule, limit_alpha, xp):
+    """:func:`spectral_coefficients` in the namespace ``xp``."""
+    d, projected = fold.eigenvalues, fold.projected
+    m, k = projected.shape
+    if limit_alpha is not None:
+        if limit_alpha == 0 or not math.isfinite(reg_lambda / limit_alpha):
+            return xp.zeros((1, m, k), dtype=d.dtype, device=d.device)
+        weights = [1.0 / (d + reg_lambda / limit_alpha)]
+    else:
+        a = d / (d + reg_lambda)
+        weights = [xp.ones_like(d)]
+        for alpha in np.asarray(schedule, dtype=float).reshape(-1):
+            weights.append(float(alpha) + (1.0 - float(alpha)) * a * weights[-1])
+        weights = [w / (d + reg_lambda) for w in weights]
+    coords = xp.stack(weights, axis=1)[:, :, None] * projected[:, None, :]  # (m, T, k)
+    steps = coords.shape[1]
+    betas = xp.reshape(fold.vectors @ xp.reshape(coords, (m, steps * k)), (m, steps, k))
+    return xp.permute_dims(betas, (1, 0, 2))
 
 
 def step_weights(eigenvalues, reg_lambda, alphas):

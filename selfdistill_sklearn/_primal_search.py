@@ -17,8 +17,10 @@ import numpy as np
 from sklearn.exceptions import UndefinedMetricWarning
 
 from . import gcv
+from ._array_api import to_numpy
 from ._candidates import gcv_search_results, grid_results, unique_columns
 from ._primal import (
+    Moments,
     SpectralFold,
     held_out_part,
     heldout_squared_errors,
@@ -91,6 +93,10 @@ def fit_from_moments(cells, cell_roles, validation, m, fit_intercept, alpha, n_s
         ``Phi`` forces (see :meth:`SpectralFold.singular`).
     """
     if fold is None:
+        if validation is not None or cell_roles is not None:
+            # Held-out errors are norms of QR roots, which only NumPy's LAPACK
+            # updates (tpqrt): the search runs in NumPy.
+            cells = [_numpy_moments(cell) for cell in cells]
         train = training_part(cells, m, fit_intercept)
         held = [] if validation is None else [held_out_part([validation], train, m)]
         fold = SpectralFold(train, held)
@@ -113,8 +119,20 @@ def fit_from_moments(cells, cell_roles, validation, m, fit_intercept, alpha, n_s
                                 dtype=float)
         betas = spectral_coefficients(fold, reg_lambda, schedule)
         alphas = schedule
-    intercepts = train.target_mean[None, :] - np.einsum("m,tmk->tk", train.feature_mean, betas)
+    if fold.xp is None:
+        offsets = np.einsum("m,tmk->tk", train.feature_mean, betas)
+    else:
+        offsets = fold.xp.sum(train.feature_mean[None, :, None] * betas, axis=1)
+    intercepts = train.target_mean[None, :] - offsets
     return betas, intercepts, alphas, fold.eigenvalues
+
+
+def _numpy_moments(moments):
+    """``moments`` with NumPy arrays (from another namespace's)."""
+    if moments.xp is None:
+        return moments
+    return Moments(moments.weight, moments.count, moments.positive, to_numpy(moments.mean),
+                   comoment=to_numpy(moments.comoment))
 
 
 def cross_validated_alphas(cells, cell_roles, m, fit_intercept, n_steps, reg_lambda, clip):
@@ -133,8 +151,9 @@ def gcv_spectrum(fold):
     the span of the features ``s - sum_k c_k^2`` (clipped at 0) from the
     stable centred moments."""
     train = fold.train
-    return gcv.primal_spectrum_from_eigh(fold.eigenvalues, fold.projected,
-                                         train.target_sum_of_squares, train.positive,
+    # m numbers: in NumPy whatever the namespace of the fold.
+    return gcv.primal_spectrum_from_eigh(to_numpy(fold.eigenvalues), to_numpy(fold.projected),
+                                         to_numpy(train.target_sum_of_squares), train.positive,
                                          train.weight, train.fit_intercept)
 
 
@@ -168,6 +187,55 @@ def _resolved(grid, fold):
     largest eigenvalue of ``fold``'s ``G`` (weighted, centred with an
     intercept), to which the penalty is added."""
     return grid.resolved(lambda: np.max(np.abs(fold.eigenvalues), initial=0.0))
+
+
+#: Most bytes of decompositions kept for the inner folds that share them.
+_SHARED_BYTES = 2 ** 28
+
+
+class _SharedTraining:
+    """Inner folds whose training parts are shared, each decomposed once.
+
+    Inner fold ``(k, j)`` of a K-fold search trains on the cells outside folds
+    ``k`` and ``j``, as inner fold ``(j, k)`` does: ``K (K - 1)`` inner folds
+    have ``K (K - 1) / 2`` training parts. A decomposition is kept from its
+    first use to its last (at most :data:`_SHARED_BYTES` of them; beyond, it
+    is made again, with the same result).
+
+    Parameters
+    ----------
+    uses : dict
+        Number of inner folds of each training part (keyed by its cell mask's
+        bytes).
+    """
+
+    def __init__(self, cells, m, fit_intercept, uses):
+        self.cells, self.m, self.fit_intercept = cells, m, fit_intercept
+        self.uses = dict(uses)
+        self.kept = {}
+        self.size = 0
+
+    def fold(self, train_cells, test_cells):
+        key = train_cells.tobytes()
+        base = self.kept.get(key)
+        if base is None:
+            base = SpectralFold(training_part(_select(self.cells, train_cells), self.m,
+                                              self.fit_intercept))
+        size = 2 * base.vectors.nbytes  # the vectors and the training moments
+        self.uses[key] -= 1
+        if self.uses[key] > 0 and key not in self.kept and self.size + size <= _SHARED_BYTES:
+            self.kept[key] = base
+            self.size += size
+        elif self.uses[key] == 0 and key in self.kept:
+            del self.kept[key]
+            self.size -= size
+        return base.holding_out([held_out_part(_select(self.cells, test_cells), base.train,
+                                               self.m)])
+
+
+def _inner_parts(cell_roles, split, other):
+    train_cells = cell_roles[:, split] == 1
+    return (train_cells & (cell_roles[:, other] == 1), train_cells & (cell_roles[:, other] == 2))
 
 
 def candidate_weights(eigenvalues, grid, reg_lambda, schedule):
@@ -207,6 +275,13 @@ def search(cells, cell_roles, m, grid, scorer, fit_intercept, clip):
     n_splits = cell_roles.shape[1]
     scores = np.empty((grid.n_candidates, n_splits))
     schedules = np.empty((n_splits, lambdas.size, max_steps - 1))
+    uses = {}
+    for split in range(n_splits):
+        for other in range(n_splits):
+            inner_train, inner_test = _inner_parts(cell_roles, split, other)
+            if other != split and inner_train.any() and inner_test.any():
+                uses[inner_train.tobytes()] = uses.get(inner_train.tobytes(), 0) + 1
+    shared = _SharedTraining(cells, m, fit_intercept, uses)
     for split in range(n_splits):
         train_cells = cell_roles[:, split] == 1
         test_cells = cell_roles[:, split] == 2
@@ -217,11 +292,10 @@ def search(cells, cell_roles, m, grid, scorer, fit_intercept, clip):
         if with_optimal and max_steps > 1:
             inner = []
             for other in range(n_splits):
-                inner_train = train_cells & (cell_roles[:, other] == 1)
-                inner_test = train_cells & (cell_roles[:, other] == 2)
+                inner_train, inner_test = _inner_parts(cell_roles, split, other)
                 if other == split or not inner_train.any() or not inner_test.any():
                     continue
-                inner.append(spectral_fold(cells, inner_train, inner_test, m, fit_intercept))
+                inner.append(shared.fold(inner_train, inner_test))
             if not inner:
                 raise ValueError(
                     "alpha='optimal' is chosen inside each fold on the other folds, but "

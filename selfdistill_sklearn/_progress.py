@@ -15,6 +15,7 @@ printed with ``verbose=0``.
 
 import contextlib
 import sys
+import threading
 import time
 
 __all__ = ["INTERVAL", "Progress", "compute"]
@@ -78,6 +79,15 @@ class RowCounter:
         self._what = what
         self._start = time.perf_counter()
         self._last = self._start
+        self._done = 0
+        self._lock = threading.Lock()
+
+    def add(self, rows):
+        """Count ``rows`` more rows done (from any thread) and report."""
+        with self._lock:
+            self._done += rows
+            done = self._done
+        self.update(done)
 
     def update(self, done):
         """Report ``done`` rows of the pass (throttled)."""

@@ -9,6 +9,18 @@ update of Chan, Golub and LeVeque); the block is then dropped. Memory is
 ``O(b m + cells m^2)`` whatever the number of rows; the cells are bounded by
 :data:`MAX_CELL_BYTES`.
 
+In memory, the blocks are dealt to as many lanes as BLAS has threads (at
+most :data:`MAX_LANES`): each lane is a thread that forms its blocks'
+features and sums their moments with one BLAS thread, and the lanes' moments
+are merged pairwise at the end. The feature map's elementwise work (the
+exponential of an RBF map, the centring) then runs on every core, not only
+its matrix products, and LAPACK's QR updates, slow on shared threads, run
+one per core. Which blocks a lane takes is fixed (block ``i`` to lane ``i
+mod lanes``), so a fit does not depend on thread timing; the first bad
+block is the one reported. ``threadpoolctl.threadpool_limits(1)`` around a
+fit gives one lane (the feature map's ``transform`` must be safe to call
+from several threads otherwise, as scikit-learn's transformers are).
+
 On a dask array the same function runs on each chunk where the chunk lives,
 through dask's own scheduler (the active ``dask.distributed`` client, or
 dask's default scheduler without one); each chunk is checked as in-memory
@@ -19,20 +31,24 @@ dask is imported only when a dask array is passed.
 """
 
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from functools import cache
 
 import numpy as np
 from scipy import sparse
+from sklearn import config_context, get_config
 from sklearn.utils.validation import check_array
 from threadpoolctl import ThreadpoolController
 
 from . import _progress
+from ._array_api import to_numpy
 from ._dask_frames import PartitionedFrame, is_dask_frame
 from ._primal import Moments, block_moments, check_finite_moments, merge_moments
 
 __all__ = [
     "MAX_CELL_BYTES",
+    "MAX_LANES",
     "check_block",
     "check_cell_memory",
     "check_dask_training_data",
@@ -49,6 +65,12 @@ __all__ = [
 #: from split to split (``ShuffleSplit``, ``RepeatedKFold``) cut the rows
 #: into many more cells than they have splits, and are refused above it.
 MAX_CELL_BYTES = 2 ** 30
+
+#: Most threads of an in-memory pass; each holds a block and its own cells.
+MAX_LANES = 4
+
+#: Most bytes the lanes' extra copies of the cells may take.
+_LANE_CELL_BYTES = 2 ** 28
 
 
 @cache
@@ -76,10 +98,13 @@ def take_rows(X, index):
         return X.take(index)
     if hasattr(X, "iloc"):
         return X.iloc[index]
-    return X[index]
+    if sparse.issparse(X):
+        return X[index]
+    return X[index, ...]  # every axis named, as the array API asks
 
 
-def transform_block(feature_map, X_block, where=None, n_features=None, offset=0):
+def transform_block(feature_map, X_block, where=None, n_features=None, offset=0,
+                    namespace=None):
     """Features of a block of rows as a dense float64 array, checked.
 
     Arrays are cast to float64 before the feature map sees them (float32
@@ -96,6 +121,9 @@ def transform_block(feature_map, X_block, where=None, n_features=None, offset=0)
     """
     described = where or "the rows"
     n = X_block.shape[0]
+    if namespace is not None:
+        return _transform_block_xp(feature_map, X_block, where, n_features, offset, namespace,
+                                   described)
     if sparse.issparse(X_block):
         X_block = X_block.astype(np.float64)
     elif not hasattr(X_block, "iloc"):
@@ -119,6 +147,34 @@ def transform_block(feature_map, X_block, where=None, n_features=None, offset=0)
     finite = np.isfinite(features)
     if not finite.all():
         bad = int(np.flatnonzero(~finite.all(axis=1))[0])
+        raise ValueError(
+            f"feature_map gave NaN or infinity for {where}, first at row {offset + bad}: "
+            "its output must be finite."
+        )
+    return features
+
+
+def _transform_block_xp(feature_map, X_block, where, n_features, offset, namespace,
+                        described):
+    """:func:`transform_block` for an array of the array API namespace of
+    ``namespace``: the features stay there, in the fit's float dtype."""
+    n = X_block.shape[0]
+    X_block = namespace.asarray(X_block)
+    features = X_block if feature_map is None else feature_map.transform(X_block)
+    features = namespace.asarray(features)
+    if features.ndim != 2 or features.shape[0] != n:
+        raise ValueError(
+            f"feature_map gave features of shape {tuple(features.shape)} for the {n} samples "
+            f"of {described}: it must map every sample to one row of features."
+        )
+    if n_features is not None and features.shape[1] != n_features:
+        raise ValueError(
+            f"feature_map gave {features.shape[1]} features for {described}, but {n_features} "
+            "for the first rows: it must map every block to the same number of features."
+        )
+    xp = namespace.xp
+    if where is not None and not bool(xp.all(xp.isfinite(features))):
+        bad = int(np.flatnonzero(~np.all(np.isfinite(to_numpy(features)), axis=1))[0])
         raise ValueError(
             f"feature_map gave NaN or infinity for {where}, first at row {offset + bad}: "
             "its output must be finite."
@@ -185,41 +241,132 @@ def check_cell_memory(n_cells, p, splitter=None):
         )
 
 
+def _lanes(n_blocks, n_cells, p):
+    """Threads of an in-memory pass: BLAS's number of threads (what the user or
+    the machine allows), at most :data:`MAX_LANES`, one per block, and fewer
+    when the lanes' copies of the cells would pass ``_LANE_CELL_BYTES``."""
+    threads = max([1] + [pool["num_threads"] for pool in _controller().info()
+                         if pool["user_api"] == "blas"])
+    by_memory = 1 + _LANE_CELL_BYTES // max(1, n_cells * p * p * 8)
+    return int(max(1, min(threads, MAX_LANES, n_blocks, by_memory)))
+
+
 def _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
-                   n_features, root, offset=0, name="X", counter=None):
-    """Moments of the rows of in-memory ``X``, cell by cell (a list of Moments);
-    ``counter`` (a :class:`~selfdistill_sklearn._progress.RowCounter`) is told
-    the rows done after each block."""
-    n = X.shape[0]
+                   n_features, root, offset=0, name="X", lanes=1, namespace=None,
+                   counter=None):
+    """Moments of the rows of in-memory ``X``, cell by cell (a list of Moments),
+    the blocks dealt to ``lanes`` threads; ``counter`` (a
+    :class:`~selfdistill_sklearn._progress.RowCounter`) is told the rows of
+    each block done."""
+    starts = range(0, X.shape[0], block_size)
+    lanes = min(lanes, len(starts))
+    if lanes <= 1:
+        return _lane_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
+                             n_features, root, offset, name, starts, namespace=namespace,
+                             counter=counter)
+    config = get_config()
+    failed = [len(starts)]  # the first block known to have raised
+
+    def lane(index):
+        with config_context(**config):  # scikit-learn's settings are per thread
+            try:
+                return _lane_moments(feature_map, X, Y, sample_weight, labels, n_cells,
+                                     block_size, n_features, root, offset, name,
+                                     starts[index::lanes], failed, index, lanes,
+                                     counter=counter)
+            except _LaneError as error:
+                return error
+
+    with _controller().limit(limits=1, user_api="blas"), ThreadPoolExecutor(lanes) as pool:
+        results = list(pool.map(lane, range(lanes)))
+    errors = [result for result in results if isinstance(result, _LaneError)]
+    if errors:
+        raise min(errors, key=lambda error: error.block).cause
+    cells = results[0]
+    for other in results[1:]:
+        cells = _merge_cells(cells, other)
+    return cells
+
+
+class _LaneError(Exception):
+    """An error of a lane, with the block that raised it."""
+
+    def __init__(self, block, cause):
+        super().__init__(block)
+        self.block, self.cause = block, cause
+
+
+def _lane_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_features,
+                  root, offset, name, starts, failed=None, lane=0, lanes=1, namespace=None,
+                  counter=None):
+    """The moments of the blocks beginning at ``starts``; in a lane, errors are
+    raised as :class:`_LaneError`, and blocks after one known to fail are skipped."""
     k = Y.shape[1]
     p = n_features + k
+    n = X.shape[0]
     cells = [Moments.empty(p, root) for _ in range(n_cells)]
-    for start in range(0, n, block_size):
-        stop = min(start + block_size, n)
-        where = f"rows {offset + start} to {offset + stop - 1} of {name}"
-        features = transform_block(feature_map, take_rows(X, slice(start, stop)), where, n_features,
-                                   offset + start)
-        Z = np.empty((stop - start, p))
-        Z[:, :n_features] = features
-        Z[:, n_features:] = Y[start:stop]
-        del features  # the block is held once, not also while the next one is formed
-        weights = None if sample_weight is None else sample_weight[start:stop]
-        if labels is None:
-            groups = [(0, slice(None))]
+    for position, start in enumerate(starts):
+        block = lane + position * lanes
+        if failed is not None:
+            if block > failed[0]:
+                break
+            try:
+                cells = _add_block(feature_map, X, Y, sample_weight, labels, block_size,
+                                   n_features, root, offset, name, cells, start, n, p,
+                                   in_lane=True, counter=counter)
+            except Exception as exc:
+                failed[0] = min(failed[0], block)
+                raise _LaneError(block, exc) from exc
         else:
-            block_labels = labels[start:stop]
-            present = np.unique(block_labels)
-            groups = ([(present[0], slice(None))] if present.size == 1
-                      else [(cell, block_labels == cell) for cell in present])
-        with _one_blas_thread(root):
-            for cell, rows in groups:
-                cells[cell] = block_moments(Z[rows],
-                                            None if weights is None else weights[rows],
-                                            root=root, into=cells[cell], overwrite=True)
-                check_finite_moments(cells[cell], where)
-        del Z
-        if counter is not None:
-            counter.update(stop)
+            cells = _add_block(feature_map, X, Y, sample_weight, labels, block_size,
+                               n_features, root, offset, name, cells, start, n, p,
+                               namespace=namespace, counter=counter)
+    return cells
+
+
+def _add_block(feature_map, X, Y, sample_weight, labels, block_size, n_features, root, offset,
+               name, cells, start, n, p, in_lane=False, namespace=None, counter=None):
+    """Merge the rows ``start:start + block_size`` into ``cells``. With a
+    ``namespace``, the co-moments stay in it; QR roots are formed in NumPy."""
+    stop = min(start + block_size, n)
+    where = f"rows {offset + start} to {offset + stop - 1} of {name}"
+    features = transform_block(feature_map, take_rows(X, slice(start, stop)), where, n_features,
+                               offset + start, namespace=namespace)
+    if namespace is not None:
+        if not root:
+            xp = namespace.xp
+            Z = xp.empty((stop - start, p), dtype=namespace.dtype, device=namespace.device)
+            Z[:, :n_features] = features
+            Z[:, n_features:] = Y[start:stop, ...]
+            weights = None if sample_weight is None else sample_weight[start:stop, ...]
+            cells[0] = block_moments(Z, weights, into=cells[0], xp=xp)
+            check_finite_moments(cells[0], where)
+            if counter is not None:
+                counter.add(stop - start)
+            return cells
+        features = to_numpy(features)
+    Z = np.empty((stop - start, p))
+    Z[:, :n_features] = features
+    Z[:, n_features:] = Y[start:stop]
+    del features  # the block is held once, not also while the next one is formed
+    weights = None if sample_weight is None else sample_weight[start:stop]
+    if labels is None:
+        groups = [(0, slice(None))]
+    else:
+        block_labels = labels[start:stop]
+        present = np.unique(block_labels)
+        groups = ([(present[0], slice(None))] if present.size == 1
+                  else [(cell, block_labels == cell) for cell in present])
+    # In a lane BLAS already has one thread.
+    with _one_blas_thread(root and not in_lane):
+        for cell, rows in groups:
+            cells[cell] = block_moments(Z[rows],
+                                        None if weights is None else weights[rows],
+                                        root=root, into=cells[cell], overwrite=True)
+            check_finite_moments(cells[cell], where)
+    del Z
+    if counter is not None:
+        counter.add(stop - start)
     return cells
 
 
@@ -283,7 +430,7 @@ def _check_total_weight(cells, sample_weight):
 
 
 def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_features,
-            root=False, splitter=None, name="X", progress=None):
+            root=False, splitter=None, name="X", progress=None, namespace=None):
     """Moments of every cell, streamed in row blocks.
 
     Parameters
@@ -309,6 +456,10 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
     progress : Progress or None, default=None
         Reports the rows done (:mod:`selfdistill_sklearn._progress`; dask's
         progress bar on dask).
+    namespace : :class:`~selfdistill_sklearn._array_api.Namespace` or None
+        Of ``X``, ``Y`` and ``sample_weight`` when they are not NumPy arrays:
+        the co-moments (one cell, no roots) stay there; QR roots are NumPy's
+        (LAPACK's tpqrt), the features of each block moved there.
 
     Returns
     -------
@@ -325,9 +476,22 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
     p = n_features + Y.shape[1]
     check_cell_memory(n_cells, p, splitter)
     counter = None if progress is None else progress.rows(X.shape[0])
-    if not (is_dask_array(X) or isinstance(X, PartitionedFrame)):
+    if namespace is not None:
+        if root or n_cells > 1:
+            Y, sample_weight = to_numpy(Y), to_numpy(sample_weight)
+        elif labels is not None:
+            raise ValueError("cells of another namespace than NumPy need QR roots")
         cells = _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
-                               n_features, root, name=name, counter=counter)
+                               n_features, root, name=name, namespace=namespace,
+                               counter=counter)
+        if counter is not None:
+            counter.close(X.shape[0])
+        _check_total_weight(cells, sample_weight)
+        return cells
+    if not (is_dask_array(X) or isinstance(X, PartitionedFrame)):
+        lanes = _lanes(-(-X.shape[0] // block_size), n_cells, p)
+        cells = _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
+                               n_features, root, name=name, lanes=lanes, counter=counter)
         if counter is not None:
             counter.close(X.shape[0])
         _check_total_weight(cells, sample_weight)
@@ -366,17 +530,22 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
     return cells
 
 
-def _predict_rows(feature_map, coef, intercept, block_size, X, offset=0, name="X"):
+def _predict_rows(feature_map, coef, intercept, block_size, X, offset=0, name="X",
+                  namespace=None):
     """Predictions ``phi(X) coef^T + intercept`` of in-memory rows, block by block."""
     n = X.shape[0]
-    out = np.empty((n, coef.shape[0]))
+    if namespace is None:
+        out = np.empty((n, coef.shape[0]))
+    else:
+        out = namespace.xp.empty((n, coef.shape[0]), dtype=namespace.dtype,
+                                 device=namespace.device)
     n_features = coef.shape[1]
     for start in range(0, n, block_size):
         stop = min(start + block_size, n)
         where = f"rows {offset + start} to {offset + stop - 1} of {name}"
         features = transform_block(feature_map, take_rows(X, slice(start, stop)), where, n_features,
-                                   offset + start)
-        out[start:stop] = features @ coef.T + intercept
+                                   offset + start, namespace=namespace)
+        out[start:stop, ...] = features @ coef.T + intercept
     return out
 
 
@@ -414,7 +583,7 @@ def _predict_frame(feature_map, coef, intercept, block_size, X, squeeze):
     return da.concatenate(blocks)
 
 
-def predict(feature_map, coef, intercept, block_size, X, squeeze):
+def predict(feature_map, coef, intercept, block_size, X, squeeze, namespace=None):
     """Predictions for in-memory rows (an ndarray) or a dask array (a lazy
     dask array with the row chunks of ``X``).
 
@@ -424,6 +593,8 @@ def predict(feature_map, coef, intercept, block_size, X, squeeze):
     intercept : ndarray of shape (k,)
     squeeze : bool
         Return shape (n,) instead of (n, 1).
+    namespace : :class:`~selfdistill_sklearn._array_api.Namespace` or None
+        Of ``X``, ``coef`` and ``intercept`` when they are not NumPy arrays.
     """
     if is_dask_frame(X):
         return _predict_frame(feature_map, coef, intercept, block_size, X, squeeze)
@@ -438,5 +609,5 @@ def predict(feature_map, coef, intercept, block_size, X, squeeze):
                                 squeeze, drop_axis=1, dtype=np.float64)
         return X.map_blocks(_predict_chunk, shared_map, coef, intercept, block_size, squeeze,
                             chunks=(X.chunks[0], (coef.shape[0],)), dtype=np.float64)
-    out = _predict_rows(feature_map, coef, intercept, block_size, X)
+    out = _predict_rows(feature_map, coef, intercept, block_size, X, namespace=namespace)
     return out[:, 0] if squeeze else out

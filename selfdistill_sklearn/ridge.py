@@ -3,6 +3,7 @@
 import math
 import numbers
 import time
+from functools import partial
 
 import numpy as np
 from joblib import effective_n_jobs
@@ -18,6 +19,7 @@ from sklearn.utils.validation import (
 )
 from threadpoolctl import threadpool_limits
 
+from . import _array_api as array_api
 from . import _dask_frames as dask_frames
 from . import _incremental as incremental
 from . import _progress, gcv
@@ -68,6 +70,7 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         feature_map_input_tags(self.feature_map, tags.input_tags)
+        tags.array_api_support = array_api.feature_map_supports_array_api(self.feature_map)
         return tags
 
     def get_metadata_routing(self):
@@ -166,6 +169,8 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             return dask_frames.training_data(self, X, y, sample_weight, reset, self._progress())
         if streaming.is_dask_array(X) or streaming.is_dask_array(y):
             return self._dask_training_data(X, y, sample_weight, reset)
+        if (namespace := array_api.namespace_of(X)) is not None:
+            return array_api.training_data(self, X, y, sample_weight, namespace, reset=reset)
         if self._passes_frames(X):
             if len(X) == 0:
                 raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a "
@@ -216,17 +221,18 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         return X, Y, sample_weight, y_ndim
 
     def _fit_plan(self, X, Y, y_ndim, block_size):
+        namespace = array_api.namespace_of(X)
         if self.feature_map is None:
             return fit_feature_plan(None, X, Y, y_ndim, block_size=block_size,
                                     samples=self.feature_map_samples,
-                                    random_state=self.random_state)
+                                    random_state=self.random_state, namespace=namespace)
         rows = X.shape[0] if self.feature_map_samples is None else min(
             X.shape[0], self.feature_map_samples)
         with self._progress().phase("feature map", f"fitting {type(self.feature_map).__name__} "
                                     f"on {rows} rows"):
             return fit_feature_plan(self.feature_map, X, Y, y_ndim, block_size=block_size,
                                     samples=self.feature_map_samples,
-                                    random_state=self.random_state)
+                                    random_state=self.random_state, namespace=namespace)
 
     def _progress(self):
         """The :class:`~selfdistill_sklearn._progress.Progress` of ``verbose``."""
@@ -295,7 +301,8 @@ def _stream(plan, X, Y, sample_weight, labels, n_cells, progress=None, **options
         progress.say(f"moments: one pass over {X.shape[0]} rows ({plan.n_features} features, "
                      f"{n_cells} cell{'s' if n_cells > 1 else ''})")
     return streaming.moments(plan.streamed_map, X, Y, sample_weight, labels, n_cells,
-                             plan.block_size, plan.n_features, progress=progress, **options)
+                             plan.block_size, plan.n_features, progress=progress,
+                             namespace=plan.namespace, **options)
 
 
 class SelfDistilledRidge(_PrimalRegressor):
@@ -475,6 +482,27 @@ class SelfDistilledRidge(_PrimalRegressor):
     its penalty and weights), not parameters set since.
 
     **Accuracy.** Everything is float64 whatever the input dtype.
+
+    **Array API.** With ``sklearn.set_config(array_api_dispatch=True)`` (which
+    needs ``SCIPY_ARRAY_API=1``), ``X`` may be a torch tensor, a CuPy array or
+    another array API array: the feature map (one that declares array API
+    support, such as ``Nystroem``, ``StandardScaler``, ``PolynomialFeatures``
+    or a Pipeline of them; another is refused with a ``TypeError``), the
+    moments, ``eigh``, the fitted attributes and the predictions stay in its
+    namespace and on its device; ``y`` and ``sample_weight`` are moved there.
+    Float64 is used wherever the device has it, else float32. Fold searches
+    and validation data (``alpha="optimal"`` with ``cv`` folds or ``X_val``)
+    form the QR roots of their held-out errors with LAPACK's triangular
+    updates, which no array API library offers: their features are moved to
+    NumPy block by block and the fitted attributes moved back. :meth:`predict`
+    refuses input of another namespace or device than the fit's.
+
+    **Threads.** In memory, the blocks are dealt to as many threads as BLAS
+    has (at most four), each forming its blocks' features and moments with
+    one BLAS thread; their moments are merged at the end, in an order that
+    does not depend on timing. The feature map's ``transform`` is then called
+    from several threads at once, as scikit-learn's transformers allow;
+    ``threadpoolctl.threadpool_limits(1)`` around :meth:`fit` gives one.
 
     **Generalised cross-validation** (``alpha="optimal"``, ``cv=None``).
     With its weights fixed, step ``t`` is a linear smoother (Lemma 4.2), and
@@ -696,18 +724,20 @@ class SelfDistilledRidge(_PrimalRegressor):
         """The fitted attributes from
         :func:`~selfdistill_sklearn._primal_search.fit_from_moments` (betas
         (T, m, k) and intercepts (T, k)), in ``Ridge``'s layout."""
-        betas, intercepts, alphas, eigenvalues = fitted
-        coefs = betas.transpose(0, 2, 1)  # (T, k, m)
+        # In the namespace and on the device of X.
+        betas, intercepts, alphas, eigenvalues = array_api.follow_x(plan.namespace, fitted)
+        coefs = array_api.swap_last_axes(betas)  # (T, k, m)
         if coefs.shape[1] == 1:
-            coefs = coefs[:, 0]
+            coefs = coefs[:, 0, ...]
         if y_ndim == 1:
             intercepts = intercepts[:, 0]
         if not self.fit_intercept:
-            intercepts = np.zeros_like(intercepts)
+            intercepts = array_api.zeros_like(intercepts)
         if n_steps != math.inf:
             self.staged_coef_, self.staged_intercept_ = coefs, intercepts
-        self.coef_ = coefs[-1]
-        self.intercept_ = intercepts[-1] if self.fit_intercept else 0.0
+        self.coef_ = coefs[-1, ...]
+        last = intercepts[-1] if intercepts.ndim == 1 else intercepts[-1, ...]
+        self.intercept_ = last if self.fit_intercept else 0.0
         self.alphas_ = alphas
         self.feature_map_ = plan.feature_map
         self.n_features_out_ = plan.n_features
@@ -725,13 +755,17 @@ class SelfDistilledRidge(_PrimalRegressor):
     @property
     def effective_dof_(self):
         check_is_fitted(self)
-        return _effective_dof(self._gram_eigenvalues, self._fitted_reg_lambda, self.alphas_,
-                              hasattr(self, "staged_coef_"), self._fitted_fit_intercept)
+        return array_api.follow_fit(self._feature_plan.namespace, _effective_dof(
+            array_api.to_numpy(self._gram_eigenvalues), self._fitted_reg_lambda,
+            array_api.to_numpy(self.alphas_), hasattr(self, "staged_coef_"),
+            self._fitted_fit_intercept))
 
     @property
     def equivalent_reg_lambda_(self):
-        return np.atleast_1d(gcv.equivalent_reg_lambda(
-            self._gram_eigenvalues, self.effective_dof_, self._fitted_fit_intercept))
+        return array_api.follow_fit(self._feature_plan.namespace, np.atleast_1d(
+            gcv.equivalent_reg_lambda(array_api.to_numpy(self._gram_eigenvalues),
+                                      array_api.to_numpy(self.effective_dof_),
+                                      self._fitted_fit_intercept)))
 
     def _validation_data(self, X_val, y_val, Y):
         if X_val is None and y_val is None:
@@ -755,6 +789,8 @@ class SelfDistilledRidge(_PrimalRegressor):
                                           reset=False)
             except ValueError as exc:
                 raise ValueError(f"X_val does not match X: {exc}") from exc
+        if array_api.namespace_of(y_val) is not None:
+            y_val = array_api.to_numpy(y_val)  # for the validation pass, which is NumPy's
         if not streaming.is_dask_array(y_val):
             y_val = check_array(y_val, ensure_2d=False, dtype=np.float64, input_name="y_val")
         if y_val.shape[0] != X_val.shape[0]:
@@ -782,8 +818,9 @@ class SelfDistilledRidge(_PrimalRegressor):
         check_is_fitted(self)
         X = self._prediction_input(X)
         plan = self._feature_plan
-        coef = np.reshape(self.coef_, (-1, plan.n_features))
-        intercept = np.broadcast_to(np.asarray(self.intercept_, dtype=float), coef.shape[:1])
+        array_api.check_same_namespace(plan.namespace, X, f"{type(self).__name__}.predict")
+        coef, intercept = array_api.coefficient_rows(self.coef_, self.intercept_,
+                                                     plan.n_features)
         return plan.predict(X, coef, intercept, squeeze=np.ndim(self.coef_) == 1)
 
     def staged_predict(self, X):
@@ -811,14 +848,14 @@ class SelfDistilledRidge(_PrimalRegressor):
                              "the limit exists, which predict returns.")
         X = self._prediction_input(X)
         plan = self._feature_plan
-        n_steps = len(self.staged_coef_)
-        coefs = np.reshape(self.staged_coef_, (n_steps, -1, plan.n_features))
+        array_api.check_same_namespace(plan.namespace, X,
+                                       f"{type(self).__name__}.staged_predict")
+        n_steps = self.staged_coef_.shape[0]
+        coefs, intercepts = array_api.coefficient_rows(self.staged_coef_, self.staged_intercept_,
+                                                       plan.n_features, n_steps)
         k = coefs.shape[1]
-        intercepts = np.broadcast_to(
-            np.reshape(np.asarray(self.staged_intercept_, dtype=float), (n_steps, -1)),
-            (n_steps, k))
-        predictions = plan.predict(X, coefs.reshape(-1, plan.n_features), intercepts.reshape(-1),
-                                   squeeze=False)
+        coefs, intercepts = array_api.coefficient_rows(coefs, intercepts, plan.n_features)
+        predictions = plan.predict(X, coefs, intercepts, squeeze=False)
         for step in range(n_steps):
             block = predictions[:, step * k:(step + 1) * k]
             yield block[:, 0] if np.ndim(self.coef_) == 1 else block
@@ -850,16 +887,19 @@ class SelfDistilledRidge(_PrimalRegressor):
         check_is_fitted(self)
         # The fit's own settings, not parameters that may have been set since.
         fixed_alpha = self._fitted_alpha
-        fitted_steps = len(self.staged_coef_) if hasattr(self, "staged_coef_") else None
-        alphas = shrinkage_alphas(fixed_alpha, self.alphas_, fitted_steps, n_steps)
+        fitted_steps = self.staged_coef_.shape[0] if hasattr(self, "staged_coef_") else None
+        alphas = shrinkage_alphas(fixed_alpha, array_api.to_numpy(self.alphas_), fitted_steps,
+                                  n_steps)
         scalar = fixed_alpha.is_fixed
-        eigenvalues = self._gram_eigenvalues
+        eigenvalues = array_api.to_numpy(self._gram_eigenvalues)
         reg_lambda = self._fitted_reg_lambda
         diagonals = shrinkage_diagonals(eigenvalues, reg_lambda, alphas)
         limit = (limit_shrinkage_diagonal(eigenvalues, reg_lambda, fixed_alpha.value) if scalar
                  else None)
-        return Bunch(eigenvalues=eigenvalues, diagonals=diagonals,
-                     ratios=shrinkage_ratios(diagonals), limit=limit, alphas=alphas)
+        follow = partial(array_api.follow_fit, self._feature_plan.namespace)
+        return Bunch(eigenvalues=follow(eigenvalues), diagonals=follow(diagonals),
+                     ratios=follow(shrinkage_ratios(diagonals)), limit=follow(limit),
+                     alphas=follow(alphas))
 
 
 class SelfDistilledRidgeCV(_PrimalRegressor):
@@ -1054,6 +1094,12 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
     **Threads.** On two busy shared cores an eigendecomposition of 1000 x
     1000 took 2.5 s with two BLAS threads and 0.45 s with one, hence the
     default of one thread.
+
+    **Array API.** As for :class:`SelfDistilledRidge`: with
+    ``array_api_dispatch`` on, ``cv=None`` runs in the namespace and on the
+    device of ``X``; folds score from QR roots formed in NumPy. ``cv_results_``
+    holds NumPy arrays, as ``GridSearchCV``'s does; ``best_estimator_`` and
+    ``optimal_alphas_`` follow ``X``.
 
     ``score`` is the coefficient of determination of
     ``best_estimator_``, as for every regressor.
@@ -1288,9 +1334,10 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         self.best_score_ = result["best_score"]
         self.best_params_ = params
         self.param_grid_ = grid.param_grid()
-        self.reg_lambdas_ = grid.lambdas.copy()
+        self.reg_lambdas_ = array_api.follow_fit(plan.namespace, grid.lambdas.copy())
         if "optimal_alphas" in result:
-            self.optimal_alphas_ = result["optimal_alphas"]
+            self.optimal_alphas_ = array_api.follow_fit(plan.namespace,
+                                                        result["optimal_alphas"])
         warn_at_edges(type(self).__name__, edge_messages(
             params, grid.lambdas, grid.max_steps, auto=grid.was_auto,
             eigenvalues=lambda: result["fold"].eigenvalues))
@@ -1326,6 +1373,8 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
             against the fit (its feature names included).
         """
         check_is_fitted(self)
+        array_api.check_same_namespace(self.best_estimator_._feature_plan.namespace, X,
+                                       f"{type(self).__name__}.predict")
         return self.best_estimator_.predict(X)
 
 
