@@ -175,7 +175,8 @@ class MomentStream:
     n_samples_seen : int
     n_targets, y_ndim : int
     kind : str
-        :func:`input_kind` of the first batch.
+        :func:`input_kind` of the first batch as passed (a tensor converted
+        to numpy by the checks stays ``"torch"``).
     """
 
     def __init__(self, estimator, hashes, plan, n_folds, cells, n_samples_seen, n_targets,
@@ -192,17 +193,18 @@ class MomentStream:
         self._map_fitted_here = map_fitted_here
 
     @classmethod
-    def start(cls, estimator, X, Y, sample_weight, y_ndim, n_folds, block_size, progress):
+    def start(cls, estimator, X, Y, sample_weight, y_ndim, n_folds, block_size, progress, kind):
         """The stream of a first batch; ``estimator`` is the one being fitted
         (its parameters are copied, it is not changed); ``progress`` reports
-        the phases."""
+        the phases; ``kind`` is the :func:`input_kind` of the batch as the
+        user passed it (``X`` here is the checked, possibly converted, one)."""
         frozen = clone(estimator)  # unfitted: the map as passed is read below
         plan, fitted_here = _feature_plan(estimator.feature_map, X, Y, y_ndim,
                                           block_size=block_size,
                                           samples=frozen.feature_map_samples,
                                           random_state=frozen.random_state, progress=progress)
         stream = cls(frozen, _parameter_hashes(estimator), plan, n_folds, None, 0, Y.shape[1],
-                     y_ndim, input_kind(X), fitted_here)
+                     y_ndim, kind, fitted_here)
         return stream._with_batch(X, Y, sample_weight, plan.streamed_map, plan.block_size,
                                   progress)
 

@@ -93,8 +93,9 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         """Add a batch to the moments of ``partial_fit``, or start them; the
         model is finalised when a fitted attribute is first read."""
         stream = vars(self).get("_partial_stream")
+        kind = incremental.input_kind(X)  # of what was passed, before any conversion
         if stream is not None:
-            stream.check_batch(self, X, incremental.input_kind(X))
+            stream.check_batch(self, X, kind)
         n_folds = self._partial_fit_folds()
         block_size, _ = self._check_settings(None)
         if stream is None:
@@ -105,7 +106,7 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         progress = self._progress()
         if stream is None:
             stream = incremental.MomentStream.start(self, X, Y, sample_weight, y_ndim,
-                                                    n_folds, block_size, progress)
+                                                    n_folds, block_size, progress, kind)
         else:
             stream = stream.add(X, Y, sample_weight, block_size, y_ndim, progress)
         progress.say(f"partial_fit: {stream.n_samples_seen} rows seen")

@@ -218,3 +218,22 @@ def test_dask_array_batches_and_a_pickled_stream():
     assert "coef_" not in vars(restored)
     assert_allclose(restored.coef_, expected.coef_, rtol=TOL)
     assert_allclose(model.alphas_, expected.alphas_, rtol=TOL)
+
+
+@pytest.mark.parametrize("Estimator", [SelfDistilledRidge, SelfDistilledRidgeCV])
+def test_batches_in_the_users_container_without_a_map(Estimator):
+    """The container recorded is the one passed, not what the checks converted it to:
+    DataFrame after DataFrame and tensor after tensor are accepted without a map."""
+    pd = pytest.importorskip("pandas")
+    torch = pytest.importorskip("torch")
+    X, y = make_data()
+    frame = pd.DataFrame(X, columns=list("abcd"))
+    expected = Estimator(cv=3).fit(frame, y)
+    model = Estimator(cv=3).partial_fit(frame[:30], y[:30]).partial_fit(frame[30:], y[30:])
+    assert list(model.feature_names_in_) == list("abcd")
+    assert_allclose(model.predict(frame), expected.predict(frame), rtol=TOL)
+    tensor = torch.asarray(X)
+    model = Estimator(cv=3).partial_fit(tensor[:30], y[:30]).partial_fit(tensor[30:], y[30:])
+    assert_allclose(model.predict(X), Estimator(cv=3).fit(X, y).predict(X), rtol=TOL)
+    with pytest.raises(TypeError, match="X as numpy after batches of torch"):
+        model.partial_fit(X[:5], y[:5])
