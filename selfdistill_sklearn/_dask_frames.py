@@ -18,7 +18,7 @@ dask is imported only when a dask collection is passed.
 import sys
 
 import numpy as np
-from sklearn.utils.validation import check_array, validate_data
+from sklearn.utils.validation import validate_data
 
 __all__ = ["PartitionedFrame", "is_dask_frame", "prediction_input", "training_data"]
 
@@ -142,7 +142,9 @@ def training_data(estimator, X, y, sample_weight, reset=True, progress=None):
                          f"minimum of 1 is required by {type(estimator).__name__}.")
     Y = _as_array(y, "y", lengths, X.npartitions)
     if not hasattr(Y, "chunks"):
-        Y = check_array(Y, ensure_2d=False, dtype=np.float64, input_name="y")
+        from ._incremental import check_targets
+
+        Y = check_targets(Y)
     if Y.ndim not in (1, 2) or Y.shape[0] != n:
         raise ValueError(f"y must have shape ({n},) or ({n}, n_targets), got {Y.shape}.")
     if Y.dtype.kind not in "fiub":

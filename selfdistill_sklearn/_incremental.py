@@ -25,7 +25,7 @@ import joblib
 import numpy as np
 from sklearn.base import clone
 from sklearn.utils import get_tags
-from sklearn.utils.validation import NotFittedError, check_is_fitted
+from sklearn.utils.validation import NotFittedError, check_array, check_is_fitted
 
 from . import _streaming as streaming
 from ._feature_plan import FeaturePlan, _computed, fit_feature_plan, is_dataframe
@@ -34,8 +34,10 @@ from ._validation import _fitted_attributes
 __all__ = [
     "MomentStream",
     "check_n_folds",
+    "check_targets",
     "input_kind",
     "lazy_attribute",
+    "name_targets",
     "offers_partial_fit",
     "position_cell_roles",
     "position_labels",
@@ -89,6 +91,26 @@ def position_splits(n_samples, cv, name="cv"):
     labels = position_labels(0, n_samples, n_folds)
     return [(np.flatnonzero(labels != fold), np.flatnonzero(labels == fold))
             for fold in range(n_folds)]
+
+
+def check_targets(y, name="y", **options):
+    """``y`` as a float array (scikit-learn's ``check_array``), the error
+    naming ``name`` when its values are not numbers (``check_array`` says
+    only "could not convert string to float")."""
+    try:
+        return check_array(y, ensure_2d=False, dtype=np.float64, input_name=name, **options)
+    except ValueError as exc:
+        if "convert" not in str(exc):
+            raise
+        raise ValueError(f"{name} must hold numbers (regression targets), got a value that "
+                         f"is not one: {exc}.") from exc
+
+
+def name_targets(y, error):
+    """Raise the error of :func:`check_targets` when ``y`` is what made
+    ``error`` (of ``validate_data(X, y)``) happen; return otherwise."""
+    if "convert" in str(error):
+        check_targets(y)
 
 
 def input_kind(X):
@@ -150,7 +172,8 @@ class _FirstBatchMap:
         except ValueError as exc:
             raise ValueError(
                 f"feature_map was fitted on the {self.n_rows} rows of the first batch of "
-                f"partial_fit and its transform failed on a later batch: {exc} Pass the map "
+                f"partial_fit and its transform failed on a later batch: {str(exc).rstrip('.')}. "
+                "Pass the map "
                 "fitted beforehand (it is then used as it is), or a first batch that "
                 "represents the data."
             ) from exc

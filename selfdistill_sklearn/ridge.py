@@ -11,7 +11,6 @@ from sklearn.model_selection import check_cv
 from sklearn.utils import Bunch, metadata_routing
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
-    check_array,
     check_consistent_length,
     check_is_fitted,
     validate_data,
@@ -173,16 +172,20 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
                                  f"minimum of 1 is required by {type(self).__name__}.")
             # n_features_in_, feature names
             validate_data(self, X, skip_check_array=True, reset=reset)
-            y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+            y = incremental.check_targets(y)
             if y.ndim not in (1, 2):
                 raise ValueError(f"y must have shape (n_samples,) or (n_samples, n_targets), "
                                  f"got {y.shape}.")
             check_consistent_length(X, y)
         else:
-            X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"), multi_output=True,
-                                 y_numeric=True, reset=reset)
+            try:
+                X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"),
+                                     multi_output=True, y_numeric=True, reset=reset)
+            except ValueError as exc:
+                incremental.name_targets(y, exc)
+                raise
         sample_weight = check_sample_weight(sample_weight, X.shape[0])
-        Y = np.asarray(y, dtype=np.float64)
+        Y = incremental.check_targets(y)  # a string dtype passes y_numeric unconverted
         return X, Y.reshape(X.shape[0], -1), sample_weight, Y.ndim
 
     def _dask_training_data(self, X, y, sample_weight, reset=True):
@@ -200,7 +203,7 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             if y.dtype.kind not in "fiub":
                 raise ValueError(f"y must hold numbers, got dtype {y.dtype}.")
         else:
-            y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+            y = incremental.check_targets(y)
             if y.ndim not in (1, 2) or y.shape[0] != n:
                 raise ValueError(f"y must have shape ({n},) or ({n}, n_targets), got "
                                  f"{y.shape}.")
@@ -757,7 +760,7 @@ class SelfDistilledRidge(_PrimalRegressor):
             except ValueError as exc:
                 raise ValueError(f"X_val does not match X: {exc}") from exc
         if not streaming.is_dask_array(y_val):
-            y_val = check_array(y_val, ensure_2d=False, dtype=np.float64, input_name="y_val")
+            y_val = incremental.check_targets(y_val, "y_val")
         if y_val.shape[0] != X_val.shape[0]:
             raise ValueError(f"X_val has {X_val.shape[0]} samples but y_val has "
                              f"{y_val.shape[0]}.")

@@ -237,3 +237,21 @@ def test_batches_in_the_users_container_without_a_map(Estimator):
     assert_allclose(model.predict(X), Estimator(cv=3).fit(X, y).predict(X), rtol=TOL)
     with pytest.raises(TypeError, match="X as numpy after batches of torch"):
         model.partial_fit(X[:5], y[:5])
+
+
+def test_messages_name_y_and_end_their_sentences():
+    X, y = make_data()
+    labels = np.array(["a", "b"] * (N // 2) + ["a"])
+    for Estimator in (SelfDistilledRidge, SelfDistilledRidgeCV):
+        with pytest.raises(ValueError, match="y must hold numbers.*could not convert"):
+            Estimator().fit(X, labels)
+        with pytest.raises(ValueError, match="y must hold numbers.*could not convert"):
+            Estimator().partial_fit(X, list(labels))
+    with pytest.raises(ValueError, match="y_val must hold numbers"):
+        SelfDistilledRidge(alpha="optimal").fit(X, y, X_val=X, y_val=labels)
+    from sklearn.preprocessing import OneHotEncoder
+
+    codes = np.c_[np.arange(N) % 3].astype(float)
+    model = SelfDistilledRidge(feature_map=OneHotEncoder()).partial_fit(codes[:2], y[:2])
+    with pytest.raises(ValueError, match=r"first batch.*during transform\. Pass the map"):
+        model.partial_fit(codes[2:], y[2:])
