@@ -129,10 +129,42 @@ def input_kind(X):
     return module
 
 
-def _parameter_hashes(estimator):
-    return {name: joblib.hash(value)
-            for name, value in estimator.get_params(deep=True).items()
+def _parameters(estimator):
+    """The parameters that must stay those of the first batch."""
+    return {name: value for name, value in estimator.get_params(deep=True).items()
             if name.split("__")[0] not in FREE_PARAMETERS}
+
+
+def same_value(a, b):
+    """Whether two parameter values are equal by value, as a user means it:
+    numbers by ``==`` (``1 == 1.0 == np.float64(1.0)``; a bool only equals a
+    bool; NaN equals NaN), sequences and arrays elementwise (a list equals a
+    tuple), dicts by key, estimators by class and ``get_params(deep=False)``
+    (scikit-learn's ``clone`` compares them by what it copies), anything
+    else by ``joblib.hash`` (splitters, callables)."""
+    if a is b:
+        return True
+    if isinstance(a, bool | np.bool_) or isinstance(b, bool | np.bool_):
+        return (isinstance(a, bool | np.bool_) and isinstance(b, bool | np.bool_)
+                and bool(a) == bool(b))
+    if isinstance(a, numbers.Number) and isinstance(b, numbers.Number):
+        return a == b or (a != a and b != b)  # NaN equals NaN
+    if isinstance(a, str) or isinstance(b, str):
+        return isinstance(a, str) and isinstance(b, str) and a == b
+    if isinstance(a, np.ndarray) and a.ndim == 0:
+        return same_value(a.item(), b)
+    if isinstance(b, np.ndarray) and b.ndim == 0:
+        return same_value(a, b.item())
+    sequence = list | tuple | np.ndarray
+    if isinstance(a, sequence) and isinstance(b, sequence):
+        return len(a) == len(b) and all(map(same_value, a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_value(a[key], b[key]) for key in a)
+    if (hasattr(a, "get_params") and hasattr(b, "get_params")
+            and not isinstance(a, type) and not isinstance(b, type)):
+        return type(a) is type(b) and same_value(a.get_params(deep=False),
+                                                 b.get_params(deep=False))
+    return joblib.hash(a) == joblib.hash(b)
 
 
 def _feature_plan(feature_map, X, Y, y_ndim, *, block_size, samples, random_state, progress):
@@ -202,10 +234,10 @@ class MomentStream:
         to numpy by the checks stays ``"torch"``).
     """
 
-    def __init__(self, estimator, hashes, plan, n_folds, cells, n_samples_seen, n_targets,
+    def __init__(self, estimator, parameters, plan, n_folds, cells, n_samples_seen, n_targets,
                  y_ndim, kind, map_fitted_here):
         self.estimator = estimator
-        self._hashes = hashes
+        self._parameters = parameters
         self.plan = plan
         self.n_folds = n_folds
         self.cells = cells
@@ -226,16 +258,17 @@ class MomentStream:
                                           block_size=block_size,
                                           samples=frozen.feature_map_samples,
                                           random_state=frozen.random_state, progress=progress)
-        stream = cls(frozen, _parameter_hashes(estimator), plan, n_folds, None, 0, Y.shape[1],
+        stream = cls(frozen, _parameters(frozen), plan, n_folds, None, 0, Y.shape[1],
                      y_ndim, kind, fitted_here)
         return stream._with_batch(X, Y, sample_weight, plan.streamed_map, plan.block_size,
                                   progress)
 
     def changed_parameters(self, estimator):
         """Names of the parameters that differ from those of the first batch."""
-        hashes = _parameter_hashes(estimator)
-        return sorted(name for name in set(hashes) | set(self._hashes)
-                      if hashes.get(name) != self._hashes.get(name))
+        current, missing = _parameters(estimator), object()
+        return sorted(name for name in set(current) | set(self._parameters)
+                      if not same_value(current.get(name, missing),
+                                        self._parameters.get(name, missing)))
 
     def check_batch(self, estimator, X, kind):
         """Refuse a batch whose parameters, container or targets differ from
@@ -276,7 +309,7 @@ class MomentStream:
                                   block_size, self.plan.n_features,
                                   root=self.n_folds is not None, progress=progress)
         cells = batch if self.cells is None else streaming._merge_cells(self.cells, batch)
-        return MomentStream(self.estimator, self._hashes, self.plan, self.n_folds, cells,
+        return MomentStream(self.estimator, self._parameters, self.plan, self.n_folds, cells,
                             self.n_samples_seen + n, self.n_targets, self.y_ndim, self.kind,
                             self._map_fitted_here)
 

@@ -255,3 +255,31 @@ def test_messages_name_y_and_end_their_sentences():
     model = SelfDistilledRidge(feature_map=OneHotEncoder()).partial_fit(codes[:2], y[:2])
     with pytest.raises(ValueError, match=r"first batch.*during transform\. Pass the map"):
         model.partial_fit(codes[2:], y[2:])
+
+
+def test_parameters_are_compared_by_value():
+    """The same values in another type are not a change; another value is."""
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = make_data()
+    model = SelfDistilledRidge(reg_lambda=1.0, alpha=[0.5, 0.25], n_steps=3, cv=3,
+                               feature_map=StandardScaler())
+    model.partial_fit(X[:40], y[:40])
+    model.set_params(reg_lambda=np.float64(1.0), alpha=(np.float32(0.5), 0.25),
+                     cv=np.int64(3), feature_map=StandardScaler().fit(X))
+    model.partial_fit(X[40:70], y[40:70])
+    model.set_params(reg_lambda=1, alpha=np.array([0.5, 0.25]))
+    model.partial_fit(X[70:], y[70:])
+    expected = SelfDistilledRidge(alpha=[0.5, 0.25], n_steps=3, cv=3,
+                                  feature_map=StandardScaler().fit(X[:40]))
+    assert_allclose(model.coef_, streamed(expected, X, y, 1).coef_, rtol=TOL)
+    for changed in (dict(reg_lambda=1.5), dict(alpha=[0.5, 0.3]),
+                    dict(feature_map=StandardScaler(with_mean=False)), dict(cv=4)):
+        name = next(iter(changed))
+        with pytest.raises(ValueError, match=f"parameters {name}.* changed"):
+            model.set_params(**changed).partial_fit(X[:5], y[:5])
+        model.set_params(reg_lambda=1.0, alpha=[0.5, 0.25], cv=3, feature_map=StandardScaler())
+    search = SelfDistilledRidgeCV(reg_lambdas=[0.1, 1.0], alphas=[0.0, 0.5], max_steps=2,
+                                  cv=3).partial_fit(X[:40], y[:40])
+    search.set_params(reg_lambdas=(0.1, 1), alphas=np.array([0.0, 0.5])).partial_fit(X[40:], y[40:])
+    assert search.n_samples_seen_ == N
