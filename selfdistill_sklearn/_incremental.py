@@ -33,9 +33,12 @@ from ._validation import _fitted_attributes
 
 __all__ = [
     "MomentStream",
+    "check_fitted",
     "check_n_folds",
     "check_targets",
+    "finalise",
     "input_kind",
+    "is_fitted",
     "lazy_attribute",
     "name_targets",
     "offers_partial_fit",
@@ -359,17 +362,62 @@ def rolled_back(method, private):
     return run
 
 
+def finalise(estimator, finish):
+    """Compute the fitted attributes that the last ``partial_fit`` left to
+    compute, by ``finish()``, if any.
+
+    Raises
+    ------
+    NotFittedError
+        When the rows seen cannot give a model yet (fewer rows than folds, a
+        fold or the whole stream without weight), saying why. scikit-learn's
+        ``NotFittedError`` is both a ``ValueError`` and an ``AttributeError``:
+        ``hasattr`` answers False and ``getattr`` with a default returns it.
+    """
+    state = vars(estimator)
+    if state.get("_partial_pending"):
+        try:
+            finish()
+        except ValueError as exc:
+            raise NotFittedError(
+                f"This {type(estimator).__name__} cannot be finalised from the "
+                f"{state['n_samples_seen_']} rows partial_fit has seen: {exc}"
+            ) from exc
+        state["_partial_pending"] = False
+
+
 def lazy_attribute(estimator, name, lazy_names, finish):
     """``estimator.name`` for ``__getattr__``: a fitted attribute of
     ``lazy_names`` that the last ``partial_fit`` left to compute is computed
-    by ``finish()`` (which sets them all) when first read."""
+    by ``finish()`` (which sets them all) when first read. Only
+    ``AttributeError`` (``NotFittedError`` when the model cannot be
+    finalised yet, see :func:`finalise`) is raised."""
     state = vars(estimator)
     if name in lazy_names and state.get("_partial_pending"):
-        finish()
-        state["_partial_pending"] = False
+        finalise(estimator, finish)
         if name in state:
             return state[name]
     raise AttributeError(f"{type(estimator).__name__!r} object has no attribute {name!r}")
+
+
+def is_fitted(estimator, finish):
+    """``__sklearn_is_fitted__``: False while the rows of ``partial_fit``
+    cannot give a model yet; otherwise scikit-learn's own rule (a fitted
+    attribute with a trailing underscore is set)."""
+    try:
+        finalise(estimator, finish)
+    except NotFittedError:
+        return False
+    return any(name.endswith("_") and not name.startswith("__") for name in vars(estimator))
+
+
+def check_fitted(estimator):
+    """scikit-learn's ``check_is_fitted``, whose error says why when the rows
+    of ``partial_fit`` cannot give a model yet (its own would say only "not
+    fitted yet")."""
+    if vars(estimator).get("_partial_pending"):
+        finalise(estimator, estimator._finish_partial_fit)
+    check_is_fitted(estimator)
 
 
 def offers_partial_fit(estimator):

@@ -12,7 +12,6 @@ from sklearn.utils import Bunch, metadata_routing
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
     check_consistent_length,
-    check_is_fitted,
     validate_data,
 )
 from threadpoolctl import threadpool_limits
@@ -29,6 +28,7 @@ from ._feature_plan import (
     is_dataframe,
 )
 from ._grids import edge_messages, warn_at_edges
+from ._incremental import check_fitted as check_is_fitted  # saying why partial_fit's isn't
 from ._primal import split_cells
 from ._primal_search import PRIMAL_SCORINGS, fit_from_moments, gcv_search, search
 from ._validation import (
@@ -87,6 +87,9 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         # Only reached for attributes not set: those a partial_fit left to compute.
         return incremental.lazy_attribute(self, name, self._LAZY_ATTRIBUTES,
                                           self._finish_partial_fit)
+
+    def __sklearn_is_fitted__(self):
+        return incremental.is_fitted(self, self._finish_partial_fit)
 
     def _partial_fit(self, X, y, sample_weight):
         """Add a batch to the moments of ``partial_fit``, or start them; the
@@ -665,9 +668,11 @@ class SelfDistilledRidge(_PrimalRegressor):
             (other than ``verbose`` and ``block_size``) changed since the
             first batch; for a ``cv`` that is not an int or ``None`` when
             ``alpha="optimal"``.
-            A batch that raises leaves the model as it was. Reading a fitted
-            attribute raises a ``ValueError`` while the rows seen are fewer
-            than the folds.
+            A batch that raises leaves the model as it was. While the rows
+            seen cannot give a model (fewer rows than folds, no weight), the
+            model is not fitted: ``predict`` raises
+            :class:`~sklearn.exceptions.NotFittedError` saying why, and
+            ``hasattr`` answers False.
         """
         return incremental.rolled_back(self._partial_fit, _PRIVATE_STATE)(X, y, sample_weight)
 
@@ -1214,9 +1219,10 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
             container or other targets than the first batch; for parameters
             (other than ``verbose``, ``n_jobs`` and ``block_size``) changed
             since the first batch; for a ``cv`` that is not an int or
-            ``None``. A batch that raises leaves the model as it was.
-            Reading a fitted attribute raises a ``ValueError`` while the
-            rows seen are fewer than the folds.
+            ``None``. A batch that raises leaves the model as it was. While
+            the rows seen cannot give a model (fewer rows than folds, a fold
+            without weight), ``predict`` raises
+            :class:`~sklearn.exceptions.NotFittedError` saying why.
         """
         return incremental.rolled_back(self._partial_fit, _STREAM_STATE)(X, y, sample_weight)
 

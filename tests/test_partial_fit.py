@@ -283,3 +283,38 @@ def test_parameters_are_compared_by_value():
                                   cv=3).partial_fit(X[:40], y[:40])
     search.set_params(reg_lambdas=(0.1, 1), alphas=np.array([0.0, 0.5])).partial_fit(X[40:], y[40:])
     assert search.n_samples_seen_ == N
+
+
+def _unfinished_models():
+    """Models whose rows cannot give a fit yet, with what their error says."""
+    X, y = make_data()
+    w = np.ones(N)
+    w[np.arange(N) % 3 == 1] = 0.0  # fold 1 of cv=3 has no weight
+    return [
+        (SelfDistilledRidge(alpha="optimal", n_steps=3, cv=5).partial_fit(X[:3], y[:3]),
+         "needs at least 5 rows, but partial_fit has seen 3"),
+        (SelfDistilledRidgeCV(cv=5).partial_fit(X[:3], y[:3]), "needs at least 5 rows"),
+        (SelfDistilledRidgeCV([0.1, 1.0], [0.0, 0.5], max_steps=2, cv=3).partial_fit(
+            X, y, sample_weight=w), "weight"),
+    ]
+
+
+def test_a_model_that_cannot_be_finalised_is_not_fitted():
+    """hasattr and getattr answer (AttributeError only), check_is_fitted raises
+    NotFittedError, predict says why; more rows then give the model."""
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    X, y = make_data()
+    for model, why in _unfinished_models():
+        name = "coef_" if isinstance(model, SelfDistilledRidge) else "best_estimator_"
+        assert not hasattr(model, name)
+        assert getattr(model, name, None) is None
+        with pytest.raises(NotFittedError):
+            check_is_fitted(model)
+        with pytest.raises(NotFittedError, match=f"cannot be finalised.*{why}"):
+            model.predict(X)
+        assert model.__sklearn_is_fitted__() is False
+    model = _unfinished_models()[0][0].partial_fit(X[3:], y[3:])
+    check_is_fitted(model)
+    assert hasattr(model, "coef_")
