@@ -115,12 +115,13 @@ def _as_array(values, name, lengths, n_partitions):
     return values
 
 
-def training_data(estimator, X, y, sample_weight, reset=True, progress=None):
+def training_data(estimator, X, y, sample_weight, reset=True, progress=None, batch=False):
     """Checked training data from a dask DataFrame ``X`` (and dask or
     in-memory ``y`` and weights), as ``_training_data`` returns it: ``X``
     (a :class:`PartitionedFrame`, or a dask array without a feature map),
     ``Y`` a dask array of shape (n, k), the weights and the dimensions of
-    ``y``. ``progress`` reports the count of the partitions' rows.
+    ``y``. ``progress`` reports the count of the partitions' rows;
+    ``batch=True`` (a batch of partial_fit) lets every weight be zero.
 
     Raises
     ------
@@ -155,9 +156,9 @@ def training_data(estimator, X, y, sample_weight, reset=True, progress=None):
     if sample_weight is not None:
         sample_weight = _as_array(sample_weight, "sample_weight", lengths, X.npartitions)
         if not hasattr(sample_weight, "chunks"):
-            from ._validation import check_sample_weight
+            from ._incremental import check_weights
 
-            sample_weight = check_sample_weight(sample_weight, n)
+            sample_weight = check_weights(sample_weight, n, batch)
         elif sample_weight.shape != (n,):
             raise ValueError(f"sample_weight must have shape ({n},), got "
                              f"{sample_weight.shape}.")

@@ -29,13 +29,14 @@ from sklearn.utils.validation import NotFittedError, check_array, check_is_fitte
 
 from . import _streaming as streaming
 from ._feature_plan import FeaturePlan, _computed, fit_feature_plan, is_dataframe
-from ._validation import _fitted_attributes
+from ._validation import _fitted_attributes, check_sample_weight
 
 __all__ = [
     "MomentStream",
     "check_fitted",
     "check_n_folds",
     "check_targets",
+    "check_weights",
     "finalise",
     "input_kind",
     "is_fitted",
@@ -51,6 +52,10 @@ __all__ = [
 #: Parameters that change nothing that ``partial_fit`` accumulates or
 #: computes, and may change between its calls.
 FREE_PARAMETERS = frozenset({"verbose", "n_jobs", "block_size"})
+
+
+#: The error of weights that are all zero, as fit gives it.
+ZERO_WEIGHTS = "sample_weight must not be all zero: some weight must be positive."
 
 
 def check_n_folds(cv, name="cv"):
@@ -94,6 +99,19 @@ def position_splits(n_samples, cv, name="cv"):
     labels = position_labels(0, n_samples, n_folds)
     return [(np.flatnonzero(labels != fold), np.flatnonzero(labels == fold))
             for fold in range(n_folds)]
+
+
+def check_weights(sample_weight, n_samples, batch):
+    """``check_sample_weight``; for a ``batch`` of partial_fit, weights that
+    are all zero are accepted (the batch adds its rows' count and nothing
+    else; that some weight is positive is checked on the whole stream when
+    it is finalised)."""
+    try:
+        return check_sample_weight(sample_weight, n_samples)
+    except ValueError as exc:
+        if not (batch and ZERO_WEIGHTS in str(exc)):
+            raise
+    return np.zeros(n_samples)  # every other check passed: finite, non-negative, all zero
 
 
 def check_targets(y, name="y", **options):
@@ -310,7 +328,8 @@ class MomentStream:
                   else position_labels(self.n_samples_seen, n, self.n_folds))
         batch = streaming.moments(feature_map, X, Y, sample_weight, labels, n_cells,
                                   block_size, self.plan.n_features,
-                                  root=self.n_folds is not None, progress=progress)
+                                  root=self.n_folds is not None, progress=progress,
+                                  any_weight=False)
         cells = batch if self.cells is None else streaming._merge_cells(self.cells, batch)
         return MomentStream(self.estimator, self._parameters, self.plan, self.n_folds, cells,
                             self.n_samples_seen + n, self.n_targets, self.y_ndim, self.kind,
@@ -322,8 +341,10 @@ class MomentStream:
         return None if self.n_folds is None else position_cell_roles(self.n_folds)
 
     def check_folds(self, what):
-        """Refuse to finalise while a fold has no rows; ``what`` names the
-        use of the folds."""
+        """Refuse to finalise while a fold has no rows, or while every weight
+        seen is zero (fit's error); ``what`` names the use of the folds."""
+        if not sum(cell.weight for cell in self.cells) > 0:
+            raise ValueError(ZERO_WEIGHTS)
         if self.n_folds is not None and self.n_samples_seen < self.n_folds:
             raise ValueError(
                 f"{what} uses cv={self.n_folds} folds (row i in fold i mod {self.n_folds}) "

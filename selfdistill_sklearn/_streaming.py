@@ -283,7 +283,7 @@ def _check_total_weight(cells, sample_weight):
 
 
 def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_features,
-            root=False, splitter=None, name="X", progress=None):
+            root=False, splitter=None, name="X", progress=None, any_weight=True):
     """Moments of every cell, streamed in row blocks.
 
     Parameters
@@ -309,6 +309,9 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
     progress : Progress or None, default=None
         Reports the rows done (:mod:`selfdistill_sklearn._progress`; dask's
         progress bar on dask).
+    any_weight : bool, default=True
+        Refuse weights that are all zero (False: a batch of partial_fit,
+        whose total is checked over all the batches).
 
     Returns
     -------
@@ -330,7 +333,8 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
                                n_features, root, name=name, counter=counter)
         if counter is not None:
             counter.close(X.shape[0])
-        _check_total_weight(cells, sample_weight)
+        if any_weight:
+            _check_total_weight(cells, sample_weight)
         return cells
     import dask
 
@@ -362,7 +366,8 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
     cells = _progress.compute(parts[0], progress)
     if counter is not None:
         counter.close(X.shape[0])
-    _check_total_weight(cells, sample_weight)
+    if any_weight:
+        _check_total_weight(cells, sample_weight)
     return cells
 
 

@@ -38,7 +38,6 @@ from ._validation import (
     check_bool,
     check_n_steps,
     check_reg_lambda,
-    check_sample_weight,
     check_splits,
     fit_atomically,
     route_groups,
@@ -104,7 +103,7 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             for name in _fitted_attributes(self, _STREAM_STATE + self._LAZY_ATTRIBUTES):
                 delattr(self, name)  # a first batch starts over, after fit too
         X, Y, sample_weight, y_ndim = self._training_data(X, y, sample_weight,
-                                                          reset=stream is None)
+                                                          reset=stream is None, batch=True)
         progress = self._progress()
         if stream is None:
             stream = incremental.MomentStream.start(self, X, Y, sample_weight, y_ndim,
@@ -161,14 +160,16 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         return self.feature_map is not None and is_dataframe(X)
 
     # -- training data -------------------------------------------------------------------
-    def _training_data(self, X, y, sample_weight, reset=True):
+    def _training_data(self, X, y, sample_weight, reset=True, batch=False):
         """Checked training data: ``X``, targets ``Y`` of shape (n, k), weights,
         and the number of dimensions of ``y``; ``reset=False`` checks ``X``
-        against the features seen before (a later batch of partial_fit)."""
+        against the features seen before (a later batch of partial_fit);
+        ``batch=True`` (partial_fit) lets every weight be zero."""
         if dask_frames.is_dask_frame(X) or dask_frames.is_dask_frame(y):
-            return dask_frames.training_data(self, X, y, sample_weight, reset, self._progress())
+            return dask_frames.training_data(self, X, y, sample_weight, reset, self._progress(),
+                                             batch=batch)
         if streaming.is_dask_array(X) or streaming.is_dask_array(y):
-            return self._dask_training_data(X, y, sample_weight, reset)
+            return self._dask_training_data(X, y, sample_weight, reset, batch)
         if self._passes_frames(X):
             if len(X) == 0:
                 raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a "
@@ -187,11 +188,11 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             except ValueError as exc:
                 incremental.name_targets(y, exc)
                 raise
-        sample_weight = check_sample_weight(sample_weight, X.shape[0])
+        sample_weight = incremental.check_weights(sample_weight, X.shape[0], batch)
         Y = incremental.check_targets(y)  # a string dtype passes y_numeric unconverted
         return X, Y.reshape(X.shape[0], -1), sample_weight, Y.ndim
 
-    def _dask_training_data(self, X, y, sample_weight, reset=True):
+    def _dask_training_data(self, X, y, sample_weight, reset=True, batch=False):
         if not streaming.is_dask_array(X):
             raise TypeError("y is a dask array but X is not: pass X as a dask array too.")
         streaming.check_dask_training_data(X, y, sample_weight)
@@ -216,7 +217,7 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         y_ndim = y.ndim
         Y = y.astype(np.float64) if y.ndim == 2 else y.astype(np.float64)[:, None]
         if sample_weight is not None and not streaming.is_dask_array(sample_weight):
-            sample_weight = check_sample_weight(sample_weight, n)
+            sample_weight = incremental.check_weights(sample_weight, n, batch)
         elif sample_weight is not None and sample_weight.shape != (n,):
             raise ValueError(f"sample_weight must have shape ({n},), got "
                              f"{sample_weight.shape}.")
@@ -652,8 +653,9 @@ class SelfDistilledRidge(_PrimalRegressor):
         y : array-like of shape (n_batch,) or (n_batch, n_targets)
             Its targets, of the dimensions of the first batch's.
         sample_weight : float or array-like of shape (n_batch,), default=None
-            Non-negative weights of the batch's squared errors, not all
-            zero.
+            Non-negative weights of the batch's squared errors. A batch
+            may weigh zero (its rows still take their fold positions); the
+            weights of all the batches together may not.
 
         Returns
         -------
@@ -1205,7 +1207,8 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
             Its targets, of the dimensions of the first batch's.
         sample_weight : float or array-like of shape (n_batch,), default=None
             Non-negative weights, used in every fit and in the held-out
-            errors; not all zero.
+            errors. A batch may weigh zero; all the batches together may
+            not.
 
         Returns
         -------

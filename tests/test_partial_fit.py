@@ -318,3 +318,47 @@ def test_a_model_that_cannot_be_finalised_is_not_fitted():
     model = _unfinished_models()[0][0].partial_fit(X[3:], y[3:])
     check_is_fitted(model)
     assert hasattr(model, "coef_")
+
+
+@pytest.mark.parametrize("Estimator", [SelfDistilledRidge, SelfDistilledRidgeCV])
+@pytest.mark.parametrize("zero_rows", [slice(0, 17), slice(40, 61)], ids=["first", "middle"])
+def test_a_batch_without_weight_adds_its_rows_and_nothing_else(Estimator, zero_rows):
+    """A batch whose weights are all zero is accepted and only moves the fold
+    positions on: the stream equals fit on the concatenation."""
+    from sklearn.exceptions import NotFittedError
+
+    X, y = make_data()
+    w = np.random.default_rng(3).uniform(0.5, 2.0, size=N)
+    w[zero_rows] = 0.0
+    params = (dict(alpha="optimal", n_steps=3, cv=4) if Estimator is SelfDistilledRidge
+              else dict(reg_lambdas=[0.1, 1.0], alphas=[0.0, "optimal"], max_steps=3, cv=4))
+    expected = Estimator(**params).fit(X, y, sample_weight=w)
+    model = Estimator(**params)
+    for rows in (slice(0, zero_rows.start), zero_rows, slice(zero_rows.stop, N)):
+        if rows.stop > rows.start:
+            model.partial_fit(X[rows], y[rows], sample_weight=w[rows])
+    assert_allclose(model.predict(X), expected.predict(X), rtol=TOL, atol=TOL)
+    unweighted = Estimator(**params).partial_fit(X[:20], y[:20], sample_weight=np.zeros(20))
+    with pytest.raises(NotFittedError, match="sample_weight must not be all zero"):
+        unweighted.predict(X)
+    with pytest.raises(ValueError, match="sample_weight must not be all zero"):
+        Estimator(**params).fit(X[:20], y[:20], sample_weight=np.zeros(20))
+    assert_allclose(unweighted.partial_fit(X[20:], y[20:], sample_weight=w[20:]).predict(X),
+                    Estimator(**params).fit(X, y, sample_weight=np.r_[np.zeros(20), w[20:]])
+                    .predict(X), rtol=TOL, atol=TOL)
+
+
+def test_dask_batches_without_weight():
+    da = pytest.importorskip("dask.array")
+    dask = pytest.importorskip("dask")
+    X, y = make_data()
+    w = np.ones(N)
+    w[30:60] = 0.0
+    params = dict(alpha="optimal", n_steps=3, cv=3)
+    expected = SelfDistilledRidge(**params).fit(X, y, sample_weight=w)
+    model = SelfDistilledRidge(**params)
+    with dask.config.set(scheduler="synchronous"):
+        for rows in (slice(0, 30), slice(30, 60), slice(60, N)):
+            model.partial_fit(da.from_array(X[rows], chunks=(11, -1)), y[rows],
+                              sample_weight=da.from_array(w[rows], chunks=11))
+    assert_allclose(model.coef_, expected.coef_, rtol=TOL, atol=TOL)
