@@ -20,7 +20,8 @@ import sys
 import numpy as np
 from sklearn.utils.validation import validate_data
 
-__all__ = ["PartitionedFrame", "is_dask_frame", "prediction_input", "training_data"]
+__all__ = ["PartitionedFrame", "check_array_columns", "is_dask_frame", "prediction_input",
+           "training_data"]
 
 
 def is_dask_frame(X):
@@ -86,6 +87,15 @@ def _check_columns(estimator, X, reset):
 
     validate_data(estimator, pd.DataFrame(columns=X.columns), skip_check_array=True,
                   reset=reset)
+
+
+def check_array_columns(estimator, X, reset):
+    """``n_features_in_`` set (``reset``, removing ``feature_names_in_``) or
+    checked from the columns of a dask array, as scikit-learn's
+    ``validate_data`` does for a numpy array: after a fit on named columns
+    it keeps the names and warns that ``X`` has none (an empty numpy array
+    of ``X``'s columns is checked: nothing is computed)."""
+    validate_data(estimator, np.empty((0, X.shape[1])), skip_check_array=True, reset=reset)
 
 
 def _partition_lengths(frame, progress):

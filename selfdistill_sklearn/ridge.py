@@ -196,9 +196,7 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         if not streaming.is_dask_array(X):
             raise TypeError("y is a dask array but X is not: pass X as a dask array too.")
         streaming.check_dask_training_data(X, y, sample_weight)
-        if not reset and X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
-                             f"expecting {self.n_features_in_} features as input.")
+        dask_frames.check_array_columns(self, X, reset)
         n = X.shape[0]
         if streaming.is_dask_array(y):
             if y.ndim not in (1, 2) or y.shape[0] != n:
@@ -211,9 +209,6 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             if y.ndim not in (1, 2) or y.shape[0] != n:
                 raise ValueError(f"y must have shape ({n},) or ({n}, n_targets), got "
                                  f"{y.shape}.")
-        self.n_features_in_ = X.shape[1]
-        if hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
         y_ndim = y.ndim
         Y = y.astype(np.float64) if y.ndim == 2 else y.astype(np.float64)[:, None]
         if sample_weight is not None and not streaming.is_dask_array(sample_weight):
@@ -265,9 +260,7 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             if X.ndim != 2 or len(X.chunks[1]) != 1:
                 raise ValueError(f"{name} must be a two-dimensional dask array chunked along "
                                  f"rows only: rechunk with {name}.rechunk({{1: -1}}).")
-            if X.shape[1] != self.n_features_in_:
-                raise ValueError(f"{name} has {X.shape[1]} features, but {type(self).__name__} "
-                                 f"is expecting {self.n_features_in_} features as input.")
+            dask_frames.check_array_columns(self, X, reset=False)
             return X
         if self._passes_frames(X):
             validate_data(self, X, reset=False, skip_check_array=True)
@@ -756,6 +749,7 @@ class SelfDistilledRidge(_PrimalRegressor):
             if X_val.ndim != 2 or X_val.shape[1] != self.n_features_in_:
                 raise ValueError(f"X_val must have {self.n_features_in_} features (as X), got "
                                  f"shape {X_val.shape}.")
+            dask_frames.check_array_columns(self, X_val, reset=False)  # names as numpy's
             streaming.check_dask_training_data(X_val, y_val)
         else:
             try:
