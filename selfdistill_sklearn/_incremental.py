@@ -32,6 +32,7 @@ from ._feature_plan import FeaturePlan, _computed, fit_feature_plan, is_datafram
 from ._validation import _fitted_attributes, check_sample_weight
 
 __all__ = [
+    "FitOnly",
     "MomentStream",
     "check_fitted",
     "check_n_folds",
@@ -225,10 +226,9 @@ class _FirstBatchMap:
         except ValueError as exc:
             raise ValueError(
                 f"feature_map was fitted on the {self.n_rows} rows of the first batch of "
-                f"partial_fit and its transform failed on a later batch: {str(exc).rstrip('.')}. "
-                "Pass the map "
-                "fitted beforehand (it is then used as it is), or a first batch that "
-                "represents the data."
+                "partial_fit (or of fit) and its transform failed on a later batch: "
+                f"{str(exc).rstrip('.')}. Pass the map fitted beforehand (it is then used "
+                "as it is), or a first batch that represents the data."
             ) from exc
 
 
@@ -284,6 +284,20 @@ class MomentStream:
         return stream._with_batch(X, Y, sample_weight, plan.streamed_map, plan.block_size,
                                   progress)
 
+    @classmethod
+    def after_fit(cls, estimator, kind, plan, cells, n_samples, n_targets, y_ndim, n_folds,
+                  refusal=None):
+        """The stream that ``fit`` leaves for ``partial_fit`` to continue: its
+        moments (``cells``, by position fold when ``n_folds``), kept as they
+        are (no further pass). ``refusal`` (why the fit cannot be continued,
+        e.g. its folds came from a splitter) gives a :class:`FitOnly`
+        instead, which refuses every batch saying why."""
+        if refusal is not None:
+            return FitOnly(refusal)
+        frozen = clone(estimator)
+        return cls(frozen, _parameters(frozen), plan, n_folds, cells, n_samples, n_targets,
+                   y_ndim, kind, estimator.feature_map is not None)
+
     def changed_parameters(self, estimator):
         """Names of the parameters that differ from those of the first batch."""
         current, missing = _parameters(estimator), object()
@@ -299,7 +313,7 @@ class MomentStream:
             raise ValueError(
                 f"The parameters {', '.join(changed)} of {type(estimator).__name__} changed "
                 "since the first call of partial_fit: every batch must be fitted with the "
-                "same parameters. Set them back, or call fit (which starts over)."
+                "same parameters. Set them back, or call fit (which starts over on its rows)."
             )
         if kind != self.kind:
             raise TypeError(
@@ -351,6 +365,21 @@ class MomentStream:
                 f"and needs at least {self.n_folds} rows, but partial_fit has seen "
                 f"{self.n_samples_seen}: pass more rows before reading the fitted model."
             )
+
+
+class FitOnly:
+    """What ``fit`` leaves when ``partial_fit`` cannot continue it: every
+    batch is refused, saying why (rather than silently starting over)."""
+
+    def __init__(self, reason):
+        self.reason = reason
+
+    def check_batch(self, estimator, X, kind):
+        raise TypeError(
+            f"This {type(estimator).__name__} was fitted by fit, and partial_fit cannot "
+            f"continue it: {self.reason}. Refit on all the rows, or start a new stream from "
+            "an unfitted copy: sklearn.base.clone(model).partial_fit(...)."
+        )
 
 
 def _is_fitted(feature_map):

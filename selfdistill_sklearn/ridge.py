@@ -101,7 +101,7 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         block_size, _ = self._check_settings(None)
         if stream is None:
             for name in _fitted_attributes(self, _STREAM_STATE + self._LAZY_ATTRIBUTES):
-                delattr(self, name)  # a first batch starts over, after fit too
+                delattr(self, name)  # a first batch (of an unfitted model) starts afresh
         X, Y, sample_weight, y_ndim = self._training_data(X, y, sample_weight,
                                                           reset=stream is None, batch=True)
         progress = self._progress()
@@ -266,6 +266,10 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             validate_data(self, X, reset=False, skip_check_array=True)
             return X
         return validate_data(self, X, accept_sparse=("csr", "csc"), reset=False)
+
+
+def _is_int(cv):
+    return isinstance(cv, numbers.Integral) and not isinstance(cv, bool | np.bool_)
 
 
 def _algebra_threads(n_jobs=None):
@@ -577,6 +581,7 @@ class SelfDistilledRidge(_PrimalRegressor):
         alpha = check_alpha(self.alpha, n_steps)
         reg_lambda = check_reg_lambda(self.reg_lambda)
         block_size, groups = self._check_settings(groups)
+        kind = incremental.input_kind(X)
         X, Y, sample_weight, y_ndim = self._training_data(X, y, sample_weight)
         validation = self._validation_data(X_val, y_val, Y)
         plan = self._fit_plan(X, Y, y_ndim, block_size)
@@ -603,6 +608,15 @@ class SelfDistilledRidge(_PrimalRegressor):
                                        reg_lambda, self.clip_alpha, by_gcv=by_gcv)
         self._set_fitted(fitted, plan, alpha, n_steps, reg_lambda, y_ndim)
         self.n_samples_seen_ = X.shape[0]
+        refusal = None
+        if validation_moments is not None:
+            refusal = "its alpha='optimal' was chosen on X_val, y_val"
+        elif labels is not None and not _is_int(self.cv):
+            refusal = f"its folds came from cv={self.cv!r}, which splits all the rows at once"
+        # The moments of the pass, kept (no further pass) for partial_fit to continue.
+        self._partial_stream = incremental.MomentStream.after_fit(
+            self, kind, plan, cell_moments, X.shape[0], Y.shape[1], y_ndim,
+            None if labels is None else self.cv, refusal)
         return self
 
     @available_if(incremental.offers_partial_fit)
@@ -612,9 +626,13 @@ class SelfDistilledRidge(_PrimalRegressor):
         Each call adds the batch's moments to those of the earlier batches
         (one pass over the batch, ``m x m`` memory whatever the number of
         rows), so that the model of batches ``X_1, ..., X_b`` is the model
-        :meth:`fit` gives on their concatenation, to rounding. The first call
-        starts over (after :meth:`fit` too, which keeps no moments); later
-        calls must have the same parameters and the same columns. The fitted
+        :meth:`fit` gives on their concatenation, to rounding. After
+        :meth:`fit` on ``X_0`` it continues from fit's moments (kept by fit
+        at no extra pass), giving the fit on ``X_0, X_1, ...``; a fit whose
+        folds came from a splitter ``cv`` or whose ``alpha="optimal"`` came
+        from ``X_val`` cannot be continued, and ``partial_fit`` raises a
+        ``TypeError`` saying so. Later calls must have the same parameters
+        (compared by value) and the same columns. The fitted
         attributes are computed from the moments when first read (``coef_``,
         :meth:`predict`, ...): a batch costs its pass and no ``m x m``
         algebra.
@@ -1154,11 +1172,12 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
             check_gcv_scoring(self.scoring)
         scorer = PRIMAL_SCORINGS[self.scoring or "neg_mean_squared_error"]
         start = time.perf_counter()
+        kind = incremental.input_kind(X)
         X, Y, sample_weight, y_ndim = self._training_data(X, y, sample_weight)
         self.n_samples_seen_ = X.shape[0]
         plan = self._fit_plan(X, Y, y_ndim, block_size)
         if self.cv is None:
-            return self._fit_gcv(X, Y, sample_weight, y_ndim, plan, grid, start)
+            return self._fit_gcv(X, Y, sample_weight, y_ndim, plan, grid, start, kind)
         splits = self._splits(X, Y, y_ndim, groups)
         cell_roles, labels = split_cells(splits, X.shape[0])
         cell_moments = _stream(plan, X, Y, sample_weight, labels, cell_roles.shape[0],
@@ -1175,6 +1194,12 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
                                 self.cv if _takes_groups(self.cv) else splits)
         self.n_splits_ = len(splits)
         self.feature_map_ = plan.feature_map
+        # The moments of the pass, kept (no further pass) for partial_fit to continue.
+        self._partial_stream = incremental.MomentStream.after_fit(
+            self, kind, plan, cell_moments, X.shape[0], Y.shape[1], y_ndim,
+            self.cv if _is_int(self.cv) else None,
+            None if _is_int(self.cv) else f"its folds came from cv={self.cv!r}, which splits "
+            "all the rows at once")
         return self
 
     @available_if(incremental.offers_partial_fit)
@@ -1302,7 +1327,7 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
             params, grid.lambdas, grid.max_steps, auto=grid.was_auto,
             eigenvalues=lambda: result["fold"].eigenvalues))
 
-    def _fit_gcv(self, X, Y, sample_weight, y_ndim, plan, grid, start):
+    def _fit_gcv(self, X, Y, sample_weight, y_ndim, plan, grid, start, kind):
         """``cv=None``: every candidate scored by generalised cross-validation
         from the moments of all the rows (one cell, one pass), and the best
         fitted from the same decomposition of ``G``."""
@@ -1314,6 +1339,9 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         self._report(f"GCV of {grid.n_candidates} candidates, the best refitted", start)
         self._set_search_result(result, grid, fitted, plan, y_ndim, None)
         self.feature_map_ = plan.feature_map
+        # The moments of the pass, kept (no further pass) for partial_fit to continue.
+        self._partial_stream = incremental.MomentStream.after_fit(
+            self, kind, plan, cell_moments, X.shape[0], Y.shape[1], y_ndim, None)
         return self
 
     def _report(self, what, start):

@@ -113,20 +113,59 @@ def test_integer_cv_is_position_mod_k_and_nests():
     assert not np.allclose(by_position.alphas_, contiguous.alphas_)
 
 
-def test_fit_starts_over_and_parameters_are_those_of_the_first_batch():
+def test_parameters_are_those_of_the_first_batch_and_fit_starts_over():
     X, y = make_data()
     params = dict(alpha="optimal", n_steps=3, cv=3)
-    expected = SelfDistilledRidge(**params).fit(X, y)
-    model = SelfDistilledRidge(**params).fit(X[:50] * 2.0, y[:50])
-    streamed(model, X, y, 3)  # the first batch replaces what fit fitted
-    assert_allclose(model.coef_, expected.coef_, rtol=TOL)
-    model.partial_fit(X[:10], y[:10])
+    model = SelfDistilledRidge(**params).partial_fit(X[:10], y[:10])
     model.set_params(n_steps=2)  # after the batch: read with the batches' parameters
-    assert len(model.alphas_) == 2
-    assert model.fit(X, y).n_samples_seen_ == N  # fit starts over
-    assert_allclose(model.coef_, SelfDistilledRidge(**params, ).set_params(n_steps=2).fit(
+    assert len(model.alphas_) == 2  # of n_steps=3
+    assert model.fit(X, y).n_samples_seen_ == N  # fit starts over, with its parameters
+    assert_allclose(model.coef_, SelfDistilledRidge(**params).set_params(n_steps=2).fit(
         X, y).coef_, rtol=TOL)
-    assert not hasattr(model, "_partial_stream")
+
+
+CONTINUED = {
+    "folds": (SelfDistilledRidge, dict(alpha="optimal", n_steps=3, cv=4)),
+    "gcv": (SelfDistilledRidge, dict(alpha="optimal", n_steps=3, cv=None)),
+    "fixed-splitter": (SelfDistilledRidge, dict(alpha=0.4, n_steps=3, cv=KFold(3))),
+    "map": (SelfDistilledRidge, dict(alpha=[0.3, 0.6], n_steps=3,
+                                     feature_map=RBFSampler(gamma=0.2, n_components=9,
+                                                            random_state=0))),
+    "search-folds": (SelfDistilledRidgeCV, dict(reg_lambdas=[0.1, 1.0], alphas=[0.0, 0.5],
+                                                 max_steps=3, cv=4)),
+    "search-gcv": (SelfDistilledRidgeCV, dict(reg_lambdas=[0.1, 1.0], alphas=[0.0, 0.5],
+                                               max_steps=3, cv=None)),
+}
+
+
+@pytest.mark.parametrize("case", CONTINUED)
+def test_partial_fit_continues_fit(case):
+    """As IncrementalPCA, MiniBatchKMeans and SGD: partial_fit after fit(X_0) continues
+    from fit's moments, giving fit on the concatenation."""
+    Estimator, params = CONTINUED[case]
+    X, y = make_data(n_targets=2)
+    w = np.random.default_rng(4).uniform(0.2, 2.0, size=N)
+    model = Estimator(**params).fit(X[:45], y[:45], sample_weight=w[:45])
+    model.partial_fit(X[45:80], y[45:80], sample_weight=w[45:80])
+    model.partial_fit(X[80:], y[80:], sample_weight=w[80:])
+    expected = Estimator(**params).fit(X, y, sample_weight=w)
+    assert model.n_samples_seen_ == N
+    assert_allclose(model.predict(X), expected.predict(X), rtol=TOL, atol=TOL)
+
+
+def test_a_fit_that_cannot_be_continued_is_refused():
+    X, y = make_data()
+    for model, why in [
+        (SelfDistilledRidge(alpha="optimal", n_steps=3, cv=KFold(3)).fit(X, y),
+         "folds came from cv=KFold"),
+        (SelfDistilledRidge(alpha="optimal", n_steps=3).fit(X[:60], y[:60], X_val=X[60:],
+                                                             y_val=y[60:]), "X_val"),
+        (SelfDistilledRidgeCV(cv=KFold(3)).fit(X, y), "folds came from cv=KFold"),
+    ]:
+        coef = model.predict(X)
+        with pytest.raises(TypeError, match=f"fitted by fit.*cannot continue it.*{why}"):
+            model.partial_fit(X[:10], y[:10])
+        assert_allclose(model.predict(X), coef, rtol=0)  # the model as it was
 
 
 def _state(model):
