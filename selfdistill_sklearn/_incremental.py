@@ -291,7 +291,10 @@ class MomentStream:
         moments (``cells``, by position fold when ``n_folds``), kept as they
         are (no further pass). ``refusal`` (why the fit cannot be continued,
         e.g. its folds came from a splitter) gives a :class:`FitOnly`
-        instead, which refuses every batch saying why."""
+        instead, which refuses every batch saying why; ``None`` for an
+        estimator without ``partial_fit`` (a classifier keeps nothing)."""
+        if not offers_partial_fit(estimator):
+            return None
         if refusal is not None:
             return FitOnly(refusal)
         frozen = clone(estimator)
