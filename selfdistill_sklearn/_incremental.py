@@ -28,6 +28,7 @@ from sklearn.utils import get_tags
 from sklearn.utils.validation import NotFittedError, check_array, check_is_fitted
 
 from . import _streaming as streaming
+from ._dask_frames import is_dask_frame
 from ._feature_plan import FeaturePlan, _computed, fit_feature_plan, is_dataframe
 from ._validation import _fitted_attributes, check_sample_weight
 
@@ -136,12 +137,13 @@ def name_targets(y, error):
 
 
 def input_kind(X):
-    """The kind of container a batch comes in: ``"dask"``, ``"DataFrame"``,
-    ``"sparse"``, or the top-level module of an array's type (``"numpy"``,
-    ``"torch"``, ``"cupy"``); lists and tuples are ``"numpy"``."""
+    """The kind of container a batch comes in: ``"dask DataFrame"``,
+    ``"dask"`` (array), ``"DataFrame"``, ``"sparse"``, or the top-level
+    module of an array's type (``"numpy"``, ``"torch"``, ``"cupy"``); lists
+    and tuples are ``"numpy"``."""
     module = type(X).__module__.split(".")[0]
     if module == "dask":
-        return "dask"
+        return "dask DataFrame" if is_dask_frame(X) else "dask"
     if is_dataframe(X):
         return "DataFrame"
     if module == "scipy":
@@ -149,6 +151,16 @@ def input_kind(X):
     if isinstance(X, list | tuple):
         return "numpy"
     return module
+
+
+def _container(kind, estimator):
+    """What a batch's container decides: without a feature map a DataFrame
+    is the array it becomes (its names are checked as scikit-learn checks
+    them: numpy after a DataFrame warns), with a map it is what the map
+    receives."""
+    if estimator.feature_map is not None:
+        return kind
+    return {"DataFrame": "numpy", "dask DataFrame": "dask"}.get(kind, kind)
 
 
 def _parameters(estimator):
@@ -318,7 +330,7 @@ class MomentStream:
                 "since the first call of partial_fit: every batch must be fitted with the "
                 "same parameters. Set them back, or call fit (which starts over on its rows)."
             )
-        if kind != self.kind:
+        if _container(kind, self.estimator) != _container(self.kind, self.estimator):
             raise TypeError(
                 f"partial_fit received X as {kind} after batches of {self.kind}: every batch "
                 f"must come in the same kind of container (here {self.kind})."

@@ -401,3 +401,22 @@ def test_dask_batches_without_weight():
             model.partial_fit(da.from_array(X[rows], chunks=(11, -1)), y[rows],
                               sample_weight=da.from_array(w[rows], chunks=11))
     assert_allclose(model.coef_, expected.coef_, rtol=TOL, atol=TOL)
+
+
+def test_the_container_counts_where_it_reaches_the_map():
+    """Without a map a DataFrame is the array it becomes: numpy after it is accepted
+    with scikit-learn's warning and the names kept; with a map, the map's input must
+    stay the same kind."""
+    pd = pytest.importorskip("pandas")
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = make_data()
+    frame = pd.DataFrame(X, columns=list("abcd"))
+    model = SelfDistilledRidge(cv=3).partial_fit(frame[:40], y[:40])
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        model.partial_fit(X[40:], y[40:])
+    assert list(model.feature_names_in_) == list("abcd")
+    assert_allclose(model.coef_, SelfDistilledRidge(cv=3).fit(X, y).coef_, rtol=TOL)
+    mapped = SelfDistilledRidge(feature_map=StandardScaler()).partial_fit(frame[:40], y[:40])
+    with pytest.raises(TypeError, match="X as numpy after batches of DataFrame"):
+        mapped.partial_fit(X[40:], y[40:])

@@ -148,3 +148,13 @@ def test_a_dask_array_after_a_dask_frame_keeps_the_names_and_warns(Estimator):
         fitted.predict(array)
     with pytest.raises(ValueError, match="X has 1 features.*expecting 2"):
         fitted.predict(array[:, :1])
+
+
+def test_with_a_map_a_dask_array_after_a_dask_frame_is_refused():
+    frame, y, _ = make_frames()
+    X = dd.from_pandas(frame, npartitions=3)
+    model = SelfDistilledRidge(feature_map=by_name()).partial_fit(
+        X, dd.from_pandas(y["price"], npartitions=3))
+    numbers = da.from_array(frame[["size", "age"]].to_numpy(), chunks=(50, -1))
+    with pytest.raises(TypeError, match="X as dask after batches of dask DataFrame"):
+        model.partial_fit(numbers, da.from_array(y["price"].to_numpy(), chunks=(50,)))
