@@ -152,11 +152,12 @@ def check_feature_map_support(feature_map, namespace):
         )
 
 
-def training_data(estimator, X, y, sample_weight, namespace, reset=True):
+def training_data(estimator, X, y, sample_weight, namespace, reset=True, batch=False):
     """Checked training data of another namespace than NumPy: ``X`` as
     scikit-learn's ``validate_data`` checks it (in its namespace; ``reset``
     as there), ``y`` and ``sample_weight`` checked as NumPy arrays, as for
-    NumPy input, then moved to ``X``'s namespace and device.
+    NumPy input (``batch`` as in partial_fit: weights may all be zero), then
+    moved to ``X``'s namespace and device.
 
     Returns
     -------
@@ -164,7 +165,7 @@ def training_data(estimator, X, y, sample_weight, namespace, reset=True):
     """
     from sklearn.utils.validation import check_array, validate_data
 
-    from ._validation import check_sample_weight
+    from ._incremental import check_weights
 
     check_feature_map_support(estimator.feature_map, namespace)
     X = validate_data(estimator, X, reset=reset)
@@ -177,7 +178,7 @@ def training_data(estimator, X, y, sample_weight, namespace, reset=True):
                          f"[{X.shape[0]}, {y.shape[0]}]")
     if sample_weight is not None and not np.isscalar(sample_weight):
         sample_weight = to_numpy(sample_weight)
-    sample_weight = check_sample_weight(sample_weight, X.shape[0])
+    sample_weight = check_weights(sample_weight, X.shape[0], batch)
     Y = namespace.asarray(y.reshape(X.shape[0], -1))
     if sample_weight is not None:
         sample_weight = namespace.asarray(sample_weight)

@@ -18,9 +18,10 @@ dask is imported only when a dask collection is passed.
 import sys
 
 import numpy as np
-from sklearn.utils.validation import check_array, validate_data
+from sklearn.utils.validation import validate_data
 
-__all__ = ["PartitionedFrame", "is_dask_frame", "prediction_input", "training_data"]
+__all__ = ["PartitionedFrame", "check_array_columns", "is_dask_frame", "prediction_input",
+           "training_data"]
 
 
 def is_dask_frame(X):
@@ -88,6 +89,15 @@ def _check_columns(estimator, X, reset):
                   reset=reset)
 
 
+def check_array_columns(estimator, X, reset):
+    """``n_features_in_`` set (``reset``, removing ``feature_names_in_``) or
+    checked from the columns of a dask array, as scikit-learn's
+    ``validate_data`` does for a numpy array: after a fit on named columns
+    it keeps the names and warns that ``X`` has none (an empty numpy array
+    of ``X``'s columns is checked: nothing is computed)."""
+    validate_data(estimator, np.empty((0, X.shape[1])), skip_check_array=True, reset=reset)
+
+
 def _partition_lengths(frame, progress):
     """Rows of every partition, counted by dask (a dask DataFrame keeps none)."""
     from ._progress import compute
@@ -115,12 +125,13 @@ def _as_array(values, name, lengths, n_partitions):
     return values
 
 
-def training_data(estimator, X, y, sample_weight, reset=True, progress=None):
+def training_data(estimator, X, y, sample_weight, reset=True, progress=None, batch=False):
     """Checked training data from a dask DataFrame ``X`` (and dask or
     in-memory ``y`` and weights), as ``_training_data`` returns it: ``X``
     (a :class:`PartitionedFrame`, or a dask array without a feature map),
     ``Y`` a dask array of shape (n, k), the weights and the dimensions of
-    ``y``. ``progress`` reports the count of the partitions' rows.
+    ``y``. ``progress`` reports the count of the partitions' rows;
+    ``batch=True`` (a batch of partial_fit) lets every weight be zero.
 
     Raises
     ------
@@ -142,7 +153,9 @@ def training_data(estimator, X, y, sample_weight, reset=True, progress=None):
                          f"minimum of 1 is required by {type(estimator).__name__}.")
     Y = _as_array(y, "y", lengths, X.npartitions)
     if not hasattr(Y, "chunks"):
-        Y = check_array(Y, ensure_2d=False, dtype=np.float64, input_name="y")
+        from ._incremental import check_targets
+
+        Y = check_targets(Y)
     if Y.ndim not in (1, 2) or Y.shape[0] != n:
         raise ValueError(f"y must have shape ({n},) or ({n}, n_targets), got {Y.shape}.")
     if Y.dtype.kind not in "fiub":
@@ -153,9 +166,9 @@ def training_data(estimator, X, y, sample_weight, reset=True, progress=None):
     if sample_weight is not None:
         sample_weight = _as_array(sample_weight, "sample_weight", lengths, X.npartitions)
         if not hasattr(sample_weight, "chunks"):
-            from ._validation import check_sample_weight
+            from ._incremental import check_weights
 
-            sample_weight = check_sample_weight(sample_weight, n)
+            sample_weight = check_weights(sample_weight, n, batch)
         elif sample_weight.shape != (n,):
             raise ValueError(f"sample_weight must have shape ({n},), got "
                              f"{sample_weight.shape}.")

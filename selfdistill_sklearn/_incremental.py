@@ -25,17 +25,26 @@ import joblib
 import numpy as np
 from sklearn.base import clone
 from sklearn.utils import get_tags
-from sklearn.utils.validation import NotFittedError, check_is_fitted
+from sklearn.utils.validation import NotFittedError, check_array, check_is_fitted
 
 from . import _streaming as streaming
+from ._array_api import check_same_namespace, namespace_of
+from ._dask_frames import is_dask_frame
 from ._feature_plan import FeaturePlan, _computed, fit_feature_plan, is_dataframe
-from ._validation import _fitted_attributes
+from ._validation import _fitted_attributes, check_sample_weight
 
 __all__ = [
+    "FitOnly",
     "MomentStream",
+    "check_fitted",
     "check_n_folds",
+    "check_targets",
+    "check_weights",
+    "finalise",
     "input_kind",
+    "is_fitted",
     "lazy_attribute",
+    "name_targets",
     "offers_partial_fit",
     "position_cell_roles",
     "position_labels",
@@ -46,6 +55,10 @@ __all__ = [
 #: Parameters that change nothing that ``partial_fit`` accumulates or
 #: computes, and may change between its calls.
 FREE_PARAMETERS = frozenset({"verbose", "n_jobs", "block_size"})
+
+
+#: The error of weights that are all zero, as fit gives it.
+ZERO_WEIGHTS = "sample_weight must not be all zero: some weight must be positive."
 
 
 def check_n_folds(cv, name="cv"):
@@ -91,13 +104,47 @@ def position_splits(n_samples, cv, name="cv"):
             for fold in range(n_folds)]
 
 
+def check_weights(sample_weight, n_samples, batch):
+    """``check_sample_weight``; for a ``batch`` of partial_fit, weights that
+    are all zero are accepted (the batch adds its rows' count and nothing
+    else; that some weight is positive is checked on the whole stream when
+    it is finalised)."""
+    try:
+        return check_sample_weight(sample_weight, n_samples)
+    except ValueError as exc:
+        if not (batch and ZERO_WEIGHTS in str(exc)):
+            raise
+    return np.zeros(n_samples)  # every other check passed: finite, non-negative, all zero
+
+
+def check_targets(y, name="y", **options):
+    """``y`` as a float array (scikit-learn's ``check_array``), the error
+    naming ``name`` when its values are not numbers (``check_array`` says
+    only "could not convert string to float")."""
+    try:
+        return check_array(y, ensure_2d=False, dtype=np.float64, input_name=name, **options)
+    except ValueError as exc:
+        if "convert" not in str(exc):
+            raise
+        raise ValueError(f"{name} must hold numbers (regression targets), got a value that "
+                         f"is not one: {exc}.") from exc
+
+
+def name_targets(y, error):
+    """Raise the error of :func:`check_targets` when ``y`` is what made
+    ``error`` (of ``validate_data(X, y)``) happen; return otherwise."""
+    if "convert" in str(error):
+        check_targets(y)
+
+
 def input_kind(X):
-    """The kind of container a batch comes in: ``"dask"``, ``"DataFrame"``,
-    ``"sparse"``, or the top-level module of an array's type (``"numpy"``,
-    ``"torch"``, ``"cupy"``); lists and tuples are ``"numpy"``."""
+    """The kind of container a batch comes in: ``"dask DataFrame"``,
+    ``"dask"`` (array), ``"DataFrame"``, ``"sparse"``, or the top-level
+    module of an array's type (``"numpy"``, ``"torch"``, ``"cupy"``); lists
+    and tuples are ``"numpy"``."""
     module = type(X).__module__.split(".")[0]
     if module == "dask":
-        return "dask"
+        return "dask DataFrame" if is_dask_frame(X) else "dask"
     if is_dataframe(X):
         return "DataFrame"
     if module == "scipy":
@@ -107,10 +154,52 @@ def input_kind(X):
     return module
 
 
-def _parameter_hashes(estimator):
-    return {name: joblib.hash(value)
-            for name, value in estimator.get_params(deep=True).items()
+def _container(kind, estimator):
+    """What a batch's container decides: without a feature map a DataFrame
+    is the array it becomes (its names are checked as scikit-learn checks
+    them: numpy after a DataFrame warns), with a map it is what the map
+    receives."""
+    if estimator.feature_map is not None:
+        return kind
+    return {"DataFrame": "numpy", "dask DataFrame": "dask"}.get(kind, kind)
+
+
+def _parameters(estimator):
+    """The parameters that must stay those of the first batch."""
+    return {name: value for name, value in estimator.get_params(deep=True).items()
             if name.split("__")[0] not in FREE_PARAMETERS}
+
+
+def same_value(a, b):
+    """Whether two parameter values are equal by value, as a user means it:
+    numbers by ``==`` (``1 == 1.0 == np.float64(1.0)``; a bool only equals a
+    bool; NaN equals NaN), sequences and arrays elementwise (a list equals a
+    tuple), dicts by key, estimators by class and ``get_params(deep=False)``
+    (scikit-learn's ``clone`` compares them by what it copies), anything
+    else by ``joblib.hash`` (splitters, callables)."""
+    if a is b:
+        return True
+    if isinstance(a, bool | np.bool_) or isinstance(b, bool | np.bool_):
+        return (isinstance(a, bool | np.bool_) and isinstance(b, bool | np.bool_)
+                and bool(a) == bool(b))
+    if isinstance(a, numbers.Number) and isinstance(b, numbers.Number):
+        return a == b or (a != a and b != b)  # NaN equals NaN
+    if isinstance(a, str) or isinstance(b, str):
+        return isinstance(a, str) and isinstance(b, str) and a == b
+    if isinstance(a, np.ndarray) and a.ndim == 0:
+        return same_value(a.item(), b)
+    if isinstance(b, np.ndarray) and b.ndim == 0:
+        return same_value(a, b.item())
+    sequence = list | tuple | np.ndarray
+    if isinstance(a, sequence) and isinstance(b, sequence):
+        return len(a) == len(b) and all(map(same_value, a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_value(a[key], b[key]) for key in a)
+    if (hasattr(a, "get_params") and hasattr(b, "get_params")
+            and not isinstance(a, type) and not isinstance(b, type)):
+        return type(a) is type(b) and same_value(a.get_params(deep=False),
+                                                 b.get_params(deep=False))
+    return joblib.hash(a) == joblib.hash(b)
 
 
 def _feature_plan(feature_map, X, Y, y_ndim, *, block_size, samples, random_state, progress):
@@ -118,22 +207,37 @@ def _feature_plan(feature_map, X, Y, y_ndim, *, block_size, samples, random_stat
 
     The map is fitted on the first batch, or, when it is fitted already
     (scikit-learn's ``check_is_fitted``; a stateless map such as a
-    ``FunctionTransformer`` counts as fitted), a copy of it as it is."""
+    ``FunctionTransformer`` counts as fitted), a copy of it as it is. Under
+    array API dispatch the plan keeps the batch's namespace and device."""
+    namespace = namespace_of(X)
     if feature_map is None:
         return fit_feature_plan(None, X, Y, y_ndim, block_size=block_size, samples=samples,
-                                random_state=random_state), False
+                                random_state=random_state, namespace=namespace), False
     if not _is_fitted(feature_map):
         rows = X.shape[0] if samples is None else min(samples, X.shape[0])
         with progress.phase("feature map", f"fitting {type(feature_map).__name__} on {rows} "
                             "rows of the first batch"):
             plan = fit_feature_plan(feature_map, X, Y, y_ndim, block_size=block_size,
-                                    samples=samples, random_state=random_state)
+                                    samples=samples, random_state=random_state,
+                                    namespace=namespace)
         return plan, True
     progress.say(f"feature map: {type(feature_map).__name__} used as fitted")
     feature_map = copy.deepcopy(feature_map)  # the object passed is never changed
     (first,) = _computed(streaming.take_rows(X, slice(0, min(X.shape[0], block_size))))
-    features = streaming.transform_block(feature_map, first)
-    return FeaturePlan(feature_map, features.shape[1], block_size, None, X.shape[0]), False
+    try:
+        features = streaming.transform_block(feature_map, first, namespace=namespace)
+    except (ValueError, TypeError) as exc:
+        if namespace is None:
+            raise
+        raise ValueError(
+            f"feature_map {type(feature_map).__name__} is fitted already, and its transform "
+            f"failed on the first batch, an array of {namespace.xp.__name__} under "
+            f"array_api_dispatch ({exc}). A map fitted on NumPy arrays does not transform "
+            "arrays of another namespace: fit it on arrays of the batches' namespace and "
+            "device with array_api_dispatch on, or pass it unfitted."
+        ) from exc
+    return FeaturePlan(feature_map, features.shape[1], block_size, None, X.shape[0],
+                       namespace=namespace), False
 
 
 class _FirstBatchMap:
@@ -150,9 +254,9 @@ class _FirstBatchMap:
         except ValueError as exc:
             raise ValueError(
                 f"feature_map was fitted on the {self.n_rows} rows of the first batch of "
-                f"partial_fit and its transform failed on a later batch: {exc} Pass the map "
-                "fitted beforehand (it is then used as it is), or a first batch that "
-                "represents the data."
+                "partial_fit (or of fit) and its transform failed on a later batch: "
+                f"{str(exc).rstrip('.')}. Pass the map fitted beforehand (it is then used "
+                "as it is), or a first batch that represents the data."
             ) from exc
 
 
@@ -175,13 +279,14 @@ class MomentStream:
     n_samples_seen : int
     n_targets, y_ndim : int
     kind : str
-        :func:`input_kind` of the first batch.
+        :func:`input_kind` of the first batch as passed (a tensor converted
+        to numpy by the checks stays ``"torch"``).
     """
 
-    def __init__(self, estimator, hashes, plan, n_folds, cells, n_samples_seen, n_targets,
+    def __init__(self, estimator, parameters, plan, n_folds, cells, n_samples_seen, n_targets,
                  y_ndim, kind, map_fitted_here):
         self.estimator = estimator
-        self._hashes = hashes
+        self._parameters = parameters
         self.plan = plan
         self.n_folds = n_folds
         self.cells = cells
@@ -192,25 +297,44 @@ class MomentStream:
         self._map_fitted_here = map_fitted_here
 
     @classmethod
-    def start(cls, estimator, X, Y, sample_weight, y_ndim, n_folds, block_size, progress):
+    def start(cls, estimator, X, Y, sample_weight, y_ndim, n_folds, block_size, progress, kind):
         """The stream of a first batch; ``estimator`` is the one being fitted
         (its parameters are copied, it is not changed); ``progress`` reports
-        the phases."""
+        the phases; ``kind`` is the :func:`input_kind` of the batch as the
+        user passed it (``X`` here is the checked, possibly converted, one)."""
         frozen = clone(estimator)  # unfitted: the map as passed is read below
         plan, fitted_here = _feature_plan(estimator.feature_map, X, Y, y_ndim,
                                           block_size=block_size,
                                           samples=frozen.feature_map_samples,
                                           random_state=frozen.random_state, progress=progress)
-        stream = cls(frozen, _parameter_hashes(estimator), plan, n_folds, None, 0, Y.shape[1],
-                     y_ndim, input_kind(X), fitted_here)
+        stream = cls(frozen, _parameters(frozen), plan, n_folds, None, 0, Y.shape[1],
+                     y_ndim, kind, fitted_here)
         return stream._with_batch(X, Y, sample_weight, plan.streamed_map, plan.block_size,
                                   progress)
 
+    @classmethod
+    def after_fit(cls, estimator, kind, plan, cells, n_samples, n_targets, y_ndim, n_folds,
+                  refusal=None):
+        """The stream that ``fit`` leaves for ``partial_fit`` to continue: its
+        moments (``cells``, by position fold when ``n_folds``), kept as they
+        are (no further pass). ``refusal`` (why the fit cannot be continued,
+        e.g. its folds came from a splitter) gives a :class:`FitOnly`
+        instead, which refuses every batch saying why; ``None`` for an
+        estimator without ``partial_fit`` (a classifier keeps nothing)."""
+        if not offers_partial_fit(estimator):
+            return None
+        if refusal is not None:
+            return FitOnly(refusal)
+        frozen = clone(estimator)
+        return cls(frozen, _parameters(frozen), plan, n_folds, cells, n_samples, n_targets,
+                   y_ndim, kind, estimator.feature_map is not None)
+
     def changed_parameters(self, estimator):
         """Names of the parameters that differ from those of the first batch."""
-        hashes = _parameter_hashes(estimator)
-        return sorted(name for name in set(hashes) | set(self._hashes)
-                      if hashes.get(name) != self._hashes.get(name))
+        current, missing = _parameters(estimator), object()
+        return sorted(name for name in set(current) | set(self._parameters)
+                      if not same_value(current.get(name, missing),
+                                        self._parameters.get(name, missing)))
 
     def check_batch(self, estimator, X, kind):
         """Refuse a batch whose parameters, container or targets differ from
@@ -220,9 +344,9 @@ class MomentStream:
             raise ValueError(
                 f"The parameters {', '.join(changed)} of {type(estimator).__name__} changed "
                 "since the first call of partial_fit: every batch must be fitted with the "
-                "same parameters. Set them back, or call fit (which starts over)."
+                "same parameters. Set them back, or call fit (which starts over on its rows)."
             )
-        if kind != self.kind:
+        if _container(kind, self.estimator) != _container(self.kind, self.estimator):
             raise TypeError(
                 f"partial_fit received X as {kind} after batches of {self.kind}: every batch "
                 f"must come in the same kind of container (here {self.kind})."
@@ -247,11 +371,14 @@ class MomentStream:
         n_cells = 1 if self.n_folds is None else self.n_folds
         labels = (None if self.n_folds is None
                   else position_labels(self.n_samples_seen, n, self.n_folds))
+        if self.plan.namespace is not None:
+            check_same_namespace(self.plan.namespace, X, "partial_fit")
         batch = streaming.moments(feature_map, X, Y, sample_weight, labels, n_cells,
                                   block_size, self.plan.n_features,
-                                  root=self.n_folds is not None, progress=progress)
+                                  root=self.n_folds is not None, progress=progress,
+                                  any_weight=False, namespace=self.plan.namespace)
         cells = batch if self.cells is None else streaming._merge_cells(self.cells, batch)
-        return MomentStream(self.estimator, self._hashes, self.plan, self.n_folds, cells,
+        return MomentStream(self.estimator, self._parameters, self.plan, self.n_folds, cells,
                             self.n_samples_seen + n, self.n_targets, self.y_ndim, self.kind,
                             self._map_fitted_here)
 
@@ -261,14 +388,31 @@ class MomentStream:
         return None if self.n_folds is None else position_cell_roles(self.n_folds)
 
     def check_folds(self, what):
-        """Refuse to finalise while a fold has no rows; ``what`` names the
-        use of the folds."""
+        """Refuse to finalise while a fold has no rows, or while every weight
+        seen is zero (fit's error); ``what`` names the use of the folds."""
+        if not sum(cell.weight for cell in self.cells) > 0:
+            raise ValueError(ZERO_WEIGHTS)
         if self.n_folds is not None and self.n_samples_seen < self.n_folds:
             raise ValueError(
                 f"{what} uses cv={self.n_folds} folds (row i in fold i mod {self.n_folds}) "
                 f"and needs at least {self.n_folds} rows, but partial_fit has seen "
                 f"{self.n_samples_seen}: pass more rows before reading the fitted model."
             )
+
+
+class FitOnly:
+    """What ``fit`` leaves when ``partial_fit`` cannot continue it: every
+    batch is refused, saying why (rather than silently starting over)."""
+
+    def __init__(self, reason):
+        self.reason = reason
+
+    def check_batch(self, estimator, X, kind):
+        raise TypeError(
+            f"This {type(estimator).__name__} was fitted by fit, and partial_fit cannot "
+            f"continue it: {self.reason}. Refit on all the rows, or start a new stream from "
+            "an unfitted copy: sklearn.base.clone(model).partial_fit(...)."
+        )
 
 
 def _is_fitted(feature_map):
@@ -301,17 +445,62 @@ def rolled_back(method, private):
     return run
 
 
+def finalise(estimator, finish):
+    """Compute the fitted attributes that the last ``partial_fit`` left to
+    compute, by ``finish()``, if any.
+
+    Raises
+    ------
+    NotFittedError
+        When the rows seen cannot give a model yet (fewer rows than folds, a
+        fold or the whole stream without weight), saying why. scikit-learn's
+        ``NotFittedError`` is both a ``ValueError`` and an ``AttributeError``:
+        ``hasattr`` answers False and ``getattr`` with a default returns it.
+    """
+    state = vars(estimator)
+    if state.get("_partial_pending"):
+        try:
+            finish()
+        except ValueError as exc:
+            raise NotFittedError(
+                f"This {type(estimator).__name__} cannot be finalised from the "
+                f"{state['n_samples_seen_']} rows partial_fit has seen: {exc}"
+            ) from exc
+        state["_partial_pending"] = False
+
+
 def lazy_attribute(estimator, name, lazy_names, finish):
     """``estimator.name`` for ``__getattr__``: a fitted attribute of
     ``lazy_names`` that the last ``partial_fit`` left to compute is computed
-    by ``finish()`` (which sets them all) when first read."""
+    by ``finish()`` (which sets them all) when first read. Only
+    ``AttributeError`` (``NotFittedError`` when the model cannot be
+    finalised yet, see :func:`finalise`) is raised."""
     state = vars(estimator)
     if name in lazy_names and state.get("_partial_pending"):
-        finish()
-        state["_partial_pending"] = False
+        finalise(estimator, finish)
         if name in state:
             return state[name]
     raise AttributeError(f"{type(estimator).__name__!r} object has no attribute {name!r}")
+
+
+def is_fitted(estimator, finish):
+    """``__sklearn_is_fitted__``: False while the rows of ``partial_fit``
+    cannot give a model yet; otherwise scikit-learn's own rule (a fitted
+    attribute with a trailing underscore is set)."""
+    try:
+        finalise(estimator, finish)
+    except NotFittedError:
+        return False
+    return any(name.endswith("_") and not name.startswith("__") for name in vars(estimator))
+
+
+def check_fitted(estimator):
+    """scikit-learn's ``check_is_fitted``, whose error says why when the rows
+    of ``partial_fit`` cannot give a model yet (its own would say only "not
+    fitted yet")."""
+    if vars(estimator).get("_partial_pending"):
+        finalise(estimator, estimator._finish_partial_fit)
+    check_is_fitted(estimator)
 
 
 def offers_partial_fit(estimator):

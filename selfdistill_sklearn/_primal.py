@@ -36,6 +36,7 @@ of minimum norm where it is not, as the kernel estimators' solver gives it
 Nothing here knows about scikit-learn or where the rows come from.
 """
 
+import importlib
 import math
 import warnings
 
@@ -123,9 +124,16 @@ class Moments:
         return self
 
     def __reduce__(self):
-        return (Moments, (self.weight, self.count, self.positive, self.mean,
-                          None if self.root is not None else self._comoment, self.root,
-                          self.xp))
+        # A namespace is a module, pickled by its name and imported again.
+        return (_moments_of, (self.weight, self.count, self.positive, self.mean,
+                              None if self.root is not None else self._comoment, self.root,
+                              None if self.xp is None else self.xp.__name__))
+
+
+def _moments_of(weight, count, positive, mean, comoment, root, namespace):
+    """:class:`Moments` from pickled fields, the namespace given by name."""
+    xp = None if namespace is None else importlib.import_module(namespace)
+    return Moments(weight, count, positive, mean, comoment, root, xp)
 
 
 def _merge_root(root, *blocks, triangular=0):
@@ -260,15 +268,20 @@ def _block_moments_xp(Z, sample_weight, into, xp):
 
 def merge_moments(a, b):
     """Chan, Golub and LeVeque's pairwise merge of two sets of rows (new Moments)."""
+    xp = a.xp if a.xp is not None else b.xp
     if not (a.weight > 0 and b.weight > 0):
         # A set of weight 0 has no mean: it adds its rows' count, nothing else.
         kept = a if a.weight > 0 else b
         return Moments(kept.weight, a.count + b.count, a.positive + b.positive, kept.mean,
-                       kept._comoment, kept.root)
+                       kept._comoment, kept.root, xp=kept.xp)
     total = a.weight + b.weight
     delta = b.mean - a.mean
     mean = a.mean + (b.weight / total) * delta
     correction = math.sqrt(a.weight * b.weight / total) * delta
+    if xp is not None:  # co-moments in an array API namespace (no roots there)
+        comoment = a.comoment + b.comoment + correction[:, None] * correction[None, :]
+        return Moments(total, a.count + b.count, a.positive + b.positive, mean,
+                       comoment=comoment, xp=xp)
     if a.root is not None and b.root is not None:
         # The correction first, so that b's triangle closes the pentagon.
         root = _merge_root(a.root, correction[None, :], b.root, triangular=b.root.shape[0])

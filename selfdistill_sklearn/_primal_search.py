@@ -186,7 +186,12 @@ def _resolved(grid, fold):
     """``grid`` with ``reg_lambdas="auto"`` placed on the scale of the
     largest eigenvalue of ``fold``'s ``G`` (weighted, centred with an
     intercept), to which the penalty is added."""
-    return grid.resolved(lambda: np.max(np.abs(fold.eigenvalues), initial=0.0))
+    return grid.resolved(lambda: _largest_magnitude(fold.eigenvalues))
+
+
+def _largest_magnitude(values):
+    """``max |values|`` as a float (0 for none), for arrays of any namespace."""
+    return float(abs(values).max()) if values.shape[0] else 0.0
 
 
 #: Most bytes of decompositions kept for the inner folds that share them.

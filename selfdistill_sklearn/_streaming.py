@@ -430,7 +430,8 @@ def _check_total_weight(cells, sample_weight):
 
 
 def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_features,
-            root=False, splitter=None, name="X", progress=None, namespace=None):
+            root=False, splitter=None, name="X", progress=None, namespace=None,
+            any_weight=True):
     """Moments of every cell, streamed in row blocks.
 
     Parameters
@@ -460,6 +461,9 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
         Of ``X``, ``Y`` and ``sample_weight`` when they are not NumPy arrays:
         the co-moments (one cell, no roots) stay there; QR roots are NumPy's
         (LAPACK's tpqrt), the features of each block moved there.
+    any_weight : bool, default=True
+        Refuse weights that are all zero (False: a batch of partial_fit,
+        whose total is checked over all the batches).
 
     Returns
     -------
@@ -486,7 +490,8 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
                                counter=counter)
         if counter is not None:
             counter.close(X.shape[0])
-        _check_total_weight(cells, sample_weight)
+        if any_weight:
+            _check_total_weight(cells, sample_weight)
         return cells
     if not (is_dask_array(X) or isinstance(X, PartitionedFrame)):
         lanes = _lanes(-(-X.shape[0] // block_size), n_cells, p)
@@ -494,7 +499,8 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
                                n_features, root, name=name, lanes=lanes, counter=counter)
         if counter is not None:
             counter.close(X.shape[0])
-        _check_total_weight(cells, sample_weight)
+        if any_weight:
+            _check_total_weight(cells, sample_weight)
         return cells
     import dask
 
@@ -526,7 +532,8 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
     cells = _progress.compute(parts[0], progress)
     if counter is not None:
         counter.close(X.shape[0])
-    _check_total_weight(cells, sample_weight)
+    if any_weight:
+        _check_total_weight(cells, sample_weight)
     return cells
 
 

@@ -12,9 +12,7 @@ from sklearn.model_selection import check_cv
 from sklearn.utils import Bunch, metadata_routing
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
-    check_array,
     check_consistent_length,
-    check_is_fitted,
     validate_data,
 )
 from threadpoolctl import threadpool_limits
@@ -32,6 +30,7 @@ from ._feature_plan import (
     is_dataframe,
 )
 from ._grids import edge_messages, warn_at_edges
+from ._incremental import check_fitted as check_is_fitted  # saying why partial_fit's isn't
 from ._primal import split_cells
 from ._primal_search import PRIMAL_SCORINGS, fit_from_moments, gcv_search, search
 from ._validation import (
@@ -41,7 +40,6 @@ from ._validation import (
     check_bool,
     check_n_steps,
     check_reg_lambda,
-    check_sample_weight,
     check_splits,
     fit_atomically,
     route_groups,
@@ -92,23 +90,27 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         return incremental.lazy_attribute(self, name, self._LAZY_ATTRIBUTES,
                                           self._finish_partial_fit)
 
+    def __sklearn_is_fitted__(self):
+        return incremental.is_fitted(self, self._finish_partial_fit)
+
     def _partial_fit(self, X, y, sample_weight):
         """Add a batch to the moments of ``partial_fit``, or start them; the
         model is finalised when a fitted attribute is first read."""
         stream = vars(self).get("_partial_stream")
+        kind = incremental.input_kind(X)  # of what was passed, before any conversion
         if stream is not None:
-            stream.check_batch(self, X, incremental.input_kind(X))
+            stream.check_batch(self, X, kind)
         n_folds = self._partial_fit_folds()
         block_size, _ = self._check_settings(None)
         if stream is None:
             for name in _fitted_attributes(self, _STREAM_STATE + self._LAZY_ATTRIBUTES):
-                delattr(self, name)  # a first batch starts over, after fit too
+                delattr(self, name)  # a first batch (of an unfitted model) starts afresh
         X, Y, sample_weight, y_ndim = self._training_data(X, y, sample_weight,
-                                                          reset=stream is None)
+                                                          reset=stream is None, batch=True)
         progress = self._progress()
         if stream is None:
             stream = incremental.MomentStream.start(self, X, Y, sample_weight, y_ndim,
-                                                    n_folds, block_size, progress)
+                                                    n_folds, block_size, progress, kind)
         else:
             stream = stream.add(X, Y, sample_weight, block_size, y_ndim, progress)
         progress.say(f"partial_fit: {stream.n_samples_seen} rows seen")
@@ -161,41 +163,46 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         return self.feature_map is not None and is_dataframe(X)
 
     # -- training data -------------------------------------------------------------------
-    def _training_data(self, X, y, sample_weight, reset=True):
+    def _training_data(self, X, y, sample_weight, reset=True, batch=False):
         """Checked training data: ``X``, targets ``Y`` of shape (n, k), weights,
         and the number of dimensions of ``y``; ``reset=False`` checks ``X``
-        against the features seen before (a later batch of partial_fit)."""
+        against the features seen before (a later batch of partial_fit);
+        ``batch=True`` (partial_fit) lets every weight be zero."""
         if dask_frames.is_dask_frame(X) or dask_frames.is_dask_frame(y):
-            return dask_frames.training_data(self, X, y, sample_weight, reset, self._progress())
+            return dask_frames.training_data(self, X, y, sample_weight, reset, self._progress(),
+                                             batch=batch)
         if streaming.is_dask_array(X) or streaming.is_dask_array(y):
-            return self._dask_training_data(X, y, sample_weight, reset)
+            return self._dask_training_data(X, y, sample_weight, reset, batch)
         if (namespace := array_api.namespace_of(X)) is not None:
-            return array_api.training_data(self, X, y, sample_weight, namespace, reset=reset)
+            return array_api.training_data(self, X, y, sample_weight, namespace, reset=reset,
+                                           batch=batch)
         if self._passes_frames(X):
             if len(X) == 0:
                 raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a "
                                  f"minimum of 1 is required by {type(self).__name__}.")
             # n_features_in_, feature names
             validate_data(self, X, skip_check_array=True, reset=reset)
-            y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+            y = incremental.check_targets(y)
             if y.ndim not in (1, 2):
                 raise ValueError(f"y must have shape (n_samples,) or (n_samples, n_targets), "
                                  f"got {y.shape}.")
             check_consistent_length(X, y)
         else:
-            X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"), multi_output=True,
-                                 y_numeric=True, reset=reset)
-        sample_weight = check_sample_weight(sample_weight, X.shape[0])
-        Y = np.asarray(y, dtype=np.float64)
+            try:
+                X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"),
+                                     multi_output=True, y_numeric=True, reset=reset)
+            except ValueError as exc:
+                incremental.name_targets(y, exc)
+                raise
+        sample_weight = incremental.check_weights(sample_weight, X.shape[0], batch)
+        Y = incremental.check_targets(y)  # a string dtype passes y_numeric unconverted
         return X, Y.reshape(X.shape[0], -1), sample_weight, Y.ndim
 
-    def _dask_training_data(self, X, y, sample_weight, reset=True):
+    def _dask_training_data(self, X, y, sample_weight, reset=True, batch=False):
         if not streaming.is_dask_array(X):
             raise TypeError("y is a dask array but X is not: pass X as a dask array too.")
         streaming.check_dask_training_data(X, y, sample_weight)
-        if not reset and X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
-                             f"expecting {self.n_features_in_} features as input.")
+        dask_frames.check_array_columns(self, X, reset)
         n = X.shape[0]
         if streaming.is_dask_array(y):
             if y.ndim not in (1, 2) or y.shape[0] != n:
@@ -204,17 +211,14 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             if y.dtype.kind not in "fiub":
                 raise ValueError(f"y must hold numbers, got dtype {y.dtype}.")
         else:
-            y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+            y = incremental.check_targets(y)
             if y.ndim not in (1, 2) or y.shape[0] != n:
                 raise ValueError(f"y must have shape ({n},) or ({n}, n_targets), got "
                                  f"{y.shape}.")
-        self.n_features_in_ = X.shape[1]
-        if hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
         y_ndim = y.ndim
         Y = y.astype(np.float64) if y.ndim == 2 else y.astype(np.float64)[:, None]
         if sample_weight is not None and not streaming.is_dask_array(sample_weight):
-            sample_weight = check_sample_weight(sample_weight, n)
+            sample_weight = incremental.check_weights(sample_weight, n, batch)
         elif sample_weight is not None and sample_weight.shape != (n,):
             raise ValueError(f"sample_weight must have shape ({n},), got "
                              f"{sample_weight.shape}.")
@@ -263,14 +267,16 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             if X.ndim != 2 or len(X.chunks[1]) != 1:
                 raise ValueError(f"{name} must be a two-dimensional dask array chunked along "
                                  f"rows only: rechunk with {name}.rechunk({{1: -1}}).")
-            if X.shape[1] != self.n_features_in_:
-                raise ValueError(f"{name} has {X.shape[1]} features, but {type(self).__name__} "
-                                 f"is expecting {self.n_features_in_} features as input.")
+            dask_frames.check_array_columns(self, X, reset=False)
             return X
         if self._passes_frames(X):
             validate_data(self, X, reset=False, skip_check_array=True)
             return X
         return validate_data(self, X, accept_sparse=("csr", "csc"), reset=False)
+
+
+def _is_int(cv):
+    return isinstance(cv, numbers.Integral) and not isinstance(cv, bool | np.bool_)
 
 
 def _algebra_threads(n_jobs=None):
@@ -604,6 +610,7 @@ class SelfDistilledRidge(_PrimalRegressor):
         alpha = check_alpha(self.alpha, n_steps)
         reg_lambda = check_reg_lambda(self.reg_lambda)
         block_size, groups = self._check_settings(groups)
+        kind = incremental.input_kind(X)
         X, Y, sample_weight, y_ndim = self._training_data(X, y, sample_weight)
         validation = self._validation_data(X_val, y_val, Y)
         plan = self._fit_plan(X, Y, y_ndim, block_size)
@@ -630,6 +637,15 @@ class SelfDistilledRidge(_PrimalRegressor):
                                        reg_lambda, self.clip_alpha, by_gcv=by_gcv)
         self._set_fitted(fitted, plan, alpha, n_steps, reg_lambda, y_ndim)
         self.n_samples_seen_ = X.shape[0]
+        refusal = None
+        if validation_moments is not None:
+            refusal = "its alpha='optimal' was chosen on X_val, y_val"
+        elif labels is not None and not _is_int(self.cv):
+            refusal = f"its folds came from cv={self.cv!r}, which splits all the rows at once"
+        # The moments of the pass, kept (no further pass) for partial_fit to continue.
+        self._partial_stream = incremental.MomentStream.after_fit(
+            self, kind, plan, cell_moments, X.shape[0], Y.shape[1], y_ndim,
+            None if labels is None else self.cv, refusal)
         return self
 
     @available_if(incremental.offers_partial_fit)
@@ -639,9 +655,13 @@ class SelfDistilledRidge(_PrimalRegressor):
         Each call adds the batch's moments to those of the earlier batches
         (one pass over the batch, ``m x m`` memory whatever the number of
         rows), so that the model of batches ``X_1, ..., X_b`` is the model
-        :meth:`fit` gives on their concatenation, to rounding. The first call
-        starts over (after :meth:`fit` too, which keeps no moments); later
-        calls must have the same parameters and the same columns. The fitted
+        :meth:`fit` gives on their concatenation, to rounding. After
+        :meth:`fit` on ``X_0`` it continues from fit's moments (kept by fit
+        at no extra pass), giving the fit on ``X_0, X_1, ...``; a fit whose
+        folds came from a splitter ``cv`` or whose ``alpha="optimal"`` came
+        from ``X_val`` cannot be continued, and ``partial_fit`` raises a
+        ``TypeError`` saying so. Later calls must have the same parameters
+        (compared by value) and the same columns. The fitted
         attributes are computed from the moments when first read (``coef_``,
         :meth:`predict`, ...): a batch costs its pass and no ``m x m``
         algebra.
@@ -673,8 +693,9 @@ class SelfDistilledRidge(_PrimalRegressor):
         y : array-like of shape (n_batch,) or (n_batch, n_targets)
             Its targets, of the dimensions of the first batch's.
         sample_weight : float or array-like of shape (n_batch,), default=None
-            Non-negative weights of the batch's squared errors, not all
-            zero.
+            Non-negative weights of the batch's squared errors. A batch
+            may weigh zero (its rows still take their fold positions); the
+            weights of all the batches together may not.
 
         Returns
         -------
@@ -689,9 +710,11 @@ class SelfDistilledRidge(_PrimalRegressor):
             (other than ``verbose`` and ``block_size``) changed since the
             first batch; for a ``cv`` that is not an int or ``None`` when
             ``alpha="optimal"``.
-            A batch that raises leaves the model as it was. Reading a fitted
-            attribute raises a ``ValueError`` while the rows seen are fewer
-            than the folds.
+            A batch that raises leaves the model as it was. While the rows
+            seen cannot give a model (fewer rows than folds, no weight), the
+            model is not fitted: ``predict`` raises
+            :class:`~sklearn.exceptions.NotFittedError` saying why, and
+            ``hasattr`` answers False.
         """
         return incremental.rolled_back(self._partial_fit, _PRIVATE_STATE)(X, y, sample_weight)
 
@@ -779,6 +802,7 @@ class SelfDistilledRidge(_PrimalRegressor):
             if X_val.ndim != 2 or X_val.shape[1] != self.n_features_in_:
                 raise ValueError(f"X_val must have {self.n_features_in_} features (as X), got "
                                  f"shape {X_val.shape}.")
+            dask_frames.check_array_columns(self, X_val, reset=False)  # names as numpy's
             streaming.check_dask_training_data(X_val, y_val)
         else:
             try:
@@ -792,7 +816,7 @@ class SelfDistilledRidge(_PrimalRegressor):
         if array_api.namespace_of(y_val) is not None:
             y_val = array_api.to_numpy(y_val)  # for the validation pass, which is NumPy's
         if not streaming.is_dask_array(y_val):
-            y_val = check_array(y_val, ensure_2d=False, dtype=np.float64, input_name="y_val")
+            y_val = incremental.check_targets(y_val, "y_val")
         if y_val.shape[0] != X_val.shape[0]:
             raise ValueError(f"X_val has {X_val.shape[0]} samples but y_val has "
                              f"{y_val.shape[0]}.")
@@ -1195,11 +1219,12 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
             check_gcv_scoring(self.scoring)
         scorer = PRIMAL_SCORINGS[self.scoring or "neg_mean_squared_error"]
         start = time.perf_counter()
+        kind = incremental.input_kind(X)
         X, Y, sample_weight, y_ndim = self._training_data(X, y, sample_weight)
         self.n_samples_seen_ = X.shape[0]
         plan = self._fit_plan(X, Y, y_ndim, block_size)
         if self.cv is None:
-            return self._fit_gcv(X, Y, sample_weight, y_ndim, plan, grid, start)
+            return self._fit_gcv(X, Y, sample_weight, y_ndim, plan, grid, start, kind)
         splits = self._splits(X, Y, y_ndim, groups)
         cell_roles, labels = split_cells(splits, X.shape[0])
         cell_moments = _stream(plan, X, Y, sample_weight, labels, cell_roles.shape[0],
@@ -1216,6 +1241,12 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
                                 self.cv if _takes_groups(self.cv) else splits)
         self.n_splits_ = len(splits)
         self.feature_map_ = plan.feature_map
+        # The moments of the pass, kept (no further pass) for partial_fit to continue.
+        self._partial_stream = incremental.MomentStream.after_fit(
+            self, kind, plan, cell_moments, X.shape[0], Y.shape[1], y_ndim,
+            self.cv if _is_int(self.cv) else None,
+            None if _is_int(self.cv) else f"its folds came from cv={self.cv!r}, which splits "
+            "all the rows at once")
         return self
 
     @available_if(incremental.offers_partial_fit)
@@ -1242,7 +1273,8 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
             Its targets, of the dimensions of the first batch's.
         sample_weight : float or array-like of shape (n_batch,), default=None
             Non-negative weights, used in every fit and in the held-out
-            errors; not all zero.
+            errors. A batch may weigh zero; all the batches together may
+            not.
 
         Returns
         -------
@@ -1256,9 +1288,10 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
             container or other targets than the first batch; for parameters
             (other than ``verbose``, ``n_jobs`` and ``block_size``) changed
             since the first batch; for a ``cv`` that is not an int or
-            ``None``. A batch that raises leaves the model as it was.
-            Reading a fitted attribute raises a ``ValueError`` while the
-            rows seen are fewer than the folds.
+            ``None``. A batch that raises leaves the model as it was. While
+            the rows seen cannot give a model (fewer rows than folds, a fold
+            without weight), ``predict`` raises
+            :class:`~sklearn.exceptions.NotFittedError` saying why.
         """
         return incremental.rolled_back(self._partial_fit, _STREAM_STATE)(X, y, sample_weight)
 
@@ -1342,7 +1375,7 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
             params, grid.lambdas, grid.max_steps, auto=grid.was_auto,
             eigenvalues=lambda: result["fold"].eigenvalues))
 
-    def _fit_gcv(self, X, Y, sample_weight, y_ndim, plan, grid, start):
+    def _fit_gcv(self, X, Y, sample_weight, y_ndim, plan, grid, start, kind):
         """``cv=None``: every candidate scored by generalised cross-validation
         from the moments of all the rows (one cell, one pass), and the best
         fitted from the same decomposition of ``G``."""
@@ -1354,6 +1387,9 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         self._report(f"GCV of {grid.n_candidates} candidates, the best refitted", start)
         self._set_search_result(result, grid, fitted, plan, y_ndim, None)
         self.feature_map_ = plan.feature_map
+        # The moments of the pass, kept (no further pass) for partial_fit to continue.
+        self._partial_stream = incremental.MomentStream.after_fit(
+            self, kind, plan, cell_moments, X.shape[0], Y.shape[1], y_ndim, None)
         return self
 
     def _report(self, what, start):

@@ -113,20 +113,59 @@ def test_integer_cv_is_position_mod_k_and_nests():
     assert not np.allclose(by_position.alphas_, contiguous.alphas_)
 
 
-def test_fit_starts_over_and_parameters_are_those_of_the_first_batch():
+def test_parameters_are_those_of_the_first_batch_and_fit_starts_over():
     X, y = make_data()
     params = dict(alpha="optimal", n_steps=3, cv=3)
-    expected = SelfDistilledRidge(**params).fit(X, y)
-    model = SelfDistilledRidge(**params).fit(X[:50] * 2.0, y[:50])
-    streamed(model, X, y, 3)  # the first batch replaces what fit fitted
-    assert_allclose(model.coef_, expected.coef_, rtol=TOL)
-    model.partial_fit(X[:10], y[:10])
+    model = SelfDistilledRidge(**params).partial_fit(X[:10], y[:10])
     model.set_params(n_steps=2)  # after the batch: read with the batches' parameters
-    assert len(model.alphas_) == 2
-    assert model.fit(X, y).n_samples_seen_ == N  # fit starts over
-    assert_allclose(model.coef_, SelfDistilledRidge(**params, ).set_params(n_steps=2).fit(
+    assert len(model.alphas_) == 2  # of n_steps=3
+    assert model.fit(X, y).n_samples_seen_ == N  # fit starts over, with its parameters
+    assert_allclose(model.coef_, SelfDistilledRidge(**params).set_params(n_steps=2).fit(
         X, y).coef_, rtol=TOL)
-    assert not hasattr(model, "_partial_stream")
+
+
+CONTINUED = {
+    "folds": (SelfDistilledRidge, dict(alpha="optimal", n_steps=3, cv=4)),
+    "gcv": (SelfDistilledRidge, dict(alpha="optimal", n_steps=3, cv=None)),
+    "fixed-splitter": (SelfDistilledRidge, dict(alpha=0.4, n_steps=3, cv=KFold(3))),
+    "map": (SelfDistilledRidge, dict(alpha=[0.3, 0.6], n_steps=3,
+                                     feature_map=RBFSampler(gamma=0.2, n_components=9,
+                                                            random_state=0))),
+    "search-folds": (SelfDistilledRidgeCV, dict(reg_lambdas=[0.1, 1.0], alphas=[0.0, 0.5],
+                                                 max_steps=3, cv=4)),
+    "search-gcv": (SelfDistilledRidgeCV, dict(reg_lambdas=[0.1, 1.0], alphas=[0.0, 0.5],
+                                               max_steps=3, cv=None)),
+}
+
+
+@pytest.mark.parametrize("case", CONTINUED)
+def test_partial_fit_continues_fit(case):
+    """As IncrementalPCA, MiniBatchKMeans and SGD: partial_fit after fit(X_0) continues
+    from fit's moments, giving fit on the concatenation."""
+    Estimator, params = CONTINUED[case]
+    X, y = make_data(n_targets=2)
+    w = np.random.default_rng(4).uniform(0.2, 2.0, size=N)
+    model = Estimator(**params).fit(X[:45], y[:45], sample_weight=w[:45])
+    model.partial_fit(X[45:80], y[45:80], sample_weight=w[45:80])
+    model.partial_fit(X[80:], y[80:], sample_weight=w[80:])
+    expected = Estimator(**params).fit(X, y, sample_weight=w)
+    assert model.n_samples_seen_ == N
+    assert_allclose(model.predict(X), expected.predict(X), rtol=TOL, atol=TOL)
+
+
+def test_a_fit_that_cannot_be_continued_is_refused():
+    X, y = make_data()
+    for model, why in [
+        (SelfDistilledRidge(alpha="optimal", n_steps=3, cv=KFold(3)).fit(X, y),
+         "folds came from cv=KFold"),
+        (SelfDistilledRidge(alpha="optimal", n_steps=3).fit(X[:60], y[:60], X_val=X[60:],
+                                                             y_val=y[60:]), "X_val"),
+        (SelfDistilledRidgeCV(cv=KFold(3)).fit(X, y), "folds came from cv=KFold"),
+    ]:
+        coef = model.predict(X)
+        with pytest.raises(TypeError, match=f"fitted by fit.*cannot continue it.*{why}"):
+            model.partial_fit(X[:10], y[:10])
+        assert_allclose(model.predict(X), coef, rtol=0)  # the model as it was
 
 
 def _state(model):
@@ -218,3 +257,166 @@ def test_dask_array_batches_and_a_pickled_stream():
     assert "coef_" not in vars(restored)
     assert_allclose(restored.coef_, expected.coef_, rtol=TOL)
     assert_allclose(model.alphas_, expected.alphas_, rtol=TOL)
+
+
+@pytest.mark.parametrize("Estimator", [SelfDistilledRidge, SelfDistilledRidgeCV])
+def test_batches_in_the_users_container_without_a_map(Estimator):
+    """The container recorded is the one passed, not what the checks converted it to:
+    DataFrame after DataFrame and tensor after tensor are accepted without a map."""
+    pd = pytest.importorskip("pandas")
+    torch = pytest.importorskip("torch")
+    X, y = make_data()
+    frame = pd.DataFrame(X, columns=list("abcd"))
+    expected = Estimator(cv=3).fit(frame, y)
+    model = Estimator(cv=3).partial_fit(frame[:30], y[:30]).partial_fit(frame[30:], y[30:])
+    assert list(model.feature_names_in_) == list("abcd")
+    assert_allclose(model.predict(frame), expected.predict(frame), rtol=TOL)
+    tensor = torch.asarray(X)
+    model = Estimator(cv=3).partial_fit(tensor[:30], y[:30]).partial_fit(tensor[30:], y[30:])
+    assert_allclose(model.predict(X), Estimator(cv=3).fit(X, y).predict(X), rtol=TOL)
+    with pytest.raises(TypeError, match="X as numpy after batches of torch"):
+        model.partial_fit(X[:5], y[:5])
+
+
+def test_messages_name_y_and_end_their_sentences():
+    X, y = make_data()
+    labels = np.array(["a", "b"] * (N // 2) + ["a"])
+    for Estimator in (SelfDistilledRidge, SelfDistilledRidgeCV):
+        with pytest.raises(ValueError, match="y must hold numbers.*could not convert"):
+            Estimator().fit(X, labels)
+        with pytest.raises(ValueError, match="y must hold numbers.*could not convert"):
+            Estimator().partial_fit(X, list(labels))
+    with pytest.raises(ValueError, match="y_val must hold numbers"):
+        SelfDistilledRidge(alpha="optimal").fit(X, y, X_val=X, y_val=labels)
+    from sklearn.preprocessing import OneHotEncoder
+
+    codes = np.c_[np.arange(N) % 3].astype(float)
+    model = SelfDistilledRidge(feature_map=OneHotEncoder()).partial_fit(codes[:2], y[:2])
+    with pytest.raises(ValueError, match=r"first batch.*during transform\. Pass the map"):
+        model.partial_fit(codes[2:], y[2:])
+
+
+def test_parameters_are_compared_by_value():
+    """The same values in another type are not a change; another value is."""
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = make_data()
+    model = SelfDistilledRidge(reg_lambda=1.0, alpha=[0.5, 0.25], n_steps=3, cv=3,
+                               feature_map=StandardScaler())
+    model.partial_fit(X[:40], y[:40])
+    model.set_params(reg_lambda=np.float64(1.0), alpha=(np.float32(0.5), 0.25),
+                     cv=np.int64(3), feature_map=StandardScaler().fit(X))
+    model.partial_fit(X[40:70], y[40:70])
+    model.set_params(reg_lambda=1, alpha=np.array([0.5, 0.25]))
+    model.partial_fit(X[70:], y[70:])
+    expected = SelfDistilledRidge(alpha=[0.5, 0.25], n_steps=3, cv=3,
+                                  feature_map=StandardScaler().fit(X[:40]))
+    assert_allclose(model.coef_, streamed(expected, X, y, 1).coef_, rtol=TOL)
+    for changed in (dict(reg_lambda=1.5), dict(alpha=[0.5, 0.3]),
+                    dict(feature_map=StandardScaler(with_mean=False)), dict(cv=4)):
+        name = next(iter(changed))
+        with pytest.raises(ValueError, match=f"parameters {name}.* changed"):
+            model.set_params(**changed).partial_fit(X[:5], y[:5])
+        model.set_params(reg_lambda=1.0, alpha=[0.5, 0.25], cv=3, feature_map=StandardScaler())
+    search = SelfDistilledRidgeCV(reg_lambdas=[0.1, 1.0], alphas=[0.0, 0.5], max_steps=2,
+                                  cv=3).partial_fit(X[:40], y[:40])
+    search.set_params(reg_lambdas=(0.1, 1), alphas=np.array([0.0, 0.5])).partial_fit(X[40:], y[40:])
+    assert search.n_samples_seen_ == N
+
+
+def _unfinished_models():
+    """Models whose rows cannot give a fit yet, with what their error says."""
+    X, y = make_data()
+    w = np.ones(N)
+    w[np.arange(N) % 3 == 1] = 0.0  # fold 1 of cv=3 has no weight
+    return [
+        (SelfDistilledRidge(alpha="optimal", n_steps=3, cv=5).partial_fit(X[:3], y[:3]),
+         "needs at least 5 rows, but partial_fit has seen 3"),
+        (SelfDistilledRidgeCV(cv=5).partial_fit(X[:3], y[:3]), "needs at least 5 rows"),
+        (SelfDistilledRidgeCV([0.1, 1.0], [0.0, 0.5], max_steps=2, cv=3).partial_fit(
+            X, y, sample_weight=w), "weight"),
+    ]
+
+
+def test_a_model_that_cannot_be_finalised_is_not_fitted():
+    """hasattr and getattr answer (AttributeError only), check_is_fitted raises
+    NotFittedError, predict says why; more rows then give the model."""
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    X, y = make_data()
+    for model, why in _unfinished_models():
+        name = "coef_" if isinstance(model, SelfDistilledRidge) else "best_estimator_"
+        assert not hasattr(model, name)
+        assert getattr(model, name, None) is None
+        with pytest.raises(NotFittedError):
+            check_is_fitted(model)
+        with pytest.raises(NotFittedError, match=f"cannot be finalised.*{why}"):
+            model.predict(X)
+        assert model.__sklearn_is_fitted__() is False
+    model = _unfinished_models()[0][0].partial_fit(X[3:], y[3:])
+    check_is_fitted(model)
+    assert hasattr(model, "coef_")
+
+
+@pytest.mark.parametrize("Estimator", [SelfDistilledRidge, SelfDistilledRidgeCV])
+@pytest.mark.parametrize("zero_rows", [slice(0, 17), slice(40, 61)], ids=["first", "middle"])
+def test_a_batch_without_weight_adds_its_rows_and_nothing_else(Estimator, zero_rows):
+    """A batch whose weights are all zero is accepted and only moves the fold
+    positions on: the stream equals fit on the concatenation."""
+    from sklearn.exceptions import NotFittedError
+
+    X, y = make_data()
+    w = np.random.default_rng(3).uniform(0.5, 2.0, size=N)
+    w[zero_rows] = 0.0
+    params = (dict(alpha="optimal", n_steps=3, cv=4) if Estimator is SelfDistilledRidge
+              else dict(reg_lambdas=[0.1, 1.0], alphas=[0.0, "optimal"], max_steps=3, cv=4))
+    expected = Estimator(**params).fit(X, y, sample_weight=w)
+    model = Estimator(**params)
+    for rows in (slice(0, zero_rows.start), zero_rows, slice(zero_rows.stop, N)):
+        if rows.stop > rows.start:
+            model.partial_fit(X[rows], y[rows], sample_weight=w[rows])
+    assert_allclose(model.predict(X), expected.predict(X), rtol=TOL, atol=TOL)
+    unweighted = Estimator(**params).partial_fit(X[:20], y[:20], sample_weight=np.zeros(20))
+    with pytest.raises(NotFittedError, match="sample_weight must not be all zero"):
+        unweighted.predict(X)
+    with pytest.raises(ValueError, match="sample_weight must not be all zero"):
+        Estimator(**params).fit(X[:20], y[:20], sample_weight=np.zeros(20))
+    assert_allclose(unweighted.partial_fit(X[20:], y[20:], sample_weight=w[20:]).predict(X),
+                    Estimator(**params).fit(X, y, sample_weight=np.r_[np.zeros(20), w[20:]])
+                    .predict(X), rtol=TOL, atol=TOL)
+
+
+def test_dask_batches_without_weight():
+    da = pytest.importorskip("dask.array")
+    dask = pytest.importorskip("dask")
+    X, y = make_data()
+    w = np.ones(N)
+    w[30:60] = 0.0
+    params = dict(alpha="optimal", n_steps=3, cv=3)
+    expected = SelfDistilledRidge(**params).fit(X, y, sample_weight=w)
+    model = SelfDistilledRidge(**params)
+    with dask.config.set(scheduler="synchronous"):
+        for rows in (slice(0, 30), slice(30, 60), slice(60, N)):
+            model.partial_fit(da.from_array(X[rows], chunks=(11, -1)), y[rows],
+                              sample_weight=da.from_array(w[rows], chunks=11))
+    assert_allclose(model.coef_, expected.coef_, rtol=TOL, atol=TOL)
+
+
+def test_the_container_counts_where_it_reaches_the_map():
+    """Without a map a DataFrame is the array it becomes: numpy after it is accepted
+    with scikit-learn's warning and the names kept; with a map, the map's input must
+    stay the same kind."""
+    pd = pytest.importorskip("pandas")
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = make_data()
+    frame = pd.DataFrame(X, columns=list("abcd"))
+    model = SelfDistilledRidge(cv=3).partial_fit(frame[:40], y[:40])
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        model.partial_fit(X[40:], y[40:])
+    assert list(model.feature_names_in_) == list("abcd")
+    assert_allclose(model.coef_, SelfDistilledRidge(cv=3).fit(X, y).coef_, rtol=TOL)
+    mapped = SelfDistilledRidge(feature_map=StandardScaler()).partial_fit(frame[:40], y[:40])
+    with pytest.raises(TypeError, match="X as numpy after batches of DataFrame"):
+        mapped.partial_fit(X[40:], y[40:])

@@ -302,3 +302,62 @@ def test_wide_data_with_a_tiny_penalty_drop_the_rounding_directions_as_numpy(nam
         prediction = _array_api.to_numpy(model.predict(asarray(X_new)))
     expected = reference.predict(X_new)
     assert_allclose(prediction, expected, rtol=1e-10, atol=1e-10 * np.abs(expected).max())
+
+
+# -- partial_fit under dispatch ------------------------------------------------------------
+@needs_array_api
+@pytest.mark.parametrize("namespace", ["array_api_strict", "torch"])
+@pytest.mark.parametrize("case", [case for case in estimators()
+                                  if case[0] not in ("nystroem", "pipeline", "validation")],
+                         ids=lambda case: case[0])
+def test_partial_fit_in_the_namespace_equals_numpy_fit(case, namespace):
+    """Batches of another namespace stream into the same moments as fit's,
+    and the finished model follows them (maps fitted on the first batch are
+    tested elsewhere: their landmarks differ from a fit on all rows)."""
+    _, cls, params, options = case
+    X, y, w = data(k=options.get("k", 1))
+    weights = options.get("sample_weight")
+    reference = make(cls, params).fit(X, y, **({"sample_weight": w} if weights else {}))
+    asarray = NAMESPACES[namespace]
+    model = make(cls, params)
+    with config_context(array_api_dispatch=True):
+        for start in (0, 1, 60, 173):  # uneven batches, one of a single row
+            stop = {0: 1, 1: 60, 60: 173, 173: len(X)}[start]
+            model.partial_fit(asarray(X[start:stop]), asarray(y[start:stop]),
+                              **({"sample_weight": asarray(w[start:stop])} if weights else {}))
+        prediction = model.predict(asarray(X))
+    x_namespace = array_api_compat.array_namespace(asarray(X))
+    assert array_api_compat.array_namespace(prediction) is x_namespace
+    assert_allclose(_array_api.to_numpy(prediction), reference.predict(X), rtol=1e-10,
+                    atol=1e-10)
+    for name, array in fitted_arrays(model).items():
+        assert array_api_compat.array_namespace(array) is x_namespace, name
+
+
+@needs_array_api
+def test_partial_fit_refuses_a_batch_of_another_namespace_or_a_numpy_fitted_map():
+    X, y, _ = data()
+    model = SelfDistilledRidge()
+    with config_context(array_api_dispatch=True):
+        model.partial_fit(torch.asarray(X[:100]), torch.asarray(y[:100]))
+        before = _array_api.to_numpy(model.predict(torch.asarray(X)))
+        with pytest.raises(TypeError, match="same kind of container"):
+            model.partial_fit(X[100:], y[100:])
+        with pytest.raises((TypeError, ValueError)):
+            model.partial_fit(array_api_strict.asarray(X[100:]), array_api_strict.asarray(y[100:]))
+        assert_array_equal(_array_api.to_numpy(model.predict(torch.asarray(X))), before)
+        fitted_on_numpy = Nystroem(n_components=10, random_state=0).fit(X)
+        with pytest.raises(ValueError, match="feature_map Nystroem is fitted already"):
+            SelfDistilledRidge(feature_map=fitted_on_numpy).partial_fit(torch.asarray(X),
+                                                                        torch.asarray(y))
+
+
+@needs_array_api
+@pytest.mark.parametrize("cv", [3, None])
+def test_the_automatic_grid_under_dispatch_equals_numpy(cv):
+    X, y, _ = data()
+    reference = SelfDistilledRidgeCV(max_steps=2, cv=cv).fit(X, y)
+    with config_context(array_api_dispatch=True):
+        model = SelfDistilledRidgeCV(max_steps=2, cv=cv).fit(torch.asarray(X), torch.asarray(y))
+    assert_allclose(_array_api.to_numpy(model.reg_lambdas_), reference.reg_lambdas_, rtol=1e-10)
+    assert model.best_params_ == reference.best_params_

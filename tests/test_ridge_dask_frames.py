@@ -123,3 +123,38 @@ def test_verbose_reports_the_count_of_rows_and_dask_progress(capsys):
     assert "counting the rows of the 5 partitions" in out
     assert "100% Completed" in out  # dask.diagnostics.ProgressBar
     assert "rows/s" in out
+
+
+@pytest.mark.parametrize("Estimator", [SelfDistilledRidge, SelfDistilledRidgeCV])
+def test_a_dask_array_after_a_dask_frame_keeps_the_names_and_warns(Estimator):
+    """As scikit-learn does with numpy after a DataFrame: the fitted names stay and
+    "X does not have valid feature names" is warned, in partial_fit and predict."""
+    frame, y, _ = make_frames()
+    numbers = frame[["size", "age"]]
+    X = dd.from_pandas(numbers, npartitions=3)
+    array = da.from_array(numbers.to_numpy(), chunks=(50, -1))
+    target = da.from_array(y["price"].to_numpy(), chunks=(50,))
+    model = Estimator(cv=3).partial_fit(X, dd.from_pandas(y["price"], npartitions=3))
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        model.partial_fit(array, target)
+    assert list(model.feature_names_in_) == ["size", "age"]
+    expected = Estimator(cv=3).fit(pd.concat([numbers, numbers]),
+                                   pd.concat([y["price"], y["price"]]))
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        predicted = model.predict(array).compute()
+    assert_allclose(predicted, expected.predict(numbers), rtol=TOL)
+    fitted = Estimator(cv=3).fit(X, dd.from_pandas(y["price"], npartitions=3))
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        fitted.predict(array)
+    with pytest.raises(ValueError, match="X has 1 features.*expecting 2"):
+        fitted.predict(array[:, :1])
+
+
+def test_with_a_map_a_dask_array_after_a_dask_frame_is_refused():
+    frame, y, _ = make_frames()
+    X = dd.from_pandas(frame, npartitions=3)
+    model = SelfDistilledRidge(feature_map=by_name()).partial_fit(
+        X, dd.from_pandas(y["price"], npartitions=3))
+    numbers = da.from_array(frame[["size", "age"]].to_numpy(), chunks=(50, -1))
+    with pytest.raises(TypeError, match="X as dask after batches of dask DataFrame"):
+        model.partial_fit(numbers, da.from_array(y["price"].to_numpy(), chunks=(50,)))
