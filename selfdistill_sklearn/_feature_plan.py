@@ -112,7 +112,7 @@ class FeaturePlan:
         fitted on a sample, a failure on the other rows says so."""
         if self.n_fitted_rows is None or self.feature_map is None:
             return self.feature_map
-        return _SampleFittedMap(self.feature_map, self.n_fitted_rows, self.n_rows)
+        return _sample_fitted_map(self.feature_map, self.n_fitted_rows, self.n_rows)
 
     def predict(self, X, coef, intercept, squeeze):
         """``phi(X) coef^T + intercept`` block by block (a lazy dask array for
@@ -122,25 +122,31 @@ class FeaturePlan:
                                  squeeze=squeeze, namespace=self.namespace)
 
 
-class _SampleFittedMap:
-    """A map fitted on ``n_fitted`` of ``n_rows`` rows, whose ``transform``
-    names ``feature_map_samples`` when it fails on the other rows."""
+class ExplainedMap:
+    """A fitted map whose ``transform``, when it raises a ``ValueError``,
+    says on which rows the map was fitted and what to do: ``fitted_on``
+    and ``advice`` are the two halves of that sentence."""
 
-    def __init__(self, feature_map, n_fitted, n_rows):
+    def __init__(self, feature_map, fitted_on, advice):
         self.feature_map = feature_map
-        self.n_fitted = n_fitted
-        self.n_rows = n_rows
+        self.fitted_on = fitted_on
+        self.advice = advice
 
     def transform(self, X):
         try:
             return self.feature_map.transform(X)
         except ValueError as exc:
-            raise ValueError(
-                f"feature_map was fitted on feature_map_samples={self.n_fitted} of the "
-                f"{self.n_rows} training rows, drawn at random, and its transform failed on "
-                f"other rows: {exc} Fit it on more rows: a larger feature_map_samples, or "
-                "None for all of them."
-            ) from exc
+            raise ValueError(f"feature_map was fitted on {self.fitted_on}: "
+                             f"{str(exc).rstrip('.')}. {self.advice}") from exc
+
+
+def _sample_fitted_map(feature_map, n_fitted, n_rows):
+    """A map fitted on ``n_fitted`` of ``n_rows`` rows, naming
+    ``feature_map_samples`` when it fails on the other rows."""
+    return ExplainedMap(
+        feature_map, f"feature_map_samples={n_fitted} of the {n_rows} training rows, drawn "
+        "at random, and its transform failed on other rows",
+        "Fit it on more rows: a larger feature_map_samples, or None for all of them.")
 
 
 def fit_feature_plan(feature_map, X, Y, y_ndim, *, block_size, samples, random_state,
@@ -205,7 +211,7 @@ def fit_feature_plan(feature_map, X, Y, y_ndim, *, block_size, samples, random_s
     first = slice(0, min(n, block_size))
     (first_X,) = _computed(streaming.take_rows(X, first))
     streamed = (feature_map if n_fitted_rows is None
-                else _SampleFittedMap(feature_map, n_fitted_rows, n))
+                else _sample_fitted_map(feature_map, n_fitted_rows, n))
     # transform_block refuses a map that does not give one row per sample.
     features = streaming.transform_block(streamed, first_X, namespace=namespace)
     return FeaturePlan(feature_map, features.shape[1], block_size, n_fitted_rows, n, namespace)

@@ -30,7 +30,13 @@ from sklearn.utils.validation import NotFittedError, check_array, check_is_fitte
 from . import _streaming as streaming
 from ._array_api import check_same_namespace, namespace_of
 from ._dask_frames import is_dask_frame
-from ._feature_plan import FeaturePlan, _computed, fit_feature_plan, is_dataframe
+from ._feature_plan import (
+    ExplainedMap,
+    FeaturePlan,
+    _computed,
+    fit_feature_plan,
+    is_dataframe,
+)
 from ._validation import _fitted_attributes, check_sample_weight
 
 __all__ = [
@@ -240,24 +246,12 @@ def _feature_plan(feature_map, X, Y, y_ndim, *, block_size, samples, random_stat
                        namespace=namespace), False
 
 
-class _FirstBatchMap:
-    """A map fitted on the first batch, whose ``transform`` says so when it
-    fails on a later batch."""
-
-    def __init__(self, feature_map, n_rows):
-        self.feature_map = feature_map
-        self.n_rows = n_rows
-
-    def transform(self, X):
-        try:
-            return self.feature_map.transform(X)
-        except ValueError as exc:
-            raise ValueError(
-                f"feature_map was fitted on the {self.n_rows} rows of the first batch of "
-                "partial_fit (or of fit) and its transform failed on a later batch: "
-                f"{str(exc).rstrip('.')}. Pass the map fitted beforehand (it is then used "
-                "as it is), or a first batch that represents the data."
-            ) from exc
+def _first_batch_map(feature_map, n_rows):
+    """A map fitted on the first batch, saying so when it fails on a later one."""
+    return ExplainedMap(
+        feature_map, f"the {n_rows} rows of the first batch of partial_fit (or of fit) and "
+        "its transform failed on a later batch", "Pass the map fitted beforehand (it is then "
+        "used as it is), or a first batch that represents the data.")
 
 
 class MomentStream:
@@ -363,7 +357,7 @@ class MomentStream:
             )
         feature_map = self.plan.streamed_map
         if self._map_fitted_here:
-            feature_map = _FirstBatchMap(feature_map, self.plan.n_rows)
+            feature_map = _first_batch_map(feature_map, self.plan.n_rows)
         return self._with_batch(X, Y, sample_weight, feature_map, block_size, progress)
 
     def _with_batch(self, X, Y, sample_weight, feature_map, block_size, progress):
