@@ -219,3 +219,18 @@ def test_demonstration_refuses_a_file_without_target_or_reader(tmp_path, capsys)
             "fastparquet") is None:
         assert main(["--data", str(parquet), "--target", "price"]) == 2
         assert "pip install pyarrow, or save the table as CSV" in capsys.readouterr().err
+
+
+def test_demonstration_reads_parquet_as_it_reads_csv(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    from selfdistill_sklearn.demo import load_table
+
+    csv = _table(tmp_path / "houses.csv")
+    parquet = tmp_path / "houses.parquet"
+    pd.read_csv(csv).to_parquet(parquet)
+    X_csv, y_csv = load_table(csv, "price")
+    X_parquet, y_parquet = load_table(parquet, "price")
+    pd.testing.assert_frame_equal(X_parquet, X_csv)
+    np.testing.assert_array_equal(y_parquet, y_csv)
+    assert list(X_parquet.columns) == ["x1", "city", "x2"]
