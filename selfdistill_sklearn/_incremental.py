@@ -319,7 +319,11 @@ class MomentStream:
             return None
         if refusal is not None:
             return FitOnly(refusal)
-        frozen = clone(estimator)
+        try:
+            frozen = clone(estimator)
+        except TypeError:  # a parameter that cannot be copied, e.g. a generator of splits
+            return FitOnly("a parameter of the fit (such as cv given as a generator) cannot be "
+                           "kept for later batches")
         return cls(frozen, _parameters(frozen), plan, n_folds, cells, n_samples, n_targets,
                    y_ndim, kind, estimator.feature_map is not None)
 
@@ -365,8 +369,7 @@ class MomentStream:
         n_cells = 1 if self.n_folds is None else self.n_folds
         labels = (None if self.n_folds is None
                   else position_labels(self.n_samples_seen, n, self.n_folds))
-        if self.plan.namespace is not None:
-            check_same_namespace(self.plan.namespace, X, "partial_fit")
+        check_same_namespace(self.plan.namespace, X, "partial_fit")
         batch = streaming.moments(feature_map, X, Y, sample_weight, labels, n_cells,
                                   block_size, self.plan.n_features,
                                   root=self.n_folds is not None, progress=progress,
@@ -470,6 +473,11 @@ def lazy_attribute(estimator, name, lazy_names, finish):
     ``AttributeError`` (``NotFittedError`` when the model cannot be
     finalised yet, see :func:`finalise`) is raised."""
     state = vars(estimator)
+    prop = getattr(type(estimator), name, None)
+    if isinstance(prop, property):
+        # Python falls back here when a property raises AttributeError (such as
+        # scikit-learn's NotFittedError): raise that error again, not ours.
+        return prop.fget(estimator)
     if name in lazy_names and state.get("_partial_pending"):
         finalise(estimator, finish)
         if name in state:

@@ -191,7 +191,12 @@ def _resolved(grid, fold):
 
 def _largest_magnitude(values):
     """``max |values|`` as a float (0 for none), for arrays of any namespace."""
-    return float(abs(values).max()) if values.shape[0] else 0.0
+    if not values.shape[0]:
+        return 0.0
+    import array_api_compat
+
+    xp = array_api_compat.array_namespace(values)
+    return float(xp.max(xp.abs(values)))
 
 
 #: Most bytes of decompositions kept for the inner folds that share them.

@@ -480,9 +480,10 @@ class SelfDistilledRidge(_PrimalRegressor):
     ``dask[dataframe]``.
 
     **Fitted state.** Every :meth:`fit` replaces the whole fitted state, or,
-    if it raises, leaves the previous one; so does the first
-    :meth:`partial_fit` after it, and every later batch adds to the moments
-    or, if it raises, leaves them. :meth:`predict`,
+    if it raises, leaves the previous one; :meth:`partial_fit` after it
+    continues its moments (or refuses, saying why, when the fit cannot be
+    continued), and every batch adds to the moments or, if it raises, leaves
+    them. :meth:`predict`,
     :meth:`staged_predict` and :meth:`spectral_shrinkage` use the settings
     of the last fit (its feature map, number of features and block size,
     its penalty and weights), not parameters set since.
@@ -785,6 +786,7 @@ class SelfDistilledRidge(_PrimalRegressor):
 
     @property
     def equivalent_reg_lambda_(self):
+        check_is_fitted(self)
         return array_api.follow_fit(self._feature_plan.namespace, np.atleast_1d(
             gcv.equivalent_reg_lambda(array_api.to_numpy(self._gram_eigenvalues),
                                       array_api.to_numpy(self.effective_dof_),
@@ -1361,6 +1363,12 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         best.n_features_in_ = self.n_features_in_
         if hasattr(self, "feature_names_in_"):
             best.feature_names_in_ = self.feature_names_in_
+        if "n_samples_seen_" in vars(self):
+            best.n_samples_seen_ = self.n_samples_seen_
+        # Its moments are the search's: a batch goes to the search, not to it.
+        best._partial_stream = incremental.FitOnly(
+            "it is the best estimator of a search, whose moments the search keeps; call "
+            "partial_fit on the search")
         self.best_estimator_ = best
         self.cv_results_ = result["cv_results"]
         self.best_index_ = result["best_index"]
@@ -1373,7 +1381,7 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
                                                         result["optimal_alphas"])
         warn_at_edges(type(self).__name__, edge_messages(
             params, grid.lambdas, grid.max_steps, auto=grid.was_auto,
-            eigenvalues=lambda: result["fold"].eigenvalues))
+            eigenvalues=lambda: array_api.to_numpy(result["fold"].eigenvalues)))
 
     def _fit_gcv(self, X, Y, sample_weight, y_ndim, plan, grid, start, kind):
         """``cv=None``: every candidate scored by generalised cross-validation

@@ -420,3 +420,34 @@ def test_the_container_counts_where_it_reaches_the_map():
     mapped = SelfDistilledRidge(feature_map=StandardScaler()).partial_fit(frame[:40], y[:40])
     with pytest.raises(TypeError, match="X as numpy after batches of DataFrame"):
         mapped.partial_fit(X[40:], y[40:])
+
+
+# -- what a fit leaves, seen from its parts ------------------------------------------------
+def test_a_fit_on_a_generator_of_splits_works_and_refuses_to_be_continued():
+    X, y = make_data(60)
+    model = SelfDistilledRidge(alpha=0.5, cv=(split for split in KFold(3).split(X))).fit(X, y)
+    assert_allclose(model.coef_, SelfDistilledRidge(alpha=0.5).fit(X, y).coef_, rtol=1e-12)
+    with pytest.raises(TypeError, match="cannot be kept for later batches"):
+        model.partial_fit(X[:10], y[:10])
+
+
+def test_the_best_estimator_of_a_search_refuses_batches_meant_for_the_search():
+    X, y = make_data(60)
+    search = SelfDistilledRidgeCV(reg_lambdas=[0.1, 1.0], cv=3).fit(X[:40], y[:40])
+    best = search.best_estimator_
+    assert best.n_samples_seen_ == 40
+    before = best.predict(X)
+    with pytest.raises(TypeError, match="call partial_fit on the search"):
+        best.partial_fit(X[40:], y[40:])
+    assert_allclose(best.predict(X), before, rtol=0, atol=0)
+    search.partial_fit(X[40:], y[40:])
+    assert search.n_samples_seen_ == 60
+
+
+def test_an_unfitted_property_raises_not_fitted_error():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        SelfDistilledRidge().effective_dof_  # noqa: B018
+    with pytest.raises(NotFittedError):
+        SelfDistilledRidge().equivalent_reg_lambda_  # noqa: B018

@@ -361,3 +361,29 @@ def test_the_automatic_grid_under_dispatch_equals_numpy(cv):
         model = SelfDistilledRidgeCV(max_steps=2, cv=cv).fit(torch.asarray(X), torch.asarray(y))
     assert_allclose(_array_api.to_numpy(model.reg_lambdas_), reference.reg_lambdas_, rtol=1e-10)
     assert model.best_params_ == reference.best_params_
+
+
+@needs_array_api
+def test_partial_fit_refuses_a_namespace_batch_after_numpy_batches():
+    X, y, _ = data()
+    model = SelfDistilledRidge().partial_fit(torch.asarray(X[:100]), torch.asarray(y[:100]))
+    before = model.predict(X)
+    with config_context(array_api_dispatch=True), pytest.raises(ValueError,
+                                                                match="same namespace"):
+        model.partial_fit(torch.asarray(X[100:]), torch.asarray(y[100:]))
+    assert_array_equal(model.predict(X), before)
+
+
+@needs_array_api
+def test_the_automatic_grid_and_its_edge_warning_on_array_api_strict_devices():
+    from selfdistill_sklearn import GridEdgeWarning
+
+    X, y, _ = data()
+    device = array_api_strict.Device("device1")
+    Xd, yd = (array_api_strict.asarray(a, device=device) for a in (X, y))
+    reference = SelfDistilledRidgeCV(max_steps=2, cv=None).fit(X, y)
+    with config_context(array_api_dispatch=True):
+        model = SelfDistilledRidgeCV(max_steps=2, cv=None).fit(Xd, yd)
+        assert model.best_params_ == reference.best_params_
+        with pytest.warns(GridEdgeWarning, match="reg_lambda"):
+            SelfDistilledRidgeCV(reg_lambdas=[10.0, 100.0, 1000.0], cv=None).fit(Xd, yd)
