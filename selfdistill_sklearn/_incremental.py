@@ -37,7 +37,7 @@ from ._feature_plan import (
     fit_feature_plan,
     is_dataframe,
 )
-from ._validation import _fitted_attributes, check_sample_weight
+from ._validation import check_sample_weight
 
 __all__ = [
     "FitOnly",
@@ -55,7 +55,6 @@ __all__ = [
     "position_cell_roles",
     "position_labels",
     "position_splits",
-    "rolled_back",
 ]
 
 #: Parameters that change nothing that ``partial_fit`` accumulates or
@@ -421,25 +420,6 @@ def _is_fitted(feature_map):
     except (NotFittedError, TypeError):
         return False
     return True
-
-
-def rolled_back(method, private):
-    """Run ``method`` (a bound method), putting the fitted attributes
-    (scikit-learn's trailing underscore and ``private``) back as they were
-    when it raises."""
-    estimator = method.__self__
-
-    def run(*args, **kwargs):
-        previous = {name: vars(estimator)[name]
-                    for name in _fitted_attributes(estimator, private)}
-        try:
-            return method(*args, **kwargs)
-        except BaseException:
-            for name in _fitted_attributes(estimator, private):
-                delattr(estimator, name)
-            vars(estimator).update(previous)
-            raise
-    return run
 
 
 def finalise(estimator, finish):

@@ -132,16 +132,7 @@ def transform_block(feature_map, X_block, where=None, n_features=None, offset=0,
     if sparse.issparse(features):
         features = features.toarray()
     features = np.asarray(features, dtype=np.float64)
-    if features.ndim != 2 or features.shape[0] != n:
-        raise ValueError(
-            f"feature_map gave features of shape {features.shape} for the {n} samples of "
-            f"{described}: it must map every sample to one row of features."
-        )
-    if n_features is not None and features.shape[1] != n_features:
-        raise ValueError(
-            f"feature_map gave {features.shape[1]} features for {described}, but {n_features} "
-            "for the first rows: it must map every block to the same number of features."
-        )
+    _check_feature_shape(features, n, n_features, described)
     if where is None:
         return features
     finite = np.isfinite(features)
@@ -154,14 +145,9 @@ def transform_block(feature_map, X_block, where=None, n_features=None, offset=0,
     return features
 
 
-def _transform_block_xp(feature_map, X_block, where, n_features, offset, namespace,
-                        described):
-    """:func:`transform_block` for an array of the array API namespace of
-    ``namespace``: the features stay there, in the fit's float dtype."""
-    n = X_block.shape[0]
-    X_block = namespace.asarray(X_block)
-    features = X_block if feature_map is None else feature_map.transform(X_block)
-    features = namespace.asarray(features)
+def _check_feature_shape(features, n, n_features, described):
+    """Refuse features that are not one row per sample, or not the
+    ``n_features`` columns of the first rows."""
     if features.ndim != 2 or features.shape[0] != n:
         raise ValueError(
             f"feature_map gave features of shape {tuple(features.shape)} for the {n} samples "
@@ -172,6 +158,17 @@ def _transform_block_xp(feature_map, X_block, where, n_features, offset, namespa
             f"feature_map gave {features.shape[1]} features for {described}, but {n_features} "
             "for the first rows: it must map every block to the same number of features."
         )
+
+
+def _transform_block_xp(feature_map, X_block, where, n_features, offset, namespace,
+                        described):
+    """:func:`transform_block` for an array of the array API namespace of
+    ``namespace``: the features stay there, in the fit's float dtype."""
+    n = X_block.shape[0]
+    X_block = namespace.asarray(X_block)
+    features = X_block if feature_map is None else feature_map.transform(X_block)
+    features = namespace.asarray(features)
+    _check_feature_shape(features, n, n_features, described)
     xp = namespace.xp
     if where is not None and not bool(xp.all(xp.isfinite(features))):
         bad = int(np.flatnonzero(~np.all(np.isfinite(to_numpy(features)), axis=1))[0])

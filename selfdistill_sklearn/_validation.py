@@ -4,6 +4,7 @@ Each check names the parameter and what was expected; nothing is coerced
 silently.
 """
 
+import contextlib
 import dataclasses
 import functools
 import math
@@ -31,6 +32,7 @@ __all__ = [
     "check_sample_weight",
     "check_splits",
     "fit_atomically",
+    "restored_on_error",
     "route_groups",
     "splitter_router",
 ]
@@ -313,18 +315,30 @@ def fit_atomically(private=()):
     def decorate(fit):
         @functools.wraps(fit)
         def wrapper(self, *args, **kwargs):
-            previous = {name: vars(self)[name] for name in _fitted_attributes(self, private)}
-            for name in previous:
-                delattr(self, name)
-            try:
+            with restored_on_error(self, private, clear=True):
                 return fit(self, *args, **kwargs)
-            except BaseException:
-                for name in _fitted_attributes(self, private):
-                    delattr(self, name)
-                vars(self).update(previous)
-                raise
         return wrapper
     return decorate
+
+
+@contextlib.contextmanager
+def restored_on_error(estimator, private=(), *, clear=False):
+    """Put the fitted attributes (scikit-learn's trailing underscore and
+    ``private``) back as they were when the block raises
+    (``KeyboardInterrupt`` included); ``clear`` removes them before the block
+    runs (a fit that replaces the whole state), otherwise the block adds to
+    them (a batch of ``partial_fit``)."""
+    previous = {name: vars(estimator)[name] for name in _fitted_attributes(estimator, private)}
+    if clear:
+        for name in previous:
+            delattr(estimator, name)
+    try:
+        yield
+    except BaseException:
+        for name in _fitted_attributes(estimator, private):
+            delattr(estimator, name)
+        vars(estimator).update(previous)
+        raise
 
 
 def _takes_groups(cv):

@@ -42,6 +42,7 @@ from ._validation import (
     check_reg_lambda,
     check_splits,
     fit_atomically,
+    restored_on_error,
     route_groups,
     shrinkage_alphas,
     splitter_router,
@@ -717,7 +718,8 @@ class SelfDistilledRidge(_PrimalRegressor):
             :class:`~sklearn.exceptions.NotFittedError` saying why, and
             ``hasattr`` answers False.
         """
-        return incremental.rolled_back(self._partial_fit, _PRIVATE_STATE)(X, y, sample_weight)
+        with restored_on_error(self, _PRIVATE_STATE):
+            return self._partial_fit(X, y, sample_weight)
 
     def _partial_fit_folds(self):
         n_steps = check_n_steps(self.n_steps)
@@ -1295,7 +1297,8 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
             without weight), ``predict`` raises
             :class:`~sklearn.exceptions.NotFittedError` saying why.
         """
-        return incremental.rolled_back(self._partial_fit, _STREAM_STATE)(X, y, sample_weight)
+        with restored_on_error(self, _STREAM_STATE):
+            return self._partial_fit(X, y, sample_weight)
 
     def _partial_fit_folds(self):
         check_grid(self.reg_lambdas, self.alphas, self.max_steps, self.scoring,
