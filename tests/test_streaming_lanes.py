@@ -6,6 +6,7 @@ import pytest
 from numpy.testing import assert_allclose
 from sklearn import config_context, get_config
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.preprocessing import FunctionTransformer
 from threadpoolctl import threadpool_limits
 
 from selfdistill_sklearn import SelfDistilledRidge, SelfDistilledRidgeCV
@@ -99,3 +100,39 @@ def test_one_blas_thread_gives_one_lane(monkeypatch):
     assert streaming._lanes(2, 1, 11) == 2  # no more lanes than blocks
     # Lanes whose copies of the cells would take too much memory are not made.
     assert streaming._lanes(100, 5, 6000) == 1
+
+
+@pytest.mark.parametrize("n_rows, block_size, expected", [
+    (10_000, 4096, 2500),        # 3 uneven blocks become 4 equal ones
+    (1_000_000, 4096, 4033),     # 245 blocks become 248
+    (5000, 1000, 625),           # 5 become 8
+    (2048, 4096, 512),           # one block cut for 4 lanes of 512 rows
+    (2047, 4096, 4096),          # under 512 rows a lane: the blocks asked for
+    (900, 300, 300),
+])
+def test_blocks_are_equal_and_a_multiple_of_the_lanes(n_rows, block_size, expected):
+    size = streaming.even_block_size(n_rows, block_size)
+    assert size == expected and size <= block_size
+    n_blocks = -(-n_rows // size)
+    if size != block_size:
+        assert n_blocks % streaming.MAX_LANES == 0
+        # Equal to a row: no lane gets a block of more rows than another.
+        assert n_rows - (n_blocks - 1) * size >= size - n_blocks
+
+
+def test_block_edges_named_in_errors_do_not_depend_on_threads():
+    X = np.ones((10_000, 2))
+    X[9000, 1] = 5.0
+    explode = FunctionTransformer(lambda Z: np.exp(200.0 * Z))
+    for limit in (1, 2):
+        with threadpool_limits(limits=limit, user_api="blas"):
+            with pytest.raises(ValueError, match="for rows 7500 to 9999 of X, first at row 9000"):
+                SelfDistilledRidge(feature_map=explode).fit(X, X[:, 0])
+
+
+def test_the_lanes_threads_are_reused():
+    X, Y, w, labels = data()
+    streaming._block_moments(None, X, Y, w, labels, 3, 37, 4, False, lanes=2)
+    pool = streaming._lane_pool()
+    streaming._block_moments(None, X, Y, w, labels, 3, 37, 4, False, lanes=2)
+    assert streaming._lane_pool() is pool
