@@ -20,9 +20,11 @@ passed every check, so that a batch that fails leaves the model as it was.
 
 import copy
 import numbers
+import warnings
 
 import joblib
 import numpy as np
+from scipy import linalg
 from sklearn.base import clone
 from sklearn.utils import get_tags
 from sklearn.utils.validation import NotFittedError, check_array, check_is_fitted
@@ -37,6 +39,7 @@ from ._feature_plan import (
     fit_feature_plan,
     is_dataframe,
 )
+from ._reference import ReferencedCells
 from ._validation import check_sample_weight
 
 __all__ = [
@@ -268,7 +271,9 @@ class MomentStream:
     n_folds : int or None
         ``K`` of the fold rule, or ``None`` for one cell of all the rows.
     cells : list of Moments
-        Of ``[phi(x), y]``, one per fold (QR roots with folds).
+        Of ``[phi(x), y]``, one per fold (QR roots with folds, formed when
+        first read from the referenced co-moments of
+        :mod:`selfdistill_sklearn._reference` that the batches add to).
     n_samples_seen : int
     n_targets, y_ndim : int
     kind : str
@@ -282,7 +287,11 @@ class MomentStream:
         self._parameters = parameters
         self.plan = plan
         self.n_folds = n_folds
-        self.cells = cells
+        if n_folds is not None and isinstance(cells, list):
+            # Roots of a fit (dask, array API, or features too collinear for
+            # co-moments): the head of later batches.
+            cells = ReferencedCells(cells, n_samples_seen, plan.n_features)
+        self._cells = cells
         self.n_samples_seen = n_samples_seen
         self.n_targets = n_targets
         self.y_ndim = y_ndim
@@ -369,14 +378,48 @@ class MomentStream:
         labels = (None if self.n_folds is None
                   else position_labels(self.n_samples_seen, n, self.n_folds))
         check_same_namespace(self.plan.namespace, X, "partial_fit")
-        batch = streaming.moments(feature_map, X, Y, sample_weight, labels, n_cells,
-                                  block_size, self.plan.n_features,
-                                  root=self.n_folds is not None, progress=progress,
-                                  any_weight=False, namespace=self.plan.namespace)
-        cells = batch if self.cells is None else streaming._merge_cells(self.cells, batch)
+        if (self.n_folds is not None and self.plan.namespace is None
+                and streaming.is_in_memory(X)):
+            cells = streaming.referenced_moments(feature_map, X, Y, sample_weight, labels,
+                                                 n_cells, block_size, self.plan.n_features,
+                                                 state=self._cells, progress=progress,
+                                                 any_weight=False)
+        else:
+            batch = streaming.moments(feature_map, X, Y, sample_weight, labels, n_cells,
+                                      block_size, self.plan.n_features,
+                                      root=self.n_folds is not None, progress=progress,
+                                      any_weight=False, namespace=self.plan.namespace)
+            if self._cells is None:
+                cells = batch
+            elif isinstance(self._cells, ReferencedCells):  # array API batches: all roots
+                cells = self._cells.with_head(batch, n)
+            else:
+                cells = streaming._merge_cells(self._cells, batch)
         return MomentStream(self.estimator, self._parameters, self.plan, self.n_folds, cells,
                             self.n_samples_seen + n, self.n_targets, self.y_ndim, self.kind,
                             self._map_fitted_here)
+
+    @property
+    def cells(self):
+        """The moments of every cell (QR roots with folds)."""
+        if isinstance(self._cells, ReferencedCells):
+            return self._cells.cells()
+        return self._cells
+
+    def warn_if_imprecise(self):
+        """Warn (:class:`scipy.linalg.LinAlgWarning`) when the folds' held-out
+        errors are exact to less than
+        :data:`~selfdistill_sklearn._reference.PRECISION_TOLERANCE`: the
+        rows are gone, and a ``fit`` on them would form exact roots."""
+        if not isinstance(self._cells, ReferencedCells) or self._cells.precise:
+            return
+        warnings.warn(
+            "The features are nearly collinear: the co-moments that partial_fit keeps of the "
+            "rows after its first "
+            f"{self._cells.head_rows} score the folds to a relative "
+            f"{self._cells.relative_error():.1e} only (fit, which can pass over the rows "
+            "again, forms exact QR roots instead). Scale or decorrelate the features, or "
+            "compare with fit on a sample.", linalg.LinAlgWarning, stacklevel=4)
 
     @property
     def cell_roles(self):
@@ -386,7 +429,9 @@ class MomentStream:
     def check_folds(self, what):
         """Refuse to finalise while a fold has no rows, or while every weight
         seen is zero (fit's error); ``what`` names the use of the folds."""
-        if not sum(cell.weight for cell in self.cells) > 0:
+        weight = (self._cells.weight if isinstance(self._cells, ReferencedCells)
+                  else sum(cell.weight for cell in self._cells))
+        if not weight > 0:
             raise ValueError(ZERO_WEIGHTS)
         if self.n_folds is not None and self.n_samples_seen < self.n_folds:
             raise ValueError(

@@ -47,6 +47,7 @@ from . import _progress
 from ._array_api import to_numpy
 from ._dask_frames import PartitionedFrame, is_dask_frame
 from ._primal import Moments, block_moments, check_finite_moments, merge_moments
+from ._reference import ReferencedCells
 
 __all__ = [
     "MAX_CELL_BYTES",
@@ -56,7 +57,9 @@ __all__ = [
     "check_dask_training_data",
     "is_dask_array",
     "moments",
+    "is_in_memory",
     "predict",
+    "referenced_moments",
     "take_rows",
     "transform_block",
 ]
@@ -288,7 +291,7 @@ def even_block_size(n_rows, block_size):
 
 def _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
                    n_features, root, offset=0, name="X", lanes=1, namespace=None,
-                   counter=None):
+                   counter=None, reference=None):
     """Moments of the rows of in-memory ``X``, cell by cell (a list of Moments),
     the blocks dealt to ``lanes`` threads; ``counter`` (a
     :class:`~selfdistill_sklearn._progress.RowCounter`) is told the rows of
@@ -298,7 +301,7 @@ def _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size
     if lanes <= 1:
         return _lane_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
                              n_features, root, offset, name, starts, namespace=namespace,
-                             counter=counter)
+                             counter=counter, reference=reference)
     config = get_config()
     failed = [len(starts)]  # the first block known to have raised
 
@@ -308,7 +311,7 @@ def _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size
                 return _lane_moments(feature_map, X, Y, sample_weight, labels, n_cells,
                                      block_size, n_features, root, offset, name,
                                      starts[index::lanes], failed, index, lanes,
-                                     counter=counter)
+                                     counter=counter, reference=reference)
             except _LaneError as error:
                 return error
 
@@ -333,7 +336,7 @@ class _LaneError(Exception):
 
 def _lane_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_features,
                   root, offset, name, starts, failed=None, lane=0, lanes=1, namespace=None,
-                  counter=None):
+                  counter=None, reference=None):
     """The moments of the blocks beginning at ``starts``; in a lane, errors are
     raised as :class:`_LaneError`, and blocks after one known to fail are skipped."""
     k = Y.shape[1]
@@ -348,21 +351,24 @@ def _lane_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
             try:
                 cells = _add_block(feature_map, X, Y, sample_weight, labels, block_size,
                                    n_features, root, offset, name, cells, start, n, p,
-                                   in_lane=True, counter=counter)
+                                   in_lane=True, counter=counter, reference=reference)
             except Exception as exc:
                 failed[0] = min(failed[0], block)
                 raise _LaneError(block, exc) from exc
         else:
             cells = _add_block(feature_map, X, Y, sample_weight, labels, block_size,
                                n_features, root, offset, name, cells, start, n, p,
-                               namespace=namespace, counter=counter)
+                               namespace=namespace, counter=counter, reference=reference)
     return cells
 
 
 def _add_block(feature_map, X, Y, sample_weight, labels, block_size, n_features, root, offset,
-               name, cells, start, n, p, in_lane=False, namespace=None, counter=None):
+               name, cells, start, n, p, in_lane=False, namespace=None, counter=None,
+               reference=None):
     """Merge the rows ``start:start + block_size`` into ``cells``. With a
-    ``namespace``, the co-moments stay in it; QR roots are formed in NumPy."""
+    ``namespace``, the co-moments stay in it; QR roots are formed in NumPy.
+    With a ``reference`` ``b0`` (m, k), the targets' columns are the
+    residuals ``y - phi b0`` (:mod:`selfdistill_sklearn._reference`)."""
     stop = min(start + block_size, n)
     where = f"rows {offset + start} to {offset + stop - 1} of {name}"
     features = transform_block(feature_map, take_rows(X, slice(start, stop)), where, n_features,
@@ -383,6 +389,8 @@ def _add_block(feature_map, X, Y, sample_weight, labels, block_size, n_features,
     Z = np.empty((stop - start, p))
     Z[:, :n_features] = features
     Z[:, n_features:] = Y[start:stop]
+    if reference is not None:
+        Z[:, n_features:] -= Z[:, :n_features] @ reference
     del features  # the block is held once, not also while the next one is formed
     weights = None if sample_weight is None else sample_weight[start:stop]
     if labels is None:
@@ -529,10 +537,8 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
             _check_total_weight(cells, sample_weight)
         return cells
     if not (is_dask_array(X) or isinstance(X, PartitionedFrame)):
-        block_size = even_block_size(X.shape[0], block_size)
-        lanes = _lanes(-(-X.shape[0] // block_size), n_cells, p)
-        cells = _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
-                               n_features, root, name=name, lanes=lanes, counter=counter)
+        cells = _in_memory_moments(feature_map, X, Y, sample_weight, labels, n_cells,
+                                   block_size, n_features, root, name, counter)
         if counter is not None:
             counter.close(X.shape[0])
         if any_weight:
@@ -571,6 +577,77 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
     if any_weight:
         _check_total_weight(cells, sample_weight)
     return cells
+
+
+def _in_memory_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
+                       n_features, root, name, counter, offset=0, reference=None):
+    """:func:`_block_moments` of in-memory rows, in even blocks dealt to lanes."""
+    block_size = even_block_size(X.shape[0], block_size)
+    lanes = _lanes(-(-X.shape[0] // block_size), n_cells, n_features + Y.shape[1])
+    return _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
+                          n_features, root, offset=offset, name=name, lanes=lanes,
+                          counter=counter, reference=reference)
+
+
+def is_in_memory(X):
+    """Whether ``X`` is held in this process (not a dask collection)."""
+    return not (is_dask_array(X) or isinstance(X, PartitionedFrame))
+
+
+def referenced_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
+                       n_features, state=None, splitter=None, name="X", progress=None,
+                       any_weight=True):
+    """The cells of in-memory rows for folds, as
+    :class:`~selfdistill_sklearn._reference.ReferencedCells`: the rows
+    that the head of ``state`` still takes as QR roots, the others as
+    co-moments about its reference fit (a Gram matrix a block instead of a
+    QR update).
+
+    Parameters
+    ----------
+    feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_features
+        As for :func:`moments`; ``labels`` (n,) gives each row's cell.
+    state : ReferencedCells or None, default=None
+        The cells of the rows before these (``None``: these are the first).
+    splitter, name, progress, any_weight
+        As for :func:`moments`.
+
+    Returns
+    -------
+    state : ReferencedCells
+        A new state; ``state`` is not changed.
+
+    Raises
+    ------
+    ValueError
+        As :func:`moments`.
+    """
+    p = n_features + Y.shape[1]
+    check_cell_memory(n_cells, p, splitter)
+    if state is None:
+        state = ReferencedCells.empty(n_cells, p, n_features)
+    n = X.shape[0]
+    counter = None if progress is None else progress.rows(n)
+    head = min(n, state.rows_to_head)
+    weights = (lambda rows: None) if sample_weight is None else sample_weight.__getitem__
+    if head:
+        rows = slice(0, head)
+        cells = _in_memory_moments(feature_map, take_rows(X, rows), Y[rows], weights(rows),
+                                   labels[rows], n_cells, block_size, n_features, True, name,
+                                   counter)
+        state = state.with_head(cells, head)
+    if head < n:
+        state = state.with_reference()  # a head of roots from a fit, complete
+        rows = slice(head, n)
+        cells = _in_memory_moments(feature_map, take_rows(X, rows), Y[rows], weights(rows),
+                                   labels[rows], n_cells, block_size, n_features, False, name,
+                                   counter, offset=head, reference=state.reference)
+        state = state.with_tail(cells)
+    if counter is not None:
+        counter.close(n)
+    if any_weight and sample_weight is not None and not state.weight > 0:
+        raise ValueError("sample_weight must not be all zero: some weight must be positive.")
+    return state
 
 
 def _predict_rows(feature_map, coef, intercept, block_size, X, offset=0, name="X",

@@ -312,6 +312,39 @@ def _stream(plan, X, Y, sample_weight, labels, n_cells, progress=None, **options
                              namespace=plan.namespace, **options)
 
 
+def _fold_stream(plan, X, Y, sample_weight, labels, n_cells, progress, splitter):
+    """The cells of the folds in one pass, and what ``partial_fit`` continues.
+
+    In memory (NumPy, sparse or pandas), the rows after a head are kept as
+    co-moments about the head's reference fit, a Gram matrix a block
+    (:mod:`selfdistill_sklearn._reference`); where their held-out errors
+    would not be exact to its ``PRECISION_TOLERANCE`` (nearly collinear
+    features), a second pass forms exact QR roots, as dask and array API
+    inputs always do.
+
+    Returns
+    -------
+    cells : list of Moments
+        QR roots of every cell.
+    kept : ReferencedCells or list of Moments
+        The state for ``partial_fit``.
+    """
+    if plan.namespace is None and streaming.is_in_memory(X):
+        progress.say(f"moments: one pass over {X.shape[0]} rows ({plan.n_features} features, "
+                     f"{n_cells} cells)")
+        state = streaming.referenced_moments(plan.streamed_map, X, Y, sample_weight, labels,
+                                             n_cells, plan.block_size, plan.n_features,
+                                             splitter=splitter, progress=progress)
+        if state.precise:
+            return state.cells(), state
+        progress.say(f"moments: the co-moments of nearly collinear features would score folds "
+                     f"to a relative {state.relative_error():.1e} only: a second pass forms "
+                     "exact QR roots")
+    cells = _stream(plan, X, Y, sample_weight, labels, n_cells, progress, root=True,
+                    splitter=splitter)
+    return cells, cells
+
+
 class SelfDistilledRidge(_PrimalRegressor):
     """Ridge regression on features refitted on its own predictions, streamed.
 
@@ -491,6 +524,19 @@ class SelfDistilledRidge(_PrimalRegressor):
 
     **Accuracy.** Everything is float64 whatever the input dtype.
 
+    **Folds over many rows.** Held-out errors are norms of QR roots of each
+    fold's rows, never differences that cancel. In memory, only the first
+    ``max(8192, 8 (m + k))`` rows are kept as QR roots; they give a
+    reference fit ``b0``, and later rows are kept as co-moments of
+    ``[phi, y - phi b0]`` (a Gram matrix a block, a fifth of the price of a
+    QR update), factored into roots when the folds are scored
+    (DESIGN.md section 8). The held-out errors are then exact to a relative
+    ``1e-8`` or better; where the bound says otherwise (nearly collinear
+    features), ``fit`` passes over the rows a second time to form exact
+    roots, and :meth:`partial_fit`, which cannot, warns with a
+    :class:`scipy.linalg.LinAlgWarning`. dask and array API inputs form
+    exact roots throughout.
+
     **Array API.** With ``sklearn.set_config(array_api_dispatch=True)`` (which
     needs ``SCIPY_ARRAY_API=1``), ``X`` may be a torch tensor, a CuPy array or
     another array API array: the feature map (one that declares array API
@@ -626,8 +672,11 @@ class SelfDistilledRidge(_PrimalRegressor):
             cell_roles, labels = split_cells(splits, X.shape[0])
         n_cells = 1 if labels is None else cell_roles.shape[0]
         # Folds need held-out errors as norms: QR roots of their cells.
-        cell_moments = _stream(plan, X, Y, sample_weight, labels, n_cells, self._progress(),
-                               root=labels is not None, splitter=self.cv)
+        if labels is None:
+            cell_moments = kept = _stream(plan, X, Y, sample_weight, None, 1, self._progress())
+        else:
+            cell_moments, kept = _fold_stream(plan, X, Y, sample_weight, labels, n_cells,
+                                              self._progress(), self.cv)
         validation_moments = None
         if validation is not None and alpha.is_optimal:
             validation_moments = _stream(plan, validation[0], validation[1], None, None, 1,
@@ -646,7 +695,7 @@ class SelfDistilledRidge(_PrimalRegressor):
             refusal = f"its folds came from cv={self.cv!r}, which splits all the rows at once"
         # The moments of the pass, kept (no further pass) for partial_fit to continue.
         self._partial_stream = incremental.MomentStream.after_fit(
-            self, kind, plan, cell_moments, X.shape[0], Y.shape[1], y_ndim,
+            self, kind, plan, kept, X.shape[0], Y.shape[1], y_ndim,
             None if labels is None else self.cv, refusal)
         return self
 
@@ -737,6 +786,7 @@ class SelfDistilledRidge(_PrimalRegressor):
         alpha = check_alpha(fresh.alpha, n_steps)
         reg_lambda = check_reg_lambda(fresh.reg_lambda)
         stream.check_folds("alpha='optimal'")
+        stream.warn_if_imprecise()
         with _algebra_threads(), self._progress().phase(
                 "solve", f"{n_steps} step(s) from the moments of {stream.n_samples_seen} rows"):
             fitted = fit_from_moments(stream.cells, stream.cell_roles, None,
@@ -1231,8 +1281,8 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
             return self._fit_gcv(X, Y, sample_weight, y_ndim, plan, grid, start, kind)
         splits = self._splits(X, Y, y_ndim, groups)
         cell_roles, labels = split_cells(splits, X.shape[0])
-        cell_moments = _stream(plan, X, Y, sample_weight, labels, cell_roles.shape[0],
-                               self._progress(), root=True, splitter=self.cv)
+        cell_moments, kept = _fold_stream(plan, X, Y, sample_weight, labels,
+                                          cell_roles.shape[0], self._progress(), self.cv)
         self._report(f"pass over {X.shape[0]} rows ({plan.n_features} features, "
                      f"{cell_roles.shape[0]} cells)", start)
         start = time.perf_counter()
@@ -1247,7 +1297,7 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         self.feature_map_ = plan.feature_map
         # The moments of the pass, kept (no further pass) for partial_fit to continue.
         self._partial_stream = incremental.MomentStream.after_fit(
-            self, kind, plan, cell_moments, X.shape[0], Y.shape[1], y_ndim,
+            self, kind, plan, kept, X.shape[0], Y.shape[1], y_ndim,
             self.cv if _is_int(self.cv) else None,
             None if _is_int(self.cv) else f"its folds came from cv={self.cv!r}, which splits "
             "all the rows at once")
@@ -1319,6 +1369,7 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
                           scored_from="held-out sufficient statistics")
         plan, y_ndim, cells = stream.plan, stream.y_ndim, stream.cells
         stream.check_folds("The search")
+        stream.warn_if_imprecise()
         with self._progress().phase("search", f"{grid.described} from the moments of "
                                     f"{stream.n_samples_seen} rows"):
             roles = None if fresh.cv is None else stream.cell_roles

@@ -1,0 +1,172 @@
+"""Fold cells as co-moments about a reference fit (``_reference``): the same
+scores as exact QR roots and as scikit-learn's Ridge fold by fold, a second
+pass with roots where the co-moments would not be exact enough, and a
+warning from partial_fit, which cannot pass again."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.linalg import LinAlgWarning
+from sklearn.linear_model import Ridge
+from sklearn.preprocessing import FunctionTransformer
+
+import selfdistill_sklearn._reference as reference
+from selfdistill_sklearn import SelfDistilledRidge, SelfDistilledRidgeCV
+from selfdistill_sklearn import _streaming as streaming
+from selfdistill_sklearn._incremental import position_splits
+
+HEAD = 300  # rows of the head in these tests (8192 by default)
+LAMBDAS = np.logspace(-3, 3, 4)
+
+
+@pytest.fixture
+def short_head(monkeypatch):
+    monkeypatch.setattr(reference, "MIN_REFERENCE_ROWS", HEAD)
+
+
+def exact_roots(monkeypatch):
+    monkeypatch.setattr(reference, "MIN_REFERENCE_ROWS", 10 ** 9)
+
+
+def problem(n=2000, d=5, noise=1.0, shift=0.0, targets=1, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) + shift
+    Y = X @ rng.normal(size=(d, targets)) + noise * rng.normal(size=(n, targets)) + 3.0
+    return X, Y[:, 0] if targets == 1 else Y
+
+
+def search(**options):
+    return SelfDistilledRidgeCV(reg_lambdas=LAMBDAS, alphas=(0.0, 0.5, 1.0, "optimal"),
+                                max_steps=3, cv=4, **options)
+
+
+def stream_state(estimator):
+    return estimator._partial_stream._cells
+
+
+@pytest.mark.parametrize("case", ["plain", "weights", "targets", "no intercept", "shifted",
+                                  "noise-free"])
+def test_referenced_cells_score_as_exact_roots(short_head, monkeypatch, case):
+    X, y = problem(targets=2 if case == "targets" else 1,
+                   shift=1e6 if case == "shifted" else 0.0,
+                   noise=1e-9 if case == "noise-free" else 1.0)
+    weights = (np.random.default_rng(1).uniform(0, 2, len(X)) if case == "weights" else None)
+    options = {"fit_intercept": case != "no intercept"}
+    fast = search(**options).fit(X, y, sample_weight=weights)
+    state = stream_state(fast)
+    assert state.tail is not None and state.head_rows == HEAD and state.precise
+    exact_roots(monkeypatch)
+    exact = search(**options).fit(X, y, sample_weight=weights)
+    assert stream_state(exact).tail is None
+    assert fast.best_params_ == exact.best_params_
+    # The exact roots themselves lose digits on noise-free rows (the held-out
+    # errors are 1e-18 of the targets' spread) and on rows a million from the
+    # origin (alpha* then amplifies them): agreement to their precision.
+    rtol = {"noise-free": 1e-6, "shifted": reference.PRECISION_TOLERANCE}.get(case, 1e-10)
+    np.testing.assert_allclose(fast.cv_results_["mean_test_score"],
+                               exact.cv_results_["mean_test_score"], rtol=rtol)
+    np.testing.assert_allclose(fast.predict(X[:50]), exact.predict(X[:50]), rtol=1e-9,
+                               atol=1e-9)
+
+
+def test_referenced_held_out_errors_are_ridge_fold_by_fold(short_head):
+    X, y = problem(shift=1e3)
+    fitted = SelfDistilledRidgeCV(reg_lambdas=LAMBDAS, alphas=(1.0,), max_steps=1,
+                                  cv=4).fit(X, y)
+    assert stream_state(fitted).tail is not None
+    for j, reg_lambda in enumerate(LAMBDAS):
+        index = list(fitted.cv_results_["param_reg_lambda"]).index(reg_lambda)
+        for k, (train, test) in enumerate(position_splits(len(X), 4)):
+            ridge = Ridge(alpha=reg_lambda).fit(X[train], y[train])
+            mse = np.mean((y[test] - ridge.predict(X[test])) ** 2)
+            assert fitted.cv_results_[f"split{k}_test_score"][index] == pytest.approx(
+                -mse, rel=1e-10), (j, k)
+
+
+@pytest.mark.parametrize("n_batches", [1, 3, 17])
+def test_partial_fit_across_the_head_equals_fit(short_head, n_batches):
+    X, y = problem(n=1700)
+    weights = np.random.default_rng(2).uniform(0, 2, len(X))
+    fitted = search().fit(X, y, sample_weight=weights)
+    optimal = SelfDistilledRidge(alpha="optimal", n_steps=4, cv=5).fit(X, y)
+    streamed, streamed_optimal = search(), SelfDistilledRidge(alpha="optimal", n_steps=4, cv=5)
+    for rows in np.array_split(np.arange(len(X)), n_batches):
+        streamed.partial_fit(X[rows], y[rows], sample_weight=weights[rows])
+        streamed_optimal.partial_fit(X[rows], y[rows])
+    assert stream_state(streamed).tail is not None
+    assert streamed.best_params_ == fitted.best_params_
+    np.testing.assert_allclose(streamed.cv_results_["mean_test_score"],
+                               fitted.cv_results_["mean_test_score"], rtol=1e-10)
+    np.testing.assert_allclose(streamed_optimal.alphas_, optimal.alphas_, rtol=1e-10)
+    np.testing.assert_allclose(streamed_optimal.coef_, optimal.coef_, rtol=1e-10, atol=1e-12)
+
+
+def test_partial_fit_continues_a_fit_across_the_head(short_head):
+    X, y = problem(n=1200)
+    whole = search().fit(X, y)
+    continued = search().fit(X[:200], y[:200])  # inside the head: roots only
+    assert stream_state(continued).tail is None
+    continued.partial_fit(X[200:], y[200:])
+    np.testing.assert_allclose(continued.cv_results_["mean_test_score"],
+                               whole.cv_results_["mean_test_score"], rtol=1e-10)
+
+
+def collinear(n=2000):
+    """A feature that repeats another to 1e-7: co-moments lose what roots keep."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(n, 3))
+    X = np.column_stack([X, X[:, 0] + 1e-7 * rng.normal(size=n)])
+    return X, X[:, :3] @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=n)
+
+
+def test_collinear_features_get_a_second_pass_with_exact_roots(short_head, monkeypatch,
+                                                                capsys):
+    X, y = collinear()
+    fast = search(verbose=1).fit(X, y)
+    assert "a second pass forms exact QR roots" in capsys.readouterr().out
+    assert stream_state(fast).tail is None  # the roots are what is kept
+    exact_roots(monkeypatch)
+    exact = search().fit(X, y)
+    np.testing.assert_array_equal(fast.cv_results_["mean_test_score"],
+                                  exact.cv_results_["mean_test_score"])
+
+
+def test_partial_fit_warns_when_its_co_moments_are_not_exact_enough(short_head):
+    X, y = collinear()
+    streamed = search()
+    for rows in np.array_split(np.arange(len(X)), 4):
+        streamed.partial_fit(X[rows], y[rows])
+    with pytest.warns(LinAlgWarning, match="nearly collinear"):
+        assert streamed.best_params_["reg_lambda"] in LAMBDAS
+    well_posed = search()
+    X, y = problem()
+    for rows in np.array_split(np.arange(len(X)), 4):
+        well_posed.partial_fit(X[rows], y[rows])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LinAlgWarning)
+        assert well_posed.best_params_["reg_lambda"] in LAMBDAS
+
+
+def test_the_precision_bound_follows_the_least_equilibrated_eigenvalue(short_head):
+    X, y = problem()
+    well = stream_state(search().fit(X, y))
+    assert 0 < well.relative_error() < 1e-12
+    X, y = collinear()
+    fallback = search().fit(X[:HEAD + 400], y[:HEAD + 400])  # a head of roots, kept
+    state = fallback._partial_stream._cells
+    # Continued by batches, the co-moments of the collinear rows fail the bound.
+    labels = np.arange(HEAD + 400, len(X)) % 4
+    rest = slice(HEAD + 400, None)
+    grown = streaming.referenced_moments(None, X[rest], y[rest, None], None, labels, 4, 256, 4,
+                                         state=state)
+    assert grown.tail is not None and grown.relative_error() > reference.PRECISION_TOLERANCE
+    assert not grown.precise
+
+
+def test_errors_name_rows_after_the_head_by_their_position(short_head):
+    X, y = problem(n=1000)
+    X[700, 1] = 5.0
+    explode = FunctionTransformer(lambda Z: np.exp(200.0 * Z))
+    with pytest.raises(ValueError, match="first at row 700"):
+        search(feature_map=explode).fit(X, y)
