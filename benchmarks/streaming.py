@@ -7,7 +7,9 @@ from one seed (batches of 10^4 rows); 10^4 more rows are held out for the
 test R^2. The batches are made first and held in memory (1.6 GB at the
 default size), so that making them is neither timed nor between the calls;
 every estimator sees the same batches in the same order, in this one process,
-one after another:
+one after another, and the whole round is run ``--repeats`` times (3) so that
+each time is a median of interleaved runs (this machine's timings drift by
+15% from run to run):
 
 1. ``SelfDistilledRidge(alpha=0.5, n_steps=5)``: ``partial_fit`` over the
    batches against one ``fit`` on their concatenation (target <= 1.1x);
@@ -82,57 +84,75 @@ def r2(estimator, X_test, y_test):
     return 1.0 - residual @ residual / np.sum((y_test - y_test.mean()) ** 2)
 
 
-def run(n, p, batch_size):
+def run(n, p, batch_size, repeats=3):
     from selfdistill_sklearn import SelfDistilledRidge, SelfDistilledRidgeCV
 
     X_test, y_test = held_out(p)
-    rows = []
     # Warm-up, not timed: the first fit in a process pays for thread pools
     # and BLAS buffers, which would be charged to whichever estimator ran first.
     SelfDistilledRidge(n_steps=2).fit(X_test[:5000], y_test[:5000])
     SelfDistilledRidgeCV(reg_lambdas=[1.0], alphas=[0.5], max_steps=2).fit(X_test[:5000],
                                                                           y_test[:5000])
-
-    def record(name, estimator, seconds, note=""):
-        rows.append({"name": name, "seconds": seconds,
-                     "r2": r2(estimator, X_test, y_test), "note": note})
-        print(f"{name:62s} {seconds:8.2f} s  test R2 {rows[-1]['r2']:.5f} {note}",
-              flush=True)
-
-    stream = list(batches(n, p, batch_size))
-    chain = SelfDistilledRidge(alpha=0.5, n_steps=5, reg_lambda=1.0)
-    record("SelfDistilledRidge(alpha=0.5, n_steps=5).partial_fit",
-           chain, streamed(chain, stream))
-    X, y = (np.concatenate(parts) for parts in zip(*stream, strict=True))
-    whole = SelfDistilledRidge(alpha=0.5, n_steps=5, reg_lambda=1.0)
-    start = time.perf_counter()
-    whole.fit(X, y)
-    record("SelfDistilledRidge(alpha=0.5, n_steps=5).fit (all rows)",
-           whole, time.perf_counter() - start)
-    difference = np.max(np.abs(whole.coef_ - chain.coef_))
-    print(f"max |coef difference| partial_fit vs fit: {difference:.2e}")
-    del X, y
-
     try:
         from sklearnex.linear_model import IncrementalRidge
     except ImportError:
         IncrementalRidge = None
+    stream = list(batches(n, p, batch_size))
+    X, y = (np.concatenate(parts) for parts in zip(*stream, strict=True))
+
+    def whole_fit(estimator):
+        start = time.perf_counter()
+        estimator.fit(X, y)
+        return time.perf_counter() - start
+
+    # (name, new estimator, timer, note): every repeat runs them all, in this
+    # order, so that the machine's drifts reach each one alike.
+    runs = [
+        ("SelfDistilledRidge(alpha=0.5, n_steps=5).partial_fit",
+         lambda: SelfDistilledRidge(alpha=0.5, n_steps=5, reg_lambda=1.0),
+         lambda estimator: streamed(estimator, stream), lambda estimator: ""),
+        ("SelfDistilledRidge(alpha=0.5, n_steps=5).fit (all rows)",
+         lambda: SelfDistilledRidge(alpha=0.5, n_steps=5, reg_lambda=1.0), whole_fit,
+         lambda estimator: ""),
+    ]
     if IncrementalRidge is not None:
-        intel = IncrementalRidge(alpha=1.0)
-        record("sklearnex IncrementalRidge(alpha=1).partial_fit (fixed lambda)",
-               intel, streamed(intel, stream))
-    optimal = SelfDistilledRidge(alpha="optimal", n_steps=5, reg_lambda=1.0, cv=5)
-    record('SelfDistilledRidge(alpha="optimal", n_steps=5, cv=5).partial_fit',
-           optimal, streamed(optimal, stream),
-           note=f"alphas {np.round(np.ravel(optimal.alphas_), 3).tolist()}")
-    search = SelfDistilledRidgeCV(**SEARCH)
-    record("SelfDistilledRidgeCV(8 lambdas x 12 alphas x tau <= 8).partial_fit",
-           search, streamed(search, stream),
-           note=f"best {search.best_params_}")
+        runs.append(("sklearnex IncrementalRidge(alpha=1).partial_fit (fixed lambda)",
+                     lambda: IncrementalRidge(alpha=1.0),
+                     lambda estimator: streamed(estimator, stream), lambda estimator: ""))
+    runs += [
+        ('SelfDistilledRidge(alpha="optimal", n_steps=5, cv=5).partial_fit',
+         lambda: SelfDistilledRidge(alpha="optimal", n_steps=5, reg_lambda=1.0, cv=5),
+         lambda estimator: streamed(estimator, stream),
+         lambda estimator: f"alphas {np.round(np.ravel(estimator.alphas_), 3).tolist()}"),
+        ("SelfDistilledRidgeCV(8 lambdas x 12 alphas x tau <= 8).partial_fit",
+         lambda: SelfDistilledRidgeCV(**SEARCH),
+         lambda estimator: streamed(estimator, stream),
+         lambda estimator: f"best {estimator.best_params_}"),
+    ]
+    seconds = {name: [] for name, *_ in runs}
+    fitted = {}
+    for repeat in range(repeats):
+        for name, make, timer, _ in runs:
+            estimator = make()
+            seconds[name].append(timer(estimator))
+            fitted[name] = estimator
+            print(f"run {repeat + 1}/{repeats}: {name:62s} {seconds[name][-1]:8.2f} s",
+                  flush=True)
+    rows = []
+    for name, _, _, note in runs:
+        estimator = fitted[name]
+        rows.append({"name": name, "seconds": float(np.median(seconds[name])),
+                     "low": min(seconds[name]), "high": max(seconds[name]),
+                     "r2": r2(estimator, X_test, y_test), "note": note(estimator)})
+        print(f"{name:62s} median {rows[-1]['seconds']:8.2f} s  test R2 "
+              f"{rows[-1]['r2']:.5f} {rows[-1]['note']}", flush=True)
+    names = [name for name, *_ in runs]
+    difference = float(np.max(np.abs(fitted[names[0]].coef_ - fitted[names[1]].coef_)))
+    print(f"max |coef difference| partial_fit vs fit: {difference:.2e}")
     return rows, difference, IncrementalRidge is not None
 
 
-def write(rows, difference, have_intel, n, p, batch_size):
+def write(rows, difference, have_intel, n, p, batch_size, repeats):
     seconds = {row["name"]: row["seconds"] for row in rows}
     names = [row["name"] for row in rows]
     partial, whole = seconds[names[0]], seconds[names[1]]
@@ -141,15 +161,16 @@ def write(rows, difference, have_intel, n, p, batch_size):
         "",
         f"{n} x {p} standard normal features, linear target plus unit noise, "
         f"batches of {batch_size} rows; test R^2 on 10^4 held-out rows. "
-        f"One process, one run each, {platform.processor() or platform.machine()}, "
+        f"One process, {repeats} runs of each, interleaved (the median, and the "
+        f"fastest and slowest run), {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores. Written by `python benchmarks/streaming.py "
-        f"--n {n} --p {p} --batch-size {batch_size}`.",
+        f"--n {n} --p {p} --batch-size {batch_size} --repeats {repeats}`.",
         "",
-        "| estimator | seconds | test R^2 | note |",
-        "|---|---:|---:|---|",
+        "| estimator | seconds (median) | fastest - slowest | test R^2 | note |",
+        "|---|---:|---:|---:|---|",
     ]
-    lines += [f"| {row['name']} | {row['seconds']:.2f} | {row['r2']:.5f} | "
-              f"{row['note']} |" for row in rows]
+    lines += [f"| {row['name']} | {row['seconds']:.2f} | {row['low']:.2f} - {row['high']:.2f} "
+              f"| {row['r2']:.5f} | {row['note']} |" for row in rows]
     lines += ["", f"* partial_fit / fit: **{partial / whole:.2f}x** (target <= 1.1x); "
               f"largest coefficient difference {difference:.1e}."]
     if have_intel:
@@ -168,10 +189,13 @@ def write(rows, difference, have_intel, n, p, batch_size):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 0.55 * len(rows) + 1.2))
-    ax.barh(range(len(rows)), [row["seconds"] for row in rows], color="tab:blue")
+    medians = np.array([row["seconds"] for row in rows])
+    spread = np.array([[row["seconds"] - row["low"], row["high"] - row["seconds"]]
+                       for row in rows]).T
+    ax.barh(range(len(rows)), medians, xerr=spread, color="tab:blue", capsize=3)
     ax.set_yticks(range(len(rows)), [row["name"] for row in rows], fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("seconds (lower is better)")
+    ax.set_xlabel("seconds, median of the runs (bars: fastest to slowest; lower is better)")
     ax.set_title(f"Streamed fits over {n} x {p} in batches of {batch_size}")
     fig.tight_layout()
     fig.savefig(RESULTS / "streaming.png", dpi=120)
@@ -183,9 +207,10 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--p", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    rows, difference, have_intel = run(args.n, args.p, args.batch_size)
-    write(rows, difference, have_intel, args.n, args.p, args.batch_size)
+    rows, difference, have_intel = run(args.n, args.p, args.batch_size, args.repeats)
+    write(rows, difference, have_intel, args.n, args.p, args.batch_size, args.repeats)
 
 
 if __name__ == "__main__":

@@ -196,7 +196,10 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 incremental.name_targets(y, exc)
                 raise
         sample_weight = incremental.check_weights(sample_weight, X.shape[0], batch)
-        Y = incremental.check_targets(y)  # a string dtype passes y_numeric unconverted
+        if isinstance(y, np.ndarray) and y.dtype == np.float64:
+            Y = y  # what validate_data gave: numeric, finite, 1-D or 2-D
+        else:
+            Y = incremental.check_targets(y)  # a string dtype passes y_numeric unconverted
         return X, Y.reshape(X.shape[0], -1), sample_weight, Y.ndim
 
     def _dask_training_data(self, X, y, sample_weight, reset=True, batch=False):
