@@ -379,7 +379,8 @@ class MomentStream:
                   else position_labels(self.n_samples_seen, n, self.n_folds))
         check_same_namespace(self.plan.namespace, X, "partial_fit")
         if (self.n_folds is not None and self.plan.namespace is None
-                and streaming.is_in_memory(X)):
+                and streaming.is_in_memory(X)
+                and streaming.fits_referenced(n_cells, self.plan.n_features + self.n_targets)):
             cells = streaming.referenced_moments(feature_map, X, Y, sample_weight, labels,
                                                  n_cells, block_size, self.plan.n_features,
                                                  state=self._cells, progress=progress,
@@ -399,27 +400,23 @@ class MomentStream:
                             self.n_samples_seen + n, self.n_targets, self.y_ndim, self.kind,
                             self._map_fitted_here)
 
-    @property
-    def cells(self):
-        """The moments of every cell (QR roots with folds)."""
-        if isinstance(self._cells, ReferencedCells):
-            return self._cells.cells()
-        return self._cells
-
-    def warn_if_imprecise(self):
-        """Warn (:class:`scipy.linalg.LinAlgWarning`) when the folds' held-out
-        errors are exact to less than
-        :data:`~selfdistill_sklearn._reference.PRECISION_TOLERANCE`: the
-        rows are gone, and a ``fit`` on them would form exact roots."""
-        if not isinstance(self._cells, ReferencedCells) or self._cells.precise:
-            return
-        warnings.warn(
-            "The features are nearly collinear: the co-moments that partial_fit keeps of the "
-            "rows after its first "
-            f"{self._cells.head_rows} score the folds to a relative "
-            f"{self._cells.relative_error():.1e} only (fit, which can pass over the rows "
-            "again, forms exact QR roots instead). Scale or decorrelate the features, or "
-            "compare with fit on a sample.", linalg.LinAlgWarning, stacklevel=4)
+    def finished_cells(self):
+        """The moments of every cell (QR roots with folds), formed from the
+        stream's state; with a :class:`scipy.linalg.LinAlgWarning` where the
+        folds' held-out errors are exact to less than
+        :data:`~selfdistill_sklearn._reference.PRECISION_TOLERANCE` (the
+        rows are gone: a ``fit`` on them would form exact roots)."""
+        if not isinstance(self._cells, ReferencedCells):
+            return self._cells
+        if not self._cells.precise():
+            error = self._cells.relative_error()
+            warnings.warn(
+                "The features are nearly collinear: the co-moments that partial_fit keeps of "
+                f"the rows after its first {self._cells.head_rows} score the folds to a "
+                f"relative {error:.1e} only (fit, which can pass over the rows again, forms "
+                "exact QR roots instead). Scale or decorrelate the features, or compare with "
+                "fit on a sample.", linalg.LinAlgWarning, stacklevel=5)
+        return self._cells.cells()
 
     @property
     def cell_roles(self):

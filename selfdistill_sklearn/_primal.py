@@ -119,6 +119,13 @@ class Moments:
         return cls(0.0, 0, 0, np.zeros(p), None if root else np.zeros((p, p)),
                    np.zeros((p, p)) if root else None)
 
+    def copy(self):
+        """A copy whose arrays are its own (``block_moments(into=...)``
+        updates its argument in place)."""
+        return Moments(self.weight, self.count, self.positive, self.mean.copy(),
+                       None if self._comoment is None else self._comoment.copy(),
+                       None if self.root is None else self.root.copy(), xp=self.xp)
+
     def _replace_count(self, count):
         self.count = count
         return self

@@ -10,7 +10,9 @@ fit. The cancellation is what roots avoid, and it has a cheaper cure:
 
 * the first :func:`reference_rows` rows of the stream (the *head*) are kept
   as exact QR roots, cell by cell, and give a reference fit ``b0``, the
-  centred least-squares coefficients of the head (a truncated SVD solve);
+  centred least-squares coefficients of the head (a Cholesky solve of its
+  pooled co-moments, scaled to unit diagonal, with a ridge of ``1e-10``: a
+  reference need not be exact, only not wild);
 * every later row is kept, cell by cell, as centred co-moments (Chan, Golub
   and LeVeque's merge, one ``syrk`` a block) of ``u = [phi, y - phi b0]``:
   its target columns are the residuals of the reference, of the size of the
@@ -18,30 +20,42 @@ fit. The cancellation is what roots avoid, and it has a cheaper cure:
   cancels;
 * when the cells are read, each cell's co-moments ``C_u`` are factored,
   equilibrated (``C_u = D^1/2 C D^1/2``, ``C`` of unit diagonal, then
-  ``C = V diag(w) V^T``) into a root ``F_u = diag(w)^1/2 V^T D^1/2``,
-  taken back to ``z = [phi, y]`` by ``F_z = F_u [[I, b0], [0, I]]``
-  (``u = z [[I, -b0], [0, I]]``), made triangular and merged with the
-  head's root: the cells are the QR-root
-  :class:`~selfdistill_sklearn._primal.Moments` that the search reads, to
-  the precision stated below.
+  ``C = F^T F`` by Cholesky, or by an eigendecomposition and a QR where
+  ``C`` is singular) into a triangular root ``F_u = F D^1/2``, taken back
+  to ``z = [phi, y]`` by ``F_z = F_u [[I, b0], [0, I]]`` (``u = z [[I,
+  -b0], [0, I]]``; still triangular) and merged with the head's root: the
+  cells are the QR-root :class:`~selfdistill_sklearn._primal.Moments` that
+  the search reads, to the precision stated below.
 
 **Precision.** The co-moments of a cell carry an error of about ``eps``
 times ``sqrt(C_ii C_jj)`` in entry ``(i, j)``, and the equilibrated factor
-one of about ``p eps`` in norm (``C`` has unit diagonal, so ``||C|| <= p``).
-For any coefficients, the held-out squared error ``v^T C_u v`` is then
-exact to a relative ``4 p eps ||D^1/2 v||^2 / v^T C_u v <= 4 p eps /
-w_min``, ``w_min`` the least eigenvalue of the equilibrated co-moments
+one of about ``p eps`` in norm. A held-out squared error of the cell is
+``v^T C v`` with ``v = [beta - b0; -e_j]`` and ``C`` the co-moments of the
+whole cell (head and tail) in ``u``; scaled to unit diagonal, its relative
+error is at most ``4 p eps / w``, ``w`` the least eigenvalue of ``C`` over
+the directions ``v`` takes: the features' directions above rounding (an
+exact dependence, such as one-hot columns without a dropped level, carries
+no coefficient) together with one target at a time
 (:meth:`ReferencedCells.relative_error`). Where that exceeds
-:data:`PRECISION_TOLERANCE` (features that are nearly collinear, whose
-co-moments lose what their roots keep), ``fit`` forms the cells again with
-exact QR roots in a second pass, and ``partial_fit``, which cannot see the
-rows again, warns.
+:data:`PRECISION_TOLERANCE` (nearly collinear features, whose co-moments
+lose what their roots keep), or where the products fell below the normal
+range:
+
+* the complete head forecasts it from its own co-moments, and then every
+  later row is kept as a root too (one pass, at the price of roots, as
+  before this module);
+* where the head did not forecast it, ``fit`` forms the cells again with
+  exact QR roots in a second pass, and ``partial_fit``, which cannot see the
+  rows again, warns with a :class:`scipy.linalg.LinAlgWarning`.
+
+Columns whose head lies outside ``2^-400 .. 2^400`` are scaled by powers of
+two (exactly) before their products are formed.
 
 Nothing here knows about scikit-learn, blocks or where the rows come from.
 """
 
 import math
-from functools import reduce
+import sys
 
 import numpy as np
 from scipy import linalg
@@ -69,39 +83,194 @@ def reference_rows(p):
     return max(MIN_REFERENCE_ROWS, 8 * p)
 
 
-def _fit_reference(head, n_features):
-    """Centred least-squares coefficients ``b0`` (m, k) of the pooled head
-    roots; directions below ``1e-8`` of the largest singular value are
-    dropped (the reference need not be exact, only not wild)."""
-    pooled = reduce(merge_moments, head)
+def _column_norms(matrix):
+    """Euclidean norms of the columns, without squaring below the normal
+    range (each column scaled by its largest entry first)."""
+    largest = np.max(np.abs(matrix), axis=0, initial=0.0)
+    safe = np.where(largest > 0, largest, 1.0)
+    return largest * np.linalg.norm(matrix / safe, axis=0)
+
+
+def _powers_of_two(spread):
+    """The powers of two nearest ``1 / spread`` (1 where ``spread`` is 0)."""
+    positive = spread > 0
+    return np.exp2(-np.where(positive, np.round(np.log2(np.where(positive, spread, 1.0))), 0))
+
+
+def _pooled_comoment(head):
+    """The co-moments of the head's rows (its cells pooled about their
+    common mean), formed in columns scaled by powers of two so that no
+    product leaves the normal range, and that scale: ``(C_s, s)`` with ``C =
+    C_s / (s s^T)``. One product of the stacked roots, not a QR merge a
+    cell."""
+    cells = [cell for cell in head if cell.weight > 0]
+    weight = sum(cell.weight for cell in cells)
+    mean = sum(cell.weight * cell.mean for cell in cells) / weight
+    rows = np.concatenate([cell.root for cell in cells]
+                          + [math.sqrt(cell.weight) * (cell.mean - mean)[None, :]
+                             for cell in cells])
+    scale = _powers_of_two(_column_norms(rows) / math.sqrt(weight))
+    scaled = rows * scale  # exact
+    return scaled.T @ scaled, scale
+
+
+def _fit_reference(comoment, scale, weight, n_features):
+    """The reference of a complete head from its co-moments (scaled as
+    :func:`_pooled_comoment` gives them): centred least-squares coefficients
+    ``b0`` (m, k), from the co-moments scaled to unit diagonal with a ridge of
+    ``1e-10`` (the reference need not be exact, only not wild), and the
+    power-of-two scale of each column of ``u = [phi, y - phi b0]`` (``None``
+    where every column's root mean square lies within ``2^-400 .. 2^400``,
+    whose squares neither underflow nor overflow)."""
     m = n_features
-    root = pooled.root
-    if not pooled.weight > 0:
-        return np.zeros((m, root.shape[1] - m))
-    coef, _, _, _ = linalg.lstsq(root[:, :m], root[:, m:], cond=1e-8,
-                                 lapack_driver="gelsd")
-    return coef
+    diagonal = np.sqrt(np.clip(np.diag(comoment)[:m], 0.0, None))
+    diagonal[diagonal == 0] = 1.0
+    gram = comoment[:m, :m] / np.outer(diagonal, diagonal) + 1e-10 * np.eye(m)
+    coef = linalg.cho_solve(linalg.cho_factor(gram, check_finite=False),
+                            comoment[:m, m:] / diagonal[:, None], check_finite=False)
+    coef /= diagonal[:, None]  # of the scaled columns
+    # The residuals' spread about b0, as a root mean square: sqrt of a
+    # quadratic form, rough where it cancels, which a scale may be.
+    v = np.vstack([-coef, np.eye(comoment.shape[0] - m)])
+    residual = np.sqrt(np.clip(np.einsum("ij,ik,kj->j", v, comoment, v), 0.0, None) / weight)
+    coef = coef * scale[:m, None] / scale[None, m:]  # back to phi and y
+    spread = np.concatenate([np.sqrt(np.clip(np.diag(comoment)[:m], 0.0, None) / weight),
+                             residual]) / scale
+    u_scale = _powers_of_two(spread)
+    if np.all((u_scale >= 2.0 ** -400) & (u_scale <= 2.0 ** 400)):
+        return coef, None
+    return coef, u_scale
 
 
-def _equilibrated_factor(comoment):
-    """``F`` with ``F^T F = comoment``, from the eigendecomposition of the
-    co-moments scaled to unit diagonal, and the least eigenvalue of that
-    scaled matrix over its columns of nonzero spread (``inf`` without any)."""
-    p = comoment.shape[0]
+def _root_factor(comoment):
+    """An upper triangular ``F`` (p, p) with ``F^T F = comoment``: the
+    Cholesky factor of the co-moments scaled to unit diagonal, or where they
+    are singular (dependent columns) a QR of the root of their
+    eigendecomposition (negative eigenvalues of rounding are zeros)."""
     scale = np.sqrt(np.clip(np.diag(comoment), 0.0, None))
-    spread = scale > 0
-    scale = np.where(spread, scale, 1.0)
+    scale = np.where(scale > 0, scale, 1.0)
     scaled = comoment / scale[:, None] / scale[None, :]
     scaled = 0.5 * (scaled + scaled.T)
+    try:
+        return linalg.cholesky(scaled, check_finite=False) * scale[None, :]
+    except linalg.LinAlgError:
+        pass
     eigenvalues, vectors = linalg.eigh(scaled)
-    factor = (np.sqrt(np.clip(eigenvalues, 0.0, None))[:, None] * vectors.T) * scale[None, :]
-    if not spread.any():
-        return np.zeros((p, p)), math.inf
-    if spread.all():
-        least = eigenvalues[0]
-    else:
-        least = linalg.eigvalsh(scaled[np.ix_(spread, spread)], subset_by_index=[0, 0])[0]
-    return factor, float(least)
+    root = np.sqrt(np.clip(eigenvalues, 0.0, None))[:, None] * vectors.T
+    return np.triu(linalg.qr(root, mode="r", check_finite=False)[0]) * scale[None, :]
+
+
+def _least_arrowhead_eigenvalue(eigenvalues, couplings):
+    """Least eigenvalue of ``[[diag(eigenvalues), a], [a^T, 1]]`` for each
+    column ``a`` of ``couplings`` (r, k), ``eigenvalues`` > 0: the root below
+    ``min(eigenvalues)`` of the secular equation ``1 - mu - sum a_i^2 /
+    (lambda_i - mu) = 0``, by bisection (0 where the matrix is singular)."""
+    k = couplings.shape[1]
+    squares = couplings ** 2
+    high = np.full(k, min(1.0, eigenvalues.min()) if eigenvalues.size else 1.0)
+    low = np.zeros(k)
+
+    def secular(mu):
+        return 1.0 - mu - np.sum(squares / (eigenvalues[:, None] - mu[None, :]), axis=0)
+
+    if eigenvalues.size == 0:
+        return np.ones(k)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        singular = ~(secular(low) > 0)
+        for _ in range(64):
+            middle = 0.5 * (low + high)
+            above = secular(middle) > 0
+            low = np.where(above, middle, low)
+            high = np.where(above, high, middle)
+    return np.where(singular, 0.0, low)
+
+
+def _to_u(reference, scale, p):
+    """``T`` (p, p) with ``u = z T``: ``[phi, y] -> [phi, y - phi b0] * scale``."""
+    m = reference.shape[0]
+    to_u = np.eye(p)
+    to_u[:m, m:] = -reference
+    if scale is not None:
+        to_u *= scale[None, :]
+    return to_u
+
+
+def _scaled(comoment):
+    """The co-moments over their columns of nonzero spread, scaled to unit
+    diagonal, and the mask of those columns."""
+    spread = np.sqrt(np.clip(np.diag(comoment), 0.0, None))
+    live = spread > 0  # constant columns carry no error
+    scaled = comoment[np.ix_(live, live)] / np.outer(spread[live], spread[live])
+    return 0.5 * (scaled + scaled.T), live
+
+
+def _error_bound(comoment, n_features, tolerance=None):
+    """``4 p eps / w`` for co-moments ``C`` (p, p) of ``u``: ``w`` the least
+    eigenvalue of ``C`` scaled to unit diagonal over the features'
+    directions above rounding together with one target at a time (``inf``
+    where it is not positive). With a ``tolerance``, ``0.0`` where a
+    Cholesky factorisation of the scaled ``C`` less ``4 p eps / tolerance``
+    shows the bound within it at once (the eigendecomposition is spared)."""
+    m, p = n_features, comoment.shape[0]
+    eps = np.finfo(float).eps
+    scaled, live = _scaled(comoment)
+    if not live.any():
+        return 0.0
+    if tolerance is not None:
+        try:
+            linalg.cholesky(scaled - (4 * p * eps / tolerance) * np.eye(scaled.shape[0]),
+                            check_finite=False)
+            return 0.0
+        except linalg.LinAlgError:
+            pass
+    n_live = int(live[:m].sum())
+    eigenvalues, vectors = linalg.eigh(scaled[:n_live, :n_live])
+    kept = eigenvalues > p * eps * max(1.0, eigenvalues.max(initial=0.0))
+    eigenvalues, vectors = eigenvalues[kept], vectors[:, kept]
+    least = eigenvalues.min(initial=math.inf)
+    if scaled.shape[0] > n_live:
+        couplings = vectors.T @ scaled[:n_live, n_live:]
+        least = min(least, float(_least_arrowhead_eigenvalue(eigenvalues, couplings).min()))
+    return math.inf if not least > 0 else 4 * p * eps / least
+
+
+def _cell_error_bound(head, tail, reference, scale, n_features, tolerance=None):
+    """:meth:`ReferencedCells.relative_error` of one cell.
+
+    The tail's co-moments (in the scaled ``u``) carry errors of about
+    ``eps sqrt(C_ii C_jj)``; a held-out error of the cell is ``v^T C v`` for
+    ``v = [beta - b0; -e_j]`` with ``C`` the co-moments of the whole cell
+    (head and tail) in ``u``. Scaled to unit diagonal, the ratio is at most
+    ``4 p eps / w`` with ``w`` the least eigenvalue over the directions
+    that such ``v`` take: the features' directions above rounding (exactly
+    dependent features, as one-hot columns without a dropped level, carry
+    no coefficient there) and one target at a time (:func:`_error_bound`).
+    """
+    p = tail.mean.size
+    tail_spread = np.diag(tail.comoment)
+    if np.any((tail_spread > 0) & (tail_spread < 2.0 ** -900 * tail.weight)):
+        return math.inf  # products in the subnormal range: digits lost to underflow
+    comoment = tail.comoment
+    if head.weight > 0:
+        to_u = _to_u(reference, scale, p)
+        head_root = head.root @ to_u
+        correction = (math.sqrt(head.weight * tail.weight / (head.weight + tail.weight))
+                      * (tail.mean - head.mean @ to_u))
+        comoment = comoment + head_root.T @ head_root + np.outer(correction, correction)
+    return _error_bound(comoment, n_features, tolerance)
+
+
+def _head_error_bound(comoment, scale, reference, u_scale, n_features):
+    """The bound of :func:`_error_bound` that co-moments like the head's
+    (``comoment`` and ``scale`` of :func:`_pooled_comoment`) would have, or
+    ``0.0`` where a Cholesky factorisation shows it within
+    :data:`PRECISION_TOLERANCE` at once: the forecast, made once the head is
+    complete, of whether co-moments of the later rows are worth keeping
+    (the bound does not depend on the columns' scale)."""
+    p = comoment.shape[0]
+    # C_z = C_s / (s s^T); C_u = T^T C_z T, whose scaled form is all the bound reads.
+    to_u = _to_u(reference, u_scale, p) / scale[:, None]
+    return _error_bound(to_u.T @ comoment @ to_u, n_features, PRECISION_TOLERANCE)
 
 
 class ReferencedCells:
@@ -118,15 +287,22 @@ class ReferencedCells:
         ``m``.
     reference : ndarray of shape (m, k) or None
         ``b0``, once the head is complete.
+    scale : ndarray of shape (p,) or None
+        Powers of two that multiply the columns of ``u`` before their
+        co-moments are formed (``None``: none needed).
     tail : list of Moments or None
-        Co-moments of ``u = [phi, y - phi b0]``, one per cell, of the rows
-        after the head.
+        Co-moments of ``u = [phi, y - phi b0] * scale``, one per cell, of
+        the rows after the head.
+    roots_only : bool, default=False
+        The head, once complete, forecast co-moments too imprecise
+        (:func:`_head_error_bound`): every row is kept as a root.
     """
 
-    def __init__(self, head, head_rows, n_features, reference=None, tail=None):
+    def __init__(self, head, head_rows, n_features, reference=None, scale=None, tail=None,
+                 roots_only=False):
         self.head, self.head_rows, self.n_features = head, head_rows, n_features
-        self.reference, self.tail = reference, tail
-        self._cells = self._factors = None
+        self.reference, self.scale, self.tail = reference, scale, tail
+        self.roots_only = roots_only
 
     @classmethod
     def empty(cls, n_cells, p, n_features):
@@ -135,17 +311,21 @@ class ReferencedCells:
     @property
     def rows_to_head(self):
         """Rows that the head still takes (0 once the reference is fitted)."""
+        if self.roots_only:
+            return sys.maxsize
         if self.reference is not None:
             return 0
         return max(0, reference_rows(self.head[0].mean.size) - self.head_rows)
 
-    def with_head(self, cells, n_rows):
+    def with_head(self, cells, n_rows, merged=False):
         """A new state with ``n_rows`` more rows of exact QR roots (``cells``)
-        merged into the head, its reference fitted once the head is complete
-        (and kept, with the tail, once fitted)."""
-        head = [merge_moments(a, b) for a, b in zip(self.head, cells, strict=True)]
+        merged into the head (``merged``: ``cells`` already hold the head's
+        rows too), its reference fitted once the head is complete (and kept,
+        with the tail, once fitted)."""
+        head = cells if merged else [merge_moments(a, b)
+                                     for a, b in zip(self.head, cells, strict=True)]
         state = ReferencedCells(head, self.head_rows + n_rows, self.n_features,
-                                self.reference, self.tail)
+                                self.reference, self.scale, self.tail, self.roots_only)
         return state.with_reference()
 
     def with_reference(self):
@@ -153,8 +333,21 @@ class ReferencedCells:
         is complete."""
         if self.reference is not None or self.rows_to_head > 0:
             return self
-        return ReferencedCells(self.head, self.head_rows, self.n_features,
-                               _fit_reference(self.head, self.n_features), self.tail)
+        weight = sum(cell.weight for cell in self.head)
+        if not weight > 0:
+            reference, scale = np.zeros((self.n_features, self.head[0].mean.size
+                                         - self.n_features)), None
+        else:
+            comoment, z_scale = _pooled_comoment(self.head)
+            reference, scale = _fit_reference(comoment, z_scale, weight, self.n_features)
+            if _head_error_bound(comoment, z_scale, reference, scale,
+                                 self.n_features) > PRECISION_TOLERANCE:
+                # Co-moments of rows like these would not be exact enough:
+                # every row stays a root (one pass, at the price of roots).
+                return ReferencedCells(self.head, self.head_rows, self.n_features,
+                                       roots_only=True)
+        return ReferencedCells(self.head, self.head_rows, self.n_features, reference, scale,
+                               self.tail)
 
     def with_tail(self, cells):
         """A new state with the co-moments ``cells`` of ``u`` merged."""
@@ -163,60 +356,57 @@ class ReferencedCells:
         tail = cells if self.tail is None else [
             merge_moments(a, b) for a, b in zip(self.tail, cells, strict=True)]
         return ReferencedCells(self.head, self.head_rows, self.n_features, self.reference,
-                               tail)
+                               self.scale, tail)
 
     @property
     def weight(self):
         parts = self.head + (self.tail or [])
         return sum(part.weight for part in parts)
 
-    def _tail_factors(self):
-        """Each tail cell's equilibrated factor and least eigenvalue (formed once)."""
-        if self._factors is None:
-            self._factors = [_equilibrated_factor(cell.comoment) if cell.weight > 0
-                             else (None, math.inf) for cell in self.tail or []]
-        return self._factors
+    @property
+    def n_cells(self):
+        return len(self.head)
 
     def relative_error(self):
-        """Bound on the relative error of any held-out squared error of the
-        cells, ``4 p eps / w_min`` over the tail's cells (0 without a tail)."""
-        least = min([least for _, least in self._tail_factors()], default=math.inf)
-        p = self.head[0].mean.size
-        if least == math.inf:
-            return 0.0
-        return math.inf if not least > 0 else 4 * p * np.finfo(float).eps / least
+        """Bound on the relative error of the held-out squared errors that
+        the cells give (0 without a tail; ``inf`` where the co-moments
+        underflowed or a direction the errors take is singular): the
+        largest over the cells of :func:`_cell_error_bound`."""
+        return self._bound()
 
-    @property
     def precise(self):
-        """Whether :meth:`relative_error` is within :data:`PRECISION_TOLERANCE`."""
-        return self.relative_error() <= PRECISION_TOLERANCE
+        """Whether :meth:`relative_error` is within
+        :data:`PRECISION_TOLERANCE` (by a Cholesky factorisation a cell where
+        it suffices)."""
+        return self._bound(PRECISION_TOLERANCE) <= PRECISION_TOLERANCE
+
+    def _bound(self, tolerance=None):
+        if self.tail is None:
+            return 0.0
+        return max(_cell_error_bound(head, tail, self.reference, self.scale, self.n_features,
+                                     tolerance) if tail.weight > 0 else 0.0
+                   for head, tail in zip(self.head, self.tail, strict=True))
 
     def cells(self):
-        """The cells as QR-root Moments of ``z`` (formed once)."""
-        if self._cells is None:
-            self._cells = self._form_cells()
-        return self._cells
-
-    def _form_cells(self):
+        """The cells as QR-root Moments of ``z`` (formed anew at each call:
+        nothing is cached, so that the state is pickled at its size)."""
         if self.tail is None:
             return list(self.head)
         m, b0 = self.n_features, self.reference
         cells = []
-        for head, tail, (factor, _) in zip(self.head, self.tail, self._tail_factors(),
-                                           strict=True):
+        for head, tail in zip(self.head, self.tail, strict=True):
+            p = head.mean.size
             if not tail.weight > 0:
-                cells.append(merge_moments(head, tail_as_root(tail, head.mean.size)))
+                cells.append(merge_moments(head, Moments(0.0, tail.count, tail.positive,
+                                                         np.zeros(p), root=np.zeros((p, p)))))
                 continue
-            root = factor.copy()
-            root[:, m:] += factor[:, :m] @ b0
-            mean = tail.mean.copy()
-            mean[m:] += tail.mean[:m] @ b0
-            root = linalg.qr(root, mode="r", check_finite=False)[0]
+            root, mean = _root_factor(tail.comoment), tail.mean.copy()
+            if self.scale is not None:  # back from the scaled u: roots, not squares
+                root /= self.scale[None, :]
+                mean /= self.scale
+            # Upper triangular still: [[I, b0], [0, I]] is.
+            root[:, m:] += root[:, :m] @ b0
+            mean[m:] += mean[:m] @ b0
             cells.append(merge_moments(head, Moments(tail.weight, tail.count, tail.positive,
-                                                     mean, root=np.triu(root))))
+                                                     mean, root=root)))
         return cells
-
-
-def tail_as_root(tail, p):
-    """A tail cell of no weight as QR-root Moments (its rows' count only)."""
-    return Moments(0.0, tail.count, tail.positive, np.zeros(p), root=np.zeros((p, p)))

@@ -55,6 +55,7 @@ __all__ = [
     "check_block",
     "check_cell_memory",
     "check_dask_training_data",
+    "fits_referenced",
     "is_dask_array",
     "moments",
     "is_in_memory",
@@ -291,17 +292,18 @@ def even_block_size(n_rows, block_size):
 
 def _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
                    n_features, root, offset=0, name="X", lanes=1, namespace=None,
-                   counter=None, reference=None):
+                   counter=None, reference=None, initial=None):
     """Moments of the rows of in-memory ``X``, cell by cell (a list of Moments),
     the blocks dealt to ``lanes`` threads; ``counter`` (a
     :class:`~selfdistill_sklearn._progress.RowCounter`) is told the rows of
-    each block done."""
+    each block done. ``initial`` (cells of earlier rows, not changed) are
+    what the first lane starts from: one merge fewer a cell."""
     starts = range(0, X.shape[0], block_size)
     lanes = min(lanes, len(starts))
     if lanes <= 1:
         return _lane_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
                              n_features, root, offset, name, starts, namespace=namespace,
-                             counter=counter, reference=reference)
+                             counter=counter, reference=reference, initial=initial)
     config = get_config()
     failed = [len(starts)]  # the first block known to have raised
 
@@ -311,7 +313,8 @@ def _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size
                 return _lane_moments(feature_map, X, Y, sample_weight, labels, n_cells,
                                      block_size, n_features, root, offset, name,
                                      starts[index::lanes], failed, index, lanes,
-                                     counter=counter, reference=reference)
+                                     counter=counter, reference=reference,
+                                     initial=initial if index == 0 else None)
             except _LaneError as error:
                 return error
 
@@ -338,13 +341,15 @@ class _LaneError(Exception):
 
 def _lane_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_features,
                   root, offset, name, starts, failed=None, lane=0, lanes=1, namespace=None,
-                  counter=None, reference=None):
-    """The moments of the blocks beginning at ``starts``; in a lane, errors are
-    raised as :class:`_LaneError`, and blocks after one known to fail are skipped."""
+                  counter=None, reference=None, initial=None):
+    """The moments of the blocks beginning at ``starts`` (merged into copies
+    of ``initial`` when given); in a lane, errors are raised as
+    :class:`_LaneError`, and blocks after one known to fail are skipped."""
     k = Y.shape[1]
     p = n_features + k
     n = X.shape[0]
-    cells = [Moments.empty(p, root) for _ in range(n_cells)]
+    cells = ([Moments.empty(p, root) for _ in range(n_cells)] if initial is None
+             else [cell.copy() for cell in initial])
     for position, start in enumerate(starts):
         block = lane + position * lanes
         if failed is not None:
@@ -369,8 +374,8 @@ def _add_block(feature_map, X, Y, sample_weight, labels, block_size, n_features,
                reference=None):
     """Merge the rows ``start:start + block_size`` into ``cells``. With a
     ``namespace``, the co-moments stay in it; QR roots are formed in NumPy.
-    With a ``reference`` ``b0`` (m, k), the targets' columns are the
-    residuals ``y - phi b0`` (:mod:`selfdistill_sklearn._reference`)."""
+    With a ``reference`` ``(b0, scale)``, the rows are ``[phi, y - phi b0]``
+    times ``scale`` (:mod:`selfdistill_sklearn._reference`)."""
     stop = min(start + block_size, n)
     where = f"rows {offset + start} to {offset + stop - 1} of {name}"
     features = transform_block(feature_map, take_rows(X, slice(start, stop)), where, n_features,
@@ -392,7 +397,10 @@ def _add_block(feature_map, X, Y, sample_weight, labels, block_size, n_features,
     Z[:, :n_features] = features
     Z[:, n_features:] = Y[start:stop]
     if reference is not None:
-        Z[:, n_features:] -= Z[:, :n_features] @ reference
+        coef, scale = reference
+        Z[:, n_features:] -= Z[:, :n_features] @ coef
+        if scale is not None:
+            Z *= scale
     del features  # the block is held once, not also while the next one is formed
     weights = None if sample_weight is None else sample_weight[start:stop]
     if labels is None:
@@ -582,18 +590,26 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
 
 
 def _in_memory_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
-                       n_features, root, name, counter, offset=0, reference=None):
+                       n_features, root, name, counter, offset=0, reference=None,
+                       initial=None):
     """:func:`_block_moments` of in-memory rows, in even blocks dealt to lanes."""
     block_size = even_block_size(X.shape[0], block_size)
     lanes = _lanes(-(-X.shape[0] // block_size), n_cells, n_features + Y.shape[1])
     return _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
                           n_features, root, offset=offset, name=name, lanes=lanes,
-                          counter=counter, reference=reference)
+                          counter=counter, reference=reference, initial=initial)
 
 
 def is_in_memory(X):
     """Whether ``X`` is held in this process (not a dask collection)."""
     return not (is_dask_array(X) or isinstance(X, PartitionedFrame))
+
+
+def fits_referenced(n_cells, p):
+    """Whether the cells of :func:`referenced_moments` (a root and
+    co-moments each, twice the memory of roots) stay within
+    :data:`MAX_CELL_BYTES`."""
+    return 2 * n_cells * p * p * 8 <= MAX_CELL_BYTES
 
 
 def referenced_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
@@ -626,6 +642,9 @@ def referenced_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_
     """
     p = n_features + Y.shape[1]
     check_cell_memory(n_cells, p, splitter)
+    if not fits_referenced(n_cells, p):
+        raise ValueError(f"{n_cells} cells of {p} columns, a root and co-moments each, would "
+                         f"pass {MAX_CELL_BYTES} bytes: form exact roots instead")
     if state is None:
         state = ReferencedCells.empty(n_cells, p, n_features)
     n = X.shape[0]
@@ -641,10 +660,18 @@ def referenced_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_
     if head < n:
         state = state.with_reference()  # a head of roots from a fit, complete
         rows = slice(head, n)
-        cells = _in_memory_moments(feature_map, take_rows(X, rows), Y[rows], weights(rows),
-                                   labels[rows], n_cells, block_size, n_features, False, name,
-                                   counter, offset=head, reference=state.reference)
-        state = state.with_tail(cells)
+        if state.roots_only:  # the head forecast imprecise co-moments: roots
+            cells = _in_memory_moments(feature_map, take_rows(X, rows), Y[rows],
+                                       weights(rows), labels[rows], n_cells, block_size,
+                                       n_features, True, name, counter, offset=head,
+                                       initial=state.head)
+            state = state.with_head(cells, n - head, merged=True)
+        else:
+            cells = _in_memory_moments(feature_map, take_rows(X, rows), Y[rows],
+                                       weights(rows), labels[rows], n_cells, block_size,
+                                       n_features, False, name, counter, offset=head,
+                                       reference=(state.reference, state.scale))
+            state = state.with_tail(cells)
     if counter is not None:
         counter.close(n)
     if any_weight and sample_weight is not None and not state.weight > 0:

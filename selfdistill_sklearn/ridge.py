@@ -33,6 +33,7 @@ from ._grids import edge_messages, warn_at_edges
 from ._incremental import check_fitted as check_is_fitted  # saying why partial_fit's isn't
 from ._primal import split_cells
 from ._primal_search import PRIMAL_SCORINGS, fit_from_moments, gcv_search, search
+from ._reference import PRECISION_TOLERANCE
 from ._validation import (
     _fitted_attributes,
     _takes_groups,
@@ -332,17 +333,18 @@ def _fold_stream(plan, X, Y, sample_weight, labels, n_cells, progress, splitter)
     kept : ReferencedCells or list of Moments
         The state for ``partial_fit``.
     """
-    if plan.namespace is None and streaming.is_in_memory(X):
+    if (plan.namespace is None and streaming.is_in_memory(X)
+            and streaming.fits_referenced(n_cells, plan.n_features + Y.shape[1])):
         progress.say(f"moments: one pass over {X.shape[0]} rows ({plan.n_features} features, "
                      f"{n_cells} cells)")
         state = streaming.referenced_moments(plan.streamed_map, X, Y, sample_weight, labels,
                                              n_cells, plan.block_size, plan.n_features,
                                              splitter=splitter, progress=progress)
-        if state.precise:
+        if state.precise():
             return state.cells(), state
         progress.say(f"moments: the co-moments of nearly collinear features would score folds "
-                     f"to a relative {state.relative_error():.1e} only: a second pass forms "
-                     "exact QR roots")
+                     f"to a relative {state.relative_error():.1e} only (more than "
+                     f"{PRECISION_TOLERANCE:.0e}): a second pass forms exact QR roots")
     cells = _stream(plan, X, Y, sample_weight, labels, n_cells, progress, root=True,
                     splitter=splitter)
     return cells, cells
@@ -534,9 +536,11 @@ class SelfDistilledRidge(_PrimalRegressor):
     ``[phi, y - phi b0]`` (a Gram matrix a block, a fifth of the price of a
     QR update), factored into roots when the folds are scored
     (DESIGN.md section 8). The held-out errors are then exact to a relative
-    ``1e-8`` or better; where the bound says otherwise (nearly collinear
-    features), ``fit`` passes over the rows a second time to form exact
-    roots, and :meth:`partial_fit`, which cannot, warns with a
+    ``1e-8`` or better. Where the bound says otherwise (nearly collinear
+    features), the head, once complete, forecasts it and every row stays a
+    root (the price of roots, one pass); where the head did not forecast
+    it, ``fit`` passes over the rows a second time to form exact roots, and
+    :meth:`partial_fit`, which cannot, warns with a
     :class:`scipy.linalg.LinAlgWarning`. dask and array API inputs form
     exact roots throughout.
 
@@ -789,10 +793,9 @@ class SelfDistilledRidge(_PrimalRegressor):
         alpha = check_alpha(fresh.alpha, n_steps)
         reg_lambda = check_reg_lambda(fresh.reg_lambda)
         stream.check_folds("alpha='optimal'")
-        stream.warn_if_imprecise()
         with _algebra_threads(), self._progress().phase(
                 "solve", f"{n_steps} step(s) from the moments of {stream.n_samples_seen} rows"):
-            fitted = fit_from_moments(stream.cells, stream.cell_roles, None,
+            fitted = fit_from_moments(stream.finished_cells(), stream.cell_roles, None,
                                       stream.plan.n_features, fresh.fit_intercept, alpha,
                                       n_steps, reg_lambda, fresh.clip_alpha,
                                       by_gcv=fresh._chooses_by_gcv(alpha, None))
@@ -1370,9 +1373,9 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
         grid = check_grid(fresh.reg_lambdas, fresh.alphas, fresh.max_steps, fresh.scoring,
                           PRIMAL_SCORINGS, n_jobs=self.n_jobs, verbose=self.verbose,
                           scored_from="held-out sufficient statistics")
-        plan, y_ndim, cells = stream.plan, stream.y_ndim, stream.cells
+        plan, y_ndim = stream.plan, stream.y_ndim
         stream.check_folds("The search")
-        stream.warn_if_imprecise()
+        cells = stream.finished_cells()
         with self._progress().phase("search", f"{grid.described} from the moments of "
                                     f"{stream.n_samples_seen} rows"):
             roles = None if fresh.cv is None else stream.cell_roles

@@ -13,7 +13,6 @@ from sklearn.preprocessing import FunctionTransformer
 
 import selfdistill_sklearn._reference as reference
 from selfdistill_sklearn import SelfDistilledRidge, SelfDistilledRidgeCV
-from selfdistill_sklearn import _streaming as streaming
 from selfdistill_sklearn._incremental import position_splits
 
 HEAD = 300  # rows of the head in these tests (8192 by default)
@@ -55,7 +54,8 @@ def test_referenced_cells_score_as_exact_roots(short_head, monkeypatch, case):
     options = {"fit_intercept": case != "no intercept"}
     fast = search(**options).fit(X, y, sample_weight=weights)
     state = stream_state(fast)
-    assert state.tail is not None and state.head_rows == HEAD and state.precise
+    assert state.tail is not None and state.head_rows == HEAD
+    assert state.relative_error() <= reference.PRECISION_TOLERANCE
     exact_roots(monkeypatch)
     exact = search(**options).fit(X, y, sample_weight=weights)
     assert stream_state(exact).tail is None
@@ -112,17 +112,39 @@ def test_partial_fit_continues_a_fit_across_the_head(short_head):
                                whole.cv_results_["mean_test_score"], rtol=1e-10)
 
 
-def collinear(n=2000):
-    """A feature that repeats another to 1e-7: co-moments lose what roots keep."""
+def collinear(n=2000, from_row=0):
+    """A feature that repeats another to 1e-7 from row ``from_row`` on (to
+    1e-3 before it, which the head's forecast accepts): co-moments lose what
+    roots keep."""
     rng = np.random.default_rng(3)
-    X = rng.normal(size=(n, 3))
-    X = np.column_stack([X, X[:, 0] + 1e-7 * rng.normal(size=n)])
+    X = rng.normal(size=(n, 4))
+    X[:, 3] = X[:, 0] + 1e-3 * X[:, 3]
+    X[from_row:, 3] = X[from_row:, 0] + 1e-7 * rng.normal(size=n - from_row)
     return X, X[:, :3] @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=n)
 
 
-def test_collinear_features_get_a_second_pass_with_exact_roots(short_head, monkeypatch,
-                                                                capsys):
+def test_a_collinear_head_keeps_every_row_as_a_root(short_head, monkeypatch):
+    # The complete head forecasts co-moments too imprecise: one pass of roots.
     X, y = collinear()
+    fast = search().fit(X, y)
+    state = stream_state(fast)
+    assert state.roots_only and state.tail is None and state.head_rows == len(X)
+    streamed = search()
+    for rows in np.array_split(np.arange(len(X)), 4):
+        streamed.partial_fit(X[rows], y[rows])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LinAlgWarning)
+        scores = streamed.cv_results_["mean_test_score"]
+    assert stream_state(streamed).roots_only
+    exact_roots(monkeypatch)
+    exact = search().fit(X, y)
+    for result in (fast.cv_results_["mean_test_score"], scores):
+        np.testing.assert_allclose(result, exact.cv_results_["mean_test_score"], rtol=1e-10)
+
+
+def test_a_collinear_tail_gets_a_second_pass_with_exact_roots(short_head, monkeypatch,
+                                                               capsys):
+    X, y = collinear(from_row=HEAD)  # the head did not see it coming
     fast = search(verbose=1).fit(X, y)
     assert "a second pass forms exact QR roots" in capsys.readouterr().out
     assert stream_state(fast).tail is None  # the roots are what is kept
@@ -133,35 +155,23 @@ def test_collinear_features_get_a_second_pass_with_exact_roots(short_head, monke
 
 
 def test_partial_fit_warns_when_its_co_moments_are_not_exact_enough(short_head):
-    X, y = collinear()
+    X, y = collinear(from_row=HEAD)
     streamed = search()
     for rows in np.array_split(np.arange(len(X)), 4):
         streamed.partial_fit(X[rows], y[rows])
+    state = stream_state(streamed)
+    assert state.tail is not None
+    assert state.relative_error() > reference.PRECISION_TOLERANCE
     with pytest.warns(LinAlgWarning, match="nearly collinear"):
         assert streamed.best_params_["reg_lambda"] in LAMBDAS
     well_posed = search()
     X, y = problem()
     for rows in np.array_split(np.arange(len(X)), 4):
         well_posed.partial_fit(X[rows], y[rows])
+    assert 0 < stream_state(well_posed).relative_error() < 1e-12
     with warnings.catch_warnings():
         warnings.simplefilter("error", LinAlgWarning)
         assert well_posed.best_params_["reg_lambda"] in LAMBDAS
-
-
-def test_the_precision_bound_follows_the_least_equilibrated_eigenvalue(short_head):
-    X, y = problem()
-    well = stream_state(search().fit(X, y))
-    assert 0 < well.relative_error() < 1e-12
-    X, y = collinear()
-    fallback = search().fit(X[:HEAD + 400], y[:HEAD + 400])  # a head of roots, kept
-    state = fallback._partial_stream._cells
-    # Continued by batches, the co-moments of the collinear rows fail the bound.
-    labels = np.arange(HEAD + 400, len(X)) % 4
-    rest = slice(HEAD + 400, None)
-    grown = streaming.referenced_moments(None, X[rest], y[rest, None], None, labels, 4, 256, 4,
-                                         state=state)
-    assert grown.tail is not None and grown.relative_error() > reference.PRECISION_TOLERANCE
-    assert not grown.precise
 
 
 def test_errors_name_rows_after_the_head_by_their_position(short_head):
@@ -170,3 +180,59 @@ def test_errors_name_rows_after_the_head_by_their_position(short_head):
     explode = FunctionTransformer(lambda Z: np.exp(200.0 * Z))
     with pytest.raises(ValueError, match="first at row 700"):
         search(feature_map=explode).fit(X, y)
+
+
+def test_exactly_dependent_columns_keep_the_fast_path(short_head, monkeypatch):
+    # A column that repeats another exactly (as one-hot columns without a
+    # dropped level sum to one) carries no coefficient: the bound ignores it.
+    X, y = problem()
+    X = np.column_stack([X, X[:, 0], X[:, 1] - X[:, 2]])
+    fast = search().fit(X, y)
+    state = stream_state(fast)
+    assert state.tail is not None and state.relative_error() < 1e-12
+    exact_roots(monkeypatch)
+    exact = search().fit(X, y)
+    np.testing.assert_allclose(fast.cv_results_["mean_test_score"],
+                               exact.cv_results_["mean_test_score"], rtol=1e-10)
+
+
+def test_dependent_targets_are_bounded_one_at_a_time(short_head):
+    X, y = problem()
+    Y = np.column_stack([y, 2.0 * y, y + X[:, 0]])
+    state = stream_state(search().fit(X, Y))
+    assert state.tail is not None and state.relative_error() < 1e-12
+
+
+def test_a_tail_of_few_rows_is_bounded_with_its_cells_head(short_head):
+    # 12 rows after the head: tail cells of 3 rows, singular on their own.
+    X, y = problem(n=HEAD + 12)
+    streamed = search()
+    streamed.partial_fit(X[:150], y[:150])
+    streamed.partial_fit(X[150:], y[150:])
+    state = stream_state(streamed)
+    assert state.tail is not None and state.relative_error() < 1e-12
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LinAlgWarning)
+        assert streamed.best_params_["reg_lambda"] in LAMBDAS
+
+
+@pytest.mark.parametrize("x_scale, y_scale", [(1e-160, 1.0), (1.0, 1e-170), (1.0, 1e150)])
+def test_tiny_and_huge_columns_are_scaled_before_their_products(short_head, monkeypatch,
+                                                                x_scale, y_scale):
+    # Squares of 1e-160 are subnormal (four digits); of 1e150, near overflow.
+    X, y = problem(n=1000)
+    X, y = X * x_scale, y * y_scale
+
+    def fit():
+        return SelfDistilledRidgeCV(reg_lambdas=[1e-3, 1.0], alphas=(1.0,), max_steps=1,
+                                    cv=4).fit(X, y)
+
+    fast = fit()
+    state = stream_state(fast)
+    assert state.tail is not None and state.scale is not None
+    exact_roots(monkeypatch)
+    exact = fit()
+    np.testing.assert_allclose(fast.cv_results_["mean_test_score"],
+                               exact.cv_results_["mean_test_score"], rtol=1e-10)
+    np.testing.assert_allclose(fast.best_estimator_.coef_, exact.best_estimator_.coef_,
+                               rtol=1e-10)
