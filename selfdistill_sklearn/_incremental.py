@@ -411,11 +411,12 @@ class MomentStream:
         if not self._cells.precise():
             error = self._cells.relative_error()
             warnings.warn(
-                "The features are nearly collinear: the co-moments that partial_fit keeps of "
-                f"the rows after its first {self._cells.head_rows} score the folds to a "
-                f"relative {error:.1e} only (fit, which can pass over the rows again, forms "
-                "exact QR roots instead). Scale or decorrelate the features, or compare with "
-                "fit on a sample.", linalg.LinAlgWarning, stacklevel=5)
+                "The co-moments that partial_fit keeps of the rows after its first "
+                f"{self._cells.head_rows} score the folds to a relative {error:.1e} only: "
+                "the features are nearly collinear, or later rows are far larger than the "
+                "first ones (fit, which can pass over the rows again, forms exact QR roots "
+                "instead). Scale or decorrelate the features, or compare with fit on a "
+                "sample.", linalg.LinAlgWarning, stacklevel=5)
         return self._cells.cells()
 
     @property

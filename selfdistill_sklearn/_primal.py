@@ -505,21 +505,20 @@ def _batched_terms(first, zero, first_image, held_out):
     ``first`` and ``zero`` (m, L, k) are ``beta(1)`` and ``M beta(t-1)``;
     with ``A = F_phi beta`` the residual-free images, ``<y1 - y0, y - y0>``
     is ``<A1 - A0, F_y - A0>`` and ``||y1 - y0||^2`` is ``||A1 - A0||^2``
-    (Theorem 4.4). The scale ``||y1||^2 + ||y0||^2`` is what
+    (Theorem 4.4). The scale ``||A1||^2 + ||A0||^2`` is what
     :func:`~selfdistill_sklearn.closed_forms.optimal_alpha_from_terms`
-    compares the denominator with.
+    compares the denominator with: the images are free of the intercept,
+    which cancels in ``y1 - y0`` exactly, so that an offset of ``y`` (which
+    the predictions carry) does not make a well-posed weight look
+    degenerate (an offset of 1e6 did, and ``alpha*`` became 1).
     """
     zero_image = _image(held_out, zero)
     direction = first_image - zero_image
     numerator = np.einsum("qlk,qlk->l", direction,
                           held_out.targets[:, None, :] - zero_image)
     denominator = np.einsum("qlk,qlk->l", direction, direction)
-    nu = held_out.target_mean
-    offsets = np.einsum("m,mlk->lk", held_out.feature_sum, first + zero)
     scale = (np.einsum("qlk,qlk->l", first_image, first_image)
-             + np.einsum("qlk,qlk->l", zero_image, zero_image)
-             + 2.0 * np.einsum("k,lk->l", nu, offsets)
-             + 2.0 * held_out.weight * np.sum(nu ** 2))
+             + np.einsum("qlk,qlk->l", zero_image, zero_image))
     return numerator, denominator, scale
 
 

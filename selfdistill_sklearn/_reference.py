@@ -29,14 +29,18 @@ fit. The cancellation is what roots avoid, and it has a cheaper cure:
 
 **Precision.** The co-moments of a cell carry an error of about ``eps``
 times ``sqrt(C_ii C_jj)`` in entry ``(i, j)``, and the equilibrated factor
-one of about ``p eps`` in norm. A held-out squared error of the cell is
-``v^T C v`` with ``v = [beta - b0; -e_j]`` and ``C`` the co-moments of the
-whole cell (head and tail) in ``u``; scaled to unit diagonal, its relative
+one of about ``p eps`` in norm. A split's held-out squared error is ``v^T C
+v`` with ``v = [beta - b0; -e_j]`` and ``C`` the co-moments in ``u`` of its
+held-out cells (head and tail); scaled to unit diagonal, its relative
 error is at most ``4 p eps / w``, ``w`` the least eigenvalue of ``C`` over
 the directions ``v`` takes: the features' directions above rounding (an
 exact dependence, such as one-hot columns without a dropped level, carries
-no coefficient) together with one target at a time
-(:meth:`ReferencedCells.relative_error`). Where that exceeds
+no coefficient) together with one target at a time. Forming ``u`` rounds
+``phi b0`` by about ``2 eps sum_j |phi_j| |b0_j|`` a row, which adds ``2 r +
+r^2`` for ``r`` that rounding against the residuals' spread; features whose
+spread is rounding of their mean (a constant 0.1, centred) get no
+reference coefficient. Both make :meth:`ReferencedCells.relative_error`. Where
+that exceeds
 :data:`PRECISION_TOLERANCE` (nearly collinear features, whose co-moments
 lose what their roots keep), or where the products fell below the normal
 range:
@@ -111,35 +115,64 @@ def _pooled_comoment(head):
                              for cell in cells])
     scale = _powers_of_two(_column_norms(rows) / math.sqrt(weight))
     scaled = rows * scale  # exact
-    return scaled.T @ scaled, scale
+    return scaled.T @ scaled, scale, mean
 
 
-def _fit_reference(comoment, scale, weight, n_features):
+def _rounding(raw_spread, coef):
+    """The rounding of ``phi b0`` in ``u = y - phi b0``, about ``2 eps sum_j
+    |phi_j| |b0_j|`` a row, from the root mean squares ``raw_spread`` of the
+    features about 0: (k,)."""
+    return 2 * np.finfo(float).eps * (raw_spread @ np.abs(coef))
+
+
+def _formation_error(raw_spread, coef, residual_spread, rounding=None):
+    """Relative error of held-out squared errors from the rounding of ``u =
+    y - phi b0`` itself: ``2 r + r^2``, ``r`` the :func:`_rounding` (or
+    ``rounding`` given) against the residuals' spread, the largest over the
+    targets (``inf`` for rounding against residuals of none)."""
+    if rounding is None:
+        rounding = _rounding(raw_spread, coef)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(rounding > 0, rounding / residual_spread, 0.0)
+    ratio = float(np.max(ratio, initial=0.0))
+    return 2 * ratio + ratio ** 2
+
+
+def _fit_reference(comoment, scale, mean, weight, n_features):
     """The reference of a complete head from its co-moments (scaled as
-    :func:`_pooled_comoment` gives them): centred least-squares coefficients
-    ``b0`` (m, k), from the co-moments scaled to unit diagonal with a ridge of
-    ``1e-10`` (the reference need not be exact, only not wild), and the
-    power-of-two scale of each column of ``u = [phi, y - phi b0]`` (``None``
-    where every column's root mean square lies within ``2^-400 .. 2^400``,
-    whose squares neither underflow nor overflow)."""
+    :func:`_pooled_comoment` gives them) and mean: centred least-squares
+    coefficients ``b0`` (m, k), from the co-moments scaled to unit diagonal
+    with a ridge of ``1e-10`` (the reference need not be exact, only not
+    wild), over the features whose spread is above the rounding of their
+    mean (a constant 0.1 centres to rounding noise, which must not get a
+    coefficient of 1e12); the power-of-two scale of each column of ``u =
+    [phi, y - phi b0]`` (``None`` where every column's root mean square lies
+    within ``2^-400 .. 2^400``, whose squares neither underflow nor
+    overflow); and :func:`_formation_error` of the head's rows."""
     m = n_features
-    diagonal = np.sqrt(np.clip(np.diag(comoment)[:m], 0.0, None))
-    diagonal[diagonal == 0] = 1.0
-    gram = comoment[:m, :m] / np.outer(diagonal, diagonal) + 1e-10 * np.eye(m)
-    coef = linalg.cho_solve(linalg.cho_factor(gram, check_finite=False),
-                            comoment[:m, m:] / diagonal[:, None], check_finite=False)
-    coef /= diagonal[:, None]  # of the scaled columns
+    spread = np.sqrt(np.clip(np.diag(comoment)[:m], 0.0, None) / weight) / scale[:m]
+    live = spread > 64 * np.finfo(float).eps * np.abs(mean[:m])
+    live &= spread > 0
+    live = np.flatnonzero(live)
+    diagonal = np.sqrt(np.diag(comoment)[live])
+    gram = comoment[np.ix_(live, live)] / np.outer(diagonal, diagonal) + 1e-10 * np.eye(
+        live.size)
+    coef = np.zeros((m, comoment.shape[0] - m))
+    if live.size:
+        coef[live] = linalg.cho_solve(linalg.cho_factor(gram, check_finite=False),
+                                      comoment[live, m:] / diagonal[:, None],
+                                      check_finite=False) / diagonal[:, None]
     # The residuals' spread about b0, as a root mean square: sqrt of a
     # quadratic form, rough where it cancels, which a scale may be.
     v = np.vstack([-coef, np.eye(comoment.shape[0] - m)])
     residual = np.sqrt(np.clip(np.einsum("ij,ik,kj->j", v, comoment, v), 0.0, None) / weight)
     coef = coef * scale[:m, None] / scale[None, m:]  # back to phi and y
-    spread = np.concatenate([np.sqrt(np.clip(np.diag(comoment)[:m], 0.0, None) / weight),
-                             residual]) / scale
-    u_scale = _powers_of_two(spread)
+    residual = residual / scale[m:]
+    formation = _formation_error(np.sqrt(spread ** 2 + mean[:m] ** 2), coef, residual)
+    u_scale = _powers_of_two(np.concatenate([spread, residual]))
     if np.all((u_scale >= 2.0 ** -400) & (u_scale <= 2.0 ** 400)):
-        return coef, None
-    return coef, u_scale
+        return coef, None, formation
+    return coef, u_scale, formation
 
 
 def _root_factor(comoment):
@@ -234,22 +267,27 @@ def _error_bound(comoment, n_features, tolerance=None):
     return math.inf if not least > 0 else 4 * p * eps / least
 
 
-def _cell_error_bound(head, tail, reference, scale, n_features, tolerance=None):
-    """:meth:`ReferencedCells.relative_error` of one cell.
+def _cell_bound_parts(head, tail, reference, scale, n_features, tolerance):
+    """A cell's share of :meth:`ReferencedCells.relative_error`: the
+    co-moments of the whole cell (head and tail) in the scaled ``u`` (``None``
+    where the tail's products fell below the normal range), the
+    :func:`_rounding` of its tail's residuals and its weight.
 
-    The tail's co-moments (in the scaled ``u``) carry errors of about
-    ``eps sqrt(C_ii C_jj)``; a held-out error of the cell is ``v^T C v`` for
-    ``v = [beta - b0; -e_j]`` with ``C`` the co-moments of the whole cell
-    (head and tail) in ``u``. Scaled to unit diagonal, the ratio is at most
-    ``4 p eps / w`` with ``w`` the least eigenvalue over the directions
-    that such ``v`` take: the features' directions above rounding (exactly
-    dependent features, as one-hot columns without a dropped level, carry
-    no coefficient there) and one target at a time (:func:`_error_bound`).
+    The tail's co-moments carry errors of about ``eps sqrt(C_ii C_jj)``; a
+    held-out error of a union of cells is ``v^T C v`` for ``v = [beta - b0;
+    -e_j]`` with ``C`` the sum of its cells' co-moments in ``u``. Scaled to
+    unit diagonal, the ratio is at most ``4 p eps / w`` with ``w`` the least
+    eigenvalue over the directions that such ``v`` take
+    (:func:`_error_bound`).
     """
-    p = tail.mean.size
+    m, p = n_features, tail.mean.size
     tail_spread = np.diag(tail.comoment)
     if np.any((tail_spread > 0) & (tail_spread < 2.0 ** -900 * tail.weight)):
-        return math.inf  # products in the subnormal range: digits lost to underflow
+        return None, None, 0.0  # products in the subnormal range: digits lost to underflow
+    unscale = np.ones(p) if scale is None else scale
+    spread = np.sqrt(np.clip(tail_spread[:m], 0.0, None) / tail.weight) / unscale[:m]
+    rounding = _rounding(np.sqrt(spread ** 2 + (tail.mean[:m] / unscale[:m]) ** 2),
+                         reference)
     comoment = tail.comoment
     if head.weight > 0:
         to_u = _to_u(reference, scale, p)
@@ -257,7 +295,7 @@ def _cell_error_bound(head, tail, reference, scale, n_features, tolerance=None):
         correction = (math.sqrt(head.weight * tail.weight / (head.weight + tail.weight))
                       * (tail.mean - head.mean @ to_u))
         comoment = comoment + head_root.T @ head_root + np.outer(correction, correction)
-    return _error_bound(comoment, n_features, tolerance)
+    return comoment, rounding, head.weight + tail.weight
 
 
 def _head_error_bound(comoment, scale, reference, u_scale, n_features):
@@ -315,7 +353,9 @@ class ReferencedCells:
             return sys.maxsize
         if self.reference is not None:
             return 0
-        return max(0, reference_rows(self.head[0].mean.size) - self.head_rows)
+        # Rows of positive weight: a head of zero weights fits no reference.
+        positive = sum(cell.positive for cell in self.head)
+        return max(0, reference_rows(self.head[0].mean.size) - positive)
 
     def with_head(self, cells, n_rows, merged=False):
         """A new state with ``n_rows`` more rows of exact QR roots (``cells``)
@@ -338,10 +378,11 @@ class ReferencedCells:
             reference, scale = np.zeros((self.n_features, self.head[0].mean.size
                                          - self.n_features)), None
         else:
-            comoment, z_scale = _pooled_comoment(self.head)
-            reference, scale = _fit_reference(comoment, z_scale, weight, self.n_features)
-            if _head_error_bound(comoment, z_scale, reference, scale,
-                                 self.n_features) > PRECISION_TOLERANCE:
+            comoment, z_scale, mean = _pooled_comoment(self.head)
+            reference, scale, formation = _fit_reference(comoment, z_scale, mean, weight,
+                                                         self.n_features)
+            if formation > PRECISION_TOLERANCE or _head_error_bound(
+                    comoment, z_scale, reference, scale, self.n_features) > PRECISION_TOLERANCE:
                 # Co-moments of rows like these would not be exact enough:
                 # every row stays a root (one pass, at the price of roots).
                 return ReferencedCells(self.head, self.head_rows, self.n_features,
@@ -367,25 +408,54 @@ class ReferencedCells:
     def n_cells(self):
         return len(self.head)
 
-    def relative_error(self):
+    def relative_error(self, groups=None):
         """Bound on the relative error of the held-out squared errors that
         the cells give (0 without a tail; ``inf`` where the co-moments
-        underflowed or a direction the errors take is singular): the
-        largest over the cells of :func:`_cell_error_bound`."""
-        return self._bound()
+        underflowed or a direction the errors take is singular).
 
-    def precise(self):
+        Parameters
+        ----------
+        groups : list of sequences of int, default=None
+            The cells that each split holds out together (its held-out
+            errors are sums over them, bounded together: a cell of one row
+            is singular alone, not in its fold); ``None``: each cell alone.
+        """
+        return self._bound(groups)
+
+    def precise(self, groups=None):
         """Whether :meth:`relative_error` is within
-        :data:`PRECISION_TOLERANCE` (by a Cholesky factorisation a cell where
-        it suffices)."""
-        return self._bound(PRECISION_TOLERANCE) <= PRECISION_TOLERANCE
+        :data:`PRECISION_TOLERANCE` (by a Cholesky factorisation of a group
+        where it suffices)."""
+        return self._bound(groups, PRECISION_TOLERANCE) <= PRECISION_TOLERANCE
 
-    def _bound(self, tolerance=None):
+    def _bound(self, groups=None, tolerance=None):
         if self.tail is None:
             return 0.0
-        return max(_cell_error_bound(head, tail, self.reference, self.scale, self.n_features,
-                                     tolerance) if tail.weight > 0 else 0.0
-                   for head, tail in zip(self.head, self.tail, strict=True))
+        if groups is None:
+            groups = [[cell] for cell in range(self.n_cells)]
+        m = self.n_features
+        unscale = np.ones(self.head[0].mean.size) if self.scale is None else self.scale
+        parts = {}
+        worst = 0.0
+        for group in groups:
+            cells = [cell for cell in group if self.tail[cell].weight > 0]  # no tail, no error
+            for cell in cells:
+                if cell not in parts:
+                    parts[cell] = _cell_bound_parts(self.head[cell], self.tail[cell],
+                                                    self.reference, self.scale, m, tolerance)
+            if not cells:
+                continue
+            if any(parts[cell][0] is None for cell in cells):
+                return math.inf  # underflow
+            comoment = sum(parts[cell][0] for cell in cells)
+            weight = sum(parts[cell][2] for cell in cells)
+            residual = np.sqrt(np.clip(np.diag(comoment)[m:], 0.0, None) / weight) / unscale[m:]
+            rounding = np.max([parts[cell][1] for cell in cells], axis=0)
+            worst = max(worst, _formation_error(None, None, residual, rounding))
+            if worst > (PRECISION_TOLERANCE if tolerance is None else tolerance):
+                return worst
+            worst = max(worst, _error_bound(comoment, m, tolerance))
+        return worst
 
     def cells(self):
         """The cells as QR-root Moments of ``z`` (formed anew at each call:

@@ -649,27 +649,32 @@ def referenced_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_
         state = ReferencedCells.empty(n_cells, p, n_features)
     n = X.shape[0]
     counter = None if progress is None else progress.rows(n)
-    head = min(n, state.rows_to_head)
     weights = (lambda rows: None) if sample_weight is None else sample_weight.__getitem__
-    if head:
-        rows = slice(0, head)
+    start = 0
+    # The head takes rows until it holds enough of positive weight (the
+    # reference and the forecast are then made, with one BLAS thread).
+    with _one_blas_thread(True):
+        state = state.with_reference()  # a head of roots from a fit, complete
+    while start < n and state.rows_to_head > 0 and not state.roots_only:
+        rows = slice(start, min(n, start + state.rows_to_head))
         cells = _in_memory_moments(feature_map, take_rows(X, rows), Y[rows], weights(rows),
                                    labels[rows], n_cells, block_size, n_features, True, name,
-                                   counter)
-        state = state.with_head(cells, head)
-    if head < n:
-        state = state.with_reference()  # a head of roots from a fit, complete
-        rows = slice(head, n)
+                                   counter, offset=start)
+        with _one_blas_thread(True):
+            state = state.with_head(cells, rows.stop - start)
+        start = rows.stop
+    if start < n:
+        rows = slice(start, n)
         if state.roots_only:  # the head forecast imprecise co-moments: roots
             cells = _in_memory_moments(feature_map, take_rows(X, rows), Y[rows],
                                        weights(rows), labels[rows], n_cells, block_size,
-                                       n_features, True, name, counter, offset=head,
+                                       n_features, True, name, counter, offset=start,
                                        initial=state.head)
-            state = state.with_head(cells, n - head, merged=True)
+            state = state.with_head(cells, n - start, merged=True)
         else:
             cells = _in_memory_moments(feature_map, take_rows(X, rows), Y[rows],
                                        weights(rows), labels[rows], n_cells, block_size,
-                                       n_features, False, name, counter, offset=head,
+                                       n_features, False, name, counter, offset=start,
                                        reference=(state.reference, state.scale))
             state = state.with_tail(cells)
     if counter is not None:

@@ -316,7 +316,7 @@ def _stream(plan, X, Y, sample_weight, labels, n_cells, progress=None, **options
                              namespace=plan.namespace, **options)
 
 
-def _fold_stream(plan, X, Y, sample_weight, labels, n_cells, progress, splitter):
+def _fold_stream(plan, X, Y, sample_weight, labels, cell_roles, progress, splitter):
     """The cells of the folds in one pass, and what ``partial_fit`` continues.
 
     In memory (NumPy, sparse or pandas), the rows after a head are kept as
@@ -333,6 +333,7 @@ def _fold_stream(plan, X, Y, sample_weight, labels, n_cells, progress, splitter)
     kept : ReferencedCells or list of Moments
         The state for ``partial_fit``.
     """
+    n_cells = cell_roles.shape[0]
     if (plan.namespace is None and streaming.is_in_memory(X)
             and streaming.fits_referenced(n_cells, plan.n_features + Y.shape[1])):
         progress.say(f"moments: one pass over {X.shape[0]} rows ({plan.n_features} features, "
@@ -340,11 +341,16 @@ def _fold_stream(plan, X, Y, sample_weight, labels, n_cells, progress, splitter)
         state = streaming.referenced_moments(plan.streamed_map, X, Y, sample_weight, labels,
                                              n_cells, plan.block_size, plan.n_features,
                                              splitter=splitter, progress=progress)
-        if state.precise():
-            return state.cells(), state
-        progress.say(f"moments: the co-moments of nearly collinear features would score folds "
-                     f"to a relative {state.relative_error():.1e} only (more than "
-                     f"{PRECISION_TOLERANCE:.0e}): a second pass forms exact QR roots")
+        # Each split's held-out cells, bounded together.
+        held_out = [np.flatnonzero(roles == 2) for roles in cell_roles.T]
+        with _algebra_threads():
+            if state.precise(held_out):
+                return state.cells(), state
+            error = state.relative_error(held_out)
+        progress.say(f"moments: the co-moments of the rows after the first {state.head_rows} "
+                     f"would score folds to a relative {error:.1e} only (more than "
+                     f"{PRECISION_TOLERANCE:.0e}; nearly collinear features, or rows far "
+                     "larger than the first): a second pass forms exact QR roots")
     cells = _stream(plan, X, Y, sample_weight, labels, n_cells, progress, root=True,
                     splitter=splitter)
     return cells, cells
@@ -677,12 +683,11 @@ class SelfDistilledRidge(_PrimalRegressor):
                 raise ValueError("alpha='optimal' without X_val, y_val needs at least 2 "
                                  "samples for its cv folds.")
             cell_roles, labels = split_cells(splits, X.shape[0])
-        n_cells = 1 if labels is None else cell_roles.shape[0]
         # Folds need held-out errors as norms: QR roots of their cells.
         if labels is None:
             cell_moments = kept = _stream(plan, X, Y, sample_weight, None, 1, self._progress())
         else:
-            cell_moments, kept = _fold_stream(plan, X, Y, sample_weight, labels, n_cells,
+            cell_moments, kept = _fold_stream(plan, X, Y, sample_weight, labels, cell_roles,
                                               self._progress(), self.cv)
         validation_moments = None
         if validation is not None and alpha.is_optimal:
@@ -1287,8 +1292,8 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
             return self._fit_gcv(X, Y, sample_weight, y_ndim, plan, grid, start, kind)
         splits = self._splits(X, Y, y_ndim, groups)
         cell_roles, labels = split_cells(splits, X.shape[0])
-        cell_moments, kept = _fold_stream(plan, X, Y, sample_weight, labels,
-                                          cell_roles.shape[0], self._progress(), self.cv)
+        cell_moments, kept = _fold_stream(plan, X, Y, sample_weight, labels, cell_roles,
+                                          self._progress(), self.cv)
         self._report(f"pass over {X.shape[0]} rows ({plan.n_features} features, "
                      f"{cell_roles.shape[0]} cells)", start)
         start = time.perf_counter()
@@ -1375,7 +1380,8 @@ class SelfDistilledRidgeCV(_PrimalRegressor):
                           scored_from="held-out sufficient statistics")
         plan, y_ndim = stream.plan, stream.y_ndim
         stream.check_folds("The search")
-        cells = stream.finished_cells()
+        with _algebra_threads():
+            cells = stream.finished_cells()
         with self._progress().phase("search", f"{grid.described} from the moments of "
                                     f"{stream.n_samples_seen} rows"):
             roles = None if fresh.cv is None else stream.cell_roles

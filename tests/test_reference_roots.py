@@ -36,8 +36,8 @@ def problem(n=2000, d=5, noise=1.0, shift=0.0, targets=1, seed=0):
 
 
 def search(**options):
-    return SelfDistilledRidgeCV(reg_lambdas=LAMBDAS, alphas=(0.0, 0.5, 1.0, "optimal"),
-                                max_steps=3, cv=4, **options)
+    return SelfDistilledRidgeCV(**{"reg_lambdas": LAMBDAS, "alphas": (0.0, 0.5, 1.0, "optimal"),
+                                   "max_steps": 3, "cv": 4, **options})
 
 
 def stream_state(estimator):
@@ -54,8 +54,13 @@ def test_referenced_cells_score_as_exact_roots(short_head, monkeypatch, case):
     options = {"fit_intercept": case != "no intercept"}
     fast = search(**options).fit(X, y, sample_weight=weights)
     state = stream_state(fast)
-    assert state.tail is not None and state.head_rows == HEAD
-    assert state.relative_error() <= reference.PRECISION_TOLERANCE
+    if case == "noise-free":
+        # Rounding y - phi b0 (1e-15) against residuals of 1e-9: the head
+        # forecasts it, and every row stays a root.
+        assert state.roots_only and state.tail is None
+    else:
+        assert state.tail is not None and state.head_rows == HEAD
+        assert state.relative_error() <= reference.PRECISION_TOLERANCE
     exact_roots(monkeypatch)
     exact = search(**options).fit(X, y, sample_weight=weights)
     assert stream_state(exact).tail is None
@@ -162,7 +167,8 @@ def test_partial_fit_warns_when_its_co_moments_are_not_exact_enough(short_head):
     state = stream_state(streamed)
     assert state.tail is not None
     assert state.relative_error() > reference.PRECISION_TOLERANCE
-    with pytest.warns(LinAlgWarning, match="nearly collinear"):
+    with pytest.warns(LinAlgWarning, match="relative .* only: the features are nearly "
+                                           "collinear"):
         assert streamed.best_params_["reg_lambda"] in LAMBDAS
     well_posed = search()
     X, y = problem()
@@ -236,3 +242,82 @@ def test_tiny_and_huge_columns_are_scaled_before_their_products(short_head, monk
                                exact.cv_results_["mean_test_score"], rtol=1e-10)
     np.testing.assert_allclose(fast.best_estimator_.coef_, exact.best_estimator_.coef_,
                                rtol=1e-10)
+
+
+@pytest.mark.parametrize("value", [0.1, 1 / 3, 7.77])
+def test_a_constant_feature_gets_no_reference_coefficient(short_head, monkeypatch, value):
+    # Centred, a constant 0.1 is rounding noise: a coefficient fitted to it
+    # (1e12) would round every residual y - phi b0 to 1e-4.
+    X, y = problem()
+    X[:, 2] = value
+    fast = search().fit(X, y)
+    state = stream_state(fast)
+    assert state.tail is not None and abs(state.reference[2, 0]) < 1e-12
+    exact_roots(monkeypatch)
+    exact = search().fit(X, y)
+    np.testing.assert_allclose(fast.cv_results_["mean_test_score"],
+                               exact.cv_results_["mean_test_score"], rtol=1e-10)
+
+
+def test_the_rounding_of_the_residuals_is_bounded():
+    # 2 eps sum |phi||b0| against the residuals' spread: 1e-15 against 1e-3
+    # is exact enough, against 1e-9 it is not.
+    raw, coef = np.ones(5), np.ones((5, 1))
+    rounding = 2 * np.finfo(float).eps * 5
+    assert reference._formation_error(raw, coef, np.array([1e-3])) == pytest.approx(
+        2 * rounding / 1e-3 + (rounding / 1e-3) ** 2)
+    assert reference._formation_error(raw, coef, np.array([1e-9])) > \
+        reference.PRECISION_TOLERANCE
+    assert reference._formation_error(raw, np.zeros((5, 1)), np.array([0.0])) == 0.0
+
+
+def test_a_head_of_zero_weights_waits_for_weighted_rows(short_head, monkeypatch):
+    X, y = problem(n=3000, noise=0.01)
+    weights = np.ones(len(X))
+    weights[:HEAD] = 0.0  # the first HEAD rows carry nothing
+    fast = search().fit(X, y, sample_weight=weights)
+    state = stream_state(fast)
+    assert state.tail is not None and state.head_rows >= 2 * HEAD
+    assert state.relative_error() <= reference.PRECISION_TOLERANCE
+    streamed = search()
+    for rows in np.array_split(np.arange(len(X)), 7):
+        streamed.partial_fit(X[rows], y[rows], sample_weight=weights[rows])
+    assert stream_state(streamed).head_rows == state.head_rows
+    exact_roots(monkeypatch)
+    exact = search().fit(X, y, sample_weight=weights)
+    for result in (fast, streamed):
+        np.testing.assert_allclose(result.cv_results_["mean_test_score"],
+                                   exact.cv_results_["mean_test_score"], rtol=1e-10)
+
+
+def test_rows_far_larger_than_the_head_are_caught(short_head, monkeypatch):
+    # Features 1e8 times the head's: rounding phi b0 swamps the residuals.
+    X, y = problem(n=2000)
+    X[HEAD:] *= 1e8
+    streamed = search()
+    for rows in np.array_split(np.arange(len(X)), 4):
+        streamed.partial_fit(X[rows], y[rows])
+    assert stream_state(streamed).relative_error() > reference.PRECISION_TOLERANCE
+    with pytest.warns(LinAlgWarning, match="later rows are far larger"):
+        assert streamed.best_params_["reg_lambda"] in LAMBDAS
+    fast = search().fit(X, y)
+    assert stream_state(fast).tail is None  # the second pass's roots
+    exact_roots(monkeypatch)
+    exact = search().fit(X, y)
+    np.testing.assert_array_equal(fast.cv_results_["mean_test_score"],
+                                  exact.cv_results_["mean_test_score"])
+
+
+def test_cells_of_a_few_rows_are_bounded_in_their_folds(short_head, monkeypatch, capsys):
+    # ShuffleSplit cuts the rows into many cells of one or two rows, singular
+    # alone; each split's held-out cells are bounded together.
+    from sklearn.model_selection import ShuffleSplit
+
+    X, y = problem(n=3000)
+    splitter = ShuffleSplit(8, test_size=0.2, random_state=0)
+    fast = search(cv=splitter, verbose=1).fit(X, y)
+    assert "second pass" not in capsys.readouterr().out
+    exact_roots(monkeypatch)
+    exact = search(cv=splitter).fit(X, y)
+    np.testing.assert_allclose(fast.cv_results_["mean_test_score"],
+                               exact.cv_results_["mean_test_score"], rtol=1e-10)

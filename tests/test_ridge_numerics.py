@@ -135,6 +135,17 @@ def test_a_large_common_offset_costs_no_digits_whatever_the_blocks():
         assert_allclose(model.coef_, ridge.coef_, rtol=1e-6)
 
 
+@pytest.mark.parametrize("offset", [1e4, 1e6])
+def test_the_optimal_weights_do_not_depend_on_an_offset_of_the_targets(offset):
+    # The intercept cancels in y1 - y0: a shift of y is no reason to call
+    # the weight degenerate (an offset of 1e6 once made alpha* 1.0).
+    X, y = linear_data(noise=1.0)
+    model = SelfDistilledRidge(alpha="optimal", n_steps=3, reg_lambda=30.0, cv=4)
+    alphas = model.fit(X, y).alphas_
+    assert not np.allclose(alphas, 1.0)
+    assert_allclose(model.fit(X, y + offset).alphas_, alphas, rtol=1e-6)
+
+
 # -- 2. held-out errors as norms ---------------------------------------------------------
 
 def noise_free_data(n=60, seed=0):
