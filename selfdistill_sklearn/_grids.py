@@ -38,6 +38,7 @@ __all__ = [
     "GridEdgeWarning",
     "auto_reg_lambdas",
     "edge_messages",
+    "outside_stacklevel",
     "smallest_resolved_eigenvalue",
     "warn_at_edges",
 ]
@@ -218,12 +219,13 @@ def warn_at_edges(owner, messages):
     caller outside this package (the user's ``fit``)."""
     if messages:
         warnings.warn(f"{owner}: " + "; ".join(messages) + ".", GridEdgeWarning,
-                      stacklevel=_outside_level())
+                      stacklevel=outside_stacklevel())
 
 
-def _outside_level():
-    """The ``stacklevel`` of :func:`warnings.warn`, called from
-    :func:`warn_at_edges`, that names the first frame outside this package."""
+def outside_stacklevel():
+    """The ``stacklevel`` of :func:`warnings.warn`, called from the function
+    that calls this one (:func:`warn_at_edges`, say), that names the first
+    frame outside this package (the user's call)."""
     package = os.path.dirname(os.path.abspath(__file__))
     frame, level = sys._getframe(2), 2
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):

@@ -39,6 +39,7 @@ from ._feature_plan import (
     fit_feature_plan,
     is_dataframe,
 )
+from ._grids import outside_stacklevel
 from ._reference import ReferencedCells
 from ._validation import check_sample_weight
 
@@ -416,7 +417,7 @@ class MomentStream:
                 "the features are nearly collinear, or later rows are far larger than the "
                 "first ones (fit, which can pass over the rows again, forms exact QR roots "
                 "instead). Scale or decorrelate the features, or compare with fit on a "
-                "sample.", linalg.LinAlgWarning, stacklevel=5)
+                "sample.", linalg.LinAlgWarning, stacklevel=outside_stacklevel())
         return self._cells.cells()
 
     @property

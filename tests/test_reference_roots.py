@@ -168,8 +168,10 @@ def test_partial_fit_warns_when_its_co_moments_are_not_exact_enough(short_head):
     assert state.tail is not None
     assert state.relative_error() > reference.PRECISION_TOLERANCE
     with pytest.warns(LinAlgWarning, match="relative .* only: the features are nearly "
-                                           "collinear"):
+                                           "collinear") as record:
         assert streamed.best_params_["reg_lambda"] in LAMBDAS
+    # Shown at the user's line, not inside the package.
+    assert {entry.filename for entry in record if entry.category is LinAlgWarning} == {__file__}
     well_posed = search()
     X, y = problem()
     for rows in np.array_split(np.arange(len(X)), 4):
