@@ -63,6 +63,7 @@ import sys
 
 import numpy as np
 from scipy import linalg
+from scipy.linalg import lapack
 
 from ._primal import Moments, merge_moments
 
@@ -178,8 +179,10 @@ def _fit_reference(comoment, scale, mean, weight, n_features):
 def _root_factor(comoment):
     """An upper triangular ``F`` (p, p) with ``F^T F = comoment``: the
     Cholesky factor of the co-moments scaled to unit diagonal, or where they
-    are singular (dependent columns) a QR of the root of their
-    eigendecomposition (negative eigenvalues of rounding are zeros)."""
+    are singular (dependent columns) the pivoted Cholesky factor (LAPACK's
+    ``pstrf``, stopped where the remaining diagonal is rounding: ``p eps``)
+    put back in the columns' order and made triangular by a QR."""
+    p = comoment.shape[0]
     scale = np.sqrt(np.clip(np.diag(comoment), 0.0, None))
     scale = np.where(scale > 0, scale, 1.0)
     scaled = comoment / scale[:, None] / scale[None, :]
@@ -188,9 +191,15 @@ def _root_factor(comoment):
         return linalg.cholesky(scaled, check_finite=False) * scale[None, :]
     except linalg.LinAlgError:
         pass
-    eigenvalues, vectors = linalg.eigh(scaled)
-    root = np.sqrt(np.clip(eigenvalues, 0.0, None))[:, None] * vectors.T
-    return np.triu(linalg.qr(root, mode="r", check_finite=False)[0]) * scale[None, :]
+    factor, pivots, rank, info = lapack.dpstrf(scaled, tol=p * np.finfo(float).eps)
+    if info < 0:  # pragma: no cover - only for invalid arguments
+        raise np.linalg.LinAlgError(f"LAPACK dpstrf failed with info={info}.")
+    root = np.zeros((rank, p))
+    root[:, pivots - 1] = np.triu(factor)[:rank]
+    triangle = np.zeros((p, p))
+    if rank:
+        triangle[:rank] = linalg.qr(root, mode="r", check_finite=False)[0]
+    return triangle * scale[None, :]
 
 
 def _least_arrowhead_eigenvalue(eigenvalues, couplings):
