@@ -291,8 +291,12 @@ def _cell_bound_parts(head, tail, reference, scale, n_features, tolerance):
     """
     m, p = n_features, tail.mean.size
     tail_spread = np.diag(tail.comoment)
-    if np.any((tail_spread > 0) & (tail_spread < 2.0 ** -900 * tail.weight)):
-        return None, None, 0.0  # products in the subnormal range: digits lost to underflow
+    tiny_mean = np.abs(tail.mean)
+    if (np.any((tail_spread > 0) & (tail_spread < 2.0 ** -900 * tail.weight))
+            or np.any((tiny_mean > 0) & (tiny_mean < 2.0 ** -450))):
+        # Products in the subnormal range (or below it, as exact zeros): rows
+        # far smaller than the head's, whose scale was chosen there.
+        return None, None, 0.0
     unscale = np.ones(p) if scale is None else scale
     spread = np.sqrt(np.clip(tail_spread[:m], 0.0, None) / tail.weight) / unscale[:m]
     rounding = _rounding(np.sqrt(spread ** 2 + (tail.mean[:m] / unscale[:m]) ** 2),

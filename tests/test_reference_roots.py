@@ -323,3 +323,19 @@ def test_cells_of_a_few_rows_are_bounded_in_their_folds(short_head, monkeypatch,
     exact = search(cv=splitter).fit(X, y)
     np.testing.assert_allclose(fast.cv_results_["mean_test_score"],
                                exact.cv_results_["mean_test_score"], rtol=1e-10)
+
+
+def test_rows_far_smaller_than_the_head_are_caught(short_head, monkeypatch):
+    # Features of 1e-170 after a head of 1: their squares underflow to zeros.
+    X, y = problem(n=2000)
+    X[HEAD:] *= 1e-170
+    streamed = search()
+    for rows in np.array_split(np.arange(len(X)), 4):
+        streamed.partial_fit(X[rows], y[rows])
+    assert stream_state(streamed).relative_error() == np.inf
+    fast = search().fit(X, y)
+    assert stream_state(fast).tail is None  # the second pass's roots
+    exact_roots(monkeypatch)
+    exact = search().fit(X, y)
+    np.testing.assert_array_equal(fast.cv_results_["mean_test_score"],
+                                  exact.cv_results_["mean_test_score"])
