@@ -89,6 +89,8 @@ def _controller():
 
 _POOL = {}
 _POOL_LOCK = threading.Lock()
+#: Whether this thread is running a lane (``active``).
+_IN_LANE = threading.local()
 
 
 def _lane_pool():
@@ -268,7 +270,11 @@ def check_cell_memory(n_cells, p, splitter=None):
 def _lanes(n_blocks, n_cells, p):
     """Threads of an in-memory pass: BLAS's number of threads (what the user or
     the machine allows), at most :data:`MAX_LANES`, one per block, and fewer
-    when the lanes' copies of the cells would pass ``_LANE_CELL_BYTES``."""
+    when the lanes' copies of the cells would pass ``_LANE_CELL_BYTES``; one
+    inside a lane (a feature map that fits a streamed estimator in its
+    ``transform`` must not queue behind the busy lanes of the pool)."""
+    if getattr(_IN_LANE, "active", False):
+        return 1
     threads = max([1] + [pool["num_threads"] for pool in _controller().info()
                          if pool["user_api"] == "blas"])
     by_memory = 1 + _LANE_CELL_BYTES // max(1, n_cells * p * p * 8)
@@ -308,6 +314,7 @@ def _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size
     failed = [len(starts)]  # the first block known to have raised
 
     def lane(index):
+        _IN_LANE.active = True
         with config_context(**config):  # scikit-learn's settings are per thread
             try:
                 return _lane_moments(feature_map, X, Y, sample_weight, labels, n_cells,
@@ -317,6 +324,8 @@ def _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size
                                      initial=initial if index == 0 else None)
             except _LaneError as error:
                 return error
+            finally:
+                _IN_LANE.active = False
 
     with _controller().limit(limits=1, user_api="blas"):
         # This thread takes the first lane: one thread fewer to wake a batch.

@@ -136,3 +136,23 @@ def test_the_lanes_threads_are_reused():
     pool = streaming._lane_pool()
     streaming._block_moments(None, X, Y, w, labels, 3, 37, 4, False, lanes=2)
     assert streaming._lane_pool() is pool
+
+
+def test_a_pass_inside_a_lane_takes_no_lanes():
+    # A feature map that fits a streamed estimator in its transform: the
+    # inner pass runs in its lane's thread, not on the busy pool.
+    seen = []
+
+    def inner_fit(Z):
+        # Its own BLAS threads, as a nested estimator may set them.
+        with threadpool_limits(limits=2, user_api="blas"):
+            seen.append(streaming._lanes(64, 1, 3))
+        return Z
+
+    X, Y, w, labels = data()
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert streaming._lanes(64, 1, 3) == 2
+        streaming._block_moments(FunctionTransformer(inner_fit), X, Y, w, labels, 3, 37, 4,
+                                 False, lanes=2)
+    assert seen and set(seen) == {1}
+    assert streaming._lanes(64, 1, 3) >= 1 and not getattr(streaming._IN_LANE, "active", False)
