@@ -188,15 +188,15 @@ def write(rows, difference, have_intel, n, p, batch_size, repeats):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 0.55 * len(rows) + 1.2))
+    fig, ax = plt.subplots(figsize=(10, 0.55 * len(rows) + 1.4))
     medians = np.array([row["seconds"] for row in rows])
     spread = np.array([[row["seconds"] - row["low"], row["high"] - row["seconds"]]
                        for row in rows]).T
     ax.barh(range(len(rows)), medians, xerr=spread, color="tab:blue", capsize=3)
     ax.set_yticks(range(len(rows)), [row["name"] for row in rows], fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("seconds, median of the runs (bars: fastest to slowest; lower is better)")
-    ax.set_title(f"Streamed fits over {n} x {p} in batches of {batch_size}")
+    ax.set_xlabel("seconds, median (whiskers: fastest to slowest run; lower is better)")
+    ax.set_title(f"Streamed fits over {n:,} x {p} in batches of {batch_size:,}", loc="left")
     fig.tight_layout()
     fig.savefig(RESULTS / "streaming.png", dpi=120)
     print(f"wrote {RESULTS / 'streaming.md'} and streaming.png")
