@@ -126,13 +126,11 @@ def _rounding(raw_spread, coef):
     return 2 * np.finfo(float).eps * (raw_spread @ np.abs(coef))
 
 
-def _formation_error(raw_spread, coef, residual_spread, rounding=None):
+def _formation_error(rounding, residual_spread):
     """Relative error of held-out squared errors from the rounding of ``u =
-    y - phi b0`` itself: ``2 r + r^2``, ``r`` the :func:`_rounding` (or
-    ``rounding`` given) against the residuals' spread, the largest over the
-    targets (``inf`` for rounding against residuals of none)."""
-    if rounding is None:
-        rounding = _rounding(raw_spread, coef)
+    y - phi b0`` itself: ``2 r + r^2``, ``r`` the :func:`_rounding` against
+    the residuals' spread, the largest over the targets (``inf`` for
+    rounding against residuals of none)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(rounding > 0, rounding / residual_spread, 0.0)
     ratio = float(np.max(ratio, initial=0.0))
@@ -169,7 +167,8 @@ def _fit_reference(comoment, scale, mean, weight, n_features):
     residual = np.sqrt(np.clip(np.einsum("ij,ik,kj->j", v, comoment, v), 0.0, None) / weight)
     coef = coef * scale[:m, None] / scale[None, m:]  # back to phi and y
     residual = residual / scale[m:]
-    formation = _formation_error(np.sqrt(spread ** 2 + mean[:m] ** 2), coef, residual)
+    formation = _formation_error(_rounding(np.sqrt(spread ** 2 + mean[:m] ** 2), coef),
+                                 residual)
     u_scale = _powers_of_two(np.concatenate([spread, residual]))
     if np.all((u_scale >= 2.0 ** -400) & (u_scale <= 2.0 ** 400)):
         return coef, None, formation
@@ -464,7 +463,7 @@ class ReferencedCells:
             weight = sum(parts[cell][2] for cell in cells)
             residual = np.sqrt(np.clip(np.diag(comoment)[m:], 0.0, None) / weight) / unscale[m:]
             rounding = np.max([parts[cell][1] for cell in cells], axis=0)
-            worst = max(worst, _formation_error(None, None, residual, rounding))
+            worst = max(worst, _formation_error(rounding, residual))
             if worst > (PRECISION_TOLERANCE if tolerance is None else tolerance):
                 return worst
             worst = max(worst, _error_bound(comoment, m, tolerance))

@@ -314,18 +314,18 @@ def _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size
     failed = [len(starts)]  # the first block known to have raised
 
     def lane(index):
-        _IN_LANE.active = True
-        with config_context(**config):  # scikit-learn's settings are per thread
-            try:
+        try:
+            _IN_LANE.active = True
+            with config_context(**config):  # scikit-learn's settings are per thread
                 return _lane_moments(feature_map, X, Y, sample_weight, labels, n_cells,
                                      block_size, n_features, root, offset, name,
                                      starts[index::lanes], failed, index, lanes,
                                      counter=counter, reference=reference,
                                      initial=initial if index == 0 else None)
-            except _LaneError as error:
-                return error
-            finally:
-                _IN_LANE.active = False
+        except _LaneError as error:
+            return error
+        finally:
+            _IN_LANE.active = False
 
     with _controller().limit(limits=1, user_api="blas"):
         # This thread takes the first lane: one thread fewer to wake a batch.
@@ -555,7 +555,7 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
         if any_weight:
             _check_total_weight(cells, sample_weight)
         return cells
-    if not (is_dask_array(X) or isinstance(X, PartitionedFrame)):
+    if is_in_memory(X):
         cells = _in_memory_moments(feature_map, X, Y, sample_weight, labels, n_cells,
                                    block_size, n_features, root, name, counter)
         if counter is not None:

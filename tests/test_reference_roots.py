@@ -40,6 +40,14 @@ def search(**options):
                                    "max_steps": 3, "cv": 4, **options})
 
 
+def in_batches(estimator, X, y, n_batches=4, sample_weight=None):
+    """``estimator`` given the rows in ``n_batches`` calls of partial_fit."""
+    for rows in np.array_split(np.arange(len(X)), n_batches):
+        estimator.partial_fit(X[rows], y[rows], sample_weight=None if sample_weight is None
+                              else sample_weight[rows])
+    return estimator
+
+
 def stream_state(estimator):
     return estimator._partial_stream._cells
 
@@ -134,9 +142,7 @@ def test_a_collinear_head_keeps_every_row_as_a_root(short_head, monkeypatch):
     fast = search().fit(X, y)
     state = stream_state(fast)
     assert state.roots_only and state.tail is None and state.head_rows == len(X)
-    streamed = search()
-    for rows in np.array_split(np.arange(len(X)), 4):
-        streamed.partial_fit(X[rows], y[rows])
+    streamed = in_batches(search(), X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("error", LinAlgWarning)
         scores = streamed.cv_results_["mean_test_score"]
@@ -161,9 +167,7 @@ def test_a_collinear_tail_gets_a_second_pass_with_exact_roots(short_head, monkey
 
 def test_partial_fit_warns_when_its_co_moments_are_not_exact_enough(short_head):
     X, y = collinear(from_row=HEAD)
-    streamed = search()
-    for rows in np.array_split(np.arange(len(X)), 4):
-        streamed.partial_fit(X[rows], y[rows])
+    streamed = in_batches(search(), X, y)
     state = stream_state(streamed)
     assert state.tail is not None
     assert state.relative_error() > reference.PRECISION_TOLERANCE
@@ -172,10 +176,8 @@ def test_partial_fit_warns_when_its_co_moments_are_not_exact_enough(short_head):
         assert streamed.best_params_["reg_lambda"] in LAMBDAS
     # Shown at the user's line, not inside the package.
     assert {entry.filename for entry in record if entry.category is LinAlgWarning} == {__file__}
-    well_posed = search()
     X, y = problem()
-    for rows in np.array_split(np.arange(len(X)), 4):
-        well_posed.partial_fit(X[rows], y[rows])
+    well_posed = in_batches(search(), X, y)
     assert 0 < stream_state(well_posed).relative_error() < 1e-12
     with warnings.catch_warnings():
         warnings.simplefilter("error", LinAlgWarning)
@@ -266,11 +268,14 @@ def test_the_rounding_of_the_residuals_is_bounded():
     # is exact enough, against 1e-9 it is not.
     raw, coef = np.ones(5), np.ones((5, 1))
     rounding = 2 * np.finfo(float).eps * 5
-    assert reference._formation_error(raw, coef, np.array([1e-3])) == pytest.approx(
+    assert reference._rounding(raw, coef) == pytest.approx([rounding])
+    assert reference._formation_error(reference._rounding(raw, coef),
+                                      np.array([1e-3])) == pytest.approx(
         2 * rounding / 1e-3 + (rounding / 1e-3) ** 2)
-    assert reference._formation_error(raw, coef, np.array([1e-9])) > \
+    assert reference._formation_error(reference._rounding(raw, coef), np.array([1e-9])) > \
         reference.PRECISION_TOLERANCE
-    assert reference._formation_error(raw, np.zeros((5, 1)), np.array([0.0])) == 0.0
+    assert reference._formation_error(reference._rounding(raw, np.zeros((5, 1))),
+                                      np.array([0.0])) == 0.0
 
 
 def test_a_head_of_zero_weights_waits_for_weighted_rows(short_head, monkeypatch):
@@ -281,33 +286,13 @@ def test_a_head_of_zero_weights_waits_for_weighted_rows(short_head, monkeypatch)
     state = stream_state(fast)
     assert state.tail is not None and state.head_rows >= 2 * HEAD
     assert state.relative_error() <= reference.PRECISION_TOLERANCE
-    streamed = search()
-    for rows in np.array_split(np.arange(len(X)), 7):
-        streamed.partial_fit(X[rows], y[rows], sample_weight=weights[rows])
+    streamed = in_batches(search(), X, y, 7, sample_weight=weights)
     assert stream_state(streamed).head_rows == state.head_rows
     exact_roots(monkeypatch)
     exact = search().fit(X, y, sample_weight=weights)
     for result in (fast, streamed):
         np.testing.assert_allclose(result.cv_results_["mean_test_score"],
                                    exact.cv_results_["mean_test_score"], rtol=1e-10)
-
-
-def test_rows_far_larger_than_the_head_are_caught(short_head, monkeypatch):
-    # Features 1e8 times the head's: rounding phi b0 swamps the residuals.
-    X, y = problem(n=2000)
-    X[HEAD:] *= 1e8
-    streamed = search()
-    for rows in np.array_split(np.arange(len(X)), 4):
-        streamed.partial_fit(X[rows], y[rows])
-    assert stream_state(streamed).relative_error() > reference.PRECISION_TOLERANCE
-    with pytest.warns(LinAlgWarning, match="later rows are far larger"):
-        assert streamed.best_params_["reg_lambda"] in LAMBDAS
-    fast = search().fit(X, y)
-    assert stream_state(fast).tail is None  # the second pass's roots
-    exact_roots(monkeypatch)
-    exact = search().fit(X, y)
-    np.testing.assert_array_equal(fast.cv_results_["mean_test_score"],
-                                  exact.cv_results_["mean_test_score"])
 
 
 def test_cells_of_a_few_rows_are_bounded_in_their_folds(short_head, monkeypatch, capsys):
@@ -325,14 +310,19 @@ def test_cells_of_a_few_rows_are_bounded_in_their_folds(short_head, monkeypatch,
                                exact.cv_results_["mean_test_score"], rtol=1e-10)
 
 
-def test_rows_far_smaller_than_the_head_are_caught(short_head, monkeypatch):
+@pytest.mark.parametrize("factor", [1e8, 1e-170])
+def test_rows_far_from_the_heads_scale_are_caught(short_head, monkeypatch, factor):
+    # Features 1e8 times the head's: rounding phi b0 swamps the residuals.
     # Features of 1e-170 after a head of 1: their squares underflow to zeros.
     X, y = problem(n=2000)
-    X[HEAD:] *= 1e-170
-    streamed = search()
-    for rows in np.array_split(np.arange(len(X)), 4):
-        streamed.partial_fit(X[rows], y[rows])
-    assert stream_state(streamed).relative_error() == np.inf
+    X[HEAD:] *= factor
+    streamed = in_batches(search(), X, y)
+    if factor > 1:
+        assert stream_state(streamed).relative_error() > reference.PRECISION_TOLERANCE
+        with pytest.warns(LinAlgWarning, match="later rows are far larger"):
+            assert streamed.best_params_["reg_lambda"] in LAMBDAS
+    else:
+        assert stream_state(streamed).relative_error() == np.inf
     fast = search().fit(X, y)
     assert stream_state(fast).tail is None  # the second pass's roots
     exact_roots(monkeypatch)
