@@ -173,9 +173,23 @@ def _container(kind, estimator):
     return {"DataFrame": "numpy", "dask DataFrame": "dask"}.get(kind, kind)
 
 
-def _parameters(estimator):
-    """The parameters that must stay those of the first batch."""
-    return {name: value for name, value in estimator.get_params(deep=True).items()
+def _parameters(estimator, names=None):
+    """The parameters that must stay those of the first batch, as
+    ``get_params(deep=True)`` gives them. ``names``, the estimator's own
+    parameter names when known (those of the first batch: the class does not
+    change), are read as the attributes that ``get_params`` reads, without
+    inspecting the constructor's signature again for every batch."""
+    if names is None:
+        parameters = estimator.get_params(deep=True)
+    else:
+        parameters = {}
+        for name in names:
+            value = getattr(estimator, name)
+            if hasattr(value, "get_params") and not isinstance(value, type):
+                parameters.update((f"{name}__{key}", inner)
+                                  for key, inner in value.get_params(deep=True).items())
+            parameters[name] = value
+    return {name: value for name, value in parameters.items()
             if name.split("__")[0] not in FREE_PARAMETERS}
 
 
@@ -338,7 +352,8 @@ class MomentStream:
 
     def changed_parameters(self, estimator):
         """Names of the parameters that differ from those of the first batch."""
-        current, missing = _parameters(estimator), object()
+        names = [name for name in self._parameters if "__" not in name]
+        current, missing = _parameters(estimator, names), object()
         return sorted(name for name in set(current) | set(self._parameters)
                       if not same_value(current.get(name, missing),
                                         self._parameters.get(name, missing)))
@@ -386,17 +401,18 @@ class MomentStream:
                                                  n_cells, block_size, self.plan.n_features,
                                                  state=self._cells, progress=progress,
                                                  any_weight=False)
-        else:
+        elif isinstance(self._cells, ReferencedCells):  # array API batches: all roots
             batch = streaming.moments(feature_map, X, Y, sample_weight, labels, n_cells,
+                                      block_size, self.plan.n_features, root=True,
+                                      progress=progress, any_weight=False,
+                                      namespace=self.plan.namespace)
+            cells = self._cells.with_head(batch, n)
+        else:
+            cells = streaming.moments(feature_map, X, Y, sample_weight, labels, n_cells,
                                       block_size, self.plan.n_features,
                                       root=self.n_folds is not None, progress=progress,
-                                      any_weight=False, namespace=self.plan.namespace)
-            if self._cells is None:
-                cells = batch
-            elif isinstance(self._cells, ReferencedCells):  # array API batches: all roots
-                cells = self._cells.with_head(batch, n)
-            else:
-                cells = streaming._merge_cells(self._cells, batch)
+                                      any_weight=False, namespace=self.plan.namespace,
+                                      initial=self._cells)
         return MomentStream(self.estimator, self._parameters, self.plan, self.n_folds, cells,
                             self.n_samples_seen + n, self.n_targets, self.y_ndim, self.kind,
                             self._map_fitted_here)

@@ -402,11 +402,12 @@ class ReferencedCells:
         return ReferencedCells(self.head, self.head_rows, self.n_features, reference, scale,
                                self.tail)
 
-    def with_tail(self, cells):
-        """A new state with the co-moments ``cells`` of ``u`` merged."""
+    def with_tail(self, cells, merged=False):
+        """A new state with the co-moments ``cells`` of ``u`` merged
+        (``merged``: ``cells`` already hold the tail's rows too)."""
         if self.reference is None:
             raise ValueError("rows after the head need the reference fit of a complete head")
-        tail = cells if self.tail is None else [
+        tail = cells if merged or self.tail is None else [
             merge_moments(a, b) for a, b in zip(self.tail, cells, strict=True)]
         return ReferencedCells(self.head, self.head_rows, self.n_features, self.reference,
                                self.scale, tail)

@@ -493,7 +493,7 @@ def _check_total_weight(cells, sample_weight):
 
 def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_features,
             root=False, splitter=None, name="X", progress=None, namespace=None,
-            any_weight=True):
+            any_weight=True, initial=None):
     """Moments of every cell, streamed in row blocks.
 
     Parameters
@@ -526,11 +526,15 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
     any_weight : bool, default=True
         Refuse weights that are all zero (False: a batch of partial_fit,
         whose total is checked over all the batches).
+    initial : list of Moments or None, default=None
+        Cells of earlier rows (not changed), added to: for NumPy rows in
+        memory the first lane starts from copies of them (one merge fewer a
+        cell), otherwise they are merged with the new rows' cells.
 
     Returns
     -------
     cells : list of Moments
-        Of ``z = [phi(x), y]``, one per cell.
+        Of ``z = [phi(x), y]``, one per cell (with ``initial``'s rows).
 
     Raises
     ------
@@ -550,6 +554,8 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
         cells = _block_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size,
                                n_features, root, name=name, namespace=namespace,
                                counter=counter)
+        if initial is not None:
+            cells = _merge_cells(initial, cells)
         if counter is not None:
             counter.close(X.shape[0])
         if any_weight:
@@ -557,7 +563,8 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
         return cells
     if is_in_memory(X):
         cells = _in_memory_moments(feature_map, X, Y, sample_weight, labels, n_cells,
-                                   block_size, n_features, root, name, counter)
+                                   block_size, n_features, root, name, counter,
+                                   initial=initial)
         if counter is not None:
             counter.close(X.shape[0])
         if any_weight:
@@ -591,6 +598,8 @@ def moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size, n_fea
         parts = [merge(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
                  for i in range(0, len(parts), 2)]
     cells = _progress.compute(parts[0], progress)
+    if initial is not None:
+        cells = _merge_cells(initial, cells)
     if counter is not None:
         counter.close(X.shape[0])
     if any_weight:
@@ -684,8 +693,9 @@ def referenced_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_
             cells = _in_memory_moments(feature_map, take_rows(X, rows), Y[rows],
                                        weights(rows), labels[rows], n_cells, block_size,
                                        n_features, False, name, counter, offset=start,
-                                       reference=(state.reference, state.scale))
-            state = state.with_tail(cells)
+                                       reference=(state.reference, state.scale),
+                                       initial=state.tail)
+            state = state.with_tail(cells, merged=True)
     if counter is not None:
         counter.close(n)
     if any_weight and sample_weight is not None and not state.weight > 0:
