@@ -318,6 +318,9 @@ def test_parameters_are_compared_by_value():
         with pytest.raises(ValueError, match=f"parameters {name}.* changed"):
             model.set_params(**changed).partial_fit(X[:5], y[:5])
         model.set_params(reg_lambda=1.0, alpha=[0.5, 0.25], cv=3, feature_map=StandardScaler())
+    model.feature_map.set_params(with_std=False)  # in place: named as get_params(deep=True)
+    with pytest.raises(ValueError, match="parameters feature_map, feature_map__with_std of"):
+        model.partial_fit(X[:5], y[:5])
     search = SelfDistilledRidgeCV(reg_lambdas=[0.1, 1.0], alphas=[0.0, 0.5], max_steps=2,
                                   cv=3).partial_fit(X[:40], y[:40])
     search.set_params(reg_lambdas=(0.1, 1), alphas=np.array([0.0, 0.5])).partial_fit(X[40:], y[40:])
