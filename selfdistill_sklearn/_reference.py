@@ -250,21 +250,16 @@ def _error_bound(comoment, n_features, tolerance=None):
     eigenvalue of ``C`` scaled to unit diagonal over the features'
     directions above rounding together with one target at a time (``inf``
     where it is not positive). With a ``tolerance``, ``0.0`` where a
-    Cholesky factorisation of the scaled ``C`` less ``4 p eps / tolerance``
-    shows the bound within it at once (the eigendecomposition is spared)."""
+    Cholesky factorisation shows the bound within it at once (the
+    eigendecomposition is spared, :func:`_within_at_once`)."""
     m, p = n_features, comoment.shape[0]
     eps = np.finfo(float).eps
     scaled, live = _scaled(comoment)
     if not live.any():
         return 0.0
-    if tolerance is not None:
-        try:
-            linalg.cholesky(scaled - (4 * p * eps / tolerance) * np.eye(scaled.shape[0]),
-                            check_finite=False)
-            return 0.0
-        except linalg.LinAlgError:
-            pass
     n_live = int(live[:m].sum())
+    if tolerance is not None and _within_at_once(scaled, n_live, 4 * p * eps / tolerance, p):
+        return 0.0
     eigenvalues, vectors = linalg.eigh(scaled[:n_live, :n_live])
     kept = eigenvalues > p * eps * max(1.0, eigenvalues.max(initial=0.0))
     eigenvalues, vectors = eigenvalues[kept], vectors[:, kept]
@@ -273,6 +268,65 @@ def _error_bound(comoment, n_features, tolerance=None):
         couplings = vectors.T @ scaled[:n_live, n_live:]
         least = min(least, float(_least_arrowhead_eigenvalue(eigenvalues, couplings).min()))
     return math.inf if not least > 0 else 4 * p * eps / least
+
+
+def _within_at_once(scaled, n_features, least, p):
+    """Whether the least eigenvalue that :func:`_error_bound` reads of
+    ``scaled`` (co-moments of unit diagonal, the ``n_features`` features
+    first) is above ``least``, shown by Cholesky factorisations alone.
+
+    Over all the columns: ``scaled - least I`` positive definite. Where the
+    features are dependent (one-hot columns without a dropped level, a
+    spline basis with a bias), over the ``r`` features that a pivoted
+    Cholesky factorisation (LAPACK's ``pstrf``) keeps and the targets, the
+    others being combinations of the kept ones to within a Schur complement
+    ``S`` of norm ``s``:
+
+    * ``s`` within half of ``p eps`` times a lower bound of the largest
+      eigenvalue puts the ``m - r`` least eigenvalues of the features
+      below the rounding that :func:`_error_bound` drops
+      (Courant-Fischer on the complement's subspace), so that its
+      directions lie in the range of the exact combinations, up to an angle
+      of ``s`` over the gap;
+    * on that range and a target the quadratic form is the kept block's
+      over a norm no larger (its eigenvalues are at least the kept block's);
+    * ``S`` and the targets' covariance with what the combinations leave
+      (of norm at most ``sqrt(s)``, the co-moments being positive
+      semi-definite) change the form by at most ``s + 2 sqrt(s)``, which the
+      kept block must clear besides ``least``.
+
+    ``False`` where neither shows it (the eigendecomposition decides)."""
+    eps = np.finfo(float).eps
+    try:
+        linalg.cholesky(scaled - least * np.eye(scaled.shape[0]), check_finite=False)
+        return True
+    except linalg.LinAlgError:
+        pass
+    if n_features < 2:
+        return False
+    features = scaled[:n_features, :n_features]
+    factor, pivots, rank, info = lapack.dpstrf(features, tol=p * eps)
+    if info < 0 or not 0 < rank < n_features:  # full rank: the first factorisation said no
+        return False
+    order = pivots - 1
+    coupling = np.triu(factor[:rank])[:, rank:]  # R_12 in the pivoted order
+    rest = order[rank:]
+    schur = features[np.ix_(rest, rest)] - coupling.T @ coupling
+    size = float(np.max(np.abs(linalg.eigvalsh(schur, check_finite=False))))
+    # The rounding that _error_bound drops is p eps times the largest
+    # eigenvalue, at least 1 (the diagonal) and the Frobenius norm over
+    # sqrt(m); half of it leaves room for the rounding of S itself.
+    largest = max(1.0, float(np.linalg.norm(features)) / math.sqrt(n_features))
+    if not size <= p * eps * largest / 2:
+        return False
+    kept = np.concatenate([np.sort(order[:rank]), np.arange(n_features, scaled.shape[0])])
+    shift = least + size + 2 * math.sqrt(size) + p * eps
+    try:
+        linalg.cholesky(scaled[np.ix_(kept, kept)] - shift * np.eye(kept.size),
+                        check_finite=False)
+    except linalg.LinAlgError:
+        return False
+    return True
 
 
 def _cell_bound_parts(head, tail, reference, scale, n_features, tolerance):

@@ -263,6 +263,34 @@ def test_a_constant_feature_gets_no_reference_coefficient(short_head, monkeypatc
                                exact.cv_results_["mean_test_score"], rtol=1e-10)
 
 
+@pytest.mark.parametrize("closeness, noise, loose", [
+    (1e-1, 1.0, 0.0), (1e-2, 1.0, 0.0), (1e-1, 1.0, 1e-9), (1e-2, 1e-3, 0.0),  # at once
+    (1e-3, 1.0, 0.0), (1e-5, 1.0, 0.0), (1e-1, 1e-6, 0.0),  # the bound is above tolerance
+    (1e-1, 1.0, 1e-6),  # dependent to 1e-6 only: not an exact combination
+])
+def test_dependent_features_are_bounded_at_once_only_within_the_tolerance(closeness, noise,
+                                                                          loose):
+    # Six features, two of them `closeness` apart, four exact combinations
+    # of them (to `loose`), and a target `noise` from them: the Cholesky
+    # factorisations accept exactly where the eigendecomposition does.
+    rng = np.random.default_rng(1)
+    n = 4000
+    base = rng.normal(size=(n, 6))
+    base[:, 5] = base[:, 0] + closeness * rng.normal(size=n)
+    dependent = base @ rng.integers(-2, 3, size=(6, 4)) + loose * rng.normal(size=(n, 4))
+    target = base @ rng.normal(size=6) + noise * rng.normal(size=n)
+    Z = np.column_stack([base, dependent, target])
+    Z -= Z.mean(axis=0)
+    comoment = Z.T @ Z
+    exact = reference._error_bound(comoment, 10)  # eigendecomposition
+    at_once = reference._error_bound(comoment, 10, reference.PRECISION_TOLERANCE)
+    scaled, _ = reference._scaled(comoment)
+    least = 4 * 11 * np.finfo(float).eps / reference.PRECISION_TOLERANCE
+    accepted = reference._within_at_once(scaled, 10, least, 11)
+    assert accepted == (exact <= reference.PRECISION_TOLERANCE)
+    assert at_once == (0.0 if accepted else exact)
+
+
 def test_the_rounding_of_the_residuals_is_bounded():
     # 2 eps sum |phi||b0| against the residuals' spread: 1e-15 against 1e-3
     # is exact enough, against 1e-9 it is not.
