@@ -421,9 +421,11 @@ def primal_spectrum_from_eigh(eigenvalues, projected_moment, target_sum_of_squar
     d = np.asarray(eigenvalues, dtype=float)
     projected = np.asarray(projected_moment, dtype=float)
     positive = d > 0
-    squares = projected ** 2 if projected.ndim == 1 else np.sum(projected ** 2, axis=1)
+    # (u^T r / sqrt(d))^2, not (u^T r)^2 / d: features of 1e150 give u^T r
+    # of 1e154 and more, whose square overflows while c_k is of y's size.
+    scaled = projected[positive] / np.sqrt(d[positive]).reshape((-1,) + (1,) * (projected.ndim - 1))
     z2 = np.zeros_like(d)
-    z2[positive] = squares[positive] / d[positive]
+    z2[positive] = scaled ** 2 if projected.ndim == 1 else np.sum(scaled ** 2, axis=1)
     total = float(np.sum(target_sum_of_squares))
     residual = max(total - float(np.sum(z2)), 0.0)
     return GCVSpectrum(np.where(positive, d, 0.0), z2, residual, int(n_samples),

@@ -7,6 +7,8 @@ features) must equal the kernel GCV (from the n x n kernel matrix, where the
 residual is the part of the targets in the kernel's null space).
 """
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -102,6 +104,29 @@ def test_gcv_stays_exact_far_from_the_origin():
     near = search.fit(X, Y, sample_weight=weights).cv_results_["mean_test_score"]
     far = search.fit(X + 1e6, Y + 1e6, sample_weight=weights).cv_results_["mean_test_score"]
     np.testing.assert_allclose(far, near, rtol=1e-8)
+
+
+def test_gcv_of_features_of_1e150_equals_the_rescaled_problem():
+    """u^T r of features of 1e150 passes 1e154 with 20000 rows: its square
+    would overflow while the squared projections are of y's size; scaled by
+    1e150 (and the penalties by 1e300) the criterion is the same."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(20_000, 4))
+    y = np.sin(X).sum(axis=1) + 0.3 * rng.normal(size=len(X))
+    lambdas = [0.1, 1.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for alpha in ("optimal", 0.5):
+            scaled = SelfDistilledRidge(alpha=alpha, n_steps=3, cv=None, reg_lambda=1e300)
+            plain = SelfDistilledRidge(alpha=alpha, n_steps=3, cv=None, reg_lambda=1.0)
+            np.testing.assert_allclose(scaled.fit(1e150 * X, y).alphas_,
+                                       plain.fit(X, y).alphas_, rtol=1e-10)
+        search = SelfDistilledRidgeCV(reg_lambdas=np.multiply(lambdas, 1e300),
+                                      alphas=[0.0, 0.5, "optimal"], max_steps=2, cv=None)
+        scores = search.fit(1e150 * X, y).cv_results_["mean_test_score"]
+    plain = SelfDistilledRidgeCV(reg_lambdas=lambdas, alphas=[0.0, 0.5, "optimal"], max_steps=2,
+                                 cv=None).fit(X, y)
+    np.testing.assert_allclose(scores, plain.cv_results_["mean_test_score"], rtol=1e-10)
 
 
 def test_gcv_scoring_is_squared_error_only():
