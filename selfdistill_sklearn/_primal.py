@@ -346,12 +346,31 @@ def _all_finite(array, xp=None):
     return bool(xp.all(xp.isfinite(array)))
 
 
+#: Largest column norm of a QR root: its co-moments ``R^T R`` (every partial
+#: sum bounded by the product of two column norms) stay finite, and so do
+#: those of a few such roots merged.
+_ROOT_NORM_LIMIT = math.sqrt(np.finfo(float).max) / 4
+
+
+def _root_fits(root):
+    """Whether the co-moments of ``root`` can be formed: its column norms
+    (each column scaled by its largest entry first) below
+    :data:`_ROOT_NORM_LIMIT`."""
+    largest = np.max(np.abs(root), axis=0, initial=0.0)
+    if np.all(largest * math.sqrt(root.shape[0]) < _ROOT_NORM_LIMIT):
+        return True  # at once, without the norms
+    safe = np.where(largest > 0, largest, 1.0)
+    return bool(np.all(largest * np.linalg.norm(root / safe, axis=0) < _ROOT_NORM_LIMIT))
+
+
 def check_finite_moments(moments, where):
     """Raise when the co-moments overflowed: finite features whose squares do not fit
-    in float64."""
+    in float64 (for a QR root, whose co-moments are formed later: when they
+    would)."""
     matrix = moments.root if moments.root is not None else moments._comoment
     xp = moments.xp
-    if not (_all_finite(matrix, xp) and _all_finite(moments.mean, xp)):
+    if not (_all_finite(matrix, xp) and _all_finite(moments.mean, xp)
+            and (moments.root is None or _root_fits(moments.root))):
         raise ValueError(
             f"The features or targets of {where} are too large: their weighted squares "
             "overflow float64. Scale X or y, or the output of feature_map, before fitting."

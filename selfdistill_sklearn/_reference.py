@@ -65,7 +65,7 @@ import numpy as np
 from scipy import linalg
 from scipy.linalg import lapack
 
-from ._primal import Moments, merge_moments
+from ._primal import Moments, check_finite_moments, merge_moments
 
 __all__ = [
     "PRECISION_TOLERANCE",
@@ -430,6 +430,8 @@ class ReferencedCells:
         with the tail, once fitted)."""
         head = cells if merged else [merge_moments(a, b)
                                      for a, b in zip(self.head, cells, strict=True)]
+        for cell in head:
+            check_finite_moments(cell, "the rows")
         state = ReferencedCells(head, self.head_rows + n_rows, self.n_features,
                                 self.reference, self.scale, self.tail, self.roots_only)
         return state.with_reference()
@@ -463,6 +465,8 @@ class ReferencedCells:
             raise ValueError("rows after the head need the reference fit of a complete head")
         tail = cells if merged or self.tail is None else [
             merge_moments(a, b) for a, b in zip(self.tail, cells, strict=True)]
+        for cell in tail:
+            check_finite_moments(cell, "the rows")
         return ReferencedCells(self.head, self.head_rows, self.n_features, self.reference,
                                self.scale, tail)
 

@@ -442,8 +442,13 @@ def _chunk_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_size
 
 
 def _merge_cells(first, second):
+    """The cells of two sets of rows merged, checked as a block's are (two
+    sets whose squares fit may not, together)."""
     with _one_blas_thread(True):
-        return [merge_moments(a, b) for a, b in zip(first, second, strict=True)]
+        cells = [merge_moments(a, b) for a, b in zip(first, second, strict=True)]
+    for cell in cells:
+        check_finite_moments(cell, "the rows")
+    return cells
 
 
 def check_dask_training_data(X, y, sample_weight=None):

@@ -14,11 +14,13 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 from scipy import linalg, sparse
+from sklearn.base import clone
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV, KFold, RepeatedKFold, ShuffleSplit
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, SplineTransformer
 
+import selfdistill_sklearn._reference as reference
 from selfdistill_sklearn import (
     SelfDistilledKernelRidge,
     SelfDistilledRidge,
@@ -327,6 +329,29 @@ def test_features_whose_squares_overflow_are_an_error():
                 SelfDistilledRidge(feature_map=huge, **kwargs).fit(X, y)
         with pytest.raises(ValueError, match="overflow"):
             SelfDistilledRidgeCV(feature_map=huge).fit(X, y)
+
+
+@pytest.mark.parametrize("head_rows", [None, 150], ids=["in the head", "after the head"])
+def test_a_batch_whose_squares_overflow_is_refused_by_fold_models(monkeypatch, head_rows):
+    # Folds keep QR roots of 1e300 (finite) whose co-moments overflow when
+    # they are formed: the batch is refused when it comes, and the model
+    # goes on from the batches before it.
+    if head_rows is not None:
+        monkeypatch.setattr(reference, "MIN_REFERENCE_ROWS", head_rows)
+    X, y = linear_data(400)
+    models = (SelfDistilledRidge(alpha="optimal", n_steps=3, cv=3),
+              SelfDistilledRidgeCV(reg_lambdas=[0.1, 1.0], alphas=[0.5, "optimal"], max_steps=2,
+                                   cv=3))
+    for model in models:
+        model.partial_fit(X[:200], y[:200])
+        before = model.predict(X[:5])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            with pytest.raises(ValueError, match="too large: their weighted squares overflow"):
+                model.partial_fit(X[200:205] * 1e300, y[200:205])
+        assert_allclose(model.predict(X[:5]), before, rtol=0)
+        model.partial_fit(X[200:], y[200:])
+        assert_allclose(model.predict(X[:5]), clone(model).fit(X, y).predict(X[:5]), rtol=1e-10)
 
 
 # -- 5. sparse output of a feature map -------------------------------------------------------
