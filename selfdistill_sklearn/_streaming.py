@@ -405,13 +405,17 @@ def _add_block(feature_map, X, Y, sample_weight, labels, block_size, n_features,
     Z = np.empty((stop - start, p))
     Z[:, :n_features] = features
     Z[:, n_features:] = Y[start:stop]
+    weights = None if sample_weight is None else sample_weight[start:stop]
     if reference is not None:
         coef, scale = reference
+        if weights is not None:
+            # Rows of weight 0 count and nothing else, whatever their values:
+            # zeros before phi b0 (1e308 times b0 would be inf, times 0 NaN).
+            Z[weights == 0] = 0.0
         Z[:, n_features:] -= Z[:, :n_features] @ coef
         if scale is not None:
             Z *= scale
     del features  # the block is held once, not also while the next one is formed
-    weights = None if sample_weight is None else sample_weight[start:stop]
     if labels is None:
         groups = [(0, slice(None))]
     else:

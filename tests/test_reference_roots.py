@@ -323,6 +323,25 @@ def test_a_head_of_zero_weights_waits_for_weighted_rows(short_head, monkeypatch)
                                    exact.cv_results_["mean_test_score"], rtol=1e-10)
 
 
+@pytest.mark.parametrize("row", [100, 1500], ids=["in the head", "after the head"])
+def test_rows_of_weight_zero_change_nothing_whatever_their_values(short_head, row):
+    # 1e308 times b0 is inf, and inf times a weight of 0 NaN: the row must
+    # weigh nothing before phi b0 is formed.
+    X, y = problem()
+    weights = np.ones(len(X))
+    weights[row] = 0.0
+    huge, plain = X.copy(), X.copy()
+    huge[row], plain[row] = 1e308, 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        far = search().fit(huge, y, sample_weight=weights)
+        streamed = in_batches(search(), huge, y, 3, sample_weight=weights)
+    near = search().fit(plain, y, sample_weight=weights)
+    for result in (far, streamed):
+        np.testing.assert_allclose(result.cv_results_["mean_test_score"],
+                                   near.cv_results_["mean_test_score"], rtol=1e-12)
+
+
 def test_cells_of_a_few_rows_are_bounded_in_their_folds(short_head, monkeypatch, capsys):
     # ShuffleSplit cuts the rows into many cells of one or two rows, singular
     # alone; each split's held-out cells are bounded together.
