@@ -85,7 +85,14 @@ class Moments:
     positive : int
         Rows of positive weight.
     mean : ndarray of shape (p,)
-        ``sum_i w_i z_i / w`` (zeros when ``w = 0``: then undefined and unused).
+        ``sum_i w_i z_i / w`` (zeros when ``w = 0``: then undefined and unused),
+        rounded.
+    mean_low : ndarray of shape (p,) or None
+        What ``mean`` rounded away (``mean + mean_low`` is the mean to about
+        ``eps`` of the rows' spread, not of their distance from 0): the
+        merges take differences of means from both parts, so that rows far
+        from the origin (y + 1e8) lose no digits block after block. ``None``:
+        zeros (the array API namespaces keep none).
     comoment : ndarray of shape (p, p) or None
         ``sum_i w_i (z_i - mean)(z_i - mean)^T``.
     root : ndarray of shape (q, p) or None
@@ -96,13 +103,15 @@ class Moments:
         NumPy arrays (co-moments only: QR roots are NumPy's).
     """
 
-    __slots__ = ("_comoment", "count", "mean", "positive", "root", "weight", "xp")
+    __slots__ = ("_comoment", "count", "mean", "mean_low", "positive", "root", "weight", "xp")
 
-    def __init__(self, weight, count, positive, mean, comoment=None, root=None, xp=None):
+    def __init__(self, weight, count, positive, mean, comoment=None, root=None, xp=None,
+                 mean_low=None):
         self.weight = float(weight)
         self.count = int(count)
         self.positive = int(positive)
         self.mean = mean
+        self.mean_low = mean_low
         self._comoment = comoment
         self.root = root
         self.xp = xp
@@ -124,7 +133,8 @@ class Moments:
         updates its argument in place)."""
         return Moments(self.weight, self.count, self.positive, self.mean.copy(),
                        None if self._comoment is None else self._comoment.copy(),
-                       None if self.root is None else self.root.copy(), xp=self.xp)
+                       None if self.root is None else self.root.copy(), xp=self.xp,
+                       mean_low=None if self.mean_low is None else self.mean_low.copy())
 
     def _replace_count(self, count):
         self.count = count
@@ -134,13 +144,40 @@ class Moments:
         # A namespace is a module, pickled by its name and imported again.
         return (_moments_of, (self.weight, self.count, self.positive, self.mean,
                               None if self.root is not None else self._comoment, self.root,
-                              None if self.xp is None else self.xp.__name__))
+                              None if self.xp is None else self.xp.__name__, self.mean_low))
 
 
-def _moments_of(weight, count, positive, mean, comoment, root, namespace):
+def _moments_of(weight, count, positive, mean, comoment, root, namespace, mean_low=None):
     """:class:`Moments` from pickled fields, the namespace given by name."""
     xp = None if namespace is None else importlib.import_module(namespace)
-    return Moments(weight, count, positive, mean, comoment, root, xp)
+    return Moments(weight, count, positive, mean, comoment, root, xp, mean_low)
+
+
+def _two_sum(a, b):
+    """``(s, e)`` with ``s = fl(a + b)`` and ``s + e = a + b`` exactly
+    (Knuth's TwoSum, elementwise)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+def _low(moments):
+    """``mean_low`` of ``moments``, zeros where it keeps none."""
+    return np.zeros_like(moments.mean) if moments.mean_low is None else moments.mean_low
+
+
+def _mean_difference(a, b):
+    """``mean_b - mean_a`` from both parts of each mean: the difference of
+    the rounded means is exact where they are close (Sterbenz) and rounded
+    relatively to itself elsewhere, so it carries the rows' spread, not
+    their distance from 0."""
+    return (b.mean - a.mean) + (_low(b) - _low(a))
+
+
+def _moved_mean(a, step):
+    """The parts ``(mean, mean_low)`` of ``mean_a + step``."""
+    mean, error = _two_sum(a.mean, step)
+    return _two_sum(mean, _low(a) + error)
 
 
 def _merge_root(root, *blocks, triangular=0):
@@ -170,16 +207,21 @@ def _merge_root(root, *blocks, triangular=0):
     return np.triu(a)
 
 
-def block_moments(Z, sample_weight=None, root=False, into=None, overwrite=False, xp=None):
+def block_moments(Z, sample_weight=None, root=False, into=None, overwrite=False, xp=None,
+                  ones=False):
     """Moments of the rows of ``Z``, merged into ``into`` when given.
 
     The block is centred at its own weighted mean before any product, so
     the result does not depend on where the rows lie; rows of weight 0
-    contribute nothing but their count.
+    contribute nothing but their count. The mean is kept in two parts
+    (``mean`` and ``mean_low``): the rounded mean, and the centred rows'
+    own mean, what the rounding left (exactly, where the rows lie far from
+    0 and close together); the merge with ``into`` takes the difference of
+    the means from both (Chan, Golub and LeVeque's update).
 
     Parameters
     ----------
-    Z : ndarray of shape (b, p)
+    Z : ndarray of shape (b, p), or (b, p + 1) with ``ones``
     sample_weight : ndarray of shape (b,) or None
     root : bool
         Keep a QR root instead of the co-moments (about three times the
@@ -188,10 +230,13 @@ def block_moments(Z, sample_weight=None, root=False, into=None, overwrite=False,
         Moments of other rows, owned by the caller (updated in place).
     overwrite : bool
         ``Z`` may be overwritten.
-
     xp : module or None
         The array API namespace of ``Z`` and ``sample_weight`` when they are
         not NumPy arrays (co-moments only).
+    ones : bool
+        The last column of ``Z`` holds ones, not a column of ``z`` (co-moments
+        only): the product that forms the co-moments forms the centred rows'
+        sums with them, at ``1 / p`` more flops instead of another pass.
 
     Returns
     -------
@@ -199,12 +244,11 @@ def block_moments(Z, sample_weight=None, root=False, into=None, overwrite=False,
     """
     if xp is not None:
         return _block_moments_xp(Z, sample_weight, into, xp)
-    b, p = Z.shape
+    b, p = Z.shape[0], Z.shape[1] - int(ones)
     count = b + (0 if into is None else into.count)
     if sample_weight is None:
         weight, positive = float(b), b
-        mean = Z.mean(axis=0) if b else np.zeros(p)
-        scaled = np.subtract(Z, mean, out=Z if overwrite else None)
+        mean = Z[:, :p].mean(axis=0) if b else np.zeros(p)
     else:
         w = np.asarray(sample_weight, dtype=float)
         weight, positive = float(w.sum()), int(np.count_nonzero(w))
@@ -213,31 +257,49 @@ def block_moments(Z, sample_weight=None, root=False, into=None, overwrite=False,
                 into.count = count
                 return into
             return Moments.empty(p, root)._replace_count(b)
-        mean = (w @ Z) / weight
-        # Zero-weight rows become exact zeros, whatever their values.
-        scaled = np.subtract(Z, mean, out=Z if overwrite else None)
+        mean = (w @ Z[:, :p]) / weight
+    scaled = Z if overwrite else Z.copy()
+    # Zero-weight rows become exact zeros, whatever their values.
+    np.subtract(scaled[:, :p], mean, out=scaled[:, :p])
+    if root or not ones:
+        # The centred rows' mean: what the rounding of the mean left.
+        low = (scaled.mean(axis=0) if sample_weight is None
+               else (w @ scaled) / weight) if b else np.zeros(p)
+        scaled -= low
+    if sample_weight is not None:
         scaled *= np.sqrt(w)[:, None]
+    if not root:
+        with _overflow_checked():
+            product = scaled.T @ scaled
+            if ones:
+                sums = product[p, :p]  # sum_i w_i (z_i - mean)
+                low = sums / weight
+                comoment = product[:p, :p] - np.outer(sums, low)  # about the mean itself
+            else:
+                comoment = product
+    with _overflow_checked():
+        mean, low = _two_sum(mean, low)
     if into is None or not into.weight > 0:
         positive += 0 if into is None else into.positive
         if root:
             return Moments(weight, count, positive, mean,
-                           root=_merge_root(np.zeros((p, p)), scaled))
-        with _overflow_checked():
-            return Moments(weight, count, positive, mean, comoment=scaled.T @ scaled)
+                           root=_merge_root(np.zeros((p, p)), scaled), mean_low=low)
+        return Moments(weight, count, positive, mean, comoment=comoment, mean_low=low)
+    block = Moments(weight, b, positive, mean, mean_low=low)
     total = into.weight + weight
-    delta = mean - into.mean
+    delta = _mean_difference(into, block)
     correction = math.sqrt(into.weight * weight / total) * delta
     into.weight, into.count, into.positive = total, count, into.positive + positive
-    into.mean = into.mean + (weight / total) * delta
+    into.mean, into.mean_low = _moved_mean(into, (weight / total) * delta)
     if root:
         # One QR of [R; block; correction]: the merge and the block at once.
         into.root = _merge_root(into.root, scaled, correction[None, :])
         into._comoment = None
     else:
-        comoment = into.comoment
+        merged = into.comoment
         with _overflow_checked():
-            comoment += scaled.T @ scaled
-            comoment += np.outer(correction, correction)
+            merged += comoment
+            merged += np.outer(correction, correction)
     return into
 
 
@@ -280,21 +342,26 @@ def merge_moments(a, b):
         # A set of weight 0 has no mean: it adds its rows' count, nothing else.
         kept = a if a.weight > 0 else b
         return Moments(kept.weight, a.count + b.count, a.positive + b.positive, kept.mean,
-                       kept._comoment, kept.root, xp=kept.xp)
+                       kept._comoment, kept.root, xp=kept.xp, mean_low=kept.mean_low)
     total = a.weight + b.weight
-    delta = b.mean - a.mean
-    mean = a.mean + (b.weight / total) * delta
-    correction = math.sqrt(a.weight * b.weight / total) * delta
     if xp is not None:  # co-moments in an array API namespace (no roots there)
+        delta = b.mean - a.mean
+        mean = a.mean + (b.weight / total) * delta
+        correction = math.sqrt(a.weight * b.weight / total) * delta
         comoment = a.comoment + b.comoment + correction[:, None] * correction[None, :]
         return Moments(total, a.count + b.count, a.positive + b.positive, mean,
                        comoment=comoment, xp=xp)
+    delta = _mean_difference(a, b)
+    mean, low = _moved_mean(a, (b.weight / total) * delta)
+    correction = math.sqrt(a.weight * b.weight / total) * delta
     if a.root is not None and b.root is not None:
         # The correction first, so that b's triangle closes the pentagon.
         root = _merge_root(a.root, correction[None, :], b.root, triangular=b.root.shape[0])
-        return Moments(total, a.count + b.count, a.positive + b.positive, mean, root=root)
+        return Moments(total, a.count + b.count, a.positive + b.positive, mean, root=root,
+                       mean_low=low)
     comoment = a.comoment + b.comoment + np.outer(correction, correction)
-    return Moments(total, a.count + b.count, a.positive + b.positive, mean, comoment=comoment)
+    return Moments(total, a.count + b.count, a.positive + b.positive, mean, comoment=comoment,
+                   mean_low=low)
 
 
 def pool_moments(parts):
@@ -311,12 +378,18 @@ def pool_moments(parts):
     p = parts[0].mean.size
     if not total > 0:
         return Moments(0.0, count, positive, np.zeros(p), comoment=np.zeros((p, p)))
-    means = np.array([part.mean for part in parts])
-    mean = weights @ means / total
-    deltas = (means - mean) * np.sqrt(weights)[:, None]
+    # Each part's mean as a difference from the first weighted one (both
+    # parts of each: differences of close means are exact), then pooled.
+    first = next(part for part in parts if part.weight > 0)
+    offsets = np.array([_mean_difference(first, part) if part.weight > 0
+                        else np.zeros(p) for part in parts])
+    offset = weights @ offsets / total
+    deltas = (offsets - offset) * np.sqrt(weights)[:, None]
+    mean, low = _moved_mean(first, offset)
     with _overflow_checked():
         comoment = sum(part.comoment for part in parts if part.weight > 0)
-        return Moments(total, count, positive, mean, comoment=comoment + deltas.T @ deltas)
+        return Moments(total, count, positive, mean, comoment=comoment + deltas.T @ deltas,
+                       mean_low=low)
 
 
 def _pool_moments_xp(parts, xp):

@@ -402,9 +402,14 @@ def _add_block(feature_map, X, Y, sample_weight, labels, block_size, n_features,
                 counter.add(stop - start)
             return cells
         features = to_numpy(features)
-    Z = np.empty((stop - start, p))
+    # Co-moments are formed with a column of ones beside z: the product
+    # gives the centred rows' sums too (block_moments' mean_low).
+    ones = not root
+    Z = np.empty((stop - start, p + ones))
     Z[:, :n_features] = features
-    Z[:, n_features:] = Y[start:stop]
+    Z[:, n_features:p] = Y[start:stop]
+    if ones:
+        Z[:, p] = 1.0
     weights = None if sample_weight is None else sample_weight[start:stop]
     if reference is not None:
         coef, scale = reference
@@ -412,9 +417,9 @@ def _add_block(feature_map, X, Y, sample_weight, labels, block_size, n_features,
             # Rows of weight 0 count and nothing else, whatever their values:
             # zeros before phi b0 (1e308 times b0 would be inf, times 0 NaN).
             Z[weights == 0] = 0.0
-        Z[:, n_features:] -= Z[:, :n_features] @ coef
+        Z[:, n_features:p] -= Z[:, :n_features] @ coef
         if scale is not None:
-            Z *= scale
+            Z[:, :p] *= scale
     del features  # the block is held once, not also while the next one is formed
     if labels is None:
         groups = [(0, slice(None))]
@@ -428,7 +433,8 @@ def _add_block(feature_map, X, Y, sample_weight, labels, block_size, n_features,
         for cell, rows in groups:
             cells[cell] = block_moments(Z[rows],
                                         None if weights is None else weights[rows],
-                                        root=root, into=cells[cell], overwrite=True)
+                                        root=root, into=cells[cell], overwrite=True,
+                                        ones=ones)
             check_finite_moments(cells[cell], where)
     del Z
     if counter is not None:

@@ -122,7 +122,8 @@ def test_moments_merged_pairwise_are_the_centred_sums_in_any_grouping(root):
         assert result.count == 300 and result.positive == 250
         assert_allclose(result.weight, w.sum(), rtol=1e-14)
         assert_allclose(result.mean, mean, rtol=1e-14)
-        assert_allclose(result.comoment, expected, rtol=1e-9, atol=1e-9 * np.abs(expected).max())
+        assert_allclose(result.comoment, expected, rtol=1e-12,
+                        atol=1e-12 * np.abs(expected).max())
 
 
 def test_a_large_common_offset_costs_no_digits_whatever_the_blocks():
@@ -134,7 +135,29 @@ def test_a_large_common_offset_costs_no_digits_whatever_the_blocks():
     ridge = Ridge(alpha=1.0).fit(X, y)
     for block_size in (4096, 1, 16):
         model = SelfDistilledRidge(n_steps=1, block_size=block_size).fit(X, y)
-        assert_allclose(model.coef_, ridge.coef_, rtol=1e-6)
+        assert_allclose(model.coef_, ridge.coef_, rtol=1e-12)
+
+
+@pytest.mark.parametrize("x_offset, y_offset", [(1e7, 0.0), (0.0, 1e8), (1e6, 1e8)])
+def test_offsets_cost_no_digits_over_many_blocks_and_batches(x_offset, y_offset):
+    # Each block's mean is rounded to ulp(1e8) = 1.5e-8; a merge that took
+    # the difference of two rounded means lost 2e-9 of the coefficients over
+    # 20000 rows. Both parts of the means make the merges exact.
+    rng = np.random.default_rng(1)
+    n = 20_000
+    Z = rng.normal(size=(n, 4))
+    X, y = Z + x_offset, np.sin(Z).sum(axis=1) + 0.3 * rng.normal(size=n) + y_offset
+    ridge = Ridge(alpha=1.0).fit(X, y)
+    for params in ({"n_steps": 1}, {"alpha": 0.5, "n_steps": 3},
+                   {"alpha": "optimal", "n_steps": 3, "cv": None}):
+        fitted = SelfDistilledRidge(**params).fit(X, y)
+        streamed = SelfDistilledRidge(**params)
+        for rows in np.array_split(np.arange(n), [5000, 9000, 15000]):
+            streamed.partial_fit(X[rows], y[rows])
+        assert_allclose(streamed.coef_, fitted.coef_, rtol=1e-12)
+        if params == {"n_steps": 1}:
+            assert_allclose(fitted.coef_, ridge.coef_, rtol=1e-12)
+            assert_allclose(fitted.intercept_, ridge.intercept_, rtol=1e-14)
 
 
 @pytest.mark.parametrize("offset", [1e4, 1e6])
