@@ -246,9 +246,10 @@ def block_moments(Z, sample_weight=None, root=False, into=None, overwrite=False,
         return _block_moments_xp(Z, sample_weight, into, xp)
     b, p = Z.shape[0], Z.shape[1] - int(ones)
     count = b + (0 if into is None else into.count)
+    # Over all the columns (contiguous rows), the ones' mean then set to 0.
     if sample_weight is None:
         weight, positive = float(b), b
-        mean = Z[:, :p].mean(axis=0) if b else np.zeros(p)
+        mean = Z.mean(axis=0) if b else np.zeros(Z.shape[1])
     else:
         w = np.asarray(sample_weight, dtype=float)
         weight, positive = float(w.sum()), int(np.count_nonzero(w))
@@ -257,10 +258,11 @@ def block_moments(Z, sample_weight=None, root=False, into=None, overwrite=False,
                 into.count = count
                 return into
             return Moments.empty(p, root)._replace_count(b)
-        mean = (w @ Z[:, :p]) / weight
-    scaled = Z if overwrite else Z.copy()
-    # Zero-weight rows become exact zeros, whatever their values.
-    np.subtract(scaled[:, :p], mean, out=scaled[:, :p])
+        mean = (w @ Z) / weight
+    if ones:
+        mean[p] = 0.0
+    scaled = np.subtract(Z, mean, out=Z if overwrite else None)
+    mean = mean[:p]
     if root or not ones:
         # The centred rows' mean: what the rounding of the mean left.
         low = (scaled.mean(axis=0) if sample_weight is None
