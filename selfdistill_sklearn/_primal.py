@@ -22,10 +22,13 @@ Golub and LeVeque, ``C = C_a + C_b + (w_a w_b / (w_a + w_b)) delta
 delta^T`` with ``delta`` the difference of their means: no sum is ever
 formed around a point far from the data, so zero-weight rows, large means or
 an unrepresentative first block cost no digits, and rows of zero weight
-affect nothing. Held-out squared errors are norms ``||F [beta; -1]||^2`` of
-a root ``F`` of the held-out rows' co-moments about the training means,
-never the difference ``s - 2 beta^T r + beta^T G beta``, which cancels when
-the errors are small.
+affect nothing. Each mean is kept in two parts (``mean`` and what its
+rounding left, ``mean_low``), and ``delta`` is taken from both, so that the
+rounding of means far from 0 (y + 1e8) is not merged in block after block.
+Held-out squared errors are norms ``||F [beta; -1]||^2`` of a root ``F`` of
+the held-out rows' co-moments about the training means, never the
+difference ``s - 2 beta^T r + beta^T G beta``, which cancels when the errors
+are small.
 
 Directions of ``G`` below rounding (``d <= m eps max d``: a feature that
 duplicates others, more features than rows) are given coefficient zero:
@@ -33,6 +36,10 @@ duplicates others, more features than rows) are given coefficient zero:
 solution where ``lambda`` is above rounding and the least-squares solution
 of minimum norm where it is not, as the kernel estimators' solver gives it
 (:func:`~selfdistill_sklearn._solvers.negligible_eigenvalues`, shared).
+Where such directions come only from columns of very different scales
+(independent once scaled to unit diagonal), the eigenpairs are computed to
+high relative accuracy instead and every direction kept
+(:func:`graded_eigh`).
 Nothing here knows about scikit-learn or where the rows come from.
 """
 
@@ -54,6 +61,7 @@ __all__ = [
     "TrainingPart",
     "block_moments",
     "check_finite_moments",
+    "graded_eigh",
     "held_out_part",
     "heldout_squared_errors",
     "merge_moments",
@@ -644,6 +652,14 @@ class SpectralFold:
         # Divide and conquer: the fastest LAPACK driver for all eigenpairs.
         d, U = linalg.eigh(train.gram, check_finite=False, driver="evd")
         self.negligible = negligible_eigenvalues(d)
+        self.graded = False
+        if self.negligible.any():
+            # Below rounding of the largest: an exact dependence, or only
+            # columns of very different scales (1e6 beside 1e-2)?
+            graded = graded_eigh(train.gram, train.weight, train.feature_mean)
+            if graded is not None:
+                d, U, self.negligible = graded
+                self.graded = True  # every direction resolved but constant columns'
         # Rounding of an exact zero (of either sign): no row reaches these
         # directions, and Lemma 4.2's shrinkage there is 0, not noise.
         self.eigenvalues = np.where(self.negligible, 0.0, d)
@@ -693,13 +709,75 @@ class SpectralFold:
             kept = int(xp.sum(xp.astype(~self.negligible, xp.int64)))
             determined = self.train.positive - int(self.train.fit_intercept)
             return kept < min(d.shape[0], determined)
-        if not np.any(self.negligible):
+        if self.graded or not np.any(self.negligible):
             return False
         d = self.eigenvalues
         if not negligible_eigenvalues(d + reg_lambda).any():
             return False
         determined = self.train.positive - int(self.train.fit_intercept)
         return int(np.count_nonzero(~self.negligible)) < min(d.size, determined)
+
+
+def graded_eigh(gram, weight, mean):
+    """Eigenpairs of ``G`` to high relative accuracy where its columns differ
+    in scale and not in direction, or ``None`` where they are dependent.
+
+    ``eigh`` finds every eigenvalue to about ``eps`` times the largest, and
+    those below it (:func:`~selfdistill_sklearn._solvers.negligible_eigenvalues`)
+    are dropped as rounding of exact zeros. With columns of scales 1e6 and
+    1e-2 the second's eigenvalue (1e-1 over 1000 rows) lies there too, a
+    direction that Ridge's Cholesky solve resolves. Scaled to unit diagonal,
+    ``C = D^-1/2 G D^-1/2`` is then well conditioned: where ``C - 16 m eps
+    I`` has a Cholesky factor, ``R = chol(C) D^1/2`` (``R^T R = G``) is a
+    well-conditioned matrix with scaled columns, whose singular values
+    LAPACK's preconditioned Jacobi SVD (``gejsv``) computes to ``eps
+    kappa(chol(C))`` relative to each (Drmac and Veselic 2008); its right
+    singular vectors are ``G``'s eigenvectors. Columns whose spread is
+    rounding of their mean (a constant, centred) are exact null directions.
+
+    Parameters
+    ----------
+    gram : ndarray of shape (m, m)
+        ``G``, symmetric positive semi-definite.
+    weight : float
+        The rows' total weight.
+    mean : ndarray of shape (m,)
+        The columns' weighted means (zeros without an intercept).
+
+    Returns
+    -------
+    (eigenvalues, vectors, negligible) or None
+        Ascending as :func:`scipy.linalg.eigh` gives them; ``negligible``
+        marks the null directions of the constant columns only.
+    """
+    m = gram.shape[0]
+    eps = np.finfo(float).eps
+    diagonal = np.diag(gram).copy()
+    live = diagonal > (64 * eps) ** 2 * weight * np.asarray(mean) ** 2
+    live &= diagonal > 0
+    n_live = int(live.sum())
+    if n_live == 0:
+        return None
+    spread = np.sqrt(diagonal[live])
+    scaled = gram[np.ix_(live, live)] / np.outer(spread, spread)
+    try:
+        linalg.cholesky(scaled - 16 * m * eps * np.eye(n_live), check_finite=False)
+        factor = linalg.cholesky(scaled, check_finite=False)
+    except linalg.LinAlgError:
+        return None  # dependent columns: their directions below rounding are zeros
+    sva, _, v, work, _, info = lapack.dgejsv(factor * spread[None, :], joba=0, jobu=3, jobv=0)
+    if info != 0:
+        return None
+    eigenvalues = np.zeros(m)
+    vectors = np.zeros((m, m))
+    negligible = np.ones(m, dtype=bool)
+    dead = np.flatnonzero(~live)
+    vectors[dead, np.arange(dead.size)] = 1.0
+    order = np.argsort(sva)
+    eigenvalues[dead.size:] = (sva[order] * (work[1] / work[0])) ** 2
+    vectors[np.ix_(live, np.arange(dead.size, m))] = v[:, order]
+    negligible[dead.size:] = False
+    return eigenvalues, vectors, negligible
 
 
 def _negligible_xp(eigenvalues, xp):

@@ -313,6 +313,34 @@ def test_a_singular_system_falls_back_to_minimum_norm_least_squares_with_a_warni
     assert_allclose(model.predict(X[:10]), kernel.predict(X[:10]), rtol=1e-7)
 
 
+@pytest.mark.parametrize("with_constant", [False, True])
+def test_columns_of_very_different_scales_keep_every_direction(with_constant):
+    # An amount of 1e6 beside a fraction of 1e-2: G's second eigenvalue
+    # (1e-1) is below eps times its first (1e15) times m, where eigh's
+    # directions are rounding. The columns are independent, and Ridge's
+    # Cholesky solve keeps the fraction's coefficient; so does the chain,
+    # step by step as refits of Ridge give it (eqs. (3)-(5)), with no warning.
+    rng = np.random.default_rng(0)
+    n = 1000
+    X = rng.normal(size=(n, 3)) * [1e6, 1e-2, 1.0]
+    if with_constant:  # centred, an exact null direction among them
+        X = np.c_[X, np.full(n, 0.1)]
+    y = 1e-6 * X[:, 0] + 100 * X[:, 1] + X[:, 2] + 0.1 * rng.normal(size=n)
+    targets = y
+    for _ in range(3):
+        ridge = Ridge(alpha=1.0, solver="cholesky").fit(X, targets)
+        targets = 0.5 * y + 0.5 * ridge.predict(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", linalg.LinAlgWarning)
+        model = SelfDistilledRidge(alpha=0.5, n_steps=3).fit(X, y)
+        streamed = SelfDistilledRidge(alpha=0.5, n_steps=3)
+        for rows in np.array_split(np.arange(n), [1, 4, 600]):
+            streamed.partial_fit(X[rows], y[rows])
+    assert_allclose(model.coef_, ridge.coef_, rtol=1e-9, atol=1e-12)
+    assert_allclose(streamed.coef_, model.coef_, rtol=1e-9, atol=1e-12)
+    assert abs(model.coef_[1]) > 1.0  # not dropped
+
+
 # -- 4. non-finite and overflowing features -----------------------------------------------
 
 def exploding_map():
