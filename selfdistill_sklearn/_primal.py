@@ -170,8 +170,10 @@ def _two_sum(a, b):
 
 
 def _low(moments):
-    """``mean_low`` of ``moments``, zeros where it keeps none."""
-    return np.zeros_like(moments.mean) if moments.mean_low is None else moments.mean_low
+    """``mean_low`` of ``moments``, zeros (in its namespace) where it keeps none."""
+    if moments.mean_low is not None:
+        return moments.mean_low
+    return (np if moments.xp is None else moments.xp).zeros_like(moments.mean)
 
 
 def _mean_difference(a, b):
@@ -320,8 +322,15 @@ def _block_moments_xp(Z, sample_weight, into, xp):
     count = b + (0 if into is None else into.count)
     if sample_weight is None:
         weight, positive = float(b), b
-        mean = xp.mean(Z, axis=0) if b else xp.zeros(p, dtype=Z.dtype, device=Z.device)
-        scaled = Z - mean
+        if not b:
+            if into is not None:
+                return into
+            mean = xp.zeros(p, dtype=Z.dtype, device=Z.device)
+            return Moments(0.0, 0, 0, mean, comoment=mean[:, None] * mean[None, :], xp=xp)
+        mean = xp.mean(Z, axis=0)
+        centred = Z - mean
+        low = xp.mean(centred, axis=0)  # what the rounding of the mean left
+        scaled = centred - low
     else:
         w = sample_weight
         weight, positive = float(xp.sum(w)), int(xp.count_nonzero(w))
@@ -331,16 +340,20 @@ def _block_moments_xp(Z, sample_weight, into, xp):
                 return into
             return Moments.empty(p)._replace_count(b)
         mean = (w @ Z) / weight
-        scaled = (Z - mean) * xp.sqrt(w)[:, None]
+        centred = Z - mean
+        low = (w @ centred) / weight
+        scaled = (centred - low) * xp.sqrt(w)[:, None]
     gram = scaled.T @ scaled
+    mean, low = _two_sum(mean, low)
     if into is None or not into.weight > 0:
         positive += 0 if into is None else into.positive
-        return Moments(weight, count, positive, mean, comoment=gram, xp=xp)
+        return Moments(weight, count, positive, mean, comoment=gram, xp=xp, mean_low=low)
+    block = Moments(weight, b, positive, mean, xp=xp, mean_low=low)
     total = into.weight + weight
-    delta = mean - into.mean
+    delta = _mean_difference(into, block)
     correction = math.sqrt(into.weight * weight / total) * delta
     into.weight, into.count, into.positive = total, count, into.positive + positive
-    into.mean = into.mean + (weight / total) * delta
+    into.mean, into.mean_low = _moved_mean(into, (weight / total) * delta)
     into._comoment = into.comoment + gram + correction[:, None] * correction[None, :]
     return into
 
@@ -354,16 +367,13 @@ def merge_moments(a, b):
         return Moments(kept.weight, a.count + b.count, a.positive + b.positive, kept.mean,
                        kept._comoment, kept.root, xp=kept.xp, mean_low=kept.mean_low)
     total = a.weight + b.weight
-    if xp is not None:  # co-moments in an array API namespace (no roots there)
-        delta = b.mean - a.mean
-        mean = a.mean + (b.weight / total) * delta
-        correction = math.sqrt(a.weight * b.weight / total) * delta
-        comoment = a.comoment + b.comoment + correction[:, None] * correction[None, :]
-        return Moments(total, a.count + b.count, a.positive + b.positive, mean,
-                       comoment=comoment, xp=xp)
     delta = _mean_difference(a, b)
     mean, low = _moved_mean(a, (b.weight / total) * delta)
     correction = math.sqrt(a.weight * b.weight / total) * delta
+    if xp is not None:  # co-moments in an array API namespace (no roots there)
+        comoment = a.comoment + b.comoment + correction[:, None] * correction[None, :]
+        return Moments(total, a.count + b.count, a.positive + b.positive, mean,
+                       comoment=comoment, xp=xp, mean_low=low)
     if a.root is not None and b.root is not None:
         # The correction first, so that b's triangle closes the pentagon.
         root = _merge_root(a.root, correction[None, :], b.root, triangular=b.root.shape[0])
@@ -413,14 +423,18 @@ def _pool_moments_xp(parts, xp):
                          "every one of them.")
     if len(parts) == 1:
         part = parts[0]
-        return Moments(part.weight, count, positive, part.mean, comoment=part.comoment, xp=xp)
+        return Moments(part.weight, count, positive, part.mean, comoment=part.comoment, xp=xp,
+                       mean_low=part.mean_low)
     total = sum(part.weight for part in parts)
-    mean = sum((part.weight / total) * part.mean for part in parts)
+    # As pool_moments: the means as differences from the first part's.
+    offsets = [_mean_difference(parts[0], part) for part in parts]
+    offset = sum((part.weight / total) * each for part, each in zip(parts, offsets, strict=True))
     comoment = sum(part.comoment for part in parts)
-    for part in parts:
-        delta = math.sqrt(part.weight) * (part.mean - mean)
+    for part, each in zip(parts, offsets, strict=True):
+        delta = math.sqrt(part.weight) * (each - offset)
         comoment = comoment + delta[:, None] * delta[None, :]
-    return Moments(total, count, positive, mean, comoment=comoment, xp=xp)
+    mean, low = _moved_mean(parts[0], offset)
+    return Moments(total, count, positive, mean, comoment=comoment, xp=xp, mean_low=low)
 
 
 def _all_finite(array, xp=None):
