@@ -40,6 +40,7 @@ from ._feature_plan import (
     is_dataframe,
 )
 from ._grids import outside_stacklevel
+from ._primal import check_poolable
 from ._reference import ReferencedCells
 from ._validation import check_sample_weight
 
@@ -413,6 +414,14 @@ class MomentStream:
                                       root=self.n_folds is not None, progress=progress,
                                       any_weight=False, namespace=self.plan.namespace,
                                       initial=self._cells)
+        # Each cell fits; their unions (the training parts) must too, or
+        # the model could not be formed from these rows nor any later ones.
+        intercept = self.estimator.fit_intercept
+        if isinstance(cells, ReferencedCells):
+            check_poolable(cells.head, intercept)
+            check_poolable(cells.tail or [], intercept)
+        else:
+            check_poolable(cells, intercept)
         return MomentStream(self.estimator, self._parameters, self.plan, self.n_folds, cells,
                             self.n_samples_seen + n, self.n_targets, self.y_ndim, self.kind,
                             self._map_fitted_here)

@@ -61,6 +61,7 @@ __all__ = [
     "TrainingPart",
     "block_moments",
     "check_finite_moments",
+    "check_poolable",
     "graded_eigh",
     "held_out_part",
     "heldout_squared_errors",
@@ -474,6 +475,39 @@ def check_finite_moments(moments, where):
         )
 
 
+def check_poolable(cells, fit_intercept, where="the rows seen"):
+    """Raise where the cells pooled (any union of them: a training part)
+    would overflow, though each fits: their diagonals, plus the spread of
+    their means, plus ``w mean^2`` without an intercept, passing
+    ``max / 16`` (cells of means far apart, many cells near
+    :data:`_ROOT_NORM_LIMIT`, large means about the origin). NumPy cells
+    only."""
+    parts = [cell for cell in cells if cell.weight > 0 and cell.xp is None]
+    if not parts:
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        diagonal = 0.0
+        for cell in parts:
+            if cell.root is not None:
+                largest = np.max(np.abs(cell.root), axis=0, initial=0.0)
+                safe = np.where(largest > 0, largest, 1.0)
+                diagonal = diagonal + (largest * np.linalg.norm(cell.root / safe, axis=0)) ** 2
+            else:
+                diagonal = diagonal + np.diag(cell.comoment)
+        weight = sum(cell.weight for cell in parts)
+        mean = sum((cell.weight / weight) * cell.mean for cell in parts)
+        for cell in parts:
+            diagonal = diagonal + cell.weight * (cell.mean - mean) ** 2
+        if not fit_intercept:
+            diagonal = diagonal + weight * mean ** 2
+        fits = bool(np.all(np.isfinite(diagonal)) and np.all(diagonal <= np.finfo(float).max / 16))
+    if not fits:
+        raise ValueError(
+            f"The features or targets of {where} are too large: their weighted squares "
+            "overflow float64. Scale X or y, or the output of feature_map, before fitting."
+        )
+
+
 class TrainingPart:
     """``G``, ``r`` and the centre of a training set, from its moments.
 
@@ -521,6 +555,10 @@ class TrainingPart:
         self.target_sum_of_squares = (np.diag(matrix)[m:].copy() if xp is None
                                       else xp.linalg.diagonal(matrix)[m:] * 1.0)
         self.feature_mean, self.target_mean = centre[:m], centre[m:]
+        # What the rounding of the centre left (zeros without an intercept):
+        # held-out means are taken from the centre with both parts.
+        self.centre_low = (_low(moments) if fit_intercept and xp is None
+                           else None if xp is not None else np.zeros(centre.shape[0]))
         self.weight, self.positive = moments.weight, moments.positive
         self.fit_intercept = fit_intercept
 
@@ -569,23 +607,26 @@ def held_out_part(parts, train, n_features):
     centre of ``train``."""
     m = n_features
     centre = np.concatenate([train.feature_mean, train.target_mean])
+    centre_low = np.zeros(centre.size) if train.centre_low is None else train.centre_low
     count = sum(part.count for part in parts)
     parts = [part for part in parts if part.weight > 0]
     weight = sum(part.weight for part in parts)
     rows, own_rows = [], []
     p = centre.size
-    own_mean = (sum(part.weight * part.mean for part in parts) / weight if weight > 0
-                else np.zeros(p))
-    for part in parts:
+    # Each part's mean seen from the centre, from both parts of both means.
+    offsets = [(part.mean - centre) + (_low(part) - centre_low) for part in parts]
+    own_offset = (sum(part.weight * offset for part, offset in zip(parts, offsets, strict=True))
+                  / weight if weight > 0 else np.zeros(p))
+    for part, offset in zip(parts, offsets, strict=True):
         if part.root is None:
             raise ValueError("held-out statistics need the QR roots of their rows")
         rows.append(part.root)
-        rows.append(math.sqrt(part.weight) * (part.mean - centre)[None, :])
-        own_rows.append(math.sqrt(part.weight) * (part.mean - own_mean)[None, :])
+        rows.append(math.sqrt(part.weight) * offset[None, :])
+        own_rows.append(math.sqrt(part.weight) * (offset - own_offset)[None, :])
     F = np.concatenate(rows) if rows else np.zeros((0, p))
     spread = np.concatenate([part.root[:, m:] for part in parts] + [r[:, m:] for r in own_rows]) \
         if parts else np.zeros((0, p - m))
-    return HeldOut(F[:, :m], F[:, m:], weight * (own_mean[:m] - centre[:m]) if weight > 0
+    return HeldOut(F[:, :m], F[:, m:], weight * own_offset[:m] if weight > 0
                    else np.zeros(m), train.target_mean, weight, count,
                    np.sum(spread ** 2, axis=0))
 

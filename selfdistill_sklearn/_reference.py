@@ -65,7 +65,7 @@ import numpy as np
 from scipy import linalg
 from scipy.linalg import lapack
 
-from ._primal import Moments, check_finite_moments, merge_moments
+from ._primal import Moments, _low, _two_sum, check_finite_moments, merge_moments
 
 __all__ = [
     "PRECISION_TOLERANCE",
@@ -119,11 +119,13 @@ def _pooled_comoment(head):
     return scaled.T @ scaled, scale, mean
 
 
-def _rounding(raw_spread, coef):
-    """The rounding of ``phi b0`` in ``u = y - phi b0``, about ``2 eps sum_j
-    |phi_j| |b0_j|`` a row, from the root mean squares ``raw_spread`` of the
-    features about 0: (k,)."""
-    return 2 * np.finfo(float).eps * (raw_spread @ np.abs(coef))
+def _rounding(raw_spread, coef, target_spread=0.0):
+    """The rounding of ``(phi - c_phi) b0`` and of ``y - c_y`` in ``u``,
+    about ``2 eps sum_j |phi_j - c_j| |b0_j| + eps |y - c_y|`` a row, from
+    the root mean squares ``raw_spread`` of the features about the centre
+    and ``target_spread`` of the targets (or a bound of it): (k,)."""
+    eps = np.finfo(float).eps
+    return 2 * eps * (raw_spread @ np.abs(coef)) + eps * np.asarray(target_spread)
 
 
 def _formation_error(rounding, residual_spread):
@@ -167,8 +169,9 @@ def _fit_reference(comoment, scale, mean, weight, n_features):
     residual = np.sqrt(np.clip(np.einsum("ij,ik,kj->j", v, comoment, v), 0.0, None) / weight)
     coef = coef * scale[:m, None] / scale[None, m:]  # back to phi and y
     residual = residual / scale[m:]
-    formation = _formation_error(_rounding(np.sqrt(spread ** 2 + mean[:m] ** 2), coef),
-                                 residual)
+    # u is formed about the centre c = mean: spreads, not distances from 0.
+    target_spread = np.sqrt(np.clip(np.diag(comoment)[m:], 0.0, None) / weight) / scale[m:]
+    formation = _formation_error(_rounding(spread, coef, target_spread), residual)
     u_scale = _powers_of_two(np.concatenate([spread, residual]))
     if np.all((u_scale >= 2.0 ** -400) & (u_scale <= 2.0 ** 400)):
         return coef, None, formation
@@ -245,20 +248,23 @@ def _scaled(comoment):
     return 0.5 * (scaled + scaled.T), live
 
 
-def _error_bound(comoment, n_features, tolerance=None):
-    """``4 p eps / w`` for co-moments ``C`` (p, p) of ``u``: ``w`` the least
+def _error_bound(comoment, n_features, tolerance=None, unit=None):
+    """``4 p u / w`` for co-moments ``C`` (p, p) of ``u``: ``w`` the least
     eigenvalue of ``C`` scaled to unit diagonal over the features'
     directions above rounding together with one target at a time (``inf``
-    where it is not positive). With a ``tolerance``, ``0.0`` where a
-    Cholesky factorisation shows the bound within it at once (the
-    eigendecomposition is spared, :func:`_within_at_once`)."""
+    where it is not positive), ``u`` the relative error of the co-moments'
+    entries (``eps``, or more where the rows were rounded before their
+    products, ``unit``). With a ``tolerance``, ``0.0`` where a Cholesky
+    factorisation shows the bound within it at once (the eigendecomposition
+    is spared, :func:`_within_at_once`)."""
     m, p = n_features, comoment.shape[0]
     eps = np.finfo(float).eps
+    unit = eps if unit is None else max(unit, eps)
     scaled, live = _scaled(comoment)
     if not live.any():
         return 0.0
     n_live = int(live[:m].sum())
-    if tolerance is not None and _within_at_once(scaled, n_live, 4 * p * eps / tolerance, p):
+    if tolerance is not None and _within_at_once(scaled, n_live, 4 * p * unit / tolerance, p):
         return 0.0
     eigenvalues, vectors = linalg.eigh(scaled[:n_live, :n_live])
     kept = eigenvalues > p * eps * max(1.0, eigenvalues.max(initial=0.0))
@@ -267,7 +273,7 @@ def _error_bound(comoment, n_features, tolerance=None):
     if scaled.shape[0] > n_live:
         couplings = vectors.T @ scaled[:n_live, n_live:]
         least = min(least, float(_least_arrowhead_eigenvalue(eigenvalues, couplings).min()))
-    return math.inf if not least > 0 else 4 * p * eps / least
+    return math.inf if not least > 0 else 4 * p * unit / least
 
 
 def _within_at_once(scaled, n_features, least, p):
@@ -329,11 +335,13 @@ def _within_at_once(scaled, n_features, least, p):
     return True
 
 
-def _cell_bound_parts(head, tail, reference, scale, n_features, tolerance):
+def _cell_bound_parts(head, tail, reference, scale, centre, n_features, tolerance):
     """A cell's share of :meth:`ReferencedCells.relative_error`: the
     co-moments of the whole cell (head and tail) in the scaled ``u`` (``None``
     where the tail's products fell below the normal range), the
-    :func:`_rounding` of its tail's residuals and its weight.
+    :func:`_rounding` of its tail's residuals, its weight, and the relative
+    error of its co-moments' entries: ``eps`` from the products, and ``2 eps
+    |phi - c| / spread`` from the rounding of ``phi - c`` before them.
 
     The tail's co-moments carry errors of about ``eps sqrt(C_ii C_jj)``; a
     held-out error of a union of cells is ``v^T C v`` for ``v = [beta - b0;
@@ -349,19 +357,31 @@ def _cell_bound_parts(head, tail, reference, scale, n_features, tolerance):
             or np.any((tiny_mean > 0) & (tiny_mean < 2.0 ** -450))):
         # Products in the subnormal range (or below it, as exact zeros): rows
         # far smaller than the head's, whose scale was chosen there.
-        return None, None, 0.0
+        return None, None, 0.0, None
     unscale = np.ones(p) if scale is None else scale
     spread = np.sqrt(np.clip(tail_spread[:m], 0.0, None) / tail.weight) / unscale[:m]
-    rounding = _rounding(np.sqrt(spread ** 2 + (tail.mean[:m] / unscale[:m]) ** 2),
-                         reference)
+    # y - c_y = u_y + (phi - c_phi) b0: its spread is at most u_y's and the
+    # features' term's, which _rounding counts twice already.
+    u_y = np.sqrt(np.clip(tail_spread[m:], 0.0, None) / tail.weight
+                  + tail.mean[m:] ** 2) / unscale[m:]
+    about_centre = np.sqrt(spread ** 2 + (tail.mean[:m] / unscale[:m]) ** 2)
+    rounding = _rounding(about_centre, reference, u_y)
+    # phi - c is rounded to eps |phi - c|: against the tail's own spread, the
+    # relative error of its co-moments' entries (rows far from the head, or
+    # far smaller than it, lose their spread there).
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(spread > 0, about_centre / spread, 0.0)
+    unit = float(np.finfo(float).eps * (1.0 + 2.0 * np.max(ratio, initial=0.0)))
     comoment = tail.comoment
     if head.weight > 0:
         to_u = _to_u(reference, scale, p)
         head_root = head.root @ to_u
+        # The head's mean seen from the centre (an exact constant), both parts.
+        head_mean = (head.mean - centre) + _low(head)
         correction = (math.sqrt(head.weight * tail.weight / (head.weight + tail.weight))
-                      * (tail.mean - head.mean @ to_u))
+                      * (tail.mean - head_mean @ to_u))
         comoment = comoment + head_root.T @ head_root + np.outer(correction, correction)
-    return comoment, rounding, head.weight + tail.weight
+    return comoment, rounding, head.weight + tail.weight, unit
 
 
 def _head_error_bound(comoment, scale, reference, u_scale, n_features):
@@ -395,18 +415,24 @@ class ReferencedCells:
         Powers of two that multiply the columns of ``u`` before their
         co-moments are formed (``None``: none needed).
     tail : list of Moments or None
-        Co-moments of ``u = [phi, y - phi b0] * scale``, one per cell, of
-        the rows after the head.
+        Co-moments of ``u = [phi - c_phi, (y - c_y) - (phi - c_phi) b0] *
+        scale``, one per cell, of the rows after the head.
     roots_only : bool, default=False
         The head, once complete, forecast co-moments too imprecise
         (:func:`_head_error_bound`): every row is kept as a root.
+    centre : ndarray of shape (p,) or None
+        ``c = [c_phi, c_y]``, the head's mean (rounded: an exact constant),
+        subtracted from ``z`` before ``u`` is formed, so that ``phi b0`` and
+        ``y - phi b0`` are rounded relative to the rows' spread, not to their
+        distance from 0 (``y + 1e8``).
     """
 
     def __init__(self, head, head_rows, n_features, reference=None, scale=None, tail=None,
-                 roots_only=False):
+                 roots_only=False, centre=None):
         self.head, self.head_rows, self.n_features = head, head_rows, n_features
         self.reference, self.scale, self.tail = reference, scale, tail
         self.roots_only = roots_only
+        self.centre = centre
 
     @classmethod
     def empty(cls, n_cells, p, n_features):
@@ -433,7 +459,8 @@ class ReferencedCells:
         for cell in head:
             check_finite_moments(cell, "the rows")
         state = ReferencedCells(head, self.head_rows + n_rows, self.n_features,
-                                self.reference, self.scale, self.tail, self.roots_only)
+                                self.reference, self.scale, self.tail, self.roots_only,
+                                self.centre)
         return state.with_reference()
 
     def with_reference(self):
@@ -442,11 +469,13 @@ class ReferencedCells:
         if self.reference is not None or self.rows_to_head > 0:
             return self
         weight = sum(cell.weight for cell in self.head)
+        p = self.head[0].mean.size
         if not weight > 0:
-            reference, scale = np.zeros((self.n_features, self.head[0].mean.size
-                                         - self.n_features)), None
+            reference, scale = np.zeros((self.n_features, p - self.n_features)), None
+            centre = np.zeros(p)
         else:
             comoment, z_scale, mean = _pooled_comoment(self.head)
+            centre = mean
             reference, scale, formation = _fit_reference(comoment, z_scale, mean, weight,
                                                          self.n_features)
             if formation > PRECISION_TOLERANCE or _head_error_bound(
@@ -456,7 +485,7 @@ class ReferencedCells:
                 return ReferencedCells(self.head, self.head_rows, self.n_features,
                                        roots_only=True)
         return ReferencedCells(self.head, self.head_rows, self.n_features, reference, scale,
-                               self.tail)
+                               self.tail, centre=centre)
 
     def with_tail(self, cells, merged=False):
         """A new state with the co-moments ``cells`` of ``u`` merged
@@ -468,7 +497,7 @@ class ReferencedCells:
         for cell in tail:
             check_finite_moments(cell, "the rows")
         return ReferencedCells(self.head, self.head_rows, self.n_features, self.reference,
-                               self.scale, tail)
+                               self.scale, tail, centre=self.centre)
 
     @property
     def weight(self):
@@ -513,7 +542,8 @@ class ReferencedCells:
             for cell in cells:
                 if cell not in parts:
                     parts[cell] = _cell_bound_parts(self.head[cell], self.tail[cell],
-                                                    self.reference, self.scale, m, tolerance)
+                                                    self.reference, self.scale, self.centre, m,
+                                                    tolerance)
             if not cells:
                 continue
             if any(parts[cell][0] is None for cell in cells):
@@ -525,7 +555,8 @@ class ReferencedCells:
             worst = max(worst, _formation_error(rounding, residual))
             if worst > (PRECISION_TOLERANCE if tolerance is None else tolerance):
                 return worst
-            worst = max(worst, _error_bound(comoment, m, tolerance))
+            unit = max(parts[cell][3] for cell in cells)
+            worst = max(worst, _error_bound(comoment, m, tolerance, unit))
         return worst
 
     def cells(self):
@@ -541,13 +572,17 @@ class ReferencedCells:
                 cells.append(merge_moments(head, Moments(0.0, tail.count, tail.positive,
                                                          np.zeros(p), root=np.zeros((p, p)))))
                 continue
-            root, mean = _root_factor(tail.comoment), tail.mean.copy()
+            root, mean, low = _root_factor(tail.comoment), tail.mean.copy(), _low(tail).copy()
             if self.scale is not None:  # back from the scaled u: roots, not squares
                 root /= self.scale[None, :]
                 mean /= self.scale
+                low /= self.scale
             # Upper triangular still: [[I, b0], [0, I]] is.
             root[:, m:] += root[:, :m] @ b0
             mean[m:] += mean[:m] @ b0
+            low[m:] += low[:m] @ b0
+            # The centre back, an exact constant: the mean in two parts.
+            mean, error = _two_sum(self.centre, mean)
             cells.append(merge_moments(head, Moments(tail.weight, tail.count, tail.positive,
-                                                     mean, root=root)))
+                                                     mean, root=root, mean_low=low + error)))
         return cells

@@ -383,8 +383,9 @@ def _add_block(feature_map, X, Y, sample_weight, labels, block_size, n_features,
                reference=None):
     """Merge the rows ``start:start + block_size`` into ``cells``. With a
     ``namespace``, the co-moments stay in it; QR roots are formed in NumPy.
-    With a ``reference`` ``(b0, scale)``, the rows are ``[phi, y - phi b0]``
-    times ``scale`` (:mod:`selfdistill_sklearn._reference`)."""
+    With a ``reference`` ``(b0, scale, c)``, the rows are ``[phi - c_phi, (y -
+    c_y) - (phi - c_phi) b0]`` times ``scale``
+    (:mod:`selfdistill_sklearn._reference`)."""
     stop = min(start + block_size, n)
     where = f"rows {offset + start} to {offset + stop - 1} of {name}"
     features = transform_block(feature_map, take_rows(X, slice(start, stop)), where, n_features,
@@ -412,11 +413,12 @@ def _add_block(feature_map, X, Y, sample_weight, labels, block_size, n_features,
         Z[:, p] = 1.0
     weights = None if sample_weight is None else sample_weight[start:stop]
     if reference is not None:
-        coef, scale = reference
+        coef, scale, centre = reference
         if weights is not None:
             # Rows of weight 0 count and nothing else, whatever their values:
             # zeros before phi b0 (1e308 times b0 would be inf, times 0 NaN).
             Z[weights == 0] = 0.0
+        Z[:, :p] -= centre  # about the head's mean: rounded to the spread, not to 0
         Z[:, n_features:p] -= Z[:, :n_features] @ coef
         if scale is not None:
             Z[:, :p] *= scale
@@ -708,7 +710,8 @@ def referenced_moments(feature_map, X, Y, sample_weight, labels, n_cells, block_
             cells = _in_memory_moments(feature_map, take_rows(X, rows), Y[rows],
                                        weights(rows), labels[rows], n_cells, block_size,
                                        n_features, False, name, counter, offset=start,
-                                       reference=(state.reference, state.scale),
+                                       reference=(state.reference, state.scale,
+                                                  state.centre),
                                        initial=state.tail)
             state = state.with_tail(cells, merged=True)
     if counter is not None:

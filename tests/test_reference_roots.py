@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 from scipy.linalg import LinAlgWarning
+from sklearn.base import clone
 from sklearn.linear_model import Ridge
 from sklearn.preprocessing import FunctionTransformer
 
@@ -357,22 +358,55 @@ def test_cells_of_a_few_rows_are_bounded_in_their_folds(short_head, monkeypatch,
                                exact.cv_results_["mean_test_score"], rtol=1e-10)
 
 
-@pytest.mark.parametrize("factor", [1e8, 1e-170])
-def test_rows_far_from_the_heads_scale_are_caught(short_head, monkeypatch, factor):
-    # Features 1e8 times the head's: rounding phi b0 swamps the residuals.
-    # Features of 1e-170 after a head of 1: their squares underflow to zeros.
+@pytest.mark.parametrize("head_rows", [HEAD, 10 ** 9], ids=["head and tail", "roots only"])
+@pytest.mark.parametrize("offset", [1e8, 1e12])
+def test_fold_models_lose_nothing_to_an_offset_of_the_targets(monkeypatch, head_rows, offset):
+    # The held-out means are taken from the training centre with both parts
+    # of each mean, and u is formed about the head's mean: y + 1e12 gives
+    # the fit of the same targets shifted back exactly (it moved alpha* by
+    # 2e-3 and the coefficients by 1e-6).
+    monkeypatch.setattr(reference, "MIN_REFERENCE_ROWS", head_rows)
     X, y = problem(n=2000)
-    X[HEAD:] *= factor
+    far = y + offset
+    near = far - offset  # the same targets, shifted exactly
+    model = SelfDistilledRidge(alpha="optimal", n_steps=3, cv=5)
+    shifted, plain = clone(model).fit(X, far), clone(model).fit(X, near)
+    np.testing.assert_allclose(shifted.alphas_, plain.alphas_, rtol=1e-9)
+    np.testing.assert_allclose(shifted.coef_, plain.coef_, rtol=1e-12)
+    scores = [search().fit(X, targets).cv_results_["mean_test_score"] for targets in (far, near)]
+    np.testing.assert_allclose(*scores, rtol=1e-9)
+
+
+def test_rows_far_larger_than_the_head_are_caught(short_head, monkeypatch):
+    # Features 1e8 times the head's: rounding phi b0 swamps the residuals.
+    X, y = problem(n=2000)
+    X[HEAD:] *= 1e8
     streamed = in_batches(search(), X, y)
-    if factor > 1:
-        assert stream_state(streamed).relative_error() > reference.PRECISION_TOLERANCE
-        with pytest.warns(LinAlgWarning, match="later rows are far larger"):
-            assert streamed.best_params_["reg_lambda"] in LAMBDAS
-    else:
-        assert stream_state(streamed).relative_error() == np.inf
+    assert stream_state(streamed).relative_error() > reference.PRECISION_TOLERANCE
+    with pytest.warns(LinAlgWarning, match="later rows are far larger"):
+        assert streamed.best_params_["reg_lambda"] in LAMBDAS
     fast = search().fit(X, y)
     assert stream_state(fast).tail is None  # the second pass's roots
     exact_roots(monkeypatch)
     exact = search().fit(X, y)
     np.testing.assert_array_equal(fast.cv_results_["mean_test_score"],
                                   exact.cv_results_["mean_test_score"])
+
+
+def test_rows_far_smaller_than_the_head_lose_nothing_that_counts(short_head, monkeypatch):
+    # Features of 1e-170 after a head of 1: about the head's mean they are
+    # the mean itself, their spread below its rounding, and they carry
+    # nothing the held-out errors see (formed raw, their squares underflowed
+    # to zeros and a second pass was needed).
+    X, y = problem(n=2000)
+    X[HEAD:] *= 1e-170
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LinAlgWarning)
+        streamed = in_batches(search(), X, y)
+        scores = streamed.cv_results_["mean_test_score"]
+        fast = search().fit(X, y)
+    assert stream_state(fast).tail is not None  # no second pass
+    exact_roots(monkeypatch)
+    exact = search().fit(X, y).cv_results_["mean_test_score"]
+    for result in (scores, fast.cv_results_["mean_test_score"]):
+        np.testing.assert_allclose(result, exact, rtol=1e-12)

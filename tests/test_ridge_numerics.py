@@ -405,6 +405,27 @@ def test_a_batch_whose_squares_overflow_is_refused_by_fold_models(monkeypatch, h
         assert_allclose(model.predict(X[:5]), clone(model).fit(X, y).predict(X[:5]), rtol=1e-10)
 
 
+def test_a_batch_whose_pooled_moments_overflow_is_refused():
+    # Each cell fits, their union does not: cells of +-1e200 (by position,
+    # fold i mod 2 holds one sign; each constant, of root 0), or means of
+    # 1e155 about the origin without an intercept. The batch is refused
+    # (a model of these rows could never be formed, nor of any later ones).
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.normal(size=40), np.ones(40)]
+    y = rng.normal(size=40)
+    signs = X.copy()
+    signs[:, 1] = 1e200 * np.where(np.arange(40) % 2 == 0, 1.0, -1.0)
+    for model, bad in ((SelfDistilledRidge(alpha="optimal", n_steps=3, cv=2), signs),
+                       (SelfDistilledRidge(fit_intercept=False), X + 1e155)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            with pytest.raises(ValueError, match="too large: their weighted squares overflow"):
+                model.partial_fit(bad, y)
+        assert not hasattr(model, "coef_")
+        model.partial_fit(X, y)
+        assert_allclose(model.coef_, clone(model).fit(X, y).coef_, rtol=1e-12)
+
+
 # -- 5. sparse output of a feature map -------------------------------------------------------
 
 def test_sparse_output_of_a_feature_map_on_dense_input():
