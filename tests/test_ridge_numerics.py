@@ -341,6 +341,32 @@ def test_columns_of_very_different_scales_keep_every_direction(with_constant):
     assert abs(model.coef_[1]) > 1.0  # not dropped
 
 
+@pytest.mark.parametrize("case", ["dependent", "many features"])
+def test_directions_lost_to_scale_are_warned_about(monkeypatch, case):
+    # Beside one-hot columns with every level (dependent with the intercept),
+    # or above the columns the Jacobi SVD is run for, the fraction's
+    # direction stays below rounding: a warning says so and how to keep it,
+    # not that the system is singular "as in Ridge".
+    import selfdistill_sklearn._primal as primal
+
+    rng = np.random.default_rng(0)
+    n = 1000
+    X = np.c_[1e6 * rng.lognormal(size=n), 1e-2 * rng.uniform(size=n)]
+    if case == "dependent":
+        X = np.c_[X, np.eye(3)[rng.integers(0, 3, size=n)]]
+    else:
+        monkeypatch.setattr(primal, "GRADED_MAX_FEATURES", 1)
+    y = 1e-6 * X[:, 0] + 100 * X[:, 1] + 0.1 * rng.normal(size=n)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        SelfDistilledRidge(n_steps=1).fit(X, y)
+    messages = [str(w.message) for w in caught if issubclass(w.category, linalg.LinAlgWarning)]
+    reason = "exact combinations" if case == "dependent" else "more than 1 features"
+    assert any("scales differ" in text and reason in text and "StandardScaler" in text
+               for text in messages), messages
+    assert not any("numerically singular" in text for text in messages)
+
+
 # -- 4. non-finite and overflowing features -----------------------------------------------
 
 def exploding_map():
