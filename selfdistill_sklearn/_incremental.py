@@ -418,7 +418,9 @@ class MomentStream:
         # the model could not be formed from these rows nor any later ones.
         intercept = self.estimator.fit_intercept
         if isinstance(cells, ReferencedCells):
-            check_poolable(cells.head, intercept)
+            if not (isinstance(self._cells, ReferencedCells)
+                    and cells.head is self._cells.head):  # a complete head does not change
+                check_poolable(cells.head, intercept)
             check_poolable(cells.tail or [], intercept)
         else:
             check_poolable(cells, intercept)

@@ -287,23 +287,29 @@ def block_moments(Z, sample_weight=None, root=False, into=None, overwrite=False,
             if ones:
                 sums = product[p, :p]  # sum_i w_i (z_i - mean)
                 low = sums / weight
-                comoment = product[:p, :p] - np.outer(sums, low)  # about the mean itself
+                comoment = product[:p, :p]
+                # About the mean itself: less w low low^T, where that counts
+                # at all (the mean far from 0 against the spread).
+                if np.any(np.abs(low) > 2.0 ** -26 * np.sqrt(np.diag(comoment) / weight)):
+                    comoment = comoment - np.outer(sums, low)
             else:
                 comoment = product
-    with _overflow_checked():
-        mean, low = _two_sum(mean, low)
+    # (mean, low) is a two-part mean already: low is the rounding of mean.
     if into is None or not into.weight > 0:
         positive += 0 if into is None else into.positive
         if root:
             return Moments(weight, count, positive, mean,
                            root=_merge_root(np.zeros((p, p)), scaled), mean_low=low)
         return Moments(weight, count, positive, mean, comoment=comoment, mean_low=low)
-    block = Moments(weight, b, positive, mean, mean_low=low)
     total = into.weight + weight
-    delta = _mean_difference(into, block)
-    correction = math.sqrt(into.weight * weight / total) * delta
+    into_low = _low(into)
+    with _overflow_checked():
+        delta = (mean - into.mean) + (low - into_low)
+        correction = math.sqrt(into.weight * weight / total) * delta
+        # The moved mean in two parts (one TwoSum: the low part stays small).
+        moved, error = _two_sum(into.mean, (weight / total) * delta)
     into.weight, into.count, into.positive = total, count, into.positive + positive
-    into.mean, into.mean_low = _moved_mean(into, (weight / total) * delta)
+    into.mean, into.mean_low = moved, into_low + error
     if root:
         # One QR of [R; block; correction]: the merge and the block at once.
         into.root = _merge_root(into.root, scaled, correction[None, :])

@@ -407,18 +407,23 @@ def _add_block(feature_map, X, Y, sample_weight, labels, block_size, n_features,
     # gives the centred rows' sums too (block_moments' mean_low).
     ones = not root
     Z = np.empty((stop - start, p + ones))
-    Z[:, :n_features] = features
-    Z[:, n_features:p] = Y[start:stop]
-    if ones:
-        Z[:, p] = 1.0
     weights = None if sample_weight is None else sample_weight[start:stop]
-    if reference is not None:
+    if reference is None:
+        Z[:, :n_features] = features
+        Z[:, n_features:p] = Y[start:stop]
+    else:
         coef, scale, centre = reference
+        # About the head's mean (rounded to the spread, not to 0), as the
+        # block is copied in.
+        np.subtract(features, centre[:n_features], out=Z[:, :n_features])
+        np.subtract(Y[start:stop], centre[n_features:], out=Z[:, n_features:p])
         if weights is not None:
             # Rows of weight 0 count and nothing else, whatever their values:
             # zeros before phi b0 (1e308 times b0 would be inf, times 0 NaN).
             Z[weights == 0] = 0.0
-        Z[:, :p] -= centre  # about the head's mean: rounded to the spread, not to 0
+    if ones:
+        Z[:, p] = 1.0
+    if reference is not None:
         Z[:, n_features:p] -= Z[:, :n_features] @ coef
         if scale is not None:
             Z[:, :p] *= scale
