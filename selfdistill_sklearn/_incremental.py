@@ -418,10 +418,8 @@ class MomentStream:
         # the model could not be formed from these rows nor any later ones.
         intercept = self.estimator.fit_intercept
         if isinstance(cells, ReferencedCells):
-            if not (isinstance(self._cells, ReferencedCells)
-                    and cells.head is self._cells.head):  # a complete head does not change
-                check_poolable(cells.head, intercept)
-            check_poolable(cells.tail or [], intercept)
+            # Head and tail together, the tail taken back to z (no factoring).
+            check_poolable(cells.head, intercept, parts=cells.tail_in_z())
         else:
             check_poolable(cells, intercept)
         return MomentStream(self.estimator, self._parameters, self.plan, self.n_folds, cells,

@@ -481,32 +481,40 @@ def check_finite_moments(moments, where):
         )
 
 
-def check_poolable(cells, fit_intercept, where="the rows seen"):
+def cell_diagonal(cell):
+    """The diagonal of a cell's co-moments, from its root's column norms
+    (each scaled by its largest entry first) where it keeps a root: ``inf``
+    where it overflows."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if cell.root is None:
+            return np.diag(cell.comoment).copy()
+        largest = np.max(np.abs(cell.root), axis=0, initial=0.0)
+        safe = np.where(largest > 0, largest, 1.0)
+        return (largest * np.linalg.norm(cell.root / safe, axis=0)) ** 2
+
+
+def check_poolable(cells, fit_intercept, where="the rows seen", parts=None):
     """Raise where the cells pooled (any union of them: a training part)
     would overflow, though each fits: their diagonals, plus the spread of
-    their means, plus ``w mean^2`` without an intercept, passing
-    ``max / 16`` (cells of means far apart, many cells near
+    their means, plus ``w mean^2`` without an intercept, passing half the
+    largest float (cells of means far apart, many cells near
     :data:`_ROOT_NORM_LIMIT`, large means about the origin). NumPy cells
-    only."""
-    parts = [cell for cell in cells if cell.weight > 0 and cell.xp is None]
+    only; ``parts``, ``(weight, mean, diagonal)`` of cells given otherwise
+    (in the coordinates of ``z``), are checked with them."""
+    parts = list(parts or []) + [(cell.weight, cell.mean, cell_diagonal(cell))
+                                 for cell in cells if cell.weight > 0 and cell.xp is None]
+    parts = [part for part in parts if part[0] > 0]
     if not parts:
         return
     with np.errstate(over="ignore", invalid="ignore"):
-        diagonal = 0.0
-        for cell in parts:
-            if cell.root is not None:
-                largest = np.max(np.abs(cell.root), axis=0, initial=0.0)
-                safe = np.where(largest > 0, largest, 1.0)
-                diagonal = diagonal + (largest * np.linalg.norm(cell.root / safe, axis=0)) ** 2
-            else:
-                diagonal = diagonal + np.diag(cell.comoment)
-        weight = sum(cell.weight for cell in parts)
-        mean = sum((cell.weight / weight) * cell.mean for cell in parts)
-        for cell in parts:
-            diagonal = diagonal + cell.weight * (cell.mean - mean) ** 2
+        weight = sum(part[0] for part in parts)
+        mean = sum((part[0] / weight) * part[1] for part in parts)
+        diagonal = sum(part[2] for part in parts)
+        for part_weight, part_mean, _ in parts:
+            diagonal = diagonal + part_weight * (part_mean - mean) ** 2
         if not fit_intercept:
             diagonal = diagonal + weight * mean ** 2
-        fits = bool(np.all(np.isfinite(diagonal)) and np.all(diagonal <= np.finfo(float).max / 16))
+        fits = bool(np.all(np.isfinite(diagonal)) and np.all(diagonal <= np.finfo(float).max / 2))
     if not fits:
         raise ValueError(
             f"The features or targets of {where} are too large: their weighted squares "
@@ -808,8 +816,13 @@ def _warn_if_lost_to_scale(train, dropped):
     n_live = int(live.sum())
     if n_live == 0:
         return 0
+    if spread.max() < 1e3 * spread.min():
+        # Scales this close cannot put independent directions below rounding:
+        # those dropped are (nearly) dependent columns, as eigh says.
+        return 0
     scaled = gram[np.ix_(live, live)] / np.outer(spread, spread)
-    _, _, rank, info = lapack.dpstrf(0.5 * (scaled + scaled.T), tol=m * np.finfo(float).eps)
+    _, _, rank, info = lapack.dpstrf(0.5 * (scaled + scaled.T),
+                                     tol=16 * m * np.finfo(float).eps)
     lost = dropped - (m - n_live) - (n_live - int(rank))
     if info < 0 or lost <= 0:
         return 0

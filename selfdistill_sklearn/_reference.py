@@ -499,6 +499,36 @@ class ReferencedCells:
         return ReferencedCells(self.head, self.head_rows, self.n_features, self.reference,
                                self.scale, tail, centre=self.centre)
 
+    def __setstate__(self, state):
+        # States pickled before the centre existed formed u about 0.
+        self.__dict__.update(state)
+        if "centre" not in state:
+            self.centre = (None if self.reference is None
+                           else np.zeros(self.head[0].mean.size))
+
+    def tail_in_z(self):
+        """``(weight, mean, diagonal)`` of each tail cell in the coordinates
+        of ``z = [phi, y]`` (the diagonal of ``y`` bounded by the triangle
+        inequality through ``y - c_y = u_y + (phi - c_phi) b0``), without
+        factoring the cells: what :func:`check_poolable` reads."""
+        if self.tail is None:
+            return []
+        m, b0 = self.n_features, self.reference
+        unscale = np.ones(self.head[0].mean.size) if self.scale is None else self.scale
+        parts = []
+        with np.errstate(over="ignore", invalid="ignore"):
+            for tail in self.tail:
+                if not tail.weight > 0:
+                    continue
+                mean = (tail.mean + _low(tail)) / unscale
+                spread = np.sqrt(np.clip(np.diag(tail.comoment), 0.0, None)) / unscale
+                z_mean = self.centre + mean
+                z_mean[m:] += mean[:m] @ b0
+                z_spread = spread.copy()
+                z_spread[m:] += spread[:m] @ np.abs(b0)
+                parts.append((tail.weight, z_mean, z_spread ** 2))
+        return parts
+
     @property
     def weight(self):
         parts = self.head + (self.tail or [])

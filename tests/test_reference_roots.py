@@ -377,6 +377,35 @@ def test_fold_models_lose_nothing_to_an_offset_of_the_targets(monkeypatch, head_
     np.testing.assert_allclose(*scores, rtol=1e-9)
 
 
+def test_a_state_pickled_before_the_centre_existed_loads_about_zero(short_head, monkeypatch):
+    # States of earlier versions formed u about 0 (here: a centre of zeros
+    # from the start, the attribute then removed): loaded, they go on so.
+    import pickle
+
+    original = reference.ReferencedCells.with_reference
+
+    def about_zero(self):
+        state = original(self)
+        if state.centre is not None:
+            state.centre = np.zeros_like(state.centre)
+        return state
+
+    monkeypatch.setattr(reference.ReferencedCells, "with_reference", about_zero)
+    X, y = problem(n=1000)
+    streamed = in_batches(search(), X[:800], y[:800], 2)
+    state = stream_state(streamed)
+    old = {key: value for key, value in vars(state).items() if key != "centre"}
+    old_state = object.__new__(type(state))
+    old_state.__dict__.update(old)
+    loaded = pickle.loads(pickle.dumps(old_state))
+    np.testing.assert_array_equal(loaded.centre, np.zeros(X.shape[1] + 1))
+    streamed._partial_stream._cells = loaded
+    streamed.partial_fit(X[800:], y[800:])
+    exact = search().fit(X, y)
+    np.testing.assert_allclose(streamed.cv_results_["mean_test_score"],
+                               exact.cv_results_["mean_test_score"], rtol=1e-10)
+
+
 def test_rows_far_larger_than_the_head_are_caught(short_head, monkeypatch):
     # Features 1e8 times the head's: rounding phi b0 swamps the residuals.
     X, y = problem(n=2000)

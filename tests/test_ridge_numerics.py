@@ -367,6 +367,19 @@ def test_directions_lost_to_scale_are_warned_about(monkeypatch, case):
     assert not any("numerically singular" in text for text in messages)
 
 
+def test_nearly_collinear_columns_of_one_scale_are_not_said_to_differ_in_scale():
+    # Two columns 2e-8 apart: eigh drops their difference as rounding, and
+    # scaling them would not help; no warning says it would.
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2, 2000))
+    X = np.c_[a, a + 2e-8 * b]
+    y = a + 0.1 * rng.normal(size=2000)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        SelfDistilledRidge(n_steps=1).fit(X, y)
+    assert not any("scales differ" in str(w.message) for w in caught)
+
+
 # -- 4. non-finite and overflowing features -----------------------------------------------
 
 def exploding_map():
@@ -429,6 +442,38 @@ def test_a_batch_whose_squares_overflow_is_refused_by_fold_models(monkeypatch, h
         assert_allclose(model.predict(X[:5]), before, rtol=0)
         model.partial_fit(X[200:], y[200:])
         assert_allclose(model.predict(X[:5]), clone(model).fit(X, y).predict(X[:5]), rtol=1e-10)
+
+
+@pytest.mark.parametrize("scale", [1.72e151, 2.46e151])
+def test_large_values_that_fit_accepts_partial_fit_accepts(scale):
+    # Pooled squares up to the largest float are formed by fit: partial_fit
+    # in batches takes the same rows (it once refused them past max / 16).
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4000, 3))
+    y = X @ [1.0, 2.0, 3.0] + 0.1 * rng.normal(size=4000)
+    model = SelfDistilledRidge(alpha="optimal", n_steps=2, cv=4)
+    fitted = clone(model).fit(X * scale, y * scale)
+    for rows in np.array_split(np.arange(4000), 4):
+        model.partial_fit(X[rows] * scale, y[rows] * scale)
+    assert_allclose(model.coef_, fitted.coef_, rtol=1e-10)
+
+
+def test_a_tail_whose_union_overflows_is_refused_in_the_coordinates_of_z(monkeypatch):
+    # After a head of spread 1e130 the tail's co-moments are kept scaled by
+    # powers of two: rows of +-1e200 in different folds are refused as they
+    # come, in the coordinates of the rows, not of the scaled tail.
+    monkeypatch.setattr(reference, "MIN_REFERENCE_ROWS", 300)
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(600, 2)) * 1e130
+    y = X @ [1.0, 2.0] + rng.normal(size=600) * 1e130
+    far = X[300:].copy()
+    far[0::4] += 1e200
+    far[1::4] -= 1e200
+    model = SelfDistilledRidge(alpha="optimal", n_steps=2, cv=4).partial_fit(X[:300], y[:300])
+    before = model.predict(X[:5])
+    with pytest.raises(ValueError, match="too large: their weighted squares overflow"):
+        model.partial_fit(far, far @ [1.0, 2.0])
+    assert_allclose(model.predict(X[:5]), before, rtol=0)
 
 
 def test_a_batch_whose_pooled_moments_overflow_is_refused():
