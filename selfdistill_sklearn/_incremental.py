@@ -419,7 +419,7 @@ class MomentStream:
         intercept = self.estimator.fit_intercept
         if isinstance(cells, ReferencedCells):
             # Head and tail together, the tail taken back to z (no factoring).
-            check_poolable(cells.head, intercept, parts=cells.tail_in_z())
+            check_poolable([], intercept, parts=cells.head_parts() + cells.tail_in_z())
         else:
             check_poolable(cells, intercept)
         return MomentStream(self.estimator, self._parameters, self.plan, self.n_folds, cells,

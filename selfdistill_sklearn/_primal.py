@@ -60,6 +60,7 @@ __all__ = [
     "SpectralFold",
     "TrainingPart",
     "block_moments",
+    "cell_diagonal",
     "check_finite_moments",
     "check_poolable",
     "graded_eigh",

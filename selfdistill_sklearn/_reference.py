@@ -65,7 +65,14 @@ import numpy as np
 from scipy import linalg
 from scipy.linalg import lapack
 
-from ._primal import Moments, _low, _two_sum, check_finite_moments, merge_moments
+from ._primal import (
+    Moments,
+    _low,
+    _two_sum,
+    cell_diagonal,
+    check_finite_moments,
+    merge_moments,
+)
 
 __all__ = [
     "PRECISION_TOLERANCE",
@@ -433,6 +440,7 @@ class ReferencedCells:
         self.reference, self.scale, self.tail = reference, scale, tail
         self.roots_only = roots_only
         self.centre = centre
+        self._head_parts = None  # (weight, mean, diagonal) of the head's cells, when read
 
     @classmethod
     def empty(cls, n_cells, p, n_features):
@@ -496,15 +504,26 @@ class ReferencedCells:
             merge_moments(a, b) for a, b in zip(self.tail, cells, strict=True)]
         for cell in tail:
             check_finite_moments(cell, "the rows")
-        return ReferencedCells(self.head, self.head_rows, self.n_features, self.reference,
-                               self.scale, tail, centre=self.centre)
+        state = ReferencedCells(self.head, self.head_rows, self.n_features, self.reference,
+                                self.scale, tail, centre=self.centre)
+        state._head_parts = self._head_parts  # the same head
+        return state
 
     def __setstate__(self, state):
         # States pickled before the centre existed formed u about 0.
         self.__dict__.update(state)
+        self.__dict__.setdefault("_head_parts", None)
         if "centre" not in state:
             self.centre = (None if self.reference is None
                            else np.zeros(self.head[0].mean.size))
+
+    def head_parts(self):
+        """``(weight, mean, diagonal)`` of each head cell of positive weight
+        (what :func:`check_poolable` reads; kept while the head is)."""
+        if self._head_parts is None:
+            self._head_parts = [(cell.weight, cell.mean, cell_diagonal(cell))
+                                for cell in self.head if cell.weight > 0]
+        return self._head_parts
 
     def tail_in_z(self):
         """``(weight, mean, diagonal)`` of each tail cell in the coordinates
