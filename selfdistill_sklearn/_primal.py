@@ -62,6 +62,7 @@ __all__ = [
     "block_moments",
     "cell_diagonal",
     "check_finite_moments",
+    "column_norms",
     "check_poolable",
     "graded_eigh",
     "held_out_part",
@@ -187,9 +188,10 @@ def _mean_difference(a, b):
 
 
 def _moved_mean(a, step):
-    """The parts ``(mean, mean_low)`` of ``mean_a + step``."""
+    """The parts ``(mean, mean_low)`` of ``mean_a + step`` (one TwoSum: the
+    low part stays of the order of the mean's rounding)."""
     mean, error = _two_sum(a.mean, step)
-    return _two_sum(mean, _low(a) + error)
+    return mean, _low(a) + error
 
 
 def _merge_root(root, *blocks, triangular=0):
@@ -303,14 +305,11 @@ def block_moments(Z, sample_weight=None, root=False, into=None, overwrite=False,
                            root=_merge_root(np.zeros((p, p)), scaled), mean_low=low)
         return Moments(weight, count, positive, mean, comoment=comoment, mean_low=low)
     total = into.weight + weight
-    into_low = _low(into)
     with _overflow_checked():
-        delta = (mean - into.mean) + (low - into_low)
+        delta = (mean - into.mean) + (low - _low(into))
         correction = math.sqrt(into.weight * weight / total) * delta
-        # The moved mean in two parts (one TwoSum: the low part stays small).
-        moved, error = _two_sum(into.mean, (weight / total) * delta)
+        into.mean, into.mean_low = _moved_mean(into, (weight / total) * delta)
     into.weight, into.count, into.positive = total, count, into.positive + positive
-    into.mean, into.mean_low = moved, into_low + error
     if root:
         # One QR of [R; block; correction]: the merge and the block at once.
         into.root = _merge_root(into.root, scaled, correction[None, :])
@@ -457,15 +456,20 @@ def _all_finite(array, xp=None):
 _ROOT_NORM_LIMIT = math.sqrt(np.finfo(float).max) / 4
 
 
-def _root_fits(root):
-    """Whether the co-moments of ``root`` can be formed: its column norms
-    (each column scaled by its largest entry first) below
-    :data:`_ROOT_NORM_LIMIT`."""
-    largest = np.max(np.abs(root), axis=0, initial=0.0)
-    if np.all(largest * math.sqrt(root.shape[0]) < _ROOT_NORM_LIMIT):
-        return True  # at once, without the norms
+def column_norms(matrix):
+    """Euclidean norms of the columns, without squaring below or above the
+    normal range (each column scaled by its largest entry first)."""
+    largest = np.max(np.abs(matrix), axis=0, initial=0.0)
     safe = np.where(largest > 0, largest, 1.0)
-    return bool(np.all(largest * np.linalg.norm(root / safe, axis=0) < _ROOT_NORM_LIMIT))
+    return largest * np.linalg.norm(matrix / safe, axis=0)
+
+
+def _root_fits(root):
+    """Whether the co-moments of ``root`` can be formed: its
+    :func:`column_norms` below :data:`_ROOT_NORM_LIMIT`."""
+    if np.max(np.abs(root), initial=0.0) * math.sqrt(root.shape[0]) < _ROOT_NORM_LIMIT:
+        return True  # at once, without the norms
+    return bool(np.all(column_norms(root) < _ROOT_NORM_LIMIT))
 
 
 def check_finite_moments(moments, where):
@@ -483,15 +487,12 @@ def check_finite_moments(moments, where):
 
 
 def cell_diagonal(cell):
-    """The diagonal of a cell's co-moments, from its root's column norms
-    (each scaled by its largest entry first) where it keeps a root: ``inf``
-    where it overflows."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        if cell.root is None:
-            return np.diag(cell.comoment).copy()
-        largest = np.max(np.abs(cell.root), axis=0, initial=0.0)
-        safe = np.where(largest > 0, largest, 1.0)
-        return (largest * np.linalg.norm(cell.root / safe, axis=0)) ** 2
+    """The diagonal of a cell's co-moments, from its root's
+    :func:`column_norms` where it keeps a root: ``inf`` where it overflows."""
+    if cell.root is None:
+        return np.diag(cell.comoment).copy()
+    with np.errstate(over="ignore"):
+        return column_norms(cell.root) ** 2
 
 
 def check_poolable(cells, fit_intercept, where="the rows seen", parts=None):
@@ -572,8 +573,7 @@ class TrainingPart:
         self.feature_mean, self.target_mean = centre[:m], centre[m:]
         # What the rounding of the centre left (zeros without an intercept):
         # held-out means are taken from the centre with both parts.
-        self.centre_low = (_low(moments) if fit_intercept and xp is None
-                           else None if xp is not None else np.zeros(centre.shape[0]))
+        self.centre_low = _low(moments) if fit_intercept else centre  # (zeros without)
         self.weight, self.positive = moments.weight, moments.positive
         self.fit_intercept = fit_intercept
 
@@ -622,7 +622,7 @@ def held_out_part(parts, train, n_features):
     centre of ``train``."""
     m = n_features
     centre = np.concatenate([train.feature_mean, train.target_mean])
-    centre_low = np.zeros(centre.size) if train.centre_low is None else train.centre_low
+    centre_low = train.centre_low
     count = sum(part.count for part in parts)
     parts = [part for part in parts if part.weight > 0]
     weight = sum(part.weight for part in parts)
@@ -781,7 +781,7 @@ class SpectralFold:
             kept = int(xp.sum(xp.astype(~self.negligible, xp.int64)))
             determined = self.train.positive - int(self.train.fit_intercept)
             return kept < min(d.shape[0], determined)
-        if self.graded or getattr(self, "lost_to_scale", 0) or not np.any(self.negligible):
+        if self.graded or self.lost_to_scale or not np.any(self.negligible):
             return False  # (the directions lost to scale were warned about)
         d = self.eigenvalues
         if not negligible_eigenvalues(d + reg_lambda).any():
@@ -796,12 +796,15 @@ GRADED_MAX_FEATURES = 600
 
 
 def _live_columns(gram, weight, mean):
-    """Columns whose spread is above rounding of their mean, and their
-    spreads: the others are constants (centred), exact null directions."""
+    """Columns whose spread is above rounding of their mean, their spreads,
+    and ``G`` over them scaled to unit diagonal: the others are constants
+    (centred), exact null directions."""
     eps = np.finfo(float).eps
     diagonal = np.diag(gram).copy()
     live = (diagonal > (64 * eps) ** 2 * weight * np.asarray(mean) ** 2) & (diagonal > 0)
-    return live, np.sqrt(diagonal[live])
+    spread = np.sqrt(diagonal[live])
+    scaled = gram[np.ix_(live, live)] / np.outer(spread, spread)
+    return live, spread, 0.5 * (scaled + scaled.T)
 
 
 def _warn_if_lost_to_scale(train, dropped):
@@ -813,7 +816,7 @@ def _warn_if_lost_to_scale(train, dropped):
     Returns the number of such directions."""
     gram = train.gram
     m = gram.shape[0]
-    live, spread = _live_columns(gram, train.weight, train.feature_mean)
+    live, spread, scaled = _live_columns(gram, train.weight, train.feature_mean)
     n_live = int(live.sum())
     if n_live == 0:
         return 0
@@ -821,9 +824,7 @@ def _warn_if_lost_to_scale(train, dropped):
         # Scales this close cannot put independent directions below rounding:
         # those dropped are (nearly) dependent columns, as eigh says.
         return 0
-    scaled = gram[np.ix_(live, live)] / np.outer(spread, spread)
-    _, _, rank, info = lapack.dpstrf(0.5 * (scaled + scaled.T),
-                                     tol=16 * m * np.finfo(float).eps)
+    _, _, rank, info = lapack.dpstrf(scaled, tol=16 * m * np.finfo(float).eps)
     lost = dropped - (m - n_live) - (n_live - int(rank))
     if info < 0 or lost <= 0:
         return 0
@@ -877,11 +878,10 @@ def graded_eigh(gram, weight, mean):
     """
     m = gram.shape[0]
     eps = np.finfo(float).eps
-    live, spread = _live_columns(gram, weight, mean)
+    live, spread, scaled = _live_columns(gram, weight, mean)
     n_live = int(live.sum())
     if n_live == 0 or n_live > GRADED_MAX_FEATURES:
         return None
-    scaled = gram[np.ix_(live, live)] / np.outer(spread, spread)
     try:
         linalg.cholesky(scaled - 16 * m * eps * np.eye(n_live), check_finite=False)
         factor = linalg.cholesky(scaled, check_finite=False)

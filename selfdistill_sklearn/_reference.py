@@ -71,6 +71,7 @@ from ._primal import (
     _two_sum,
     cell_diagonal,
     check_finite_moments,
+    column_norms,
     merge_moments,
 )
 
@@ -95,14 +96,6 @@ def reference_rows(p):
     return max(MIN_REFERENCE_ROWS, 8 * p)
 
 
-def _column_norms(matrix):
-    """Euclidean norms of the columns, without squaring below the normal
-    range (each column scaled by its largest entry first)."""
-    largest = np.max(np.abs(matrix), axis=0, initial=0.0)
-    safe = np.where(largest > 0, largest, 1.0)
-    return largest * np.linalg.norm(matrix / safe, axis=0)
-
-
 def _powers_of_two(spread):
     """The powers of two nearest ``1 / spread`` (1 where ``spread`` is 0)."""
     positive = spread > 0
@@ -121,7 +114,7 @@ def _pooled_comoment(head):
     rows = np.concatenate([cell.root for cell in cells]
                           + [math.sqrt(cell.weight) * (cell.mean - mean)[None, :]
                              for cell in cells])
-    scale = _powers_of_two(_column_norms(rows) / math.sqrt(weight))
+    scale = _powers_of_two(column_norms(rows) / math.sqrt(weight))
     scaled = rows * scale  # exact
     return scaled.T @ scaled, scale, mean
 
@@ -462,10 +455,12 @@ class ReferencedCells:
         merged into the head (``merged``: ``cells`` already hold the head's
         rows too), its reference fitted once the head is complete (and kept,
         with the tail, once fitted)."""
-        head = cells if merged else [merge_moments(a, b)
-                                     for a, b in zip(self.head, cells, strict=True)]
-        for cell in head:
-            check_finite_moments(cell, "the rows")
+        if merged:  # checked where they were merged
+            head = cells
+        else:
+            head = [merge_moments(a, b) for a, b in zip(self.head, cells, strict=True)]
+            for cell in head:
+                check_finite_moments(cell, "the rows")
         state = ReferencedCells(head, self.head_rows + n_rows, self.n_features,
                                 self.reference, self.scale, self.tail, self.roots_only,
                                 self.centre)
@@ -500,10 +495,12 @@ class ReferencedCells:
         (``merged``: ``cells`` already hold the tail's rows too)."""
         if self.reference is None:
             raise ValueError("rows after the head need the reference fit of a complete head")
-        tail = cells if merged or self.tail is None else [
-            merge_moments(a, b) for a, b in zip(self.tail, cells, strict=True)]
-        for cell in tail:
-            check_finite_moments(cell, "the rows")
+        if merged or self.tail is None:  # checked where they were formed
+            tail = cells
+        else:
+            tail = [merge_moments(a, b) for a, b in zip(self.tail, cells, strict=True)]
+            for cell in tail:
+                check_finite_moments(cell, "the rows")
         state = ReferencedCells(self.head, self.head_rows, self.n_features, self.reference,
                                 self.scale, tail, centre=self.centre)
         state._head_parts = self._head_parts  # the same head
