@@ -25,6 +25,7 @@ import warnings
 import joblib
 import numpy as np
 from scipy import linalg
+from sklearn import get_config
 from sklearn.base import clone
 from sklearn.utils import get_tags
 from sklearn.utils.validation import NotFittedError, check_array, check_is_fitted
@@ -57,6 +58,7 @@ __all__ = [
     "lazy_attribute",
     "name_targets",
     "offers_partial_fit",
+    "plain_batch",
     "position_cell_roles",
     "position_labels",
     "position_splits",
@@ -138,6 +140,29 @@ def check_targets(y, name="y", **options):
             raise
         raise ValueError(f"{name} must hold numbers (regression targets), got a value that "
                          f"is not one: {exc}.") from exc
+
+
+def plain_batch(estimator, X, y):
+    """Whether ``X, y`` is a later batch that scikit-learn's ``validate_data(
+    estimator, X, y, reset=False, multi_output=True, y_numeric=True)`` would
+    return as it is: float64 NumPy arrays of the fitted width, as many
+    targets as rows (at least one), finite by its own first test (the sum is
+    finite, unless ``assume_finite`` is set), and no feature names to
+    compare. Such a batch skips that call, whose fixed cost (telling
+    arrays from data frames) is a few percent of a batch of 10^4 rows;
+    anything else, including every batch it would refuse, goes through it
+    and gets its errors."""
+    if not (type(X) is np.ndarray and type(y) is np.ndarray
+            and X.dtype == np.float64 and y.dtype == np.float64
+            and X.ndim == 2 and y.ndim in (1, 2) and 0 < X.shape[0] == y.shape[0]
+            and (y.ndim == 1 or y.shape[1] > 0)
+            and X.shape[1] == getattr(estimator, "n_features_in_", -1)
+            and "feature_names_in_" not in vars(estimator)):
+        return False
+    if get_config()["assume_finite"]:
+        return True
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(X.sum()) and np.isfinite(y.sum()))
 
 
 def name_targets(y, error):

@@ -189,7 +189,7 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 raise ValueError(f"y must have shape (n_samples,) or (n_samples, n_targets), "
                                  f"got {y.shape}.")
             check_consistent_length(X, y)
-        else:
+        elif reset or not incremental.plain_batch(self, X, y):
             try:
                 X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"),
                                      multi_output=True, y_numeric=True, reset=reset)

@@ -209,6 +209,39 @@ def test_bad_batches_raise_and_leave_the_model(Estimator):
     assert_allclose(model.predict(X), Estimator(cv=3).fit(X, y).predict(X), rtol=TOL)
 
 
+def test_later_batches_are_checked_as_validate_data_checks_them():
+    """Later float64 batches skip validate_data only where it would return them as they
+    are: every batch it refuses gets its error (the model unchanged), one whose sum
+    overflows is checked value by value, and an array after named columns warns."""
+    pd = pytest.importorskip("pandas")
+    X, y = make_data()
+    model = SelfDistilledRidge(alpha=0.5).partial_fit(X[:40], y[:40])
+    model.predict(X[:2])
+    before = _state(model)
+    bad_x, bad_y = X[40:60].copy(), y[40:60].copy()
+    bad_x[3, 1] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        model.partial_fit(bad_x, y[40:60])
+    bad_x[3, 1] = -np.inf
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        model.partial_fit(bad_x, y[40:60])
+    bad_y[5] = np.nan
+    with pytest.raises(ValueError, match="Input y contains NaN"):
+        model.partial_fit(X[40:60], bad_y)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        model.partial_fit(X[40:60], y[40:61])
+    huge = np.full((3, 4), 1e300)  # finite, but its sum overflows: checked value by value
+    with pytest.raises(ValueError, match="too large"):
+        model.partial_fit(huge, y[:3])
+    _assert_unchanged(model, before)
+    model.partial_fit(X[40:], y[40:])
+    assert_allclose(model.coef_, SelfDistilledRidge(alpha=0.5).fit(X, y).coef_, rtol=TOL)
+    frame = pd.DataFrame(X, columns=list("abcd"))
+    named = SelfDistilledRidge(alpha=0.5).partial_fit(frame[:40], y[:40])
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        named.partial_fit(X[40:], y[40:])
+
+
 def test_folds_need_their_rows_and_a_position_rule():
     X, y = make_data()
     model = SelfDistilledRidge(alpha="optimal", n_steps=3, cv=5).partial_fit(X[:3], y[:3])
