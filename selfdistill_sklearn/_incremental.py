@@ -28,7 +28,7 @@ from scipy import linalg
 from sklearn import get_config
 from sklearn.base import clone
 from sklearn.utils import get_tags
-from sklearn.utils.validation import NotFittedError, check_array, check_is_fitted
+from sklearn.utils.validation import NotFittedError, check_array, check_is_fitted, validate_data
 
 from . import _streaming as streaming
 from ._array_api import check_same_namespace, namespace_of
@@ -146,12 +146,18 @@ def plain_batch(estimator, X, y):
     """Whether ``X, y`` is a later batch that scikit-learn's ``validate_data(
     estimator, X, y, reset=False, multi_output=True, y_numeric=True)`` would
     return as it is: float64 NumPy arrays of the fitted width, as many
-    targets as rows (at least one), finite by its own first test (the sum is
-    finite, unless ``assume_finite`` is set), and no feature names to
-    compare. Such a batch skips that call, whose fixed cost (telling
-    arrays from data frames) is a few percent of a batch of 10^4 rows;
-    anything else, including every batch it would refuse, goes through it
-    and gets its errors."""
+    targets as rows (at least one), finite, and no feature names to
+    compare. Such a batch skips that call, whose fixed cost (telling arrays
+    from data frames) is a few percent of a batch of 10^4 rows.
+
+    Finite by scikit-learn's own first test (the sum is finite, unless
+    ``assume_finite`` is set), except for ``X`` without a ``feature_map``:
+    its values are then the features, every one of which (rows of weight 0
+    too) :func:`~selfdistill_sklearn._streaming.transform_block` checks as
+    the moments are formed (the sum would read them a second time, 4% of
+    ``partial_fit``). A batch refused there goes through
+    :func:`check_refused_batch`, which gives scikit-learn's error; every
+    other batch that ``validate_data`` would refuse goes through it at once."""
     if not (type(X) is np.ndarray and type(y) is np.ndarray
             and X.dtype == np.float64 and y.dtype == np.float64
             and X.ndim == 2 and y.ndim in (1, 2) and 0 < X.shape[0] == y.shape[0]
@@ -162,7 +168,21 @@ def plain_batch(estimator, X, y):
     if get_config()["assume_finite"]:
         return True
     with np.errstate(over="ignore", invalid="ignore"):
-        return bool(np.isfinite(X.sum()) and np.isfinite(y.sum()))
+        return bool((estimator.feature_map is None or np.isfinite(X.sum()))
+                    and np.isfinite(y.sum()))
+
+
+def check_refused_batch(estimator, X, y):
+    """Raise scikit-learn's error for a :func:`plain_batch` whose moments were
+    refused (``X`` not finite, found as its features were formed), where
+    ``validate_data`` has one; return otherwise (the moments' own error,
+    e.g. squares that overflow, stands)."""
+    if not plain_batch(estimator, X, y):
+        return
+    try:
+        validate_data(estimator, X, y, multi_output=True, y_numeric=True, reset=False)
+    except ValueError as exc:
+        raise exc from None
 
 
 def name_targets(y, error):

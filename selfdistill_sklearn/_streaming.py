@@ -167,6 +167,9 @@ def transform_block(feature_map, X_block, where=None, n_features=None, offset=0,
     finite = np.isfinite(features)
     if not finite.all():
         bad = int(np.flatnonzero(~finite.all(axis=1))[0])
+        if feature_map is None:  # the features are X's own values
+            raise ValueError(f"Input X contains NaN or infinity in {where}, first at row "
+                             f"{offset + bad}.")
         raise ValueError(
             f"feature_map gave NaN or infinity for {where}, first at row {offset + bad}: "
             "its output must be finite."

@@ -107,6 +107,7 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         if stream is None:
             for name in _fitted_attributes(self, _STREAM_STATE + self._LAZY_ATTRIBUTES):
                 delattr(self, name)  # a first batch (of an unfitted model) starts afresh
+        passed = X, y
         X, Y, sample_weight, y_ndim = self._training_data(X, y, sample_weight,
                                                           reset=stream is None, batch=True)
         progress = self._progress()
@@ -114,7 +115,11 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             stream = incremental.MomentStream.start(self, X, Y, sample_weight, y_ndim,
                                                     n_folds, block_size, progress, kind)
         else:
-            stream = stream.add(X, Y, sample_weight, block_size, y_ndim, progress)
+            try:
+                stream = stream.add(X, Y, sample_weight, block_size, y_ndim, progress)
+            except ValueError:
+                incremental.check_refused_batch(self, *passed)
+                raise
         progress.say(f"partial_fit: {stream.n_samples_seen} rows seen")
         for name in self._LAZY_ATTRIBUTES:
             vars(self).pop(name, None)

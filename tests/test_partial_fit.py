@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
+from sklearn import config_context
 from sklearn.kernel_approximation import Nystroem, RBFSampler
 from sklearn.model_selection import GridSearchCV, KFold, PredefinedSplit
 
@@ -240,6 +241,61 @@ def test_later_batches_are_checked_as_validate_data_checks_them():
     named = SelfDistilledRidge(alpha=0.5).partial_fit(frame[:40], y[:40])
     with pytest.warns(UserWarning, match="does not have valid feature names"):
         named.partial_fit(X[40:], y[40:])
+
+
+@pytest.mark.parametrize(("Estimator", "params"), [
+    (SelfDistilledRidge, dict(alpha=0.5)),
+    (SelfDistilledRidge, dict(alpha="optimal", cv=4)),  # folds: the referenced moments
+    (SelfDistilledRidgeCV, dict(cv=3)),
+])
+def test_nonfinite_x_found_while_forming_features_gets_validate_datas_error(Estimator, params):
+    """Without a feature map or weights, a later batch's X is checked for NaN and infinity
+    as its features are formed, not summed first: a value anywhere, in either lane of a
+    large batch, still gets scikit-learn's error, and the model is unchanged."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(2600, 4))
+    y = X @ [1.0, -2.0, 0.5, 0.0] + rng.normal(size=2600)
+    model = Estimator(**params).partial_fit(X[:100], y[:100])
+    model.predict(X[:2])
+    before = _state(model)
+    for row, value, message in [(5, np.nan, "Input X contains NaN"),
+                                (2400, np.inf, "Input X contains infinity"),
+                                (1300, -np.inf, "Input X contains infinity")]:
+        bad = X[100:].copy()
+        bad[row, 2] = value
+        with pytest.raises(ValueError, match=message):
+            model.partial_fit(bad, y[100:])
+        _assert_unchanged(model, before)
+    # scikit-learn told to assume finite input: the values are still checked, named as X's.
+    with config_context(assume_finite=True), pytest.raises(
+            ValueError, match="Input X contains NaN or infinity in rows .* first at row 1300"):
+        model.partial_fit(bad, y[100:])
+    _assert_unchanged(model, before)
+    model.partial_fit(X[100:], y[100:])
+    assert_allclose(model.predict(X[:50]), Estimator(**params).fit(X, y).predict(X[:50]),
+                    rtol=TOL)
+
+
+def test_nonfinite_x_is_refused_before_a_feature_map_or_weights_can_hide_it():
+    """A map that fills NaN (SimpleImputer) would make a bad X look finite: such batches
+    are summed first, and refused as fit refuses them. Rows of weight 0 (zeroed before
+    their products with folds) are checked as their features are formed."""
+    from sklearn.impute import SimpleImputer
+
+    X, y = make_data()
+    bad = X[40:].copy()
+    bad[7, 0] = np.nan
+    imputed = SelfDistilledRidge(feature_map=SimpleImputer()).partial_fit(X[:40], y[:40])
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        SelfDistilledRidge(feature_map=SimpleImputer()).fit(np.r_[X[:40], bad], y)
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        imputed.partial_fit(bad, y[40:])
+    weights = np.ones(N - 40)
+    weights[7] = 0.0
+    folds = SelfDistilledRidge(alpha="optimal", cv=3).partial_fit(X[:40], y[:40])
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        folds.partial_fit(bad, y[40:], sample_weight=weights)
+    assert folds.n_samples_seen_ == imputed.n_samples_seen_ == 40
 
 
 def test_folds_need_their_rows_and_a_position_rule():
