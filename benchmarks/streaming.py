@@ -7,9 +7,12 @@ from one seed (batches of 10^4 rows); 10^4 more rows are held out for the
 test R^2. The batches are made first and held in memory (1.6 GB at the
 default size), so that making them is neither timed nor between the calls;
 every estimator sees the same batches in the same order, in this one process,
-one after another, and the whole round is run ``--repeats`` times (3) so that
-each time is a median of interleaved runs (this machine's timings drift by
-15% from run to run):
+one after another, and the whole round is run ``--repeats`` times (9) so that
+each time is a median of interleaved runs. This machine's timings drift by
+15% from run to run, and a ratio of two medians carries that drift (1.07x to
+1.14x for the same code in two runs of five rounds): each ratio is therefore
+also taken within every round, between runs seconds apart, and reported as
+the median of the rounds' ratios with their range:
 
 1. ``SelfDistilledRidge(alpha=0.5, n_steps=5)``: ``partial_fit`` over the
    batches against one ``fit`` on their concatenation (target <= 1.1x);
@@ -143,6 +146,7 @@ def run(n, p, batch_size, repeats=3):
         estimator = fitted[name]
         rows.append({"name": name, "seconds": float(np.median(seconds[name])),
                      "low": min(seconds[name]), "high": max(seconds[name]),
+                     "runs": seconds[name],
                      "r2": r2(estimator, X_test, y_test), "note": note(estimator)})
         print(f"{name:62s} median {rows[-1]['seconds']:8.2f} s  test R2 "
               f"{rows[-1]['r2']:.5f} {rows[-1]['note']}", flush=True)
@@ -152,10 +156,16 @@ def run(n, p, batch_size, repeats=3):
     return rows, difference, IncrementalRidge is not None
 
 
+def paired(rows, numerator, denominator):
+    """Median, smallest and largest of the ratios of two rows' times taken
+    within each round."""
+    top, bottom = rows[numerator], rows[denominator]
+    ratios = np.divide(top["runs"], bottom["runs"])
+    return (f"**{np.median(ratios):.2f}x** (rounds {ratios.min():.2f} - {ratios.max():.2f}; "
+            f"ratio of the medians {top['seconds'] / bottom['seconds']:.2f})")
+
+
 def write(rows, difference, have_intel, n, p, batch_size, repeats):
-    seconds = {row["name"]: row["seconds"] for row in rows}
-    names = [row["name"] for row in rows]
-    partial, whole = seconds[names[0]], seconds[names[1]]
     lines = [
         "# Streamed fits: partial_fit against fit and against IncrementalRidge",
         "",
@@ -171,13 +181,13 @@ def write(rows, difference, have_intel, n, p, batch_size, repeats):
     ]
     lines += [f"| {row['name']} | {row['seconds']:.2f} | {row['low']:.2f} - {row['high']:.2f} "
               f"| {row['r2']:.5f} | {row['note']} |" for row in rows]
-    lines += ["", f"* partial_fit / fit: **{partial / whole:.2f}x** (target <= 1.1x); "
+    lines += ["", "Ratios are medians over the rounds of the ratio within each round (each "
+              "round runs every estimator once, seconds apart), with their range.", "",
+              f"* partial_fit / fit: {paired(rows, 0, 1)} (target <= 1.1x); "
               f"largest coefficient difference {difference:.1e}."]
     if have_intel:
-        intel = seconds[names[2]]
-        lines += [f"* 5-step chain with alpha* / IncrementalRidge: "
-                  f"**{seconds[names[3]] / intel:.2f}x**; the whole search / "
-                  f"IncrementalRidge: **{seconds[names[4]] / intel:.2f}x** "
+        lines += [f"* 5-step chain with alpha* / IncrementalRidge: {paired(rows, 3, 2)}; the "
+                  f"whole search / IncrementalRidge: {paired(rows, 4, 2)} "
                   "(target <= 1.5x). IncrementalRidge fits one fixed penalty with no "
                   "cross-validation; the search scores 856 candidates on 5 folds."]
     else:
@@ -207,7 +217,7 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--p", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=10_000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=9)
     args = parser.parse_args(argv)
     rows, difference, have_intel = run(args.n, args.p, args.batch_size, args.repeats)
     write(rows, difference, have_intel, args.n, args.p, args.batch_size, args.repeats)
