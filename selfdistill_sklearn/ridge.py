@@ -201,7 +201,12 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             except ValueError as exc:
                 incremental.name_targets(y, exc)
                 raise
-        sample_weight = incremental.check_weights(sample_weight, X.shape[0], batch)
+        try:
+            sample_weight = incremental.check_weights(sample_weight, X.shape[0], batch)
+        except ValueError:
+            if not reset:  # X's error first, as validate_data gives it before the weights'
+                incremental.check_refused_batch(self, X, y)
+            raise
         if isinstance(y, np.ndarray) and y.dtype == np.float64:
             Y = y  # what validate_data gave: numeric, finite, 1-D or 2-D
         else:

@@ -295,6 +295,12 @@ def test_nonfinite_x_is_refused_before_a_feature_map_or_weights_can_hide_it():
     folds = SelfDistilledRidge(alpha="optimal", cv=3).partial_fit(X[:40], y[:40])
     with pytest.raises(ValueError, match="Input X contains NaN"):
         folds.partial_fit(bad, y[40:], sample_weight=weights)
+    # X's error before the weights', as fit and Ridge give them.
+    for wrong in (-weights, weights[:5]):
+        with pytest.raises(ValueError, match="Input X contains NaN"):
+            folds.partial_fit(bad, y[40:], sample_weight=wrong)
+    with pytest.raises(ValueError, match="non-negative"):
+        folds.partial_fit(X[40:], y[40:], sample_weight=-weights)
     assert folds.n_samples_seen_ == imputed.n_samples_seen_ == 40
 
 
