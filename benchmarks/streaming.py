@@ -87,7 +87,7 @@ def r2(estimator, X_test, y_test):
     return 1.0 - residual @ residual / np.sum((y_test - y_test.mean()) ** 2)
 
 
-def run(n, p, batch_size, repeats=3):
+def run(n, p, batch_size, repeats=9):
     from selfdistill_sklearn import SelfDistilledRidge, SelfDistilledRidgeCV
 
     X_test, y_test = held_out(p)

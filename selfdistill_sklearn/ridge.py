@@ -108,18 +108,21 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             for name in _fitted_attributes(self, _STREAM_STATE + self._LAZY_ATTRIBUTES):
                 delattr(self, name)  # a first batch (of an unfitted model) starts afresh
         passed = X, y
-        X, Y, sample_weight, y_ndim = self._training_data(X, y, sample_weight,
-                                                          reset=stream is None, batch=True)
-        progress = self._progress()
-        if stream is None:
-            stream = incremental.MomentStream.start(self, X, Y, sample_weight, y_ndim,
-                                                    n_folds, block_size, progress, kind)
-        else:
-            try:
+        try:
+            X, Y, sample_weight, y_ndim = self._training_data(X, y, sample_weight,
+                                                              reset=stream is None, batch=True)
+            progress = self._progress()
+            if stream is None:
+                stream = incremental.MomentStream.start(self, X, Y, sample_weight, y_ndim,
+                                                        n_folds, block_size, progress, kind)
+            else:
                 stream = stream.add(X, Y, sample_weight, block_size, y_ndim, progress)
-            except ValueError:
+        except ValueError:
+            # A later batch that skipped validate_data: its error first, as it
+            # gives X's before the weights' and before any of the moments'.
+            if stream is not None:
                 incremental.check_refused_batch(self, *passed)
-                raise
+            raise
         progress.say(f"partial_fit: {stream.n_samples_seen} rows seen")
         for name in self._LAZY_ATTRIBUTES:
             vars(self).pop(name, None)
@@ -201,12 +204,7 @@ class _PrimalRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             except ValueError as exc:
                 incremental.name_targets(y, exc)
                 raise
-        try:
-            sample_weight = incremental.check_weights(sample_weight, X.shape[0], batch)
-        except ValueError:
-            if not reset:  # X's error first, as validate_data gives it before the weights'
-                incremental.check_refused_batch(self, X, y)
-            raise
+        sample_weight = incremental.check_weights(sample_weight, X.shape[0], batch)
         if isinstance(y, np.ndarray) and y.dtype == np.float64:
             Y = y  # what validate_data gave: numeric, finite, 1-D or 2-D
         else:

@@ -249,7 +249,7 @@ def test_later_batches_are_checked_as_validate_data_checks_them():
     (SelfDistilledRidgeCV, dict(cv=3)),
 ])
 def test_nonfinite_x_found_while_forming_features_gets_validate_datas_error(Estimator, params):
-    """Without a feature map or weights, a later batch's X is checked for NaN and infinity
+    """Without a feature map, a later batch's X is checked for NaN and infinity
     as its features are formed, not summed first: a value anywhere, in either lane of a
     large batch, still gets scikit-learn's error, and the model is unchanged."""
     rng = np.random.default_rng(3)
